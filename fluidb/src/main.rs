@@ -1,1 +1,33 @@
-fn main() {}
+//! `fluidb-server [config-file] [--directive value ...]`
+
+use fluidb::server::{self, Settings, Shared};
+
+fn main() {
+    // TODO(config merge): full redis.conf parsing.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut cfg = Settings::default();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--port" if i + 1 < args.len() => {
+                cfg.port = args[i + 1].parse().unwrap_or(6379);
+                i += 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let threads = cfg.server_threads.max(1);
+    let shared = Shared::new(cfg, String::new());
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Failed to start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(server::run(shared)) {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}

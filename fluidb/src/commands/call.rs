@@ -1,0 +1,278 @@
+//! `call()`: the single path every command goes through, like Redis's `processCommand` +
+//! `call()`. Lookup, arity, authentication, pub/sub context and MULTI queueing are checked
+//! here; after execution the same place records stats, slowlog and latency, feeds MONITOR
+//! clients and appends writes to the node's write stream.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::table::{flags, Cmd, CommandTable};
+use crate::protocol::Reply;
+use crate::server::client::Client;
+use crate::server::store::{Propagated, Store};
+use crate::server::Shared;
+
+/// What the connection must do after a command, outside the store lock.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flow {
+    Continue,
+    /// Close the connection once the replies are written (QUIT).
+    Close,
+    /// DEBUG SLEEP: wait without holding the lock, then continue.
+    Sleep(Duration),
+    /// SHUTDOWN was accepted: the server exits after this reply.
+    Shutdown,
+}
+
+/// Everything a command handler works with.
+pub struct Ctx<'a> {
+    pub argv: &'a [Bytes],
+    pub store: &'a mut Store,
+    pub client: &'a mut Client,
+    pub out: &'a mut Reply,
+    pub shared: &'a Shared,
+    pub cmd: &'static Cmd,
+    /// The time the command executes at (frozen for a whole transaction, as Redis does).
+    pub now_ms: i64,
+    /// The write timestamp of this command (0 for commands that are not writes).
+    pub mvcc: u64,
+    pub flow: Flow,
+    /// What to put in the write stream instead of `argv` (e.g. EXPIRE becomes PEXPIREAT,
+    /// relative times become absolute) when the command changed the dataset.
+    pub propagate_as: Option<Vec<Vec<Bytes>>>,
+    /// Set while executing the commands of an EXEC.
+    pub in_exec: bool,
+}
+
+impl Ctx<'_> {
+    /// Argument `i` as bytes.
+    #[inline]
+    pub fn arg(&self, i: usize) -> &[u8] {
+        &self.argv[i]
+    }
+    /// The client's current database index.
+    #[inline]
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+    /// Records `n` changes to the dataset (drives propagation and `dirty`).
+    #[inline]
+    pub fn dirty(&mut self, n: u64) {
+        self.store.dirty += n;
+    }
+    /// Propagates `argv` instead of the command as received.
+    pub fn propagate(&mut self, argv: Vec<Bytes>) {
+        self.propagate_as.get_or_insert_with(Vec::new).push(argv);
+    }
+    /// Replies with the standard wrong-number-of-arguments error for this command.
+    pub fn wrong_arity(&mut self) {
+        let msg = format!("wrong number of arguments for '{}' command", self.cmd.fullname);
+        self.out.error(&msg);
+    }
+    pub fn syntax_error(&mut self) {
+        self.out.error("syntax error");
+    }
+}
+
+/// Standard error replies shared by every family.
+pub mod err {
+    pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_INT: &str = "value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "value is not a valid float";
+    pub const SYNTAX: &str = "syntax error";
+    pub const OVERFLOW: &str = "increment or decrement would overflow";
+    pub const NOAUTH: &str = "-NOAUTH Authentication required.";
+}
+
+/// Formats Redis's unknown-command error text.
+fn unknown_command_msg(argv: &[Bytes]) -> String {
+    let mut args = String::new();
+    for a in argv.iter().skip(1) {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
+        args.push('\'');
+        args.push_str(&s);
+        args.push_str("' ");
+    }
+    let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]).into_owned();
+    format!("unknown command '{name}', with args beginning with: {args}")
+}
+
+/// Commands allowed for a RESP2 client with subscriptions.
+fn allowed_in_pubsub(name: &str) -> bool {
+    matches!(
+        name,
+        "ping"
+            | "subscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "sunsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "quit"
+            | "reset"
+    )
+}
+
+/// Rejects a command before execution (Redis's `rejectCommand`): error reply, counted as
+/// rejected, and a pending transaction is flagged to fail with EXECABORT.
+fn reject(store: &mut Store, client: &mut Client, out: &mut Reply, cmd: Option<&Cmd>, msg: &str) {
+    out.error(msg);
+    for code in out.take_errors() {
+        store.stats.error(&code);
+    }
+    if let Some(c) = cmd {
+        store.stats.command(c.id).rejected_calls += 1;
+    }
+    if let Some(m) = client.multi.as_mut() {
+        m.aborted = true;
+    }
+}
+
+/// Resolves argv to a command or subcommand, replying with the lookup/arity error if any.
+pub fn resolve<'t>(table: &'t CommandTable, argv: &[Bytes]) -> Result<&'t Cmd, (Option<&'t Cmd>, String)> {
+    let Some(mut cmd) = table.lookup(&argv[0]) else {
+        return Err((None, unknown_command_msg(argv)));
+    };
+    if !cmd.subs.is_empty() && argv.len() >= 2 {
+        match table.lookup_sub(cmd, &argv[1]) {
+            Some(sub) => cmd = sub,
+            None => {
+                let sub = String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)]).into_owned();
+                return Err((
+                    None,
+                    format!("unknown subcommand '{}'. Try {} HELP.", sub, cmd.def.name.to_ascii_uppercase()),
+                ));
+            }
+        }
+    }
+    let arity = cmd.def.arity;
+    let argc = argv.len() as i32;
+    if (arity > 0 && argc != arity) || argc < -arity {
+        return Err((Some(cmd), format!("wrong number of arguments for '{}' command", cmd.fullname)));
+    }
+    Ok(cmd)
+}
+
+/// Processes one command from a client: checks, MULTI queueing, execution.
+pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut Reply, argv: &[Bytes]) -> Flow {
+    debug_assert!(!argv.is_empty());
+    let table = CommandTable::get();
+    let cmd = match resolve(table, argv) {
+        Ok(c) => c,
+        Err((c, msg)) => {
+            reject(store, client, out, c, &msg);
+            return Flow::Continue;
+        }
+    };
+    let def = cmd.def;
+    if !client.authenticated && def.flags & flags::NO_AUTH == 0 {
+        reject(store, client, out, Some(cmd), err::NOAUTH);
+        return Flow::Continue;
+    }
+    let top = cmd.parent.map(|p| table.cmds[p].def.name).unwrap_or(def.name);
+    if client.in_pubsub_context() && !allowed_in_pubsub(top) {
+        let msg = format!(
+            "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            cmd.fullname
+        );
+        reject(store, client, out, Some(cmd), &msg);
+        return Flow::Continue;
+    }
+    if client.multi.is_some() && !matches!(top, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+        if def.flags & flags::NO_MULTI != 0 {
+            reject(store, client, out, Some(cmd), "Command not allowed inside a transaction");
+            return Flow::Continue;
+        }
+        if let Some(m) = client.multi.as_mut() {
+            m.queued.push(argv.to_vec());
+        }
+        out.raw(b"+QUEUED\r\n");
+        return Flow::Continue;
+    }
+    let now_ms = crate::util::time::unix_ms();
+    let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
+    flush_propagation(store);
+    flow
+}
+
+/// Executes a resolved command (Redis's `call()`): the handler plus its bookkeeping.
+/// Used directly by EXEC for queued commands.
+#[allow(clippy::too_many_arguments)]
+pub fn execute(
+    shared: &Shared,
+    store: &mut Store,
+    client: &mut Client,
+    out: &mut Reply,
+    cmd: &'static Cmd,
+    argv: &[Bytes],
+    now_ms: i64,
+    in_exec: bool,
+) -> Flow {
+    let def = cmd.def;
+    let start = Instant::now();
+    let dirty_before = store.dirty;
+    let mvcc = if def.flags & flags::WRITE != 0 { store.next_mvcc(now_ms) } else { 0 };
+    let db_before = client.db;
+    let mut ctx =
+        Ctx { argv, store, client, out, shared, cmd, now_ms, mvcc, flow: Flow::Continue, propagate_as: None, in_exec };
+    (def.handler)(&mut ctx);
+    let Ctx { flow, propagate_as, store, out, client, .. } = ctx;
+    let usec = start.elapsed().as_micros() as u64;
+
+    // Stats.
+    store.stats.total_commands_processed += 1;
+    let errors = out.take_errors();
+    {
+        let cs = store.stats.command(cmd.id);
+        cs.calls += 1;
+        cs.usec += usec;
+        if !errors.is_empty() && !matches!(def.name, "exec") {
+            cs.failed_calls += 1;
+        }
+    }
+    for code in &errors {
+        store.stats.error(code);
+    }
+
+    // Write stream: side-effect writes (expired keys) first, then the command itself.
+    if store.dirty > dirty_before && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        match propagate_as {
+            Some(list) => {
+                for a in list {
+                    store.pending_propagate.push(Propagated { db: db_before, mvcc, expired: false, argv: a });
+                }
+            }
+            None => {
+                store.pending_propagate.push(Propagated { db: db_before, mvcc, expired: false, argv: argv.to_vec() })
+            }
+        }
+    }
+    let _ = in_exec;
+
+    // Slow log and latency monitor.
+    if def.flags & flags::SKIP_SLOWLOG == 0 {
+        crate::server::slowlog::maybe_log(store, client, argv, usec);
+    }
+    // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis).
+    if !store.clients.monitors.is_empty() && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+        crate::server::monitor::feed(store, client, db_before, argv);
+    }
+    flow
+}
+
+/// Moves the writes of the last top-level command into the write stream. Several writes
+/// from one EXEC are wrapped in MULTI/EXEC, as Redis 7.0 propagates transactions.
+pub fn flush_propagation(store: &mut Store) {
+    if store.pending_propagate.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(&mut store.pending_propagate);
+    for p in pending {
+        store.stream.append(p.db, p.mvcc, &p.argv);
+    }
+}

@@ -1,0 +1,15 @@
+//! Commands: the command table (data) and `call()`, the one path every command takes.
+//!
+//! Each family lives in its own file and exports a static slice of [`Command`]s; the
+//! table is built once from those slices. Dispatch, COMMAND INFO/DOCS/LIST/COUNT, ACL
+//! categories, stats keys and replication decisions are all derived from this table.
+
+pub mod call;
+pub mod connection;
+pub mod keys;
+pub mod server_cmds;
+pub mod strings;
+pub mod table;
+
+pub use call::{call, Ctx, Flow};
+pub use table::{flags, Command, CommandTable, Handler};

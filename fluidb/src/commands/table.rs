@@ -1,0 +1,288 @@
+//! The command table: every command as data.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use super::call::Ctx;
+
+/// A command implementation. Writes its reply into `ctx.out`.
+pub type Handler = fn(&mut Ctx);
+
+/// Command flags (Redis 7.0's `CMD_*`), as COMMAND INFO lists them.
+pub mod flags {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const SKIP_MONITOR: u32 = 1 << 9;
+    pub const SKIP_SLOWLOG: u32 = 1 << 10;
+    pub const FAST: u32 = 1 << 11;
+    pub const NO_AUTH: u32 = 1 << 12;
+    pub const MAY_REPLICATE: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+    pub const MOVABLEKEYS: u32 = 1 << 15;
+    pub const ALLOW_BUSY: u32 = 1 << 16;
+    pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
+    /// Names in the order Redis prints them.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        (NO_MULTI, "no_multi"),
+        (MOVABLEKEYS, "movablekeys"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// ACL categories (Redis's `ACL_CATEGORY_*`).
+pub mod acl {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const READ: u32 = 1 << 1;
+    pub const WRITE: u32 = 1 << 2;
+    pub const SET: u32 = 1 << 3;
+    pub const SORTEDSET: u32 = 1 << 4;
+    pub const LIST: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const STRING: u32 = 1 << 7;
+    pub const BITMAP: u32 = 1 << 8;
+    pub const HYPERLOGLOG: u32 = 1 << 9;
+    pub const GEO: u32 = 1 << 10;
+    pub const STREAM: u32 = 1 << 11;
+    pub const PUBSUB: u32 = 1 << 12;
+    pub const ADMIN: u32 = 1 << 13;
+    pub const FAST: u32 = 1 << 14;
+    pub const SLOW: u32 = 1 << 15;
+    pub const BLOCKING: u32 = 1 << 16;
+    pub const DANGEROUS: u32 = 1 << 17;
+    pub const CONNECTION: u32 = 1 << 18;
+    pub const TRANSACTION: u32 = 1 << 19;
+    pub const SCRIPTING: u32 = 1 << 20;
+    pub const NAMES: &[(u32, &str)] = &[
+        (KEYSPACE, "keyspace"),
+        (READ, "read"),
+        (WRITE, "write"),
+        (SET, "set"),
+        (SORTEDSET, "sortedset"),
+        (LIST, "list"),
+        (HASH, "hash"),
+        (STRING, "string"),
+        (BITMAP, "bitmap"),
+        (HYPERLOGLOG, "hyperloglog"),
+        (GEO, "geo"),
+        (STREAM, "stream"),
+        (PUBSUB, "pubsub"),
+        (ADMIN, "admin"),
+        (FAST, "fast"),
+        (SLOW, "slow"),
+        (BLOCKING, "blocking"),
+        (DANGEROUS, "dangerous"),
+        (CONNECTION, "connection"),
+        (TRANSACTION, "transaction"),
+        (SCRIPTING, "scripting"),
+    ];
+}
+
+/// One command (or subcommand) as data.
+#[derive(Debug)]
+pub struct Command {
+    /// Lower-case name (for a subcommand, the subcommand word only).
+    pub name: &'static str,
+    /// Redis arity: N means exactly N arguments (name included), -N at least N.
+    pub arity: i32,
+    pub flags: u32,
+    /// ACL categories beyond those Redis derives from the flags.
+    pub acl: u32,
+    /// Key positions: first, last (negative counts from the end), step. 0,0,0 = no keys.
+    pub first_key: i32,
+    pub last_key: i32,
+    pub key_step: i32,
+    pub handler: Handler,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub complexity: &'static str,
+    pub subcommands: &'static [Command],
+}
+
+fn no_handler(ctx: &mut Ctx) {
+    ctx.out.error("this command is a container of subcommands");
+}
+
+impl Command {
+    /// Defaults for struct-update syntax in the family tables.
+    pub const DEFAULT: Command = Command {
+        name: "",
+        arity: 0,
+        flags: 0,
+        acl: 0,
+        first_key: 0,
+        last_key: 0,
+        key_step: 0,
+        handler: no_handler,
+        group: "generic",
+        since: "1.0.0",
+        summary: "",
+        complexity: "O(1)",
+        subcommands: &[],
+    };
+
+    /// ACL categories including the ones Redis derives from the flags
+    /// (`setImplicitACLCategories`).
+    pub fn acl_categories(&self) -> u32 {
+        let mut c = self.acl;
+        if self.flags & flags::WRITE != 0 {
+            c |= acl::WRITE;
+        }
+        if self.flags & flags::READONLY != 0 && c & acl::SCRIPTING == 0 {
+            c |= acl::READ;
+        }
+        if self.flags & flags::ADMIN != 0 {
+            c |= acl::ADMIN | acl::DANGEROUS;
+        }
+        if self.flags & flags::PUBSUB != 0 {
+            c |= acl::PUBSUB;
+        }
+        if self.flags & flags::FAST != 0 {
+            c |= acl::FAST;
+        }
+        if self.flags & flags::BLOCKING != 0 {
+            c |= acl::BLOCKING;
+        }
+        if c & acl::FAST == 0 {
+            c |= acl::SLOW;
+        }
+        c
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags & flags::WRITE != 0
+    }
+
+    /// Key argument indexes for `argv` (COMMAND GETKEYS, WATCH-like uses).
+    pub fn key_indexes(&self, argc: usize) -> Vec<usize> {
+        if self.first_key <= 0 {
+            return vec![];
+        }
+        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
+        let step = self.key_step.max(1);
+        let mut v = vec![];
+        let mut i = self.first_key;
+        while i <= last && (i as usize) < argc {
+            v.push(i as usize);
+            i += step;
+        }
+        v
+    }
+}
+
+/// A command in the runtime table.
+#[derive(Debug)]
+pub struct Cmd {
+    /// Index into stats arrays.
+    pub id: usize,
+    pub def: &'static Command,
+    /// "get", or "config|get" for a subcommand.
+    pub fullname: String,
+    pub parent: Option<usize>,
+    /// Subcommand name to id.
+    pub subs: HashMap<&'static str, usize>,
+}
+
+/// The runtime command table, built once from every family's static slice.
+#[derive(Debug)]
+pub struct CommandTable {
+    pub cmds: Vec<Cmd>,
+    top: HashMap<&'static str, usize>,
+}
+
+/// Every family's commands. A new family adds its slice here.
+fn families() -> Vec<&'static [Command]> {
+    vec![super::strings::COMMANDS, super::keys::COMMANDS, super::connection::COMMANDS, super::server_cmds::COMMANDS]
+}
+
+/// Longest command name accepted for lookup; longer names are unknown commands.
+const MAX_NAME: usize = 64;
+
+impl CommandTable {
+    fn build() -> Self {
+        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::new() };
+        for fam in families() {
+            for def in fam.iter() {
+                let id = t.cmds.len();
+                assert!(t.top.insert(def.name, id).is_none(), "duplicate command {}", def.name);
+                t.cmds.push(Cmd { id, def, fullname: def.name.to_string(), parent: None, subs: HashMap::new() });
+                for sub in def.subcommands.iter() {
+                    let sid = t.cmds.len();
+                    t.cmds.push(Cmd {
+                        id: sid,
+                        def: sub,
+                        fullname: format!("{}|{}", def.name, sub.name),
+                        parent: Some(id),
+                        subs: HashMap::new(),
+                    });
+                    t.cmds[id].subs.insert(sub.name, sid);
+                }
+            }
+        }
+        t
+    }
+
+    /// The process-wide table.
+    pub fn get() -> &'static CommandTable {
+        static T: OnceLock<CommandTable> = OnceLock::new();
+        T.get_or_init(CommandTable::build)
+    }
+
+    /// Case-insensitive lookup of a top-level command, without allocating.
+    #[inline]
+    pub fn lookup(&self, name: &[u8]) -> Option<&Cmd> {
+        let mut buf = [0u8; MAX_NAME];
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        for (d, s) in buf.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        let s = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        self.top.get(s).map(|&i| &self.cmds[i])
+    }
+
+    /// Case-insensitive lookup of a subcommand of `parent`.
+    pub fn lookup_sub(&self, parent: &Cmd, name: &[u8]) -> Option<&Cmd> {
+        if name.len() > MAX_NAME {
+            return None;
+        }
+        let lower = name.to_ascii_lowercase();
+        let s = std::str::from_utf8(&lower).ok()?;
+        parent.subs.get(s).map(|&i| &self.cmds[i])
+    }
+
+    /// Top-level commands.
+    pub fn top_level(&self) -> impl Iterator<Item = &Cmd> {
+        self.cmds.iter().filter(|c| c.parent.is_none())
+    }
+
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+}

@@ -1,0 +1,131 @@
+//! One numbered database: the main dictionary of keys and the index of keys with a TTL.
+//!
+//! `Db` knows nothing about side effects (notifications, propagation, WATCH): the server's
+//! `Store` wraps these primitives so every side effect lives in one place.
+
+use super::dict_shim::{Dict, Key};
+use super::value::Value;
+
+/// Expire time meaning "no TTL".
+pub const NO_EXPIRE: i64 = -1;
+
+/// A key's value and metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub val: Value,
+    /// Absolute unix time in ms at which the key expires, or [`NO_EXPIRE`].
+    pub expire: i64,
+    /// Timestamp of the last write to this key (KeyDB mvcc format). Exact per key: never
+    /// shared between keys, set by every write, preserved by persistence and replication.
+    pub mvcc: u64,
+    /// LRU clock (seconds, 24 bits as Redis) of the last access, for OBJECT IDLETIME.
+    pub lru: u32,
+}
+
+impl Entry {
+    pub fn new(val: Value, mvcc: u64, lru: u32) -> Self {
+        Entry { val, expire: NO_EXPIRE, mvcc, lru }
+    }
+    #[inline]
+    pub fn has_expire(&self) -> bool {
+        self.expire != NO_EXPIRE
+    }
+    #[inline]
+    pub fn is_expired(&self, now_ms: i64) -> bool {
+        self.expire != NO_EXPIRE && self.expire <= now_ms
+    }
+}
+
+/// One database.
+#[derive(Debug)]
+pub struct Db {
+    pub id: usize,
+    pub main: Dict<Entry>,
+    /// Keys that have a TTL, so active expiry samples only those.
+    pub expires: Dict<()>,
+    /// Running average TTL for INFO keyspace (`avg_ttl`), updated by active expiry.
+    pub avg_ttl: i64,
+}
+
+impl Db {
+    pub fn new(id: usize) -> Self {
+        Db { id, main: Dict::new(), expires: Dict::new(), avg_ttl: 0 }
+    }
+    pub fn len(&self) -> usize {
+        self.main.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.main.is_empty()
+    }
+    /// The entry regardless of expiry.
+    #[inline]
+    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+        self.main.get(key)
+    }
+    #[inline]
+    pub fn peek_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.main.get_mut(key)
+    }
+    /// Inserts or replaces the whole entry, keeping the TTL index consistent.
+    pub fn insert(&mut self, key: &[u8], e: Entry) {
+        let has_ttl = e.has_expire();
+        let old = self.main.insert(key.into(), e);
+        let had_ttl = old.map(|o| o.has_expire()).unwrap_or(false);
+        match (had_ttl, has_ttl) {
+            (false, true) => {
+                self.expires.insert(key.into(), ());
+            }
+            (true, false) => {
+                self.expires.remove(key);
+            }
+            _ => {}
+        }
+    }
+    /// Removes a key; returns its entry.
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let (_, e) = self.main.remove(key)?;
+        if e.has_expire() {
+            self.expires.remove(key);
+        }
+        Some(e)
+    }
+    /// Sets the TTL of an existing key. Returns false if the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], when_ms: i64) -> bool {
+        let Some(e) = self.main.get_mut(key) else { return false };
+        let had = e.has_expire();
+        e.expire = when_ms;
+        if !had {
+            self.expires.insert(key.into(), ());
+        }
+        true
+    }
+    /// Removes the TTL of a key; returns true if it had one.
+    pub fn persist(&mut self, key: &[u8]) -> bool {
+        let Some(e) = self.main.get_mut(key) else { return false };
+        if !e.has_expire() {
+            return false;
+        }
+        e.expire = NO_EXPIRE;
+        self.expires.remove(key);
+        true
+    }
+    /// Empties the database, returning the old contents so the caller may drop them on
+    /// another thread (FLUSHDB ASYNC).
+    pub fn take_all(&mut self) -> (Dict<Entry>, Dict<()>) {
+        (self.main.take(), self.expires.take())
+    }
+    /// Up to `n` keys that have a TTL, chosen at random, for active expiry.
+    pub fn sample_expires(&self, n: usize) -> Vec<Box<[u8]>> {
+        // TODO(dict merge): use the dict's bounded random sampling instead of a walk.
+        let len = self.expires.len();
+        if len == 0 {
+            return vec![];
+        }
+        let skip = rand::random::<usize>() % len;
+        self.expires.iter().skip(skip).chain(self.expires.iter()).take(n.min(len)).map(|(k, _)| k.clone()).collect()
+    }
+    /// Key names, for KEYS and similar full walks.
+    pub fn keys(&self) -> impl Iterator<Item = &Key> {
+        self.main.iter().map(|(k, _)| k)
+    }
+}

@@ -1,0 +1,11 @@
+//! The keyspace: numbered databases of keys, each key with its value, expiry and the
+//! timestamp (mvcc) of its last write.
+
+pub mod clock;
+pub mod db;
+pub mod dict_shim;
+pub mod value;
+
+pub use clock::MvccClock;
+pub use db::{Db, Entry};
+pub use value::{RStr, Value};

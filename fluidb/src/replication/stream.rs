@@ -1,0 +1,148 @@
+//! The write stream: one totally ordered sequence of the writes this node executes.
+//!
+//! Every write command leaves `call()` through [`WriteStream::append`] while the keyspace
+//! lock is held, so the stream order is the execution order. Each record is encoded once
+//! as RESP (with a `SELECT` when the database changes, as Redis's replication stream does)
+//! into a bounded backlog ring; the byte offset is the replication offset. Consumers (the
+//! AOF writer, replica links) read from the backlog by offset, and a consumer that falls
+//! behind the ring's start needs a full resync. Each record also keeps its origin mvcc, so
+//! the active-replication stream can be produced from the same place.
+
+use bytes::Bytes;
+
+/// Default backlog size, as Redis's `repl-backlog-size` default (1 MB).
+pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
+
+/// The write stream of one node.
+#[derive(Debug)]
+pub struct WriteStream {
+    /// Offset of the next byte to be appended (Redis's `master_repl_offset`).
+    offset: u64,
+    /// Database the last record was written for; a different one emits SELECT first.
+    last_db: Option<usize>,
+    /// Ring buffer holding the last `capacity` bytes of the stream.
+    ring: Vec<u8>,
+    capacity: usize,
+    /// Number of records appended (commands, not counting SELECT).
+    records: u64,
+    /// mvcc of the last record, for INFO and the active-replication stream.
+    last_mvcc: u64,
+}
+
+impl Default for WriteStream {
+    fn default() -> Self {
+        Self::new(DEFAULT_BACKLOG)
+    }
+}
+
+/// Appends the RESP multibulk of `argv` to `out`.
+pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    let mut b = itoa::Buffer::new();
+    out.push(b'*');
+    out.extend_from_slice(b.format(argv.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for a in argv {
+        out.push(b'$');
+        out.extend_from_slice(b.format(a.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+impl WriteStream {
+    pub fn new(capacity: usize) -> Self {
+        assert!(capacity > 0);
+        WriteStream { offset: 0, last_db: None, ring: Vec::new(), capacity, records: 0, last_mvcc: 0 }
+    }
+
+    /// Appends one executed write. `db` is the database it ran in.
+    pub fn append(&mut self, db: usize, mvcc: u64, argv: &[Bytes]) {
+        let mut enc = Vec::with_capacity(64);
+        if self.last_db != Some(db) {
+            let mut b = itoa::Buffer::new();
+            encode_command(&mut enc, &[b"SELECT", b.format(db).as_bytes()]);
+            self.last_db = Some(db);
+        }
+        let parts: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+        encode_command(&mut enc, &parts);
+        self.push_bytes(&enc);
+        self.records += 1;
+        self.last_mvcc = mvcc;
+    }
+
+    fn push_bytes(&mut self, data: &[u8]) {
+        if self.ring.len() < self.capacity {
+            self.ring.resize(self.capacity, 0); // allocated on first use
+        }
+        for chunk in data.chunks(self.capacity) {
+            let start = (self.offset % self.capacity as u64) as usize;
+            let first = chunk.len().min(self.capacity - start);
+            self.ring[start..start + first].copy_from_slice(&chunk[..first]);
+            let rest = &chunk[first..];
+            self.ring[..rest.len()].copy_from_slice(rest);
+            self.offset += chunk.len() as u64;
+        }
+    }
+
+    /// The offset of the next byte (bytes ever appended).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+    /// Offset of the oldest byte still in the backlog.
+    pub fn first_offset(&self) -> u64 {
+        self.offset.saturating_sub(self.capacity as u64)
+    }
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+    pub fn last_mvcc(&self) -> u64 {
+        self.last_mvcc
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Bytes currently held in the backlog.
+    pub fn histlen(&self) -> usize {
+        (self.offset - self.first_offset()) as usize
+    }
+    /// Copies the stream from `from` to the end, if still in the backlog.
+    pub fn read_from(&self, from: u64) -> Option<Vec<u8>> {
+        if from < self.first_offset() || from > self.offset {
+            return None;
+        }
+        let mut out = Vec::with_capacity((self.offset - from) as usize);
+        let mut pos = from;
+        while pos < self.offset {
+            let i = (pos % self.capacity as u64) as usize;
+            let n = ((self.offset - pos) as usize).min(self.capacity - i);
+            out.extend_from_slice(&self.ring[i..i + n]);
+            pos += n as u64;
+        }
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_in_order_with_select_and_wraps() {
+        let mut s = WriteStream::new(64);
+        s.append(0, 1, &[Bytes::from_static(b"set"), Bytes::from_static(b"k"), Bytes::from_static(b"v")]);
+        let all = s.read_from(0).unwrap();
+        assert_eq!(all, b"*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\nv\r\n".to_vec());
+        let before = s.offset();
+        s.append(0, 2, &[Bytes::from_static(b"del"), Bytes::from_static(b"k")]);
+        assert_eq!(s.read_from(before).unwrap(), b"*2\r\n$3\r\ndel\r\n$1\r\nk\r\n".to_vec());
+        for i in 0..10 {
+            s.append(1, 3 + i, &[Bytes::from_static(b"del"), Bytes::from_static(b"k")]);
+        }
+        assert!(s.read_from(0).is_none());
+        let tail = s.read_from(s.offset() - 20).unwrap();
+        assert_eq!(tail.len(), 20);
+        assert!(tail.ends_with(b"del\r\n$1\r\nk\r\n"));
+        assert_eq!(s.records(), 12);
+    }
+}

@@ -1,0 +1,305 @@
+//! One connection: read, parse, execute a batch under the store lock, write.
+//!
+//! All complete commands of a read are parsed first, then executed back to back under
+//! one acquisition of the store lock, and their replies leave in one write. Parsing and
+//! writing happen outside the lock, so they proceed in parallel on every worker thread.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+
+use super::client::{Client, ClientShared, ReplyMode};
+use super::Shared;
+use crate::commands::{call, Flow};
+use crate::protocol::{ParseLimits, Parser, Reply};
+
+/// Initial read buffer size (Redis's PROTO_IOBUF_LEN).
+const IOBUF_LEN: usize = 16 * 1024;
+/// Most commands executed per lock acquisition, so one client's long pipeline cannot keep
+/// the others waiting.
+const MAX_BATCH: usize = 1024;
+/// An output buffer that grew past this is given back to the allocator after the write.
+const OUT_SHRINK_ABOVE: usize = 1024 * 1024;
+
+const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+pub async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok((sock, peer)) => {
+                let _ = sock.set_nodelay(true);
+                let keepalive = shared.store.lock().cfg.tcp_keepalive;
+                if keepalive > 0 {
+                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive));
+                    let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
+                }
+                let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock) as i64;
+                let is_local = peer.ip().is_loopback();
+                let sh = shared.clone();
+                tokio::spawn(async move {
+                    serve(sh, sock, peer.to_string(), local, fd, false, is_local).await;
+                });
+            }
+            Err(e) => {
+                log_warning!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+pub async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: String) {
+    loop {
+        match listener.accept().await {
+            Ok((sock, _)) => {
+                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock) as i64;
+                let sh = shared.clone();
+                let p = path.clone();
+                tokio::spawn(async move {
+                    serve(sh, sock, format!("{p}:0"), p, fd, true, true).await;
+                });
+            }
+            Err(e) => {
+                log_warning!("Accepting client connection: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Serves one client until it disconnects, is killed, or the server shuts down.
+pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    mut sock: S,
+    addr: String,
+    laddr: String,
+    fd: i64,
+    is_unix: bool,
+    is_local: bool,
+) {
+    let count = shared.connected.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = ConnGuard(shared.clone());
+    if count > shared.maxclients.load(Ordering::Relaxed) {
+        let _ = sock.write_all(b"-ERR max number of clients reached\r\n").await;
+        shared.store.lock().stats.rejected_connections += 1;
+        return;
+    }
+    let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let (cs, mut mailbox) = ClientShared::new(id, addr, laddr, fd);
+    let authenticated = {
+        let mut st = shared.store.lock();
+        st.stats.total_connections_received += 1;
+        st.clients.by_id.insert(id, cs.clone());
+        st.cfg.requirepass.is_none()
+    };
+    if authenticated && !is_local && shared.protected_mode.load(Ordering::Relaxed) {
+        let _ = sock.write_all(DENIED.as_bytes()).await;
+        unregister(&shared, id, None);
+        return;
+    }
+    let mut client = Client::new(cs.clone(), authenticated);
+    client.is_unix = is_unix;
+    let mut out = Reply::new();
+    let mut inbuf = BytesMut::with_capacity(IOBUF_LEN);
+    let mut parser = Parser::new();
+    let mut argv: Vec<Bytes> = Vec::new();
+    let mut batch: Vec<Vec<Bytes>> = Vec::new();
+
+    'conn: loop {
+        if cs.is_killed() || shared.shutting_down.load(Ordering::Relaxed) {
+            break;
+        }
+        tokio::select! {
+            biased;
+            _ = cs.kill_notify.notified() => break,
+            msg = mailbox.recv() => {
+                let Some(first) = msg else { break };
+                let mut pending = vec![first];
+                while let Ok(m) = mailbox.try_recv() {
+                    pending.push(m);
+                }
+                for m in &pending {
+                    out.raw(m);
+                }
+                let n: usize = pending.iter().map(|m| m.len()).sum();
+                let ok = flush(&mut sock, &mut out).await;
+                cs.mailbox_bytes.fetch_sub(n, Ordering::Relaxed);
+                if !ok {
+                    break;
+                }
+            }
+            r = sock.read_buf(&mut inbuf) => {
+                let n = match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                if inbuf.capacity() - inbuf.len() < 1024 {
+                    inbuf.reserve(IOBUF_LEN);
+                }
+                let mut proto_err = None;
+                loop {
+                    let lim = ParseLimits {
+                        max_bulk_len: shared.max_bulk_len.load(Ordering::Relaxed),
+                        authenticated: client.authenticated,
+                        is_master: client.is_master_link,
+                    };
+                    match parser.next_command(&mut inbuf, &lim, &mut argv) {
+                        Ok(true) => {
+                            batch.push(std::mem::take(&mut argv));
+                            // Before authentication, execute one command at a time so
+                            // that AUTH takes effect for the parsing of what follows.
+                            if (!client.authenticated || batch.len() >= MAX_BATCH)
+                                && !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n).await
+                            {
+                                break 'conn;
+                            }
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            proto_err = Some(e);
+                            break;
+                        }
+                    }
+                }
+                if !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n).await {
+                    break;
+                }
+                if let Some(e) = proto_err {
+                    log_verbose!("Protocol error ({}) from client: id={} addr={}", e.0, id, cs.addr);
+                    out.error(&format!("-{}", e.0));
+                    shared.store.lock().stats.error("ERR");
+                    let _ = out.take_errors();
+                    flush(&mut sock, &mut out).await;
+                    break;
+                }
+                if inbuf.len() > shared.query_buffer_limit.load(Ordering::Relaxed) {
+                    log_warning!("Closing client that reached max query buffer length: id={} addr={} (qbuf={})", id, cs.addr, inbuf.len());
+                    break;
+                }
+                if !flush(&mut sock, &mut out).await || client.close_after_reply {
+                    break;
+                }
+            }
+        }
+    }
+    unregister(&shared, id, Some(&mut client));
+}
+
+/// Decrements the connected count however the connection task ends.
+struct ConnGuard(Arc<Shared>);
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.0.connected.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Writes the pending output. Returns false if the peer is gone.
+async fn flush<S: AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply) -> bool {
+    if out.buf.is_empty() {
+        return true;
+    }
+    let ok = sock.write_all(&out.buf).await.is_ok();
+    out.buf.clear();
+    if out.buf.capacity() > OUT_SHRINK_ABOVE {
+        out.buf.shrink_to(16 * 1024);
+    }
+    ok
+}
+
+/// Executes the parsed commands under the store lock. Commands that must wait (DEBUG
+/// SLEEP) release the lock first. Returns false when the connection must close.
+async fn run_batch<S: AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    sock: &mut S,
+    client: &mut Client,
+    out: &mut Reply,
+    batch: &mut Vec<Vec<Bytes>>,
+    bytes_read: usize,
+) -> bool {
+    let mut i = 0;
+    let mut keep = true;
+    while i < batch.len() {
+        let mut after = Flow::Continue;
+        {
+            let mut st = shared.store.lock();
+            st.stats.total_net_input_bytes += bytes_read as u64;
+            st.stats.total_reads_processed += 1;
+            while i < batch.len() {
+                let argv = &batch[i];
+                i += 1;
+                let mark = out.len();
+                let flow = call(shared, &mut st, client, out, argv);
+                apply_reply_mode(client, out, mark);
+                if flow != Flow::Continue {
+                    after = flow;
+                    break;
+                }
+            }
+            let mut info = client.shared.info.lock();
+            info.last_interaction = std::time::Instant::now();
+            info.db = client.db;
+        }
+        match after {
+            Flow::Continue => {}
+            Flow::Close => {
+                client.close_after_reply = true;
+                keep = false;
+                break;
+            }
+            Flow::Sleep(d) => {
+                if !flush(sock, out).await {
+                    keep = false;
+                    break;
+                }
+                tokio::time::sleep(d).await;
+            }
+            Flow::Shutdown => {
+                flush(sock, out).await;
+                shared.request_shutdown();
+                keep = false;
+                break;
+            }
+        }
+    }
+    batch.clear();
+    if !keep {
+        flush(sock, out).await;
+    }
+    keep
+}
+
+/// CLIENT REPLY OFF/SKIP: discard the reply the last command wrote.
+fn apply_reply_mode(client: &mut Client, out: &mut Reply, mark: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => out.buf.truncate(mark),
+        ReplyMode::Skip => {
+            out.buf.truncate(mark);
+            client.reply_mode = ReplyMode::On;
+        }
+        ReplyMode::SkipNext => {
+            out.buf.truncate(mark);
+            client.reply_mode = ReplyMode::Skip;
+        }
+    }
+}
+
+/// Removes a client from every registry (clients, pub/sub, WATCH, MONITOR).
+fn unregister(shared: &Shared, id: u64, client: Option<&mut Client>) {
+    let mut st = shared.store.lock();
+    st.clients.by_id.remove(&id);
+    st.clients.monitors.retain(|m| m.id != id);
+    if let Some(c) = client {
+        for ch in c.channels.drain() {
+            st.pubsub.unsubscribe(id, &ch);
+        }
+        for p in c.patterns.drain() {
+            st.pubsub.punsubscribe(id, &p);
+        }
+        crate::commands::connection::unwatch_all(&mut st, c);
+    }
+}

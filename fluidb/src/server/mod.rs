@@ -1,0 +1,187 @@
+//! The server: listeners, connections, the shared store and the background cron.
+//!
+//! Threading model (see ARCHITECTURE.md): a tokio multi-threaded runtime with one worker
+//! per core (`server-threads`). Every connection is a task that reads, parses and writes
+//! on whichever worker runs it; only command execution takes the store lock, once per
+//! batch of pipelined commands. So parsing and reply writing run in parallel on all cores,
+//! while commands and transactions execute atomically in one total order.
+
+#[macro_use]
+pub mod log;
+pub mod client;
+pub mod conn;
+pub mod cron;
+pub mod monitor;
+pub mod pubsub;
+pub mod settings;
+pub mod slowlog;
+pub mod stats;
+pub mod store;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Notify;
+
+pub use settings::Settings;
+pub use store::Store;
+
+/// Server-wide state shared by all connections.
+pub struct Shared {
+    pub store: Mutex<Store>,
+    pub next_client_id: AtomicU64,
+    pub started: Instant,
+    pub started_unix_ms: i64,
+    /// 40 hex characters, new at every start (Redis's `run_id`).
+    pub run_id: String,
+    /// The TCP port actually listened on.
+    pub port: AtomicUsize,
+    /// Parser limits read on every request without taking the store lock.
+    pub max_bulk_len: AtomicI64,
+    pub query_buffer_limit: AtomicUsize,
+    /// Connected clients, for `maxclients`.
+    pub connected: AtomicUsize,
+    pub maxclients: AtomicUsize,
+    pub protected_mode: AtomicBool,
+    /// Set when SHUTDOWN was accepted or a signal arrived.
+    pub shutting_down: AtomicBool,
+    pub shutdown: Notify,
+    pub executable: String,
+    pub config_file: String,
+}
+
+impl Shared {
+    pub fn new(cfg: Settings, config_file: String) -> Arc<Shared> {
+        let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() & 15)).collect();
+        Arc::new(Shared {
+            next_client_id: AtomicU64::new(1),
+            started: Instant::now(),
+            started_unix_ms: crate::util::time::unix_ms(),
+            run_id,
+            port: AtomicUsize::new(cfg.port as usize),
+            max_bulk_len: AtomicI64::new(cfg.proto_max_bulk_len),
+            query_buffer_limit: AtomicUsize::new(cfg.client_query_buffer_limit),
+            connected: AtomicUsize::new(0),
+            maxclients: AtomicUsize::new(cfg.maxclients),
+            protected_mode: AtomicBool::new(cfg.protected_mode),
+            shutting_down: AtomicBool::new(false),
+            shutdown: Notify::new(),
+            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            config_file,
+            store: Mutex::new(Store::new(cfg)),
+        })
+    }
+
+    /// Copies configuration values read outside the lock after a change.
+    pub fn refresh_cached_config(&self, cfg: &Settings) {
+        self.max_bulk_len.store(cfg.proto_max_bulk_len, Ordering::Relaxed);
+        self.query_buffer_limit.store(cfg.client_query_buffer_limit, Ordering::Relaxed);
+        self.maxclients.store(cfg.maxclients, Ordering::Relaxed);
+        self.protected_mode.store(cfg.protected_mode, Ordering::Relaxed);
+    }
+
+    /// Asks the server to exit.
+    pub fn request_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.notify_waiters();
+        self.shutdown.notify_one();
+    }
+}
+
+/// Expands `bind` entries into socket addresses. A leading '-' marks an optional address
+/// (failure to bind it is not fatal), as Redis 7.0 does; "*" means every IPv4 address and
+/// "::*" every IPv6 address.
+fn bind_addrs(bind: &[String], port: u16) -> Vec<(String, bool)> {
+    bind.iter()
+        .map(|b| {
+            let (optional, addr) = match b.strip_prefix('-') {
+                Some(a) => (true, a),
+                None => (false, b.as_str()),
+            };
+            let host = match addr {
+                "*" => "0.0.0.0".to_string(),
+                "::*" => "[::]".to_string(),
+                a if a.contains(':') => format!("[{a}]"),
+                a => a.to_string(),
+            };
+            (format!("{host}:{port}"), optional)
+        })
+        .collect()
+}
+
+/// Binds the listeners, starts the cron and serves until shutdown.
+pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
+    let (bind, port, unixsocket) = {
+        let st = shared.store.lock();
+        (st.cfg.bind.clone(), st.cfg.port, st.cfg.unixsocket.clone())
+    };
+    let mut listeners = Vec::new();
+    if port != 0 {
+        for (addr, optional) in bind_addrs(&bind, port) {
+            match bind_tcp(&addr) {
+                Ok(l) => listeners.push(l),
+                Err(e) if optional => log_verbose!("Skipping optional bind address {addr}: {e}"),
+                Err(e) => {
+                    log_warning!("Warning: Could not create server TCP listening socket {addr}: {e}");
+                    return Err(e);
+                }
+            }
+        }
+    }
+    for l in listeners {
+        let sh = shared.clone();
+        tokio::spawn(async move { conn::accept_tcp(sh, l).await });
+    }
+    if let Some(path) = unixsocket.filter(|p| !p.is_empty()) {
+        let _ = std::fs::remove_file(&path);
+        let l = UnixListener::bind(&path)?;
+        let sh = shared.clone();
+        tokio::spawn(async move { conn::accept_unix(sh, l, path).await });
+    }
+    tokio::spawn(cron::run(shared.clone()));
+    log_notice!("Ready to accept connections");
+    loop {
+        if shared.shutting_down.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::select! {
+            _ = shared.shutdown.notified() => {}
+            _ = tokio::signal::ctrl_c() => {
+                log_warning!("Received SIGINT scheduling shutdown...");
+                shared.request_shutdown();
+            }
+            _ = sigterm() => {
+                log_warning!("Received SIGTERM scheduling shutdown...");
+                shared.request_shutdown();
+            }
+        }
+    }
+    log_warning!("fluidB is now ready to exit, bye bye...");
+    Ok(())
+}
+
+async fn sigterm() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending::<()>().await,
+    }
+}
+
+fn bind_tcp(addr: &str) -> std::io::Result<TcpListener> {
+    let sa: std::net::SocketAddr =
+        addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
+    let sock = if sa.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    sock.set_reuseaddr(true)?;
+    if sa.is_ipv6() {
+        let s2 = socket2::SockRef::from(&sock);
+        s2.set_only_v6(true)?;
+    }
+    sock.bind(sa)?;
+    sock.listen(511)
+}

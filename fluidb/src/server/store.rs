@@ -1,0 +1,281 @@
+//! `Store`: everything commands execute against, behind one lock.
+//!
+//! Commands and transactions execute atomically by holding the store lock (see
+//! ARCHITECTURE.md). Keyspace writes go through the methods here so their side effects
+//! (WATCH invalidation, keyspace notifications, the dirty counter, expiry propagation) live
+//! in one place, as Redis's `signalModifiedKey`/`notifyKeyspaceEvent` pair does.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+
+use crate::keyspace::db::NO_EXPIRE;
+use crate::keyspace::{Db, Entry, MvccClock, Value};
+use crate::replication::stream::WriteStream;
+use crate::server::client::{ClientId, ClientRegistry};
+use crate::server::pubsub::PubSub;
+use crate::server::settings::Settings;
+use crate::server::slowlog::SlowLog;
+use crate::server::stats::Stats;
+
+/// Keyspace notification classes (Redis's `NOTIFY_*` flags).
+pub mod notify {
+    pub const KEYSPACE: u32 = 1 << 0;
+    pub const KEYEVENT: u32 = 1 << 1;
+    pub const GENERIC: u32 = 1 << 2;
+    pub const STRING: u32 = 1 << 3;
+    pub const LIST: u32 = 1 << 4;
+    pub const SET: u32 = 1 << 5;
+    pub const HASH: u32 = 1 << 6;
+    pub const ZSET: u32 = 1 << 7;
+    pub const EXPIRED: u32 = 1 << 8;
+    pub const EVICTED: u32 = 1 << 9;
+    pub const STREAM: u32 = 1 << 10;
+    pub const KEY_MISS: u32 = 1 << 11;
+    pub const LOADED: u32 = 1 << 12;
+    pub const MODULE: u32 = 1 << 13;
+    pub const NEW: u32 = 1 << 14;
+    pub const ALL: u32 = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+}
+
+/// Registry of WATCHed keys: which clients watch `(db, key)`, and which clients'
+/// transactions have been invalidated (Redis's `CLIENT_DIRTY_CAS`).
+#[derive(Debug, Default)]
+pub struct WatchRegistry {
+    pub keys: HashMap<(usize, Box<[u8]>), Vec<ClientId>>,
+    pub dirty: std::collections::HashSet<ClientId>,
+}
+
+impl WatchRegistry {
+    /// Marks every client watching `key` in `db` as dirty.
+    #[inline]
+    pub fn touch(&mut self, db: usize, key: &[u8]) {
+        if self.keys.is_empty() {
+            return;
+        }
+        if let Some(ids) = self.keys.get(&(db, Box::from(key))) {
+            self.dirty.extend(ids.iter().copied());
+        }
+    }
+    /// Marks every client watching any key of `db` that `exists` says is present (FLUSHDB,
+    /// SWAPDB), or every key of `db` when `exists` is None.
+    pub fn touch_db(&mut self, db: usize, exists: impl Fn(&[u8]) -> bool) {
+        for ((d, k), ids) in self.keys.iter() {
+            if *d == db && exists(k) {
+                self.dirty.extend(ids.iter().copied());
+            }
+        }
+    }
+}
+
+/// A write waiting to enter the write stream at the end of the current command.
+#[derive(Debug, Clone)]
+pub struct Propagated {
+    pub db: usize,
+    /// The write's timestamp (0 for expiry deletions, which every node does by itself).
+    pub mvcc: u64,
+    /// A deletion caused by expiry rather than by a command.
+    pub expired: bool,
+    pub argv: Vec<Bytes>,
+}
+
+/// The state commands execute against.
+pub struct Store {
+    pub dbs: Vec<Db>,
+    pub clock: MvccClock,
+    pub cfg: Settings,
+    pub stats: Stats,
+    pub watch: WatchRegistry,
+    pub pubsub: PubSub,
+    pub clients: ClientRegistry,
+    pub stream: WriteStream,
+    pub slowlog: SlowLog,
+    /// Changes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: u64,
+    /// Whether this node is a (read-only) replica: expired keys are hidden, not deleted.
+    pub is_replica: bool,
+    /// Writes produced as side effects during a command (expired-key DELs), to be placed
+    /// in the write stream before the command itself.
+    pub pending_propagate: Vec<Propagated>,
+    /// DEBUG SET-ACTIVE-EXPIRE switch.
+    pub active_expire_enabled: bool,
+    /// Unix time of the last successful save (LASTSAVE).
+    pub lastsave: i64,
+}
+
+impl Store {
+    pub fn new(cfg: Settings) -> Self {
+        let n = cfg.databases.max(1);
+        Store {
+            dbs: (0..n).map(Db::new).collect(),
+            clock: MvccClock::new(),
+            stats: Stats::default(),
+            watch: WatchRegistry::default(),
+            pubsub: PubSub::default(),
+            clients: ClientRegistry::default(),
+            stream: WriteStream::default(),
+            slowlog: SlowLog::default(),
+            dirty: 0,
+            is_replica: false,
+            pending_propagate: Vec::new(),
+            active_expire_enabled: true,
+            lastsave: crate::util::time::unix_secs(),
+            cfg,
+        }
+    }
+
+    /// Deletes `key` if it is logically expired (on a master); returns true if the key is
+    /// expired (deleted or, on a replica, hidden).
+    pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
+        let expired = match self.dbs[db].peek(key) {
+            Some(e) => e.is_expired(now_ms),
+            None => return false,
+        };
+        if !expired {
+            return false;
+        }
+        if self.is_replica {
+            return true;
+        }
+        self.delete_expired(db, key);
+        true
+    }
+
+    /// Removes an expired key with Redis's side effects: stats, "expired" event, WATCH
+    /// invalidation, and a DEL in the write stream.
+    pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
+        if self.dbs[db].remove(key).is_none() {
+            return;
+        }
+        self.stats.expired_keys += 1;
+        self.watch.touch(db, key);
+        self.notify(notify::EXPIRED, "expired", key, db);
+        self.pending_propagate.push(Propagated {
+            db,
+            mvcc: 0,
+            expired: true,
+            argv: vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+        });
+    }
+
+    /// Looks a key up for reading: expires it if needed, counts hits/misses, refreshes the
+    /// access time. Redis's `lookupKeyRead`.
+    #[inline]
+    pub fn lookup_read(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&Entry> {
+        if self.expire_if_needed(db, key, now_ms) {
+            self.stats.keyspace_misses += 1;
+            self.notify(notify::KEY_MISS, "keymiss", key, db);
+            return None;
+        }
+        if self.dbs[db].peek(key).is_none() {
+            self.stats.keyspace_misses += 1;
+            self.notify(notify::KEY_MISS, "keymiss", key, db);
+            return None;
+        }
+        self.stats.keyspace_hits += 1;
+        let lru = crate::util::time::lru_clock();
+        let e = self.dbs[db].peek_mut(key)?;
+        e.lru = lru;
+        Some(e)
+    }
+
+    /// Looks a key up for writing: expires it if needed; no hit/miss accounting.
+    #[inline]
+    pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key, now_ms);
+        let lru = crate::util::time::lru_clock();
+        let e = self.dbs[db].peek_mut(key)?;
+        e.lru = lru;
+        Some(e)
+    }
+
+    /// Checks existence without touching the access time (EXISTS-like, no stats).
+    pub fn exists(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
+        !self.expire_if_needed(db, key, now_ms) && self.dbs[db].peek(key).is_some()
+    }
+
+    /// Redis's `setKey`: stores `val` under `key`, replacing any value; the TTL is dropped
+    /// unless `keep_ttl`. Stamps the key and invalidates WATCH.
+    pub fn set_key(&mut self, db: usize, key: &[u8], val: Value, mvcc: u64, keep_ttl: bool) {
+        let lru = crate::util::time::lru_clock();
+        let d = &mut self.dbs[db];
+        if let Some(e) = d.peek_mut(key) {
+            e.val = val;
+            e.mvcc = mvcc;
+            e.lru = lru;
+            if !keep_ttl && e.has_expire() {
+                d.persist(key);
+            }
+        } else {
+            d.insert(key, Entry::new(val, mvcc, lru));
+        }
+        self.watch.touch(db, key);
+    }
+
+    /// Marks a key modified in place (after `lookup_write`): stamps it and invalidates
+    /// WATCH. Redis's `signalModifiedKey`.
+    #[inline]
+    pub fn modified(&mut self, db: usize, key: &[u8], mvcc: u64) {
+        if let Some(e) = self.dbs[db].peek_mut(key) {
+            e.mvcc = mvcc;
+        }
+        self.watch.touch(db, key);
+    }
+
+    /// Deletes a key (if present); returns whether it existed. Expired keys count as absent.
+    pub fn delete(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
+        if self.expire_if_needed(db, key, now_ms) {
+            return false;
+        }
+        if self.dbs[db].remove(key).is_some() {
+            self.watch.touch(db, key);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sets an absolute expire on an existing key; `when_ms` in the past deletes it.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64, mvcc: u64) {
+        debug_assert!(when_ms != NO_EXPIRE);
+        self.dbs[db].set_expire(key, when_ms);
+        self.modified(db, key, mvcc);
+    }
+
+    /// Publishes a keyspace notification if `notify-keyspace-events` enables its class.
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
+        let flags = self.cfg.notify_flags;
+        if flags & class == 0 {
+            return;
+        }
+        let mut dbbuf = itoa::Buffer::new();
+        let dbs = dbbuf.format(db);
+        if flags & notify::KEYSPACE != 0 {
+            let mut ch = Vec::with_capacity(16 + key.len());
+            ch.extend_from_slice(b"__keyspace@");
+            ch.extend_from_slice(dbs.as_bytes());
+            ch.extend_from_slice(b"__:");
+            ch.extend_from_slice(key);
+            self.pubsub.publish(&self.clients, &ch, event.as_bytes());
+        }
+        if flags & notify::KEYEVENT != 0 {
+            let mut ch = Vec::with_capacity(16 + event.len());
+            ch.extend_from_slice(b"__keyevent@");
+            ch.extend_from_slice(dbs.as_bytes());
+            ch.extend_from_slice(b"__:");
+            ch.extend_from_slice(event.as_bytes());
+            self.pubsub.publish(&self.clients, &ch, key);
+        }
+    }
+
+    /// Hands out the mvcc timestamp for a write executed at `now_ms`.
+    #[inline]
+    pub fn next_mvcc(&mut self, now_ms: i64) -> u64 {
+        self.clock.next(now_ms)
+    }
+
+    /// Total keys and keys with TTL across databases.
+    pub fn key_counts(&self) -> (usize, usize) {
+        self.dbs.iter().fold((0, 0), |(k, e), d| (k + d.len(), e + d.expires.len()))
+    }
+}
