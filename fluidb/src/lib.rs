@@ -1,1 +1,2 @@
+pub mod keyspace;
 pub mod util;
