@@ -2,6 +2,11 @@
 
 use fluidb::server::{self, Settings, Shared};
 
+/// jemalloc, as Redis uses: low fragmentation for many small allocations, cheap frees, and
+/// the allocation statistics INFO memory reports.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // TODO(config merge): full redis.conf parsing.
     let args: Vec<String> = std::env::args().skip(1).collect();
