@@ -101,6 +101,10 @@ pub struct Store {
     pub active_expire_enabled: bool,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: i64,
+    /// LATENCY monitor samples.
+    pub latency: crate::server::latency::LatencyMonitor,
+    /// CLIENT PAUSE state.
+    pub pause: crate::server::pause::PauseState,
 }
 
 impl Store {
@@ -120,6 +124,8 @@ impl Store {
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
             lastsave: crate::util::time::unix_secs(),
+            latency: Default::default(),
+            pause: Default::default(),
             cfg,
         }
     }
