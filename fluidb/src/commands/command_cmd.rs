@@ -362,7 +362,7 @@ fn command_info(ctx: &mut Ctx) {
     for name in &ctx.argv[2..] {
         match lookup_by_fullname(table, name) {
             Some(c) => reply_info(ctx.out, table, c),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
 }
