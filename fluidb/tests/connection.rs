@@ -443,3 +443,18 @@ fn redis_crate_sees_client_commands() {
     let id: i64 = redis::cmd("CLIENT").arg("ID").query(&mut c).unwrap();
     assert!(id > 0);
 }
+
+#[test]
+fn client_pause_also_pauses_expiry() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    assert_eq!(r.call(&["SET", "k", "v", "PX", "50"]), "+OK\r\n");
+    assert_eq!(r.call(&["CLIENT", "PAUSE", "60000", "WRITE"]), "+OK\r\n");
+    std::thread::sleep(Duration::from_millis(300));
+    // Logically expired, but neither a read nor the background cycle deletes it.
+    assert_eq!(r.call(&["GET", "k"]), "$-1\r\n");
+    assert!(r.call(&["INFO", "keyspace"]).contains("db0:keys=1,expires=1"));
+    assert_eq!(r.call(&["CLIENT", "UNPAUSE"]), "+OK\r\n");
+    assert_eq!(r.call(&["GET", "k"]), "$-1\r\n");
+    assert_eq!(r.call(&["INFO", "keyspace"]), "$12\r\n# Keyspace\r\n\r\n");
+}

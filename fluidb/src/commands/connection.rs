@@ -238,9 +238,13 @@ fn quit(ctx: &mut Ctx) {
 }
 
 fn select(ctx: &mut Ctx) {
+    // Redis's getIntFromObjectOrReply.
     let Some(id) = crate::util::numeric::string2ll(&ctx.argv[1]) else {
-        return ctx.out.error("invalid DB index");
+        return ctx.out.error(super::call::err::NOT_INT);
     };
+    if i32::try_from(id).is_err() {
+        return ctx.out.error("value is out of range, value must between -2147483648 and 2147483647");
+    }
     if id < 0 || id as usize >= ctx.store.dbs.len() {
         return ctx.out.error("DB index is out of range");
     }

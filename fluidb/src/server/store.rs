@@ -140,7 +140,9 @@ impl Store {
         if !expired {
             return false;
         }
-        if self.is_replica {
+        // Replicas hide expired keys; during CLIENT PAUSE nothing is deleted either, so a
+        // paused node writes nothing to its stream (Redis 7.0 pauses expiry too).
+        if self.is_replica || self.pause.active().is_some() {
             return true;
         }
         self.delete_expired(db, key);
