@@ -35,11 +35,42 @@ fn debug_server() -> Server {
 fn command_info_of_family_commands_matches_redis() {
     // Commands whose metadata is complete in the table (no key specs, no arguments).
     let names = [
-        "ping", "echo", "quit", "select", "auth", "hello", "client|id", "client|getname", "client|setname",
-        "client|kill", "client|list", "client|info", "client|pause", "client|unpause", "client|reply",
-        "client|no-evict", "client|help", "command|count", "command|getkeys", "command|info", "command|docs",
-        "command|list", "info", "debug", "time", "lastsave", "role", "shutdown", "slowlog|get", "slowlog|len",
-        "slowlog|reset", "slowlog|help", "latency|latest", "latency|history", "latency|reset", "latency|help",
+        "ping",
+        "echo",
+        "quit",
+        "select",
+        "auth",
+        "hello",
+        "client|id",
+        "client|getname",
+        "client|setname",
+        "client|kill",
+        "client|list",
+        "client|info",
+        "client|pause",
+        "client|unpause",
+        "client|reply",
+        "client|no-evict",
+        "client|help",
+        "command|count",
+        "command|getkeys",
+        "command|info",
+        "command|docs",
+        "command|list",
+        "info",
+        "debug",
+        "time",
+        "lastsave",
+        "role",
+        "shutdown",
+        "slowlog|get",
+        "slowlog|len",
+        "slowlog|reset",
+        "slowlog|help",
+        "latency|latest",
+        "latency|history",
+        "latency|reset",
+        "latency|help",
         "nosuch",
     ];
     for proto in ["2", "3"] {
@@ -55,9 +86,25 @@ fn command_info_of_family_commands_matches_redis() {
 #[test]
 fn command_docs_match_redis_for_commands_without_arguments() {
     let names = [
-        "time", "lastsave", "role", "debug", "client|id", "client|getname", "client|info", "client|unpause",
-        "client|help", "client|getredir", "client|trackinginfo", "slowlog|len", "slowlog|reset", "slowlog|help",
-        "latency|latest", "latency|help", "command|count", "command|help", "nosuch",
+        "time",
+        "lastsave",
+        "role",
+        "debug",
+        "client|id",
+        "client|getname",
+        "client|info",
+        "client|unpause",
+        "client|help",
+        "client|getredir",
+        "client|trackinginfo",
+        "slowlog|len",
+        "slowlog|reset",
+        "slowlog|help",
+        "latency|latest",
+        "latency|help",
+        "command|count",
+        "command|help",
+        "nosuch",
     ];
     for proto in ["2", "3"] {
         let mut script: Vec<Vec<&str>> = vec![vec!["HELLO", proto]];
@@ -170,7 +217,10 @@ fn info_sections_and_fields() {
     let redis = Server::start_redis(&[]);
     let rinfo = redis.cli(&["info"]);
     let names = |s: &str| -> Vec<String> {
-        s.lines().filter(|l| l.contains(':') && !l.starts_with('#')).map(|l| l.split(':').next().unwrap().to_string()).collect()
+        s.lines()
+            .filter(|l| l.contains(':') && !l.starts_with('#'))
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .collect()
     };
     let ours = names(&info);
     for n in names(&rinfo) {
@@ -366,8 +416,8 @@ fn debug_object_protocol_and_errors() {
     for proto in ["2", "3"] {
         script.push(vec!["HELLO", proto]);
         for t in [
-            "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "verbatim", "true",
-            "false",
+            "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "verbatim",
+            "true", "false",
         ] {
             script.push(vec!["DEBUG", "PROTOCOL", t]);
         }

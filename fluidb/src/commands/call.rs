@@ -260,7 +260,8 @@ pub fn execute(
     let _ = in_exec;
 
     // AUTH / HELLO AUTH passwords never reach the slow log or MONITOR (Redis redacts them).
-    let redacted = if def.flags & flags::NO_AUTH != 0 { crate::commands::connection::redacted(def, argv) } else { None };
+    let redacted =
+        if def.flags & flags::NO_AUTH != 0 { crate::commands::connection::redacted(def, argv) } else { None };
     let logged = redacted.as_deref().unwrap_or(argv);
     // Slow log and latency monitor.
     if def.flags & flags::SKIP_SLOWLOG == 0 {

@@ -49,7 +49,10 @@ pub static COMMANDS: &[Command] = &[Command {
                 ("2.8.12", "Added new filter format."),
                 ("2.8.12", "`ID` option."),
                 ("3.2.0", "Added `master` type in for `TYPE` option."),
-                ("5.0.0", "Replaced `slave` `TYPE` with `replica`. `slave` still supported for backward compatibility."),
+                (
+                    "5.0.0",
+                    "Replaced `slave` `TYPE` with `replica`. `slave` still supported for backward compatibility.",
+                ),
                 ("6.2.0", "`LADDR` option."),
             ],
             ..sub!("kill", -3, SUB_ADMIN, client_kill, "2.4.0", "Kill the connection of a client")
@@ -57,7 +60,14 @@ pub static COMMANDS: &[Command] = &[Command {
         sub!("setname", 3, SUB, client_setname, "2.6.9", "Set the current connection name"),
         Command {
             history: &[("6.2.0", "`CLIENT PAUSE WRITE` mode added along with the `mode` option.")],
-            ..sub!("pause", -3, SUB_ADMIN, client_pause, "2.9.50", "Stop processing commands from clients for some time")
+            ..sub!(
+                "pause",
+                -3,
+                SUB_ADMIN,
+                client_pause,
+                "2.9.50",
+                "Stop processing commands from clients for some time"
+            )
         },
         Command {
             tips: &["nondeterministic_output"],
@@ -331,7 +341,7 @@ fn flags_of(store: &Store, c: &Client, buf: &mut String) {
     if c.multi.is_some() {
         buf.push('x');
     }
-    if store.watch.dirty.contains(&c.id) {
+    if !store.watch.dirty.is_empty() && store.watch.dirty.contains(&c.id) {
         buf.push('d');
     }
     if c.close_after_reply {

@@ -111,31 +111,6 @@ pub fn command_sample(store: &mut crate::server::store::Store, fast: bool, usec:
     store.latency.add_if_needed(threshold, if fast { "fast-command" } else { "command" }, ms);
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_second_keeps_the_highest_and_history_wraps() {
-        let mut m = LatencyMonitor::default();
-        m.add_sample("command", 10, 100);
-        m.add_sample("command", 5, 100);
-        m.add_sample("command", 20, 100);
-        let s = m.get(b"command").unwrap();
-        assert_eq!(s.latest(), Sample { time: 100, latency: 20 });
-        assert_eq!(s.history().count(), 1);
-        for t in 0..200 {
-            m.add_sample("command", 1, 1000 + t);
-        }
-        let s = m.get(b"command").unwrap();
-        assert_eq!(s.history().count(), LATENCY_TS_LEN);
-        assert_eq!(s.history().next().unwrap().time, 1040);
-        assert_eq!(s.max, 20);
-        assert!(m.reset_event(b"command"));
-        assert_eq!(m.reset_all(), 0);
-    }
-}
-
 /// Accounts a command that slept outside the store lock (DEBUG SLEEP): its latency
 /// sample and slow log entry include the sleep, as they do in Redis where the sleep
 /// blocks the event loop.
@@ -158,5 +133,30 @@ pub fn after_sleep(
         }
     } else {
         crate::server::slowlog::maybe_log(&mut st, client, argv, usec);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_second_keeps_the_highest_and_history_wraps() {
+        let mut m = LatencyMonitor::default();
+        m.add_sample("command", 10, 100);
+        m.add_sample("command", 5, 100);
+        m.add_sample("command", 20, 100);
+        let s = m.get(b"command").unwrap();
+        assert_eq!(s.latest(), Sample { time: 100, latency: 20 });
+        assert_eq!(s.history().count(), 1);
+        for t in 0..200 {
+            m.add_sample("command", 1, 1000 + t);
+        }
+        let s = m.get(b"command").unwrap();
+        assert_eq!(s.history().count(), LATENCY_TS_LEN);
+        assert_eq!(s.history().next().unwrap().time, 1040);
+        assert_eq!(s.max, 20);
+        assert!(m.reset_event(b"command"));
+        assert_eq!(m.reset_all(), 0);
     }
 }

@@ -38,12 +38,7 @@ pub struct PauseState {
 
 impl Default for PauseState {
     fn default() -> Self {
-        PauseState {
-            kind: None,
-            end: Instant::now(),
-            tx: watch::channel(0).0,
-            waiting: Arc::new(AtomicUsize::new(0)),
-        }
+        PauseState { kind: None, end: Instant::now(), tx: watch::channel(0).0, waiting: Arc::new(AtomicUsize::new(0)) }
     }
 }
 
