@@ -18,6 +18,28 @@ fn main() {
                 cfg.port = args[i + 1].parse().unwrap_or(6379);
                 i += 1;
             }
+            // TODO(config merge): interim directives used by the introspection tests.
+            d @ ("--requirepass"
+            | "--enable-debug-command"
+            | "--latency-monitor-threshold"
+            | "--slowlog-log-slower-than"
+            | "--slowlog-max-len"
+            | "--databases"
+            | "--unixsocket")
+                if i + 1 < args.len() =>
+            {
+                let v = args[i + 1].clone();
+                match d {
+                    "--requirepass" => cfg.requirepass = (!v.is_empty()).then(|| v.into_bytes()),
+                    "--enable-debug-command" => cfg.enable_debug_command = v,
+                    "--latency-monitor-threshold" => cfg.latency_monitor_threshold = v.parse().unwrap_or(0),
+                    "--slowlog-log-slower-than" => cfg.slowlog_log_slower_than = v.parse().unwrap_or(10000),
+                    "--slowlog-max-len" => cfg.slowlog_max_len = v.parse().unwrap_or(128),
+                    "--databases" => cfg.databases = v.parse().unwrap_or(16),
+                    _ => cfg.unixsocket = Some(v),
+                }
+                i += 1;
+            }
             _ => {}
         }
         i += 1;

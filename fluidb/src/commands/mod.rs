@@ -5,7 +5,11 @@
 //! categories, stats keys and replication decisions are all derived from this table.
 
 pub mod call;
+pub mod client_cmd;
+pub mod command_cmd;
 pub mod connection;
+pub mod debug;
+pub mod info;
 pub mod keys;
 pub mod server_cmds;
 pub mod strings;

@@ -35,7 +35,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
     loop {
         let more = {
             let mut st = shared.store.lock();
-            if !st.active_expire_enabled || st.is_replica {
+            if !st.active_expire_enabled || st.is_replica || st.pause.active().is_some() {
                 return;
             }
             let step_start = Instant::now();
