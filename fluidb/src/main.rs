@@ -13,6 +13,20 @@ fn main() {
                 cfg.port = args[i + 1].parse().unwrap_or(6379);
                 i += 1;
             }
+            "--notify-keyspace-events" if i + 1 < args.len() => {
+                match fluidb::commands::pubsub::keyspace_events_from_str(&args[i + 1]) {
+                    Some(f) => cfg.notify_flags = f,
+                    None => {
+                        eprintln!("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+                        std::process::exit(1);
+                    }
+                }
+                i += 1;
+            }
+            "--requirepass" if i + 1 < args.len() => {
+                cfg.requirepass = Some(args[i + 1].clone().into_bytes()).filter(|p| !p.is_empty());
+                i += 1;
+            }
             _ => {}
         }
         i += 1;

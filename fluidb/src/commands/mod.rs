@@ -7,6 +7,8 @@
 pub mod call;
 pub mod connection;
 pub mod keys;
+pub mod multi;
+pub mod pubsub;
 pub mod server_cmds;
 pub mod strings;
 pub mod table;

@@ -51,7 +51,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
                         expired += 1;
                     }
                 }
-                crate::commands::call::flush_propagation(&mut st);
+                crate::commands::call::flush_expired_propagation(&mut st);
                 if !sampled.is_empty() && expired * 4 > sampled.len() {
                     any_db_busy = true;
                 }
