@@ -291,9 +291,11 @@ pub fn execute(
     if def.flags & flags::SKIP_SLOWLOG == 0 {
         crate::server::slowlog::maybe_log(store, client, argv, usec);
     }
-    // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis).
+    // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis), with the
+    // database selected after the command (SELECT shows its new database).
     if !store.clients.monitors.is_empty() && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
-        crate::server::monitor::feed(store, client, db_before, argv);
+        let db = client.db;
+        crate::server::monitor::feed(store, client, db, argv);
     }
     flow
 }
