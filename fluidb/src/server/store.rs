@@ -330,6 +330,8 @@ impl Store {
             }
         } else {
             d.insert(key, Entry::new(val, mvcc, lru));
+            // Redis's dbAdd: a key created.
+            self.notify(notify::NEW, "new", key, db);
         }
         self.watch.touch(db, key);
     }
