@@ -41,8 +41,18 @@ fn multi_exec_runs_queued_commands_with_per_command_replies() {
 fn multi_exec_with_the_redis_crate() {
     let s = Server::start(&[]);
     let mut c = s.client();
-    let (a, b): (i64, String) =
-        redis::pipe().atomic().cmd("INCR").arg("c").cmd("SET").arg("k").arg("v").ignore().cmd("GET").arg("k").query(&mut c).unwrap();
+    let (a, b): (i64, String) = redis::pipe()
+        .atomic()
+        .cmd("INCR")
+        .arg("c")
+        .cmd("SET")
+        .arg("k")
+        .arg("v")
+        .ignore()
+        .cmd("GET")
+        .arg("k")
+        .query(&mut c)
+        .unwrap();
     assert_eq!((a, b.as_str()), (1, "v"));
 }
 
@@ -220,14 +230,14 @@ fn watch_and_expiry_follow_redis_7_0() {
     let mut r = s.raw();
     let mut o = s.raw();
     // A key that expires after WATCH fails EXEC even if nobody touched it.
-    set_px(&mut r, "k", 100);
+    set_px(&mut r, "k", 400);
     assert_eq!(r.call(&["WATCH", "k"]), "+OK\r\n");
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(try_exec(&mut r), EXEC_NULL);
     // ... and so does its deletion by a lookup from another client.
-    set_px(&mut r, "k", 100);
+    set_px(&mut r, "k", 400);
     assert_eq!(r.call(&["WATCH", "k"]), "+OK\r\n");
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(500));
     assert_eq!(o.call(&["GET", "k"]), "$-1\r\n");
     assert_eq!(try_exec(&mut r), EXEC_NULL);
     // A key already expired at WATCH time is logically absent: that it gets deleted
@@ -604,16 +614,86 @@ fn monitor_redacts_passwords() {
         String::from_utf8(format_line(1_700_000_000_123_456, 0, "127.0.0.1:1", &argv).to_vec()).unwrap()
     };
     assert_eq!(f(&["auth", "pw"]), "+1700000000.123456 [0 127.0.0.1:1] \"auth\" \"(redacted)\"\r\n");
-    assert_eq!(f(&["AUTH", "u", "pw"]), "+1700000000.123456 [0 127.0.0.1:1] \"AUTH\" \"(redacted)\" \"(redacted)\"\r\n");
+    assert_eq!(
+        f(&["AUTH", "u", "pw"]),
+        "+1700000000.123456 [0 127.0.0.1:1] \"AUTH\" \"(redacted)\" \"(redacted)\"\r\n"
+    );
     assert_eq!(f(&["auth", "a", "b", "c"]), "+1700000000.123456 [0 127.0.0.1:1] \"auth\" \"a\" \"b\" \"c\"\r\n");
     assert_eq!(
         f(&["hello", "3", "SETNAME", "n", "auth", "u", "p"]),
         "+1700000000.123456 [0 127.0.0.1:1] \"hello\" \"3\" \"SETNAME\" \"n\" \"auth\" \"(redacted)\" \"(redacted)\"\r\n"
     );
-    assert_eq!(f(&["hello", "4", "auth", "u", "p"]), "+1700000000.123456 [0 127.0.0.1:1] \"hello\" \"4\" \"auth\" \"u\" \"p\"\r\n");
+    assert_eq!(
+        f(&["hello", "4", "auth", "u", "p"]),
+        "+1700000000.123456 [0 127.0.0.1:1] \"hello\" \"4\" \"auth\" \"u\" \"p\"\r\n"
+    );
     assert_eq!(
         f(&["migrate", "h", "1", "", "0", "10", "COPY", "AUTH2", "u", "p", "KEYS", "auth"]),
         "+1700000000.123456 [0 127.0.0.1:1] \"migrate\" \"h\" \"1\" \"\" \"0\" \"10\" \"COPY\" \"AUTH2\" \"(redacted)\" \"(redacted)\" \"KEYS\" \"auth\"\r\n"
     );
     assert_eq!(f(&["get", "auth"]), "+1700000000.123456 [0 127.0.0.1:1] \"get\" \"auth\"\r\n");
+}
+
+#[test]
+fn flushdb_and_swapdb_signals_follow_redis_7_0() {
+    // FLUSHDB and SWAPDB belong to another family; they call these Store methods first.
+    let mut l = Local::new();
+    let a = l.connect();
+    let b = l.connect();
+    l.shared.store.lock().active_expire_enabled = false;
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let dirty = |l: &Local| l.shared.store.lock().watch.is_dirty(1);
+    let watch = |l: &mut Local, key: &str| {
+        assert_eq!(l.run(a, &["UNWATCH"]), "+OK\r\n");
+        assert_eq!(l.run(a, &["WATCH", key]), "+OK\r\n");
+    };
+    let stale = |l: &mut Local, db: &str, key: &str| {
+        l.run(b, &["SELECT", db]);
+        l.run(b, &["SET", key, "v", "PX", "1"]);
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // FLUSHDB of the watched key's database: dirty if the key exists.
+    l.run(b, &["SET", "k", "1"]);
+    watch(&mut l, "k");
+    l.shared.store.lock().signal_flushed_db(Some(1));
+    assert!(!dirty(&l), "another database");
+    l.shared.store.lock().signal_flushed_db(Some(0));
+    assert!(dirty(&l));
+    watch(&mut l, "missing");
+    l.shared.store.lock().signal_flushed_db(None);
+    assert!(!dirty(&l), "a missing key is not changed by a flush");
+    stale(&mut l, "0", "s");
+    watch(&mut l, "s");
+    l.shared.store.lock().signal_flushed_db(Some(0));
+    assert!(!dirty(&l), "a key already expired at WATCH is not changed by a flush");
+    // SWAPDB: dirty if the key exists on either side...
+    l.run(b, &["FLUSHALL"]);
+    l.run(b, &["SELECT", "1"]);
+    l.run(b, &["SET", "k", "in-db1"]);
+    watch(&mut l, "k");
+    l.shared.store.lock().signal_swapped_db(0, 1, now());
+    assert!(dirty(&l), "missing key replaced by an existing one");
+    // ... not if it is missing on both ...
+    watch(&mut l, "nowhere");
+    l.shared.store.lock().signal_swapped_db(0, 1, now());
+    assert!(!dirty(&l));
+    // ... nor if a missing key is replaced by an expired one (logically still absent; and
+    // EXEC does not fail later for it either) ...
+    l.run(b, &["FLUSHALL"]);
+    stale(&mut l, "1", "k");
+    watch(&mut l, "k");
+    l.shared.store.lock().signal_swapped_db(0, 1, now());
+    assert!(!dirty(&l));
+    l.shared.store.lock().dbs.swap(0, 1);
+    assert_eq!(l.run(a, &["MULTI"]), "+OK\r\n");
+    assert_eq!(l.run(a, &["PING"]), "+QUEUED\r\n");
+    assert_eq!(l.run(a, &["EXEC"]), "*1\r\n+PONG\r\n");
+    // ... but a stale watched key replaced by a live one is a change.
+    l.run(b, &["FLUSHALL"]);
+    stale(&mut l, "0", "k");
+    watch(&mut l, "k");
+    l.run(b, &["SELECT", "1"]);
+    l.run(b, &["SET", "k", "live"]);
+    l.shared.store.lock().signal_swapped_db(0, 1, now());
+    assert!(dirty(&l));
 }

@@ -82,10 +82,7 @@ fn ev(list: &[&str]) -> Vec<String> {
 fn string_and_generic_events() {
     let s = Server::start(&["--notify-keyspace-events", "KEA"]);
     let mut w = Watcher::new(&s);
-    assert_eq!(
-        w.events(&[&["SET", "k", "v"]]),
-        ev(&["__keyspace@0__:k set", "__keyevent@0__:set k"])
-    );
+    assert_eq!(w.events(&[&["SET", "k", "v"]]), ev(&["__keyspace@0__:k set", "__keyevent@0__:set k"]));
     assert_eq!(
         w.events(&[&["SET", "k", "v", "EX", "100"]]),
         ev(&["__keyspace@0__:k set", "__keyevent@0__:set k", "__keyspace@0__:k expire", "__keyevent@0__:expire k"])
@@ -135,11 +132,17 @@ fn event_classes_filter() {
     // Only keyspace channels, only string events.
     let s = Server::start(&["--notify-keyspace-events", "K$"]);
     let mut w = Watcher::new(&s);
-    assert_eq!(w.events(&[&["SET", "k", "v"], &["DEL", "k"], &["INCR", "n"]]), ev(&["__keyspace@0__:k set", "__keyspace@0__:n incrby"]));
+    assert_eq!(
+        w.events(&[&["SET", "k", "v"], &["DEL", "k"], &["INCR", "n"]]),
+        ev(&["__keyspace@0__:k set", "__keyspace@0__:n incrby"])
+    );
     // Only keyevent channels, only generic events.
     let s = Server::start(&["--notify-keyspace-events", "Eg"]);
     let mut w = Watcher::new(&s);
-    assert_eq!(w.events(&[&["SET", "k", "v", "EX", "5"], &["DEL", "k"]]), ev(&["__keyevent@0__:expire k", "__keyevent@0__:del k"]));
+    assert_eq!(
+        w.events(&[&["SET", "k", "v", "EX", "5"], &["DEL", "k"]]),
+        ev(&["__keyevent@0__:expire k", "__keyevent@0__:del k"])
+    );
     // Expired only.
     let s = Server::start(&["--notify-keyspace-events", "Ex"]);
     let mut w = Watcher::new(&s);
@@ -151,13 +154,23 @@ fn event_classes_filter() {
     assert_eq!(w.events(&[&["GET", "nokey"]]), ev(&[]));
     let s = Server::start(&["--notify-keyspace-events", "Em"]);
     let mut w = Watcher::new(&s);
-    assert_eq!(w.events(&[&["GET", "nokey"], &["SET", "k", "v"], &["GET", "k"]]), ev(&["__keyevent@0__:keymiss nokey"]));
+    assert_eq!(
+        w.events(&[&["GET", "nokey"], &["SET", "k", "v"], &["GET", "k"]]),
+        ev(&["__keyevent@0__:keymiss nokey"])
+    );
     // New keys ('n' is not part of 'A' either).
     let s = Server::start(&["--notify-keyspace-events", "KEn"]);
     let mut w = Watcher::new(&s);
     assert_eq!(
         w.events(&[&["SET", "k", "v"], &["SET", "k", "w"], &["INCR", "n"], &["MSET", "k", "1", "m", "2"]]),
-        ev(&["__keyspace@0__:k new", "__keyevent@0__:new k", "__keyspace@0__:n new", "__keyevent@0__:new n", "__keyspace@0__:m new", "__keyevent@0__:new m"])
+        ev(&[
+            "__keyspace@0__:k new",
+            "__keyevent@0__:new k",
+            "__keyspace@0__:n new",
+            "__keyevent@0__:new n",
+            "__keyspace@0__:m new",
+            "__keyevent@0__:new m"
+        ])
     );
     // Classes without K or E publish nothing; neither does K or E without a class.
     for flags in ["A", "KE", ""] {
@@ -186,12 +199,30 @@ const SCENARIOS: &[&[&[&str]]] = &[
     &[&["SET", "k", "v"], &["SET", "k", "w", "KEEPTTL"], &["SET", "k", "x", "PX", "100000", "GET"]],
     &[&["SET", "k", "v", "NX"], &["SET", "k", "v", "XX", "EXAT", "9999999999"], &["DEL", "k", "k"]],
     &[&["INCR", "i"], &["INCRBY", "i", "5"], &["DECR", "i"], &["DECRBY", "i", "2"], &["INCRBYFLOAT", "i", "1.5"]],
-    &[&["MSET", "a", "1", "b", "2"], &["MSETNX", "c", "1", "d", "2"], &["APPEND", "a", "x"], &["SETRANGE", "b", "3", "y"]],
+    &[
+        &["MSET", "a", "1", "b", "2"],
+        &["MSETNX", "c", "1", "d", "2"],
+        &["APPEND", "a", "x"],
+        &["SETRANGE", "b", "3", "y"],
+    ],
     &[&["SETEX", "e", "100", "v"], &["PSETEX", "e", "100000", "v"], &["GETEX", "e", "PERSIST"], &["GETDEL", "e"]],
-    &[&["SET", "k", "v"], &["EXPIRE", "k", "100"], &["PEXPIRE", "k", "100000"], &["PERSIST", "k"], &["EXPIRE", "k", "-1"]],
+    &[
+        &["SET", "k", "v"],
+        &["EXPIRE", "k", "100"],
+        &["PEXPIRE", "k", "100000"],
+        &["PERSIST", "k"],
+        &["EXPIRE", "k", "-1"],
+    ],
     &[&["SET", "k", "v"], &["RENAME", "k", "k2"], &["RENAMENX", "k2", "k3"], &["UNLINK", "k3"]],
     &[&["SET", "k", "v"], &["COPY", "k", "k2"], &["MOVE", "k2", "1"], &["SETBIT", "bits", "7", "1"]],
-    &[&["LPUSH", "l", "a", "b"], &["RPUSH", "l", "c"], &["LPOP", "l"], &["RPOP", "l"], &["LSET", "l", "0", "z"], &["LTRIM", "l", "1", "0"]],
+    &[
+        &["LPUSH", "l", "a", "b"],
+        &["RPUSH", "l", "c"],
+        &["LPOP", "l"],
+        &["RPOP", "l"],
+        &["LSET", "l", "0", "z"],
+        &["LTRIM", "l", "1", "0"],
+    ],
     &[&["SADD", "s", "a", "b"], &["SREM", "s", "a"], &["SPOP", "s"], &["SADD", "s", "x"], &["SMOVE", "s", "s2", "x"]],
     &[&["HSET", "h", "f", "v"], &["HINCRBY", "h", "n", "1"], &["HDEL", "h", "f", "n"]],
     &[&["ZADD", "z", "1", "a", "2", "b"], &["ZINCRBY", "z", "1", "a"], &["ZREM", "z", "a"], &["ZPOPMIN", "z"]],

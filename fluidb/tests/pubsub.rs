@@ -188,7 +188,10 @@ fn pubsub_introspection() {
         format!("*8\r\n{}:2\r\n{}:1\r\n{}:0\r\n{}:0\r\n", bulk("news"), bulk("sport"), bulk("none"), bulk("n*"))
     );
     let all = q.call(&["PUBSUB", "CHANNELS"]);
-    assert!(all == format!("*2\r\n{}{}", bulk("news"), bulk("sport")) || all == format!("*2\r\n{}{}", bulk("sport"), bulk("news")));
+    assert!(
+        all == format!("*2\r\n{}{}", bulk("news"), bulk("sport"))
+            || all == format!("*2\r\n{}{}", bulk("sport"), bulk("news"))
+    );
     assert_eq!(q.call(&["pubsub", "channels", "n*"]), format!("*1\r\n{}", bulk("news")));
     assert_eq!(q.call(&["PUBSUB", "CHANNELS", "x*"]), "*0\r\n");
     // PUBLISH counts every receiving subscription.
@@ -212,7 +215,9 @@ fn pubsub_introspection() {
     assert_eq!(q.call(&["SSUBSCRIBE"]), "-ERR wrong number of arguments for 'ssubscribe' command\r\n");
     assert_eq!(q.call(&["SPUBLISH", "c"]), "-ERR wrong number of arguments for 'spublish' command\r\n");
     let help = q.call(&["PUBSUB", "HELP"]);
-    assert!(help.starts_with("*14\r\n+PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+CHANNELS [<pattern>]\r\n"));
+    assert!(help.starts_with(
+        "*14\r\n+PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n+CHANNELS [<pattern>]\r\n"
+    ));
     assert!(help.ends_with("+HELP\r\n+    Prints this help.\r\n"));
     // Disconnected subscribers are gone from every count.
     drop(a);
@@ -376,14 +381,18 @@ fn resp3_pushes_and_free_commands() {
 
 #[test]
 fn keyspace_events_reach_a_resp3_client_before_its_reply() {
-    let mut cfg = fluidb::server::Settings::default();
-    cfg.notify_flags = fluidb::commands::pubsub::keyspace_events_from_str("KEA").unwrap();
+    let cfg = fluidb::server::Settings {
+        notify_flags: fluidb::commands::pubsub::keyspace_events_from_str("KEA").unwrap(),
+        ..Default::default()
+    };
     let mut l = Local::with(cfg);
     let a = l.connect();
     l.resp3(a);
     assert_eq!(l.run(a, &["PSUBSCRIBE", "__key*"]), conf('>', "psubscribe", Some("__key*"), 1));
     assert_eq!(
         l.run(a, &["SET", "k", "v"]),
-        pmessage('>', "__key*", "__keyspace@0__:k", "set") + &pmessage('>', "__key*", "__keyevent@0__:set", "k") + "+OK\r\n"
+        pmessage('>', "__key*", "__keyspace@0__:k", "set")
+            + &pmessage('>', "__key*", "__keyevent@0__:set", "k")
+            + "+OK\r\n"
     );
 }

@@ -83,7 +83,8 @@ fn client_timeouts(shared: &Shared) {
     let limit = Duration::from_secs(timeout);
     for c in st.clients.by_id.values() {
         let info = c.info.lock();
-        if info.sub + info.psub > 0 {
+        // Subscribers and MONITOR clients (replicas in Redis) are never timed out.
+        if info.sub + info.psub + info.ssub > 0 || c.is_monitor.load(Ordering::Relaxed) {
             continue;
         }
         if info.last_interaction.elapsed() > limit {

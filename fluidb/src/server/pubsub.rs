@@ -51,7 +51,8 @@ impl PubSub {
         if let Some(ids) = self.channels.get(channel) {
             for &id in ids {
                 if id == self.current {
-                    self.to_self.extend_from_slice(&encode_message(self_resp3(clients, id), &[b"message", channel, msg]));
+                    self.to_self
+                        .extend_from_slice(&encode_message(self_resp3(clients, id), &[b"message", channel, msg]));
                     n += 1;
                 } else if let Some(c) = clients.get(id) {
                     let resp3 = c.resp3.load(Ordering::Relaxed);
@@ -87,7 +88,8 @@ impl PubSub {
         if let Some(ids) = self.shard_channels.get(channel) {
             for &id in ids {
                 if id == self.current {
-                    self.to_self.extend_from_slice(&encode_message(self_resp3(clients, id), &[b"smessage", channel, msg]));
+                    self.to_self
+                        .extend_from_slice(&encode_message(self_resp3(clients, id), &[b"smessage", channel, msg]));
                     n += 1;
                 } else if let Some(c) = clients.get(id) {
                     let resp3 = c.resp3.load(Ordering::Relaxed);

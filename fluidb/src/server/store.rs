@@ -50,9 +50,12 @@ pub struct WatchRegistry {
     /// Key name to its watchers, in WATCH order.
     pub keys: HashMap<Box<[u8]>, Vec<Watcher>>,
     /// Client to the `(db, key)` pairs it watches, in WATCH order.
-    pub clients: HashMap<ClientId, Vec<(usize, Box<[u8]>)>>,
+    pub clients: HashMap<ClientId, Vec<WatchedKey>>,
     pub dirty: std::collections::HashSet<ClientId>,
 }
+
+/// A watched key: database and name.
+pub type WatchedKey = (usize, Box<[u8]>);
 
 /// One client watching one key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
