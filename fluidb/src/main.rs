@@ -40,6 +40,16 @@ fn main() {
                 }
                 i += 1;
             }
+            "--notify-keyspace-events" if i + 1 < args.len() => {
+                match fluidb::commands::pubsub::keyspace_events_from_str(&args[i + 1]) {
+                    Some(f) => cfg.notify_flags = f,
+                    None => {
+                        eprintln!("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+                        std::process::exit(1);
+                    }
+                }
+                i += 1;
+            }
             _ => {}
         }
         i += 1;

@@ -11,6 +11,8 @@ pub mod connection;
 pub mod debug;
 pub mod info;
 pub mod keys;
+pub mod multi;
+pub mod pubsub;
 pub mod server_cmds;
 pub mod strings;
 pub mod table;

@@ -262,6 +262,8 @@ fn families() -> Vec<&'static [Command]> {
         super::command_cmd::COMMANDS,
         super::info::COMMANDS,
         super::debug::COMMANDS,
+        super::multi::COMMANDS,
+        super::pubsub::COMMANDS,
     ]
 }
 
