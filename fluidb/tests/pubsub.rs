@@ -381,8 +381,8 @@ fn resp3_pushes_and_free_commands() {
 
 #[test]
 fn keyspace_events_reach_a_resp3_client_before_its_reply() {
-    let cfg = fluidb::server::Settings {
-        notify_flags: fluidb::commands::pubsub::keyspace_events_from_str("KEA").unwrap(),
+    let cfg = fluidb::server::Config {
+        notify_keyspace_events: fluidb::commands::pubsub::keyspace_events_from_str("KEA").unwrap(),
         ..Default::default()
     };
     let mut l = Local::with(cfg);

@@ -7,6 +7,7 @@
 pub mod call;
 pub mod client_cmd;
 pub mod command_cmd;
+pub mod config_cmd;
 pub mod connection;
 pub mod debug;
 pub mod info;

@@ -50,10 +50,7 @@ pub fn usage() -> String {
 
 /// The `--version` line, shaped like Redis's so tools that parse `v=` work.
 pub fn version_line() -> String {
-    format!(
-        "fluidB server v={VERSION} sha=00000000:0 malloc=libc bits={} build=0\n",
-        usize::BITS
-    )
+    format!("fluidB server v={VERSION} sha=00000000:0 malloc=libc bits={} build=0\n", usize::BITS)
 }
 
 /// Parses the process arguments (including the program name in `args[0]`)
@@ -94,21 +91,13 @@ pub fn from_args_with_stdin(args: Vec<OsString>, stdin: &mut dyn Read) -> Startu
         let mut buf = Vec::new();
         let limit = MAX_TOTAL_CONFIG_BYTES + 1;
         if let Err(e) = stdin.take(limit).read_to_end(&mut buf) {
-            return Startup::Exit(
-                1,
-                format!("Fatal error, can't read config from stdin: {e}\n"),
-            );
+            return Startup::Exit(1, format!("Fatal error, can't read config from stdin: {e}\n"));
         }
         Some(buf)
     } else {
         None
     };
-    match load(
-        file.as_deref(),
-        stdin_text.as_deref(),
-        Some(&options),
-        warnings,
-    ) {
+    match load(file.as_deref(), stdin_text.as_deref(), Some(&options), warnings) {
         Ok((cfg, warnings)) => Startup::Run(cfg, warnings),
         Err(e) => Startup::Exit(1, e.to_string()),
     }
@@ -176,10 +165,7 @@ pub(crate) fn absolute_path(path: &OsStr) -> PathBuf {
         rel = &rel[3..];
         if abs.len() > 1 {
             // Drop the last component of `abs` (which ends with '/').
-            let cut = abs[..abs.len() - 1]
-                .iter()
-                .rposition(|&b| b == b'/')
-                .map_or(1, |p| p + 1);
+            let cut = abs[..abs.len() - 1].iter().rposition(|&b| b == b'/').map_or(1, |p| p + 1);
             abs.truncate(cut);
         }
     }
@@ -194,11 +180,7 @@ mod tests {
     fn opts(args: &[&str]) -> (String, bool) {
         let mut argv: Vec<&[u8]> = vec![b"fluidb-server"];
         argv.extend(args.iter().map(|a| a.as_bytes()));
-        let first = if argv.len() > 1 && !argv[1].starts_with(b"-") {
-            2
-        } else {
-            1
-        };
+        let first = if argv.len() > 1 && !argv[1].starts_with(b"-") { 2 } else { 1 };
         let (o, s) = build_options(&argv, first);
         (String::from_utf8(o).unwrap(), s)
     }
@@ -210,18 +192,12 @@ mod tests {
             opts(&["--replicaof", "h1", "1", "--replicaof", "h2", "2"]).0,
             "replicaof \"h1\" \"1\" \nreplicaof \"h2\" \"2\" "
         );
-        assert_eq!(
-            opts(&["--save", "", "--port", "1"]).0,
-            "save \"\" \nport \"1\" "
-        );
+        assert_eq!(opts(&["--save", "", "--port", "1"]).0, "save \"\" \nport \"1\" ");
         assert_eq!(opts(&["--save", "--port", "1"]).0, "save \"\"\nport \"1\" ");
         assert_eq!(opts(&["--save"]).0, "save \"\"");
         assert_eq!(opts(&["--port 6380"]).0, "port 6380 ");
         assert_eq!(opts(&["--logfile", "a b"]).0, "logfile \"a b\" ");
-        assert_eq!(
-            opts(&["c.conf", "--loglevel", "verbose", "-"]),
-            ("loglevel \"verbose\" ".into(), true)
-        );
+        assert_eq!(opts(&["c.conf", "--loglevel", "verbose", "-"]), ("loglevel \"verbose\" ".into(), true));
         assert_eq!(opts(&["-", "--port", "1"]), ("port \"1\" ".into(), true));
         // A value may itself start with "--" once the name is pending.
         assert_eq!(opts(&["--requirepass", "--x"]).0, "requirepass \"--x\" ");
@@ -230,10 +206,7 @@ mod tests {
     #[test]
     fn absolute_paths() {
         let cwd = std::env::current_dir().unwrap();
-        assert_eq!(
-            absolute_path(OsStr::new("/etc/x.conf")),
-            PathBuf::from("/etc/x.conf")
-        );
+        assert_eq!(absolute_path(OsStr::new("/etc/x.conf")), PathBuf::from("/etc/x.conf"));
         assert_eq!(absolute_path(OsStr::new(" a.conf ")), cwd.join("a.conf"));
         let parent = cwd.parent().unwrap_or(&cwd).join("b.conf");
         assert_eq!(absolute_path(OsStr::new("../b.conf")), parent);
@@ -242,12 +215,7 @@ mod tests {
     #[test]
     fn version_and_help() {
         let run = |a: &[&str]| {
-            from_args(
-                std::iter::once("fluidb-server")
-                    .chain(a.iter().copied())
-                    .map(OsString::from)
-                    .collect(),
-            )
+            from_args(std::iter::once("fluidb-server").chain(a.iter().copied()).map(OsString::from).collect())
         };
         match run(&["-v"]) {
             Startup::Exit(0, t) => assert!(t.starts_with("fluidB server v=")),

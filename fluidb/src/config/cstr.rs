@@ -155,9 +155,7 @@ pub fn parse_memory(arg: &[u8]) -> Option<u64> {
     if ndigits >= 128 {
         return None;
     }
-    let value = p[..ndigits].iter().fold(0u64, |acc, d| {
-        acc.saturating_mul(10).saturating_add(u64::from(d - b'0'))
-    });
+    let value = p[..ndigits].iter().fold(0u64, |acc, d| acc.saturating_mul(10).saturating_add(u64::from(d - b'0')));
     Some(value.wrapping_mul(mul))
 }
 
@@ -364,16 +362,7 @@ mod tests {
         assert_eq!(string2ll(b"-1"), Some(-1));
         assert_eq!(string2ll(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(string2ll(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"+5",
-            b" 5",
-            b"007",
-            b"-0",
-            b"5x",
-            b"99999999999999999999",
-            b"-",
-        ] {
+        for bad in [&b""[..], b"+5", b" 5", b"007", b"-0", b"5x", b"99999999999999999999", b"-"] {
             assert_eq!(string2ll(bad), None, "{bad:?}");
         }
     }
@@ -402,10 +391,7 @@ mod tests {
         assert_eq!(parse_memory(b""), Some(0));
         assert_eq!(parse_memory(b"mb"), Some(0));
         assert_eq!(parse_memory(b"99999999999999999999"), Some(u64::MAX));
-        assert_eq!(
-            parse_memory(b"18446744073709551615kb"),
-            Some(18446744073709550592)
-        );
+        assert_eq!(parse_memory(b"18446744073709551615kb"), Some(18446744073709550592));
         for bad in [&b"-1"[..], b"+1", b" 1", b"1.5gb", b"0x10", b"1 mb", b"1t"] {
             assert_eq!(parse_memory(bad), None, "{bad:?}");
         }
@@ -444,21 +430,13 @@ mod tests {
         assert!(string_match(b"*", b"port", true));
         assert!(string_match(b"P?RT", b"port", true));
         assert!(!string_match(b"P?RT", b"port", false));
-        assert!(string_match(
-            b"hash-max-*",
-            b"hash-max-listpack-value",
-            true
-        ));
+        assert!(string_match(b"hash-max-*", b"hash-max-listpack-value", true));
         assert!(string_match(b"[a-c]*", b"bind", true));
         assert!(string_match(b"[^a-c]*", b"port", true));
         assert!(!string_match(b"[^a-c]*", b"bind", true));
         assert!(string_match(b"po\\rt", b"port", true));
         assert!(string_match(b"port*", b"port", true));
         assert!(!string_match(b"[", b"port", true));
-        assert!(!string_match(
-            b"a*a*a*a*a*a*a*a*a*a*a*a*b",
-            &[b'a'; 64],
-            true
-        ));
+        assert!(!string_match(b"a*a*a*a*a*a*a*a*a*a*a*a*b", &[b'a'; 64], true));
     }
 }

@@ -11,12 +11,11 @@ use std::path::PathBuf;
 
 use super::runtime::RewriteState;
 use super::values::{
-    check_appenddirname, check_appendfilename, check_dbfilename, check_hostname, check_proc_title,
-    AclPubsubDefault, AppendFsync, ClientOutputBufferLimits, ClusterEndpointType, Ctx, Kind,
-    LogLevel, MaxmemoryPolicy, MemoryOrPercent, NumFormat, NumSpec, OomScoreAdj,
-    PropagationErrorBehavior, ProtectedAction, ReplDisklessLoad, SanitizeDumpPayload,
-    ShutdownFlags, Special, StorageCacheMode, StrCheck, Supervised, SyslogFacility, ThreadAffinity,
-    TlsAuthClients, Value,
+    check_appenddirname, check_appendfilename, check_dbfilename, check_hostname, check_proc_title, AclPubsubDefault,
+    AppendFsync, ClientOutputBufferLimits, ClusterEndpointType, Ctx, Kind, LogLevel, MaxmemoryPolicy, MemoryOrPercent,
+    NumFormat, NumSpec, OomScoreAdj, PropagationErrorBehavior, ProtectedAction, ReplDisklessLoad, SanitizeDumpPayload,
+    ShutdownFlags, Special, StorageCacheMode, StrCheck, Supervised, SyslogFacility, ThreadAffinity, TlsAuthClients,
+    Value,
 };
 
 /// CONFIG SET may change it (the absence of [`IMMUTABLE`]).
@@ -109,13 +108,7 @@ pub fn lookup(name: &[u8]) -> Option<(&'static Directive, &'static str)> {
 
 /// Directives read only from config files: they have no CONFIG GET/SET entry
 /// and CONFIG REWRITE leaves their lines alone (as Redis does).
-pub const FILE_ONLY_DIRECTIVES: &[&str] = &[
-    "include",
-    "rename-command",
-    "user",
-    "loadmodule",
-    "sentinel",
-];
+pub const FILE_ONLY_DIRECTIVES: &[&str] = &["include", "rename-command", "user", "loadmodule", "sentinel"];
 
 /// Directives Redis 7.0 or KeyDB still accept but ignore, with the number of
 /// arguments (including the name) they must have; `None` means any.
@@ -138,15 +131,9 @@ const LONG_MAX: i64 = i64::MAX;
 /// `ULLONG_MAX` seen through Redis's `long long` bound fields.
 const ULLONG_MAX: i64 = -1;
 
-const BOOL: Kind = Kind::Bool {
-    true_false: false,
-    deny_yes: None,
-};
+const BOOL: Kind = Kind::Bool { true_false: false, deny_yes: None };
 /// KeyDB booleans also accept `true`/`false`.
-const KBOOL: Kind = Kind::Bool {
-    true_false: true,
-    deny_yes: None,
-};
+const KBOOL: Kind = Kind::Bool { true_false: true, deny_yes: None };
 /// `activedefrag`: like a Redis built without a defrag-capable jemalloc
 /// (Debian's 7.0.15 is one), fluidB refuses to enable it, which is also how
 /// Redis's test suite detects that defragmentation tests must be skipped.
@@ -157,23 +144,12 @@ const NO_DEFRAG: Kind = Kind::Bool {
          like the one shipped by default with the Redis source distribution",
     ),
 };
-const NULL_STR: Kind = Kind::Str {
-    empty_is_null: true,
-    check: None,
-};
-const STR: Kind = Kind::Str {
-    empty_is_null: false,
-    check: None,
-};
+const NULL_STR: Kind = Kind::Str { empty_is_null: true, check: None };
+const STR: Kind = Kind::Str { empty_is_null: false, check: None };
 const BYTES: Kind = Kind::Bytes;
 
 const fn num(min: i64, max: i64, unsigned: bool, format: NumFormat) -> Kind {
-    Kind::Int(NumSpec {
-        min,
-        max,
-        unsigned,
-        format,
-    })
+    Kind::Int(NumSpec { min, max, unsigned, format })
 }
 const fn int(min: i64, max: i64) -> Kind {
     num(min, max, false, NumFormat::Integer)
@@ -188,10 +164,7 @@ const fn umem(min: i64, max: i64) -> Kind {
     num(min, max, true, NumFormat::Memory)
 }
 const fn checked(empty_is_null: bool, check: StrCheck) -> Kind {
-    Kind::Str {
-        empty_is_null,
-        check: Some(check),
-    }
+    Kind::Str { empty_is_null, check: Some(check) }
 }
 const fn special(s: Special) -> Kind {
     Kind::Special(s)
@@ -206,9 +179,13 @@ fn s(v: &str) -> String {
 
 /// The process's working directory, which is what `dir` means by default.
 fn current_dir() -> String {
-    std::env::current_dir()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    std::env::current_dir().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// fluidB serves clients on every core by default (KeyDB's default is 1 thread): the
+/// number of available cores, at most 16.
+fn default_server_threads() -> i32 {
+    std::thread::available_parallelism().map(|n| n.get().min(16) as i32).unwrap_or(1)
 }
 
 macro_rules! config_table {
@@ -489,7 +466,7 @@ config_table! {
     use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
     loading_process_events_interval_bytes: i64 = 2 << 20; "loading-process-events-interval-bytes" [] int(1024, INT_MAX), MOD | HIDDEN;
     // ---------------------------------------------------------- KeyDB threads
-    server_threads: i32 = 1; "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | IMPL;
+    server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | IMPL;
     server_thread_affinity: ThreadAffinity = ThreadAffinity::Off; "server-thread-affinity" [] special(Special::ThreadAffinity), IMM | KEYDB;
     min_clients_per_thread: i32 = 20; "min-clients-per-thread" [] int(0, 400), MOD | KEYDB;
     active_client_balancing: bool = true; "active-client-balancing" [] KBOOL, MOD | KEYDB;
@@ -564,10 +541,7 @@ mod tests {
             ("port", "6379"),
             ("bind", "* -::*"),
             ("save", "3600 1 300 100 60 10000"),
-            (
-                "client-output-buffer-limit",
-                "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-            ),
+            ("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"),
             ("proto-max-bulk-len", "536870912"),
             ("client-query-buffer-limit", "1073741824"),
             ("active-defrag-ignore-bytes", "104857600"),
@@ -595,11 +569,7 @@ mod tests {
 
     #[test]
     fn implemented_set_is_the_agreed_one() {
-        let mut got: Vec<&str> = DIRECTIVES
-            .iter()
-            .filter(|d| d.is_implemented())
-            .map(|d| d.name)
-            .collect();
+        let mut got: Vec<&str> = DIRECTIVES.iter().filter(|d| d.is_implemented()).map(|d| d.name).collect();
         got.sort_unstable();
         let mut want = vec![
             "port",

@@ -34,18 +34,17 @@ mod tests;
 pub use args::{from_args, from_args_with_stdin, usage, version_line, Startup};
 pub use cstr::{format_memory, parse_memory};
 pub use directives::{
-    lookup, Config, Directive, DENY_LOADING, DIRECTIVES, FILE_ONLY_DIRECTIVES, HIDDEN,
-    IGNORED_DIRECTIVES, IMMUTABLE, IMPLEMENTED, KEYDB, MODIFIABLE, MULTI_ARG, PROTECTED, SENSITIVE,
+    lookup, Config, Directive, DENY_LOADING, DIRECTIVES, FILE_ONLY_DIRECTIVES, HIDDEN, IGNORED_DIRECTIVES, IMMUTABLE,
+    IMPLEMENTED, KEYDB, MODIFIABLE, MULTI_ARG, PROTECTED, SENSITIVE,
 };
 pub use notify::*;
 pub use parse::ConfigError;
 pub use runtime::{set_failed_error, SetOptions, HZ_MAX, HZ_MIN, REWRITE_SIGNATURE};
 pub use values::{
-    AclPubsubDefault, AppendFsync, ClientOutputBufferLimits, ClusterEndpointType, Kind, LogLevel,
-    MaxmemoryPolicy, MemoryOrPercent, NumFormat, NumSpec, ObufLimit, OomScoreAdj,
-    PropagationErrorBehavior, ProtectedAction, ReplDisklessLoad, SanitizeDumpPayload,
-    ShutdownFlags, Special, StorageCacheMode, Supervised, SyslogFacility, ThreadAffinity,
-    TlsAuthClients, MAX_BIND_ADDRESSES, MAX_SERVER_THREADS,
+    AclPubsubDefault, AppendFsync, ClientOutputBufferLimits, ClusterEndpointType, Kind, LogLevel, MaxmemoryPolicy,
+    MemoryOrPercent, NumFormat, NumSpec, ObufLimit, OomScoreAdj, PropagationErrorBehavior, ProtectedAction,
+    ReplDisklessLoad, SanitizeDumpPayload, ShutdownFlags, Special, StorageCacheMode, Supervised, SyslogFacility,
+    ThreadAffinity, TlsAuthClients, MAX_BIND_ADDRESSES, MAX_SERVER_THREADS,
 };
 
 /// Version printed in the fatal-error banner and `--version`.

@@ -142,9 +142,6 @@ mod tests {
             assert_eq!(flags_to_keyspace_events(flags), got, "{set}");
         }
         assert_eq!(keyspace_events_to_flags("Q"), None);
-        assert_eq!(
-            keyspace_events_to_flags("KEA"),
-            Some(NOTIFY_ALL | NOTIFY_KEYSPACE | NOTIFY_KEYEVENT)
-        );
+        assert_eq!(keyspace_events_to_flags("KEA"), Some(NOTIFY_ALL | NOTIFY_KEYSPACE | NOTIFY_KEYEVENT));
     }
 }

@@ -32,12 +32,7 @@ enum ErrorKind {
     /// A bad line. Like Redis, the line number counts from the start of the
     /// file being read (an included file restarts at 1) and the file name is
     /// not printed; it is kept here for logs.
-    Line {
-        file: Option<PathBuf>,
-        line_no: usize,
-        line: String,
-        message: String,
-    },
+    Line { file: Option<PathBuf>, line_no: usize, line: String, message: String },
     /// A check made after the last line (no line to show).
     General { message: String },
     /// A file that cannot be read (Redis logs this one and exits).
@@ -46,11 +41,7 @@ enum ErrorKind {
 
 impl ConfigError {
     fn general(message: impl Into<String>) -> Self {
-        ConfigError {
-            kind: ErrorKind::General {
-                message: message.into(),
-            },
-        }
+        ConfigError { kind: ErrorKind::General { message: message.into() } }
     }
     /// The error text alone, without banner or line.
     pub fn message(&self) -> &str {
@@ -157,22 +148,13 @@ impl Loader {
     /// Reads a file for loading, enforcing the size limits. `shown` is the
     /// name printed in the error (Redis prints the path as it was given).
     pub(crate) fn read_file(&mut self, path: &Path, shown: &str) -> Result<Vec<u8>, ConfigError> {
-        let open_err = |reason: String| ConfigError {
-            kind: ErrorKind::Open {
-                path: shown.to_string(),
-                reason,
-            },
-        };
+        let open_err = |reason: String| ConfigError { kind: ErrorKind::Open { path: shown.to_string(), reason } };
         self.files_read += 1;
         if self.files_read > MAX_INCLUDED_FILES {
-            return Err(open_err(format!(
-                "more than {MAX_INCLUDED_FILES} configuration files"
-            )));
+            return Err(open_err(format!("more than {MAX_INCLUDED_FILES} configuration files")));
         }
         let meta = std::fs::metadata(path).map_err(|e| open_err(strerror(&e)))?;
-        if meta.len() > MAX_CONFIG_FILE_BYTES
-            || self.bytes_read.saturating_add(meta.len()) > MAX_TOTAL_CONFIG_BYTES
-        {
+        if meta.len() > MAX_CONFIG_FILE_BYTES || self.bytes_read.saturating_add(meta.len()) > MAX_TOTAL_CONFIG_BYTES {
             return Err(open_err("File too large".into()));
         }
         let data = std::fs::read(path).map_err(|e| open_err(strerror(&e)))?;
@@ -184,19 +166,11 @@ impl Loader {
     }
 
     /// `loadServerConfigFromString`: processes `content` line by line.
-    pub(crate) fn load_string(
-        &mut self,
-        content: &[u8],
-        file: Option<&Path>,
-    ) -> Result<(), ConfigError> {
+    pub(crate) fn load_string(&mut self, content: &[u8], file: Option<&Path>) -> Result<(), ConfigError> {
         for (i, raw) in content.split(|&b| b == b'\n').enumerate() {
             let line_no = i + 1;
             let line = c_str(trim(raw, b" \t\r\n"));
-            let origin = || Origin {
-                file: file.map(Path::to_path_buf),
-                line_no,
-                line: shown_line(line),
-            };
+            let origin = || Origin { file: file.map(Path::to_path_buf), line_no, line: shown_line(line) };
             if raw.len() > MAX_CONFIG_LINE_BYTES {
                 let msg = format!("Line longer than {MAX_CONFIG_LINE_BYTES} bytes");
                 return Err(line_error(origin(), msg));
@@ -204,9 +178,8 @@ impl Loader {
             if line.is_empty() || line[0] == b'#' {
                 continue;
             }
-            let argv = split_args(line).ok_or_else(|| {
-                line_error(origin(), "Unbalanced quotes in configuration line".into())
-            })?;
+            let argv = split_args(line)
+                .ok_or_else(|| line_error(origin(), "Unbalanced quotes in configuration line".into()))?;
             if argv.is_empty() {
                 continue;
             }
@@ -218,9 +191,7 @@ impl Loader {
         }
         // Sanity checks Redis makes at the end of every loaded string.
         if self.cfg.cluster_enabled && !self.cfg.replicaof.is_empty() {
-            return Err(ConfigError::general(
-                "replicaof directive not allowed in cluster mode",
-            ));
+            return Err(ConfigError::general("replicaof directive not allowed in cluster mode"));
         }
         self.cfg.hz = self.cfg.hz.clamp(HZ_MIN, HZ_MAX);
         Ok(())
@@ -237,24 +208,14 @@ impl Loader {
         }
         let argc = argv.len();
         let name_str = String::from_utf8_lossy(&name).into_owned();
-        if let Some((_, want)) = IGNORED_DIRECTIVES
-            .iter()
-            .find(|(n, _)| n.as_bytes() == name.as_slice())
-        {
+        if let Some((_, want)) = IGNORED_DIRECTIVES.iter().find(|(n, _)| n.as_bytes() == name.as_slice()) {
             if want.is_none_or(|n| n == argc) {
-                self.warn(format!(
-                    "'{name_str}' is obsolete and ignored{}",
-                    at(&origin)
-                ));
+                self.warn(format!("'{name_str}' is obsolete and ignored{}", at(&origin)));
                 return Ok(());
             }
         }
-        let words = |from: usize| {
-            argv[from..]
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect::<Vec<_>>()
-        };
+        let words =
+            |from: usize| argv[from..].iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
         match name.as_slice() {
             b"include" if argc == 2 => self.include(&argv[1]).map_err(LineError::Fatal),
             b"rename-command" if argc == 3 => {
@@ -282,10 +243,7 @@ impl Loader {
                 if argc != 1 {
                     return Err("sentinel directive while not in sentinel mode".into());
                 }
-                self.warn(format!(
-                    "sentinel mode is not supported, 'sentinel' ignored{}",
-                    at(&origin)
-                ));
+                self.warn(format!("sentinel mode is not supported, 'sentinel' ignored{}", at(&origin)));
                 Ok(())
             }
             _ => Err("Bad directive or wrong number of arguments".into()),
@@ -293,24 +251,11 @@ impl Loader {
     }
 
     /// A directive of the table, with KeyDB's cross-directive rules.
-    fn standard(
-        &mut self,
-        d: &'static Directive,
-        args: &[&[u8]],
-        origin: Origin,
-    ) -> Result<(), LineError> {
-        let ctx = Ctx {
-            reading_file: true,
-            multi_master: self.cfg.multi_master,
-        };
+    fn standard(&mut self, d: &'static Directive, args: &[&[u8]], origin: Origin) -> Result<(), LineError> {
+        let ctx = Ctx { reading_file: true, multi_master: self.cfg.multi_master };
         let mode_switch = d.name == "active-replica" || d.name == "multi-master";
-        if mode_switch
-            && bool::parse(&d.kind, args, &false, &ctx) == Ok(true)
-            && !self.cfg.replicaof.is_empty()
-        {
-            return Err(
-                format!("{} yes must be set before any replicaof directive", d.name).into(),
-            );
+        if mode_switch && bool::parse(&d.kind, args, &false, &ctx) == Ok(true) && !self.cfg.replicaof.is_empty() {
+            return Err(format!("{} yes must be set before any replicaof directive", d.name).into());
         }
         if d.name == "save" && !self.save_loaded {
             // The first `save` line replaces the default save points.
@@ -343,18 +288,17 @@ impl Loader {
             )));
         }
         let base = PathBuf::from(&self.cfg.dir);
-        let files: Vec<(PathBuf, String)> =
-            if pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
-                expand_glob(pattern, &base)
-                    .into_iter()
-                    .map(|p| {
-                        let shown = p.to_string_lossy().into_owned();
-                        (p, shown)
-                    })
-                    .collect()
-            } else {
-                vec![(base.join(bytes_path(pattern)), shown)]
-            };
+        let files: Vec<(PathBuf, String)> = if pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
+            expand_glob(pattern, &base)
+                .into_iter()
+                .map(|p| {
+                    let shown = p.to_string_lossy().into_owned();
+                    (p, shown)
+                })
+                .collect()
+        } else {
+            vec![(base.join(bytes_path(pattern)), shown)]
+        };
         for (path, shown) in files {
             let content = self.read_file(&path, &shown)?;
             self.depth += 1;
@@ -391,9 +335,7 @@ impl Loader {
             self.warn("'rename-command' lines are stored; the command table applies them".into());
         }
         if !self.cfg.loadmodule.is_empty() || !self.cfg.module_configs.is_empty() {
-            self.warn(
-                "modules are not supported: 'loadmodule' and module configs are ignored".into(),
-            );
+            self.warn("modules are not supported: 'loadmodule' and module configs are ignored".into());
         }
         if !self.cfg.user.is_empty() {
             self.warn("'user' lines are stored for the ACL module".into());
@@ -403,14 +345,7 @@ impl Loader {
 }
 
 fn line_error(o: Origin, message: String) -> ConfigError {
-    ConfigError {
-        kind: ErrorKind::Line {
-            file: o.file,
-            line_no: o.line_no,
-            line: o.line,
-            message,
-        },
-    }
+    ConfigError { kind: ErrorKind::Line { file: o.file, line_no: o.line_no, line: o.line, message } }
 }
 
 /// " (file, line N)" for warnings.
@@ -442,11 +377,7 @@ fn bytes_path(b: &[u8]) -> PathBuf {
 pub(crate) fn expand_glob(pattern: &[u8], base: &Path) -> Vec<PathBuf> {
     const MAX_MATCHES: usize = 4096;
     use std::os::unix::ffi::OsStrExt;
-    let root = if pattern.first() == Some(&b'/') {
-        PathBuf::from("/")
-    } else {
-        base.to_path_buf()
-    };
+    let root = if pattern.first() == Some(&b'/') { PathBuf::from("/") } else { base.to_path_buf() };
     let mut current = vec![root];
     for comp in pattern.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
         let wild = comp.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
@@ -510,9 +441,7 @@ pub(crate) fn load(
         content.extend_from_slice(opts);
     }
     if content.len() as u64 > MAX_TOTAL_CONFIG_BYTES {
-        return Err(ConfigError::general(
-            "configuration larger than the size limit",
-        ));
+        return Err(ConfigError::general("configuration larger than the size limit"));
     }
     loader.load_string(&content, file)?;
     loader.finish()

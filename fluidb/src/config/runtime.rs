@@ -8,8 +8,7 @@ use std::path::Path;
 
 use super::cstr::{strerror, string_match};
 use super::directives::{
-    lookup, Directive, DENY_LOADING, DIRECTIVES, FILE_ONLY_DIRECTIVES, HIDDEN, IMMUTABLE,
-    MULTI_ARG, PROTECTED,
+    lookup, Directive, DENY_LOADING, DIRECTIVES, FILE_ONLY_DIRECTIVES, HIDDEN, IMMUTABLE, MULTI_ARG, PROTECTED,
 };
 use super::splitargs::split_args;
 use super::values::{Ctx, ProtectedAction};
@@ -50,15 +49,9 @@ impl Config {
     /// returned as typed; aliases are separate entries; every name appears
     /// once. With KeyDB multi-master and several masters, `replicaof` /
     /// `slaveof` appear once per master, as KeyDB replies.
-    pub fn get_with(
-        &self,
-        patterns: &[&[u8]],
-        matcher: fn(&[u8], &[u8]) -> bool,
-    ) -> Vec<(String, String)> {
+    pub fn get_with(&self, patterns: &[&[u8]], matcher: fn(&[u8], &[u8]) -> bool) -> Vec<(String, String)> {
         let mut matches: Vec<(String, &'static Directive)> = Vec::new();
-        let seen = |m: &Vec<(String, &'static Directive)>, n: &str| {
-            m.iter().any(|(k, _)| k.eq_ignore_ascii_case(n))
-        };
+        let seen = |m: &Vec<(String, &'static Directive)>, n: &str| m.iter().any(|(k, _)| k.eq_ignore_ascii_case(n));
         for pattern in patterns {
             if !pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'[')) {
                 let typed = String::from_utf8_lossy(pattern).into_owned();
@@ -105,11 +98,7 @@ impl Config {
     /// actually changed, so the server can apply side effects (listen on the
     /// new port, resize the slow log, ...). Multi-argument directives split
     /// their value on single spaces, as Redis does.
-    pub fn set_with(
-        &mut self,
-        pairs: &[(&[u8], &[u8])],
-        opts: SetOptions,
-    ) -> Result<Vec<&'static str>, String> {
+    pub fn set_with(&mut self, pairs: &[(&[u8], &[u8])], opts: SetOptions) -> Result<Vec<&'static str>, String> {
         let fail = set_failed_error;
         let typed = |n: &[u8]| String::from_utf8_lossy(n).into_owned();
 
@@ -117,10 +106,7 @@ impl Config {
         let mut found: Vec<(&'static Directive, &'static str)> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             let Some((d, registered)) = lookup(name) else {
-                return Err(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{}'",
-                    typed(name)
-                ));
+                return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{}'", typed(name)));
             };
             if d.flags & IMMUTABLE != 0 {
                 return Err(fail(&typed(name), "can't set immutable config"));
@@ -142,10 +128,7 @@ impl Config {
         // Pass 2: apply to a copy, so a failure leaves `self` untouched.
         let mut new = self.clone();
         let mut changed: Vec<&'static str> = Vec::new();
-        let ctx = Ctx {
-            reading_file: false,
-            multi_master: self.multi_master,
-        };
+        let ctx = Ctx { reading_file: false, multi_master: self.multi_master };
         for ((d, registered), (_, value)) in found.iter().zip(pairs) {
             let args: Vec<&[u8]> = if d.flags & MULTI_ARG != 0 {
                 if value.is_empty() {
@@ -186,15 +169,11 @@ impl Config {
     /// squeezed. The file is written to a temporary file, fsynced, then
     /// renamed over the original.
     pub fn rewrite(&self) -> Result<(), String> {
-        let path = self
-            .config_file
-            .as_deref()
-            .ok_or_else(|| "ERR The server is running without a config file".to_string())?;
-        let content = self
-            .rewritten_content(path)
-            .map_err(|e| format!("ERR Rewriting config file: {}", strerror(&e)))?;
-        overwrite_file(path, &content)
-            .map_err(|e| format!("ERR Rewriting config file: {}", strerror(&e)))
+        let path =
+            self.config_file.as_deref().ok_or_else(|| "ERR The server is running without a config file".to_string())?;
+        let content =
+            self.rewritten_content(path).map_err(|e| format!("ERR Rewriting config file: {}", strerror(&e)))?;
+        overwrite_file(path, &content).map_err(|e| format!("ERR Rewriting config file: {}", strerror(&e)))
     }
 
     /// The new file content CONFIG REWRITE would write (without writing it).
@@ -256,17 +235,12 @@ impl RewriteState {
                     return Some(d.name.to_string());
                 }
                 let lower = String::from_utf8_lossy(&name.to_ascii_lowercase()).into_owned();
-                FILE_ONLY_DIRECTIVES
-                    .contains(&lower.as_str())
-                    .then_some(lower)
+                FILE_ONLY_DIRECTIVES.contains(&lower.as_str()).then_some(lower)
             });
             match option {
                 Some(option) => {
                     st.lines.push(line.to_vec());
-                    st.option_to_line
-                        .entry(option)
-                        .or_default()
-                        .push_back(linenum);
+                    st.option_to_line.entry(option).or_default().push_back(linenum);
                 }
                 None => {
                     let mut commented = b"# ??? ".to_vec();
@@ -288,17 +262,10 @@ impl RewriteState {
     /// append when `force` (a non-default value) and no old line is left.
     pub(crate) fn line(&mut self, option: &'static str, line: String, force: bool) {
         self.mark(option);
-        let reuse = self
-            .option_to_line
-            .get_mut(option)
-            .and_then(VecDeque::pop_front);
+        let reuse = self.option_to_line.get_mut(option).and_then(VecDeque::pop_front);
         match reuse {
             Some(n) => {
-                if self
-                    .option_to_line
-                    .get(option)
-                    .is_some_and(VecDeque::is_empty)
-                {
+                if self.option_to_line.get(option).is_some_and(VecDeque::is_empty) {
                     self.option_to_line.remove(option);
                 }
                 if let Some(slot) = self.lines.get_mut(n) {
@@ -353,10 +320,7 @@ impl RewriteState {
 /// `sdstrim`: strips any of `set` from both ends.
 pub(crate) fn trim<'a>(s: &'a [u8], set: &[u8]) -> &'a [u8] {
     let start = s.iter().position(|c| !set.contains(c)).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|c| !set.contains(c))
-        .map_or(start, |e| e + 1);
+    let end = s.iter().rposition(|c| !set.contains(c)).map_or(start, |e| e + 1);
     &s[start..end.max(start)]
 }
 
@@ -369,12 +333,7 @@ fn overwrite_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
     for _ in 0..16 {
         let mut candidate = path.as_os_str().to_owned();
         candidate.push(format!(".{:06x}", rand::random::<u32>() & 0xff_ffff));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&candidate)
-        {
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o644).open(&candidate) {
             Ok(f) => {
                 opened = Some((f, candidate));
                 break;
@@ -384,10 +343,7 @@ fn overwrite_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
         }
     }
     let (mut file, tmp) = opened.ok_or_else(|| std::io::Error::from_raw_os_error(libc::EEXIST))?;
-    let result = file
-        .write_all(content)
-        .and_then(|()| file.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
+    let result = file.write_all(content).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -436,21 +392,12 @@ mod tests {
     #[test]
     fn get_exact_pattern_alias_hidden() {
         let cfg = Config::default();
-        assert_eq!(
-            get1(&cfg, "PORT"),
-            vec![("PORT".to_string(), "6379".to_string())]
-        );
+        assert_eq!(get1(&cfg, "PORT"), vec![("PORT".to_string(), "6379".to_string())]);
         assert_eq!(cfg.get(&[b"PORT", b"port", b"p?rt"]).len(), 1);
-        let hash: Vec<String> = get1(&cfg, "hash-max-*")
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
+        let hash: Vec<String> = get1(&cfg, "hash-max-*").into_iter().map(|(k, _)| k).collect();
         assert_eq!(hash.len(), 4);
         assert!(hash.contains(&"hash-max-ziplist-entries".to_string()));
-        assert_eq!(
-            get1(&cfg, "rdb-key-save-delay"),
-            vec![("rdb-key-save-delay".into(), "0".into())]
-        );
+        assert_eq!(get1(&cfg, "rdb-key-save-delay"), vec![("rdb-key-save-delay".into(), "0".into())]);
         assert!(get1(&cfg, "rdb-key*").is_empty());
         assert!(get1(&cfg, "include").is_empty());
         assert!(get1(&cfg, "").is_empty());
@@ -464,26 +411,38 @@ mod tests {
     fn set_errors_are_redis_texts() {
         let mut cfg = Config::default();
         let err = |cfg: &mut Config, pairs: &[(&str, &str)]| {
-            let pairs: Vec<(&[u8], &[u8])> = pairs
-                .iter()
-                .map(|(a, b)| (a.as_bytes(), b.as_bytes()))
-                .collect();
+            let pairs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(a, b)| (a.as_bytes(), b.as_bytes())).collect();
             cfg.set(&pairs).unwrap_err()
         };
-        assert_eq!(err(&mut cfg, &[("port", "abc")]), "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer");
         assert_eq!(
-            err(&mut cfg, &[("foo", "1")]),
-            "ERR Unknown option or number of arguments for CONFIG SET - 'foo'"
+            err(&mut cfg, &[("port", "abc")]),
+            "ERR CONFIG SET failed (possibly related to argument 'port') - argument couldn't be parsed into an integer"
         );
+        assert_eq!(err(&mut cfg, &[("foo", "1")]), "ERR Unknown option or number of arguments for CONFIG SET - 'foo'");
         assert_eq!(
             err(&mut cfg, &[("port", "1"), ("port", "2")]),
             "ERR CONFIG SET failed (possibly related to argument 'port') - duplicate parameter"
         );
-        assert_eq!(err(&mut cfg, &[("daemonize", "yes")]), "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config");
-        assert_eq!(err(&mut cfg, &[("Slaveof", "a b")]), "ERR CONFIG SET failed (possibly related to argument 'Slaveof') - can't set immutable config");
-        assert_eq!(err(&mut cfg, &[("dir", "/tmp")]), "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config");
-        assert_eq!(err(&mut cfg, &[("slave-read-only", "maybe")]), "ERR CONFIG SET failed (possibly related to argument 'slave-read-only') - argument must be 'yes' or 'no'");
-        assert_eq!(err(&mut cfg, &[("maxmemory", "10qq")]), "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value");
+        assert_eq!(
+            err(&mut cfg, &[("daemonize", "yes")]),
+            "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"
+        );
+        assert_eq!(
+            err(&mut cfg, &[("Slaveof", "a b")]),
+            "ERR CONFIG SET failed (possibly related to argument 'Slaveof') - can't set immutable config"
+        );
+        assert_eq!(
+            err(&mut cfg, &[("dir", "/tmp")]),
+            "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config"
+        );
+        assert_eq!(
+            err(&mut cfg, &[("slave-read-only", "maybe")]),
+            "ERR CONFIG SET failed (possibly related to argument 'slave-read-only') - argument must be 'yes' or 'no'"
+        );
+        assert_eq!(
+            err(&mut cfg, &[("maxmemory", "10qq")]),
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value"
+        );
         assert_eq!(
             err(&mut cfg, &[("save", "10 x")]),
             "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters"
@@ -492,7 +451,10 @@ mod tests {
         assert_eq!(err(&mut cfg, &[("client-output-buffer-limit", "normal 1 2")]), "ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - Wrong number of arguments in buffer limit configuration.");
         assert_eq!(err(&mut cfg, &[("timeout", "-1")]), "ERR CONFIG SET failed (possibly related to argument 'timeout') - argument must be between 0 and 2147483647 inclusive");
         // First error wins: the immutable one precedes the unknown one.
-        assert_eq!(err(&mut cfg, &[("daemonize", "yes"), ("foo", "1")]), "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config");
+        assert_eq!(
+            err(&mut cfg, &[("daemonize", "yes"), ("foo", "1")]),
+            "ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config"
+        );
         assert_eq!(cfg, Config::default());
     }
 
@@ -500,17 +462,9 @@ mod tests {
     fn set_is_atomic_and_reports_changes() {
         let mut cfg = Config::default();
         let before = cfg.clone();
-        assert!(cfg
-            .set(&[(b"maxmemory", b"1gb"), (b"timeout", b"x")])
-            .is_err());
+        assert!(cfg.set(&[(b"maxmemory", b"1gb"), (b"timeout", b"x")]).is_err());
         assert_eq!(cfg, before);
-        let changed = cfg
-            .set(&[
-                (b"maxmemory", b"1gb"),
-                (b"timeout", b"0"),
-                (b"slave-read-only", b"no"),
-            ])
-            .unwrap();
+        let changed = cfg.set(&[(b"maxmemory", b"1gb"), (b"timeout", b"0"), (b"slave-read-only", b"no")]).unwrap();
         assert_eq!(changed, vec!["maxmemory", "replica-read-only"]);
         assert_eq!(cfg.maxmemory, 1 << 30);
         assert!(!cfg.replica_read_only);
@@ -524,8 +478,7 @@ mod tests {
         assert_eq!(get1(&cfg, "save")[0].1, "");
         cfg.set(&[(b"bind", b"127.0.0.1 ::1")]).unwrap();
         assert_eq!(cfg.bind, vec!["127.0.0.1", "::1"]);
-        cfg.set(&[(b"client-output-buffer-limit", b"NORMAL 1 2 3 Replica 4 5 6")])
-            .unwrap();
+        cfg.set(&[(b"client-output-buffer-limit", b"NORMAL 1 2 3 Replica 4 5 6")]).unwrap();
         assert_eq!(
             get1(&cfg, "client-output-buffer-limit")[0].1,
             "normal 1 2 3 slave 4 5 6 pubsub 33554432 8388608 60"
@@ -535,16 +488,10 @@ mod tests {
     #[test]
     fn protected_configs_follow_enable_protected_configs() {
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config {
-            enable_protected_configs: ProtectedAction::Local,
-            ..Config::default()
-        };
+        let mut cfg = Config { enable_protected_configs: ProtectedAction::Local, ..Config::default() };
         let d = dir.path().to_str().unwrap().as_bytes();
         assert!(cfg.set(&[(b"dir", d)]).is_err());
-        let opts = SetOptions {
-            local_client: true,
-            loading: false,
-        };
+        let opts = SetOptions { local_client: true, loading: false };
         assert_eq!(cfg.set_with(&[(b"dir", d)], opts).unwrap(), vec!["dir"]);
         let canonical = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(cfg.dir, canonical.to_str().unwrap());
@@ -552,23 +499,16 @@ mod tests {
             cfg.set_with(&[(b"dir", b"/nonexistent-fluidb")], opts).unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
         );
-        let loading = SetOptions {
-            local_client: true,
-            loading: true,
-        };
+        let loading = SetOptions { local_client: true, loading: true };
         assert_eq!(
-            cfg.set_with(&[(b"appendonly", b"yes")], loading)
-                .unwrap_err(),
+            cfg.set_with(&[(b"appendonly", b"yes")], loading).unwrap_err(),
             "LOADING Redis is loading the dataset in memory"
         );
     }
 
     #[test]
     fn rewrite_without_file() {
-        assert_eq!(
-            Config::default().rewrite().unwrap_err(),
-            "ERR The server is running without a config file"
-        );
+        assert_eq!(Config::default().rewrite().unwrap_err(), "ERR The server is running without a config file");
     }
 
     #[test]

@@ -106,25 +106,15 @@ mod tests {
     use super::split_args;
 
     fn s(line: &str) -> Option<Vec<String>> {
-        split_args(line.as_bytes()).map(|v| {
-            v.into_iter()
-                .map(|a| String::from_utf8_lossy(&a).into_owned())
-                .collect()
-        })
+        split_args(line.as_bytes()).map(|v| v.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect())
     }
 
     #[test]
     fn plain_and_quoted() {
         assert_eq!(s("port 6379"), Some(vec!["port".into(), "6379".into()]));
         assert_eq!(s("  save \"\"  "), Some(vec!["save".into(), "".into()]));
-        assert_eq!(
-            s("a \"b c\" 'd e'"),
-            Some(vec!["a".into(), "b c".into(), "d e".into()])
-        );
-        assert_eq!(
-            s("x \"\\x41\\n\\q\""),
-            Some(vec!["x".into(), "A\nq".into()])
-        );
+        assert_eq!(s("a \"b c\" 'd e'"), Some(vec!["a".into(), "b c".into(), "d e".into()]));
+        assert_eq!(s("x \"\\x41\\n\\q\""), Some(vec!["x".into(), "A\nq".into()]));
         assert_eq!(s("x 'it\\'s'"), Some(vec!["x".into(), "it's".into()]));
         assert_eq!(s("x \"\\xZZ\""), Some(vec!["x".into(), "xZZ".into()]));
         assert_eq!(s(""), Some(vec![]));
@@ -143,10 +133,7 @@ mod tests {
 
     #[test]
     fn nul_ends_the_line() {
-        assert_eq!(
-            split_args(b"port 1\0 2"),
-            Some(vec![b"port".to_vec(), b"1".to_vec()])
-        );
+        assert_eq!(split_args(b"port 1\0 2"), Some(vec![b"port".to_vec(), b"1".to_vec()]));
         assert_eq!(split_args(b"port \"1\0\""), None);
     }
 }

@@ -39,10 +39,8 @@ fn set(cfg: &mut Config, name: &str, value: &str) -> Result<Vec<&'static str>, S
 }
 
 fn run(args: &[&str], stdin: &str) -> Startup {
-    let argv: Vec<OsString> = std::iter::once("fluidb-server")
-        .chain(args.iter().copied())
-        .map(OsString::from)
-        .collect();
+    let argv: Vec<OsString> =
+        std::iter::once("fluidb-server").chain(args.iter().copied()).map(OsString::from).collect();
     from_args_with_stdin(argv, &mut stdin.as_bytes())
 }
 
@@ -73,10 +71,7 @@ fn every_directive_round_trips_its_default() {
         let value = d.default_value();
         if value.is_empty()
             && d.is_multi_arg()
-            && !matches!(
-                d.kind,
-                Kind::Special(Special::Bind | Special::Save | Special::LatencyPercentiles)
-            )
+            && !matches!(d.kind, Kind::Special(Special::Bind | Special::Save | Special::LatencyPercentiles))
         {
             continue; // `replicaof`, `storage-provider`, `tls-allowlist` need an argument
         }
@@ -130,24 +125,12 @@ fn every_kind_round_trips_a_value() {
         ),
         ("oom-score-adj-values", "1 2 3".into(), "1 2 3"),
         ("notify-keyspace-events", "KEA".into(), "AKE"),
-        (
-            "latency-tracking-info-percentiles",
-            "50.5 0 100".into(),
-            "50.5 0 100",
-        ),
+        ("latency-tracking-info-percentiles", "50.5 0 100".into(), "50.5 0 100"),
         ("shutdown-on-sigterm", "save now".into(), "save now"),
         ("server-threads", "4".into(), "4"),
         ("server-thread-affinity", "3".into(), "3"),
-        (
-            "storage-provider",
-            "flash /var/flash".into(),
-            "flash /var/flash",
-        ),
-        (
-            "tls-allowlist",
-            "a.example b.example".into(),
-            "a.example b.example",
-        ),
+        ("storage-provider", "flash /var/flash".into(), "flash /var/flash"),
+        ("tls-allowlist", "a.example b.example".into(), "a.example b.example"),
         ("hz", "100".into(), "100"),
         ("hz", "0".into(), "1"),
         ("dir", repr(dir_str.as_bytes()), &dir_str),
@@ -402,12 +385,8 @@ fn keydb_sample_loads() {
     assert_eq!(cfg.tls_allowlist, vec!["a", "b", "c"]);
     assert_eq!(cfg.availability_zone, "us-east-1a");
     assert!(cfg.active_replica && !cfg.replica_read_only);
-    assert!(warnings
-        .iter()
-        .any(|w| w.contains("implies \"replica-read-only no\"")));
-    assert!(warnings
-        .iter()
-        .any(|w| w.contains("'storage-provider' is not implemented")));
+    assert!(warnings.iter().any(|w| w.contains("implies \"replica-read-only no\"")));
+    assert!(warnings.iter().any(|w| w.contains("'storage-provider' is not implemented")));
     assert!(!warnings.iter().any(|w| w.contains("'server-threads'")));
 }
 
@@ -474,9 +453,7 @@ fn redis_conf_names_are_recognised() {
             continue;
         };
         let is_name = !word.is_empty()
-            && word
-                .bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
+            && word.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'_')
             && word.as_bytes()[0].is_ascii_lowercase();
         if !is_name || VALUES.contains(&word) {
             continue;
@@ -518,65 +495,27 @@ fn real_redis_conf_loads() {
 
 #[test]
 fn fatal_errors_match_redis() {
-    assert_eq!(
-        load_err("port 7000\nfoo bar\n"),
-        fatal(2, "foo bar", "Bad directive or wrong number of arguments")
-    );
-    assert_eq!(
-        load_err("port abc\n"),
-        fatal(1, "port abc", "argument couldn't be parsed into an integer")
-    );
-    assert_eq!(
-        load_err("port 1 2\n"),
-        fatal(1, "port 1 2", "wrong number of arguments")
-    );
+    assert_eq!(load_err("port 7000\nfoo bar\n"), fatal(2, "foo bar", "Bad directive or wrong number of arguments"));
+    assert_eq!(load_err("port abc\n"), fatal(1, "port abc", "argument couldn't be parsed into an integer"));
+    assert_eq!(load_err("port 1 2\n"), fatal(1, "port 1 2", "wrong number of arguments"));
     assert_eq!(
         load_err("  port   7000  \n# x\n\n   \nfoo\n"),
         fatal(5, "foo", "Bad directive or wrong number of arguments")
     );
-    assert_eq!(
-        load_err("daemonize maybe"),
-        fatal(1, "daemonize maybe", "argument must be 'yes' or 'no'")
-    );
+    assert_eq!(load_err("daemonize maybe"), fatal(1, "daemonize maybe", "argument must be 'yes' or 'no'"));
     assert_eq!(
         load_err("loglevel loud"),
-        fatal(
-            1,
-            "loglevel loud",
-            "argument(s) must be one of the following: debug, verbose, notice, warning"
-        )
+        fatal(1, "loglevel loud", "argument(s) must be one of the following: debug, verbose, notice, warning")
     );
-    assert_eq!(
-        load_err("save 10"),
-        fatal(1, "save 10", "Invalid save parameters")
-    );
-    assert_eq!(
-        load_err("save 0 1"),
-        fatal(1, "save 0 1", "Invalid save parameters")
-    );
-    assert_eq!(
-        load_err("save \"\" \"\""),
-        fatal(1, "save \"\" \"\"", "Invalid save parameters")
-    );
-    assert_eq!(
-        load_err("port \"7000"),
-        fatal(1, "port \"7000", "Unbalanced quotes in configuration line")
-    );
-    assert_eq!(
-        load_err("replicaof localhost"),
-        fatal(1, "replicaof localhost", "wrong number of arguments")
-    );
-    assert_eq!(
-        load_err("replicaof localhost 99999"),
-        fatal(1, "replicaof localhost 99999", "Invalid master port")
-    );
+    assert_eq!(load_err("save 10"), fatal(1, "save 10", "Invalid save parameters"));
+    assert_eq!(load_err("save 0 1"), fatal(1, "save 0 1", "Invalid save parameters"));
+    assert_eq!(load_err("save \"\" \"\""), fatal(1, "save \"\" \"\"", "Invalid save parameters"));
+    assert_eq!(load_err("port \"7000"), fatal(1, "port \"7000", "Unbalanced quotes in configuration line"));
+    assert_eq!(load_err("replicaof localhost"), fatal(1, "replicaof localhost", "wrong number of arguments"));
+    assert_eq!(load_err("replicaof localhost 99999"), fatal(1, "replicaof localhost 99999", "Invalid master port"));
     assert_eq!(
         load_err("notify-keyspace-events Q"),
-        fatal(
-            1,
-            "notify-keyspace-events Q",
-            "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."
-        )
+        fatal(1, "notify-keyspace-events Q", "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
     );
     assert_eq!(
         load_err("client-output-buffer-limit foo 1 2 3"),
@@ -588,47 +527,24 @@ fn fatal_errors_match_redis() {
     );
     assert_eq!(
         load_err("client-output-buffer-limit normal 1 2"),
-        fatal(
-            1,
-            "client-output-buffer-limit normal 1 2",
-            "Wrong number of arguments in buffer limit configuration."
-        )
+        fatal(1, "client-output-buffer-limit normal 1 2", "Wrong number of arguments in buffer limit configuration.")
     );
     assert_eq!(
         load_err("maxmemory-clients 200%"),
-        fatal(
-            1,
-            "maxmemory-clients 200%",
-            "percentage argument must be less or equal to 100"
-        )
+        fatal(1, "maxmemory-clients 200%", "percentage argument must be less or equal to 100")
     );
     assert_eq!(
         load_err("maxmemory-clients x"),
-        fatal(
-            1,
-            "maxmemory-clients x",
-            "argument must be a memory or percent value"
-        )
+        fatal(1, "maxmemory-clients x", "argument must be a memory or percent value")
     );
     assert_eq!(
         load_err("unixsocketperm 999"),
-        fatal(
-            1,
-            "unixsocketperm 999",
-            "argument couldn't be parsed as an octal number"
-        )
+        fatal(1, "unixsocketperm 999", "argument couldn't be parsed as an octal number")
     );
-    assert_eq!(
-        load_err("dir /nonexistent-fluidb"),
-        fatal(1, "dir /nonexistent-fluidb", "No such file or directory")
-    );
+    assert_eq!(load_err("dir /nonexistent-fluidb"), fatal(1, "dir /nonexistent-fluidb", "No such file or directory"));
     assert_eq!(
         load_err("slowlog-log-slower-than -5"),
-        fatal(
-            1,
-            "slowlog-log-slower-than -5",
-            "argument must be between -1 and 9223372036854775807 inclusive"
-        )
+        fatal(1, "slowlog-log-slower-than -5", "argument must be between -1 and 9223372036854775807 inclusive")
     );
     assert_eq!(
         load_err("latency-tracking-info-percentiles 101"),
@@ -638,10 +554,7 @@ fn fatal_errors_match_redis() {
             "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]"
         )
     );
-    assert_eq!(
-        load_err("oom-score-adj-values 1 2"),
-        fatal(1, "oom-score-adj-values 1 2", "wrong number of arguments")
-    );
+    assert_eq!(load_err("oom-score-adj-values 1 2"), fatal(1, "oom-score-adj-values 1 2", "wrong number of arguments"));
     assert_eq!(
         load_err("oom-score-adj-values 1 2 5000"),
         fatal(
@@ -652,62 +565,22 @@ fn fatal_errors_match_redis() {
     );
     assert_eq!(
         load_err("list-max-ziplist-entries 5 6"),
-        fatal(
-            1,
-            "list-max-ziplist-entries 5 6",
-            "Bad directive or wrong number of arguments"
-        )
+        fatal(1, "list-max-ziplist-entries 5 6", "Bad directive or wrong number of arguments")
     );
-    assert_eq!(
-        load_err("foo.bar"),
-        fatal(1, "foo.bar", "Module config specified without value")
-    );
-    assert_eq!(
-        load_err("maxmemory 1.5gb"),
-        fatal(1, "maxmemory 1.5gb", "argument must be a memory value")
-    );
-    assert_eq!(
-        load_err("maxmemory -1"),
-        fatal(1, "maxmemory -1", "argument must be a memory value")
-    );
-    assert_eq!(
-        load_err("databases 0"),
-        fatal(
-            1,
-            "databases 0",
-            "argument must be between 1 and 2147483647 inclusive"
-        )
-    );
-    let many = format!(
-        "bind {}",
-        (1..=17)
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    assert_eq!(
-        load_err(&many),
-        fatal(1, &many, "Too many bind addresses specified.")
-    );
-    assert_eq!(
-        load_err("requirepass"),
-        fatal(1, "requirepass", "wrong number of arguments")
-    );
-    assert_eq!(
-        load_err("user"),
-        fatal(1, "user", "Bad directive or wrong number of arguments")
-    );
-    assert_eq!(
-        load_err("sentinel foo"),
-        fatal(
-            1,
-            "sentinel foo",
-            "sentinel directive while not in sentinel mode"
-        )
-    );
+    assert_eq!(load_err("foo.bar"), fatal(1, "foo.bar", "Module config specified without value"));
+    assert_eq!(load_err("maxmemory 1.5gb"), fatal(1, "maxmemory 1.5gb", "argument must be a memory value"));
+    assert_eq!(load_err("maxmemory -1"), fatal(1, "maxmemory -1", "argument must be a memory value"));
+    assert_eq!(load_err("databases 0"), fatal(1, "databases 0", "argument must be between 1 and 2147483647 inclusive"));
+    let many = format!("bind {}", (1..=17).map(|i| i.to_string()).collect::<Vec<_>>().join(" "));
+    assert_eq!(load_err(&many), fatal(1, &many, "Too many bind addresses specified."));
+    assert_eq!(load_err("requirepass"), fatal(1, "requirepass", "wrong number of arguments"));
+    assert_eq!(load_err("user"), fatal(1, "user", "Bad directive or wrong number of arguments"));
+    assert_eq!(load_err("sentinel foo"), fatal(1, "sentinel foo", "sentinel directive while not in sentinel mode"));
     assert_eq!(
         load_err("cluster-enabled yes\nreplicaof h 1\n"),
-        format!("\n*** FATAL CONFIG FILE ERROR (fluidB {VERSION}) ***\nreplicaof directive not allowed in cluster mode\n")
+        format!(
+            "\n*** FATAL CONFIG FILE ERROR (fluidB {VERSION}) ***\nreplicaof directive not allowed in cluster mode\n"
+        )
     );
 }
 
@@ -715,20 +588,13 @@ fn fatal_errors_match_redis() {
 fn accepted_oddities_match_redis() {
     // Deprecated directives are ignored, `bind` alone means no address,
     // `hz` is clamped, `save` alone drops the defaults.
-    let cfg =
-        load("list-max-ziplist-entries 5\nlua-replicate-commands yes\nbind\nhz 100000\nsave\n");
+    let cfg = load("list-max-ziplist-entries 5\nlua-replicate-commands yes\nbind\nhz 100000\nsave\n");
     assert!(cfg.bind.is_empty());
     assert_eq!(cfg.hz, 500);
     assert!(cfg.save.is_empty());
     assert_eq!(get(&load("save 100 1\nsave\n"), "save"), "100 1");
-    assert_eq!(
-        get(&load("save 100 1\nsave \"\"\nsave 200 2\n"), "save"),
-        "200 2"
-    );
-    assert_eq!(
-        get(&load("save 100 1 200 2\nsave 300 3\n"), "save"),
-        "100 1 200 2 300 3"
-    );
+    assert_eq!(get(&load("save 100 1\nsave \"\"\nsave 200 2\n"), "save"), "200 2");
+    assert_eq!(get(&load("save 100 1 200 2\nsave 300 3\n"), "save"), "100 1 200 2 300 3");
     assert_eq!(get(&load("port 1\n"), "save"), "3600 1 300 100 60 10000");
     assert_eq!(get(&load("PORT 7000\n"), "port"), "7000");
     assert_eq!(get(&load("sentinel\n"), "port"), "6379");
@@ -741,16 +607,9 @@ fn include_errors_name_the_line_of_the_included_file() {
     let inc = dir.path().join("inc.conf");
     std::fs::write(&inc, "# comment\nmaxmemory 10qq\n").unwrap();
     let main = dir.path().join("main.conf");
-    std::fs::write(
-        &main,
-        format!("port 7000\ninclude {}\nport 7001\n", inc.display()),
-    )
-    .unwrap();
+    std::fs::write(&main, format!("port 7000\ninclude {}\nport 7001\n", inc.display())).unwrap();
     let err = Config::load_file(&main).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        fatal(2, "maxmemory 10qq", "argument must be a memory value")
-    );
+    assert_eq!(err.to_string(), fatal(2, "maxmemory 10qq", "argument must be a memory value"));
     assert_eq!(err.line_number(), Some(2));
     assert_eq!(err.file(), Some(inc.as_path()));
 
@@ -758,10 +617,7 @@ fn include_errors_name_the_line_of_the_included_file() {
     std::fs::write(&main, format!("include {}\n", missing.display())).unwrap();
     assert_eq!(
         Config::load_file(&main).unwrap_err().to_string(),
-        format!(
-            "Fatal error, can't open config file '{}': No such file or directory\n",
-            missing.display()
-        )
+        format!("Fatal error, can't open config file '{}': No such file or directory\n", missing.display())
     );
 }
 
@@ -776,14 +632,7 @@ fn includes_nest_glob_and_are_limited() {
     std::fs::write(d.join("nested.conf"), "include conf.d/*.conf\n").unwrap();
     // Relative includes follow `dir`, as Redis opens them from its working directory.
     let main = d.join("main.conf");
-    std::fs::write(
-        &main,
-        format!(
-            "dir {}\ninclude nested.conf\ninclude empty.d/*.conf\n",
-            d.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&main, format!("dir {}\ninclude nested.conf\ninclude empty.d/*.conf\n", d.display())).unwrap();
     let (cfg, _) = Config::load_file(&main).unwrap();
     assert_eq!(cfg.maxclients, 200); // a.conf then b.conf
     assert_eq!(cfg.timeout, 5);
@@ -801,18 +650,7 @@ fn command_line_options_follow_the_file() {
     let file = dir.path().join("f.conf");
     std::fs::write(&file, "port 7000\nmaxclients 5\nsave 10 1\n").unwrap();
     let f = file.to_str().unwrap();
-    let cfg = run_ok(&[
-        f,
-        "--port",
-        "7001",
-        "--logfile",
-        "a b",
-        "--save",
-        "",
-        "--bind",
-        "127.0.0.1",
-        "::1",
-    ]);
+    let cfg = run_ok(&[f, "--port", "7001", "--logfile", "a b", "--save", "", "--bind", "127.0.0.1", "::1"]);
     assert_eq!(cfg.port, 7001);
     assert_eq!(cfg.maxclients, 5);
     assert_eq!(cfg.logfile, "a b");
@@ -823,21 +661,11 @@ fn command_line_options_follow_the_file() {
     assert!(run_ok(&["--save", "--port", "1"]).save.is_empty());
     // Errors on option lines count lines after the file's.
     match run(&[f, "--port", "abc"], "") {
-        Startup::Exit(1, t) => assert_eq!(
-            t,
-            fatal(
-                5,
-                "port \"abc\"",
-                "argument couldn't be parsed into an integer"
-            )
-        ),
+        Startup::Exit(1, t) => assert_eq!(t, fatal(5, "port \"abc\"", "argument couldn't be parsed into an integer")),
         other => panic!("{other:?}"),
     }
     match run(&["--port", "0", "--foo"], "") {
-        Startup::Exit(1, t) => assert_eq!(
-            t,
-            fatal(3, "foo", "Bad directive or wrong number of arguments")
-        ),
+        Startup::Exit(1, t) => assert_eq!(t, fatal(3, "foo", "Bad directive or wrong number of arguments")),
         other => panic!("{other:?}"),
     }
     match run(&["/nonexistent/x.conf"], "") {
@@ -866,14 +694,7 @@ fn stdin_sits_between_file_and_options() {
         other => panic!("{other:?}"),
     }
     match run(&["-", "--port", "abc"], "port 7\n") {
-        Startup::Exit(1, t) => assert_eq!(
-            t,
-            fatal(
-                3,
-                "port \"abc\"",
-                "argument couldn't be parsed into an integer"
-            )
-        ),
+        Startup::Exit(1, t) => assert_eq!(t, fatal(3, "port \"abc\"", "argument couldn't be parsed into an integer")),
         other => panic!("{other:?}"),
     }
 }
@@ -883,57 +704,30 @@ fn stdin_sits_between_file_and_options() {
 #[test]
 fn keydb_replicaof_rules() {
     // Without multi-master a later replicaof replaces the earlier one.
-    assert_eq!(
-        load("replicaof a 1\nreplicaof b 2\n").replicaof,
-        vec![("b".to_string(), 2)]
-    );
+    assert_eq!(load("replicaof a 1\nreplicaof b 2\n").replicaof, vec![("b".to_string(), 2)]);
     // With it each one adds a master, without duplicates.
-    let cfg =
-        load("active-replica yes\nmulti-master yes\nreplicaof a 1\nreplicaof b 2\nslaveof a 1\n");
-    assert_eq!(
-        cfg.replicaof,
-        vec![("a".to_string(), 1), ("b".to_string(), 2)]
-    );
+    let cfg = load("active-replica yes\nmulti-master yes\nreplicaof a 1\nreplicaof b 2\nslaveof a 1\n");
+    assert_eq!(cfg.replicaof, vec![("a".to_string(), 1), ("b".to_string(), 2)]);
     assert!(!cfg.replica_read_only);
     // CONFIG GET answers one entry per master, as KeyDB does.
-    assert_eq!(
-        cfg.get(&[b"replicaof"]),
-        vec![
-            ("replicaof".into(), "a 1".into()),
-            ("replicaof".into(), "b 2".into())
-        ]
-    );
+    assert_eq!(cfg.get(&[b"replicaof"]), vec![("replicaof".into(), "a 1".into()), ("replicaof".into(), "b 2".into())]);
     // `replicaof no one` clears the masters listed before it.
-    let cfg = load("active-replica yes\nmulti-master yes\nreplicaof a 1\nreplicaof b 2\nreplicaof no one\nreplicaof c 3\n");
+    let cfg =
+        load("active-replica yes\nmulti-master yes\nreplicaof a 1\nreplicaof b 2\nreplicaof no one\nreplicaof c 3\n");
     assert_eq!(cfg.replicaof, vec![("c".to_string(), 3)]);
     // The mode must be set before any replicaof line.
     assert_eq!(
         load_err("replicaof a 1\nactive-replica yes\n"),
-        fatal(
-            2,
-            "active-replica yes",
-            "active-replica yes must be set before any replicaof directive"
-        )
+        fatal(2, "active-replica yes", "active-replica yes must be set before any replicaof directive")
     );
     assert_eq!(
         load_err("active-replica yes\nreplicaof a 1\nmulti-master yes\n"),
-        fatal(
-            3,
-            "multi-master yes",
-            "multi-master yes must be set before any replicaof directive"
-        )
+        fatal(3, "multi-master yes", "multi-master yes must be set before any replicaof directive")
     );
-    assert_eq!(
-        load("replicaof a 1\nreplicaof no one\nactive-replica yes\n").replicaof,
-        vec![]
-    );
+    assert_eq!(load("replicaof a 1\nreplicaof no one\nactive-replica yes\n").replicaof, vec![]);
     assert_eq!(
         load_err("multi-master yes\n"),
-        fatal(
-            1,
-            "multi-master yes",
-            "multi-master yes requires active-replica yes"
-        )
+        fatal(1, "multi-master yes", "multi-master yes requires active-replica yes")
     );
     // A later replica-read-only wins over the implied one, as in KeyDB.
     assert!(load("active-replica yes\nreplica-read-only yes\n").replica_read_only);
@@ -956,18 +750,11 @@ fn keydb_command_line_masters() {
         "10.0.0.3",
         "6380",
     ]);
-    assert_eq!(
-        cfg.replicaof,
-        vec![
-            ("10.0.0.2".to_string(), 6379),
-            ("10.0.0.3".to_string(), 6380)
-        ]
-    );
+    assert_eq!(cfg.replicaof, vec![("10.0.0.2".to_string(), 6379), ("10.0.0.3".to_string(), 6380)]);
     match run(&["--replicaof", "h", "1", "--active-replica", "yes"], "") {
-        Startup::Exit(1, t) => assert!(
-            t.contains("active-replica yes must be set before any replicaof directive"),
-            "{t}"
-        ),
+        Startup::Exit(1, t) => {
+            assert!(t.contains("active-replica yes must be set before any replicaof directive"), "{t}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -979,11 +766,7 @@ const SRV_CONF: &str = "# my comment\nport 17771\nsave \"\"\n# another\nmaxmemor
 
 fn split_at_signature(text: &str) -> (String, Vec<String>) {
     let (head, tail) = text.split_once(REWRITE_SIGNATURE).unwrap_or((text, ""));
-    let mut tail: Vec<String> = tail
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect();
+    let mut tail: Vec<String> = tail.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
     tail.sort();
     (head.to_string(), tail)
 }
@@ -1008,10 +791,7 @@ fn rewrite_matches_redis() {
         "# my comment\nport 17771\nsave 100 1\n# another\nmaxmemory 100mb\nreplica-read-only yes\n\
          hash-max-listpack-entries 100\n\nloglevel notice\n\n# trailing\n\n"
     );
-    let mut want = vec![
-        format!("dir {}", repr(d.as_bytes())),
-        "latency-tracking-info-percentiles 50 99 99.9".into(),
-    ];
+    let mut want = vec![format!("dir {}", repr(d.as_bytes())), "latency-tracking-info-percentiles 50 99 99.9".into()];
     want.sort();
     assert_eq!(tail, want);
 
@@ -1148,26 +928,17 @@ fn rewrite_of_active_replica_masters_reloads() {
     let mut cfg = again;
     cfg.replicaof.clear();
     cfg.rewrite().unwrap();
-    assert!(!std::fs::read_to_string(&path)
-        .unwrap()
-        .contains("replicaof"));
+    assert!(!std::fs::read_to_string(&path).unwrap().contains("replicaof"));
 }
 
 #[test]
 fn rewrite_of_a_missing_file_creates_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("new.conf");
-    let cfg = Config {
-        config_file: Some(path.clone()),
-        port: 7000,
-        ..Config::default()
-    };
+    let cfg = Config { config_file: Some(path.clone()), port: 7000, ..Config::default() };
     cfg.rewrite().unwrap();
     let out = std::fs::read_to_string(&path).unwrap();
-    assert!(
-        out.starts_with("# Generated by CONFIG REWRITE\nport 7000\n"),
-        "{out}"
-    );
+    assert!(out.starts_with("# Generated by CONFIG REWRITE\nport 7000\n"), "{out}");
     // No temporary file is left behind.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
@@ -1176,10 +947,7 @@ fn rewrite_of_a_missing_file_creates_it() {
 fn activedefrag_is_refused_like_redis_without_defrag() {
     let why = "Active defragmentation cannot be enabled: it requires a Redis server compiled with a modified \
                Jemalloc like the one shipped by default with the Redis source distribution";
-    assert_eq!(
-        load_err("activedefrag yes"),
-        fatal(1, "activedefrag yes", why)
-    );
+    assert_eq!(load_err("activedefrag yes"), fatal(1, "activedefrag yes", why));
     assert!(!load("activedefrag no").activedefrag);
     let mut cfg = Config::default();
     assert_eq!(
@@ -1191,19 +959,10 @@ fn activedefrag_is_refused_like_redis_without_defrag() {
 #[test]
 fn logfile_check_and_apply_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let ok = Config {
-        logfile: dir.path().join("x.log").to_string_lossy().into_owned(),
-        ..Config::default()
-    };
+    let ok = Config { logfile: dir.path().join("x.log").to_string_lossy().into_owned(), ..Config::default() };
     assert_eq!(ok.check_logfile(), Ok(()));
-    let bad = Config {
-        logfile: "/nonexistent-fluidb/x.log".into(),
-        ..Config::default()
-    };
-    assert_eq!(
-        bad.check_logfile().unwrap_err(),
-        "Can't open the log file: No such file or directory"
-    );
+    let bad = Config { logfile: "/nonexistent-fluidb/x.log".into(), ..Config::default() };
+    assert_eq!(bad.check_logfile().unwrap_err(), "Can't open the log file: No such file or directory");
     assert_eq!(
         set_failed_error("port", "Unable to listen on this port. Check server logs."),
         "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs."
@@ -1212,21 +971,12 @@ fn logfile_check_and_apply_errors() {
 
 #[test]
 fn warnings_name_unimplemented_directives_once() {
-    let (_, warnings) =
-        Config::load_bytes(b"maxmemory 1mb\nmaxmemory 2mb\nport 7000\nappendonly no\n").unwrap();
-    let maxmemory: Vec<&String> = warnings
-        .iter()
-        .filter(|w| w.contains("'maxmemory'"))
-        .collect();
+    let (_, warnings) = Config::load_bytes(b"maxmemory 1mb\nmaxmemory 2mb\nport 7000\nappendonly no\n").unwrap();
+    let maxmemory: Vec<&String> = warnings.iter().filter(|w| w.contains("'maxmemory'")).collect();
     assert_eq!(maxmemory.len(), 1, "{warnings:?}");
     assert!(maxmemory[0].contains("(line 1)"), "{warnings:?}");
     // Implemented ones, and unimplemented ones left at their default, are silent.
-    assert!(
-        !warnings
-            .iter()
-            .any(|w| w.contains("'port'") || w.contains("'appendonly'")),
-        "{warnings:?}"
-    );
+    assert!(!warnings.iter().any(|w| w.contains("'port'") || w.contains("'appendonly'")), "{warnings:?}");
 }
 
 // ----------------------------------------------------------- robustness
@@ -1264,10 +1014,7 @@ mod props {
             b"99999999999999999999",
         ]);
         prop::collection::vec(
-            prop_oneof![
-                words.prop_map(<[u8]>::to_vec),
-                prop::collection::vec(any::<u8>(), 0..8)
-            ],
+            prop_oneof![words.prop_map(<[u8]>::to_vec), prop::collection::vec(any::<u8>(), 0..8)],
             0..40,
         )
         .prop_map(|parts| parts.concat())

@@ -8,8 +8,8 @@
 use std::path::Path;
 
 use super::cstr::{
-    atoi, c_eq_ignore_case, c_str, c_string, format_double_trimmed, format_memory, parse_memory,
-    repr, strerror, string2d, string2ll, strtoll, strtoll_full,
+    atoi, c_eq_ignore_case, c_str, c_string, format_double_trimmed, format_memory, parse_memory, repr, strerror,
+    string2d, string2ll, strtoll, strtoll_full,
 };
 use super::notify;
 use super::runtime::RewriteState;
@@ -131,10 +131,7 @@ impl Value for bool {
     fn parse(kind: &Kind, args: &[&[u8]], _old: &Self, _ctx: &Ctx) -> Result<Self, String> {
         let a = single(args);
         let (true_false, deny_yes) = match kind {
-            Kind::Bool {
-                true_false,
-                deny_yes,
-            } => (*true_false, *deny_yes),
+            Kind::Bool { true_false, deny_yes } => (*true_false, *deny_yes),
             _ => (false, None),
         };
         if c_eq_ignore_case(a, "yes") || (true_false && c_eq_ignore_case(a, "true")) {
@@ -215,16 +212,10 @@ fn check_bounds(spec: &NumSpec, v: i64) -> Result<(), String> {
         }
     } else if spec.format == NumFormat::MemoryOrPercent && v < 0 {
         if v < spec.min {
-            return Err(format!(
-                "percentage argument must be less or equal to {}",
-                spec.min.wrapping_neg()
-            ));
+            return Err(format!("percentage argument must be less or equal to {}", spec.min.wrapping_neg()));
         }
     } else if v > spec.max || v < spec.min {
-        return Err(format!(
-            "argument must be between {} and {} inclusive",
-            spec.min, spec.max
-        ));
+        return Err(format!("argument must be between {} and {} inclusive", spec.min, spec.max));
     }
     Ok(())
 }
@@ -245,29 +236,22 @@ fn rewrite_number(spec: &NumSpec, v: i64, default: i64, name: &'static str, st: 
             let pct = v.wrapping_neg();
             (format!("{name} {pct}%"), pct != default)
         }
-        NumFormat::Memory | NumFormat::MemoryOrPercent => {
-            (format!("{name} {}", format_memory(v)), v != default)
-        }
+        NumFormat::Memory | NumFormat::MemoryOrPercent => (format!("{name} {}", format_memory(v)), v != default),
         NumFormat::Octal => (format!("{name} {:o}", v as u64), v != default),
         NumFormat::Integer => (format!("{name} {v}"), v != default),
     };
     st.line(name, line, force);
 }
 
-const NO_SPEC: NumSpec = NumSpec {
-    min: i64::MIN,
-    max: i64::MAX,
-    unsigned: false,
-    format: NumFormat::Integer,
-};
+const NO_SPEC: NumSpec = NumSpec { min: i64::MIN, max: i64::MAX, unsigned: false, format: NumFormat::Integer };
 
 fn parse_int_kind(kind: &Kind, args: &[&[u8]]) -> Result<i64, String> {
     let a = single(args);
     match kind {
         Kind::Int(spec) => parse_number(spec, a),
-        Kind::Special(Special::NotifyKeyspaceEvents) => notify::bytes_to_flags(a)
-            .map(i64::from)
-            .ok_or_else(|| notify::BAD_CLASS.to_string()),
+        Kind::Special(Special::NotifyKeyspaceEvents) => {
+            notify::bytes_to_flags(a).map(i64::from).ok_or_else(|| notify::BAD_CLASS.to_string())
+        }
         Kind::Special(Special::ServerThreads) => match string2ll(a) {
             Some(n) if (1..=MAX_SERVER_THREADS).contains(&n) => Ok(n),
             _ => Err("Invalid number of threads specified".into()),
@@ -397,11 +381,7 @@ impl Value for Option<String> {
     fn parse(kind: &Kind, args: &[&[u8]], _old: &Self, _ctx: &Ctx) -> Result<Self, String> {
         let a = c_str(single(args));
         check_str(kind, a)?;
-        Ok(if a.is_empty() {
-            None
-        } else {
-            Some(c_string(a))
-        })
+        Ok(if a.is_empty() { None } else { Some(c_string(a)) })
     }
     fn format(&self, _kind: &Kind) -> String {
         self.clone().unwrap_or_default()
@@ -424,9 +404,7 @@ impl Value for Option<Vec<u8>> {
         Ok(if a.is_empty() { None } else { Some(a.to_vec()) })
     }
     fn format(&self, _kind: &Kind) -> String {
-        self.as_deref()
-            .map(|v| String::from_utf8_lossy(v).into_owned())
-            .unwrap_or_default()
+        self.as_deref().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
     }
     fn rewrite(&self, default: &Self, _kind: &Kind, name: &'static str, st: &mut RewriteState) {
         match self {
@@ -449,10 +427,7 @@ pub(crate) trait ConfigEnum: Copy + PartialEq + 'static {
 }
 
 fn enum_error(names: &[&str]) -> String {
-    let mut s = format!(
-        "argument(s) must be one of the following: {}",
-        names.join(", ")
-    );
+    let mut s = format!("argument(s) must be one of the following: {}", names.join(", "));
     // Redis copies the message into a 256-byte buffer.
     s.truncate(255);
     s
@@ -471,11 +446,7 @@ pub(crate) fn parse_enum<E: ConfigEnum>(arg: &[u8]) -> Result<E, String> {
 }
 
 pub(crate) fn enum_name<E: ConfigEnum>(v: E) -> &'static str {
-    E::TABLE
-        .iter()
-        .find(|(_, x)| *x == v)
-        .map(|(n, _)| *n)
-        .unwrap_or("unknown")
+    E::TABLE.iter().find(|(_, x)| *x == v).map(|(n, _)| *n).unwrap_or("unknown")
 }
 
 /// Declares a directive enum with its Redis spellings.
@@ -590,13 +561,8 @@ impl ShutdownFlags {
     pub const NOW: u32 = 4;
     /// `force`: exit even if saving fails.
     pub const FORCE: u32 = 8;
-    const TABLE: [(&'static str, u32); 5] = [
-        ("default", 0),
-        ("save", Self::SAVE),
-        ("nosave", Self::NOSAVE),
-        ("now", Self::NOW),
-        ("force", Self::FORCE),
-    ];
+    const TABLE: [(&'static str, u32); 5] =
+        [("default", 0), ("save", Self::SAVE), ("nosave", Self::NOSAVE), ("now", Self::NOW), ("force", Self::FORCE)];
 }
 
 impl Value for ShutdownFlags {
@@ -607,11 +573,7 @@ impl Value for ShutdownFlags {
         }
         let mut flags = 0;
         for a in args {
-            let bit = Self::TABLE
-                .iter()
-                .find(|(n, _)| c_eq_ignore_case(a, n))
-                .map(|(_, b)| *b)
-                .ok_or_else(names)?;
+            let bit = Self::TABLE.iter().find(|(n, _)| c_eq_ignore_case(a, n)).map(|(_, b)| *b).ok_or_else(names)?;
             flags |= bit;
         }
         if flags & Self::SAVE != 0 && flags & Self::NOSAVE != 0 {
@@ -623,19 +585,10 @@ impl Value for ShutdownFlags {
         if self.0 == 0 {
             return "default".into();
         }
-        Self::TABLE
-            .iter()
-            .filter(|(_, b)| *b != 0 && self.0 & b != 0)
-            .map(|(n, _)| *n)
-            .collect::<Vec<_>>()
-            .join(" ")
+        Self::TABLE.iter().filter(|(_, b)| *b != 0 && self.0 & b != 0).map(|(n, _)| *n).collect::<Vec<_>>().join(" ")
     }
     fn rewrite(&self, default: &Self, kind: &Kind, name: &'static str, st: &mut RewriteState) {
-        st.line(
-            name,
-            format!("{name} {}", self.format(kind)),
-            self != default,
-        );
+        st.line(name, format!("{name} {}", self.format(kind)), self != default);
     }
 }
 
@@ -646,11 +599,7 @@ const SAVE_ERR: &str = "Invalid save parameters";
 /// `save`: `(seconds, changes)` points.
 impl Value for Vec<(u64, u64)> {
     fn parse(_kind: &Kind, args: &[&[u8]], old: &Self, ctx: &Ctx) -> Result<Self, String> {
-        let mut base = if ctx.reading_file {
-            old.clone()
-        } else {
-            Vec::new()
-        };
+        let mut base = if ctx.reading_file { old.clone() } else { Vec::new() };
         let mut args = args;
         // `save ""` is "no save points", and resets those read so far.
         if args.len() == 1 && c_str(args[0]).is_empty() {
@@ -670,10 +619,7 @@ impl Value for Vec<(u64, u64)> {
         Ok(base)
     }
     fn format(&self, _kind: &Kind) -> String {
-        self.iter()
-            .map(|(s, c)| format!("{s} {c}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" ")
     }
     fn rewrite(&self, _default: &Self, _kind: &Kind, name: &'static str, st: &mut RewriteState) {
         if self.is_empty() {
@@ -731,11 +677,7 @@ impl Value for Vec<String> {
                 st.mark(name);
                 return;
             }
-            let addrs = if self.is_empty() {
-                "\"\"".to_string()
-            } else {
-                self.join(" ")
-            };
+            let addrs = if self.is_empty() { "\"\"".to_string() } else { self.join(" ") };
             st.line(name, format!("{name} {addrs}"), true);
             return;
         }
@@ -758,9 +700,7 @@ impl Value for Vec<(String, u16)> {
         if c_eq_ignore_case(args[0], "no") && c_eq_ignore_case(args[1], "one") {
             return Ok(Vec::new());
         }
-        let port = strtoll_full(args[1])
-            .filter(|p| (0..=65535).contains(p))
-            .ok_or("Invalid master port")? as u16;
+        let port = strtoll_full(args[1]).filter(|p| (0..=65535).contains(p)).ok_or("Invalid master port")? as u16;
         let master = (c_string(args[0]), port);
         if ctx.multi_master {
             let mut masters = old.clone();
@@ -773,9 +713,7 @@ impl Value for Vec<(String, u16)> {
         }
     }
     fn format(&self, _kind: &Kind) -> String {
-        self.first()
-            .map(|(h, p)| format!("{h} {p}"))
-            .unwrap_or_default()
+        self.first().map(|(h, p)| format!("{h} {p}")).unwrap_or_default()
     }
     fn rewrite(&self, _default: &Self, _kind: &Kind, name: &'static str, st: &mut RewriteState) {
         for (h, p) in self {
@@ -810,32 +748,16 @@ pub struct ClientOutputBufferLimits {
 impl Default for ClientOutputBufferLimits {
     fn default() -> Self {
         ClientOutputBufferLimits {
-            normal: ObufLimit {
-                hard_bytes: 0,
-                soft_bytes: 0,
-                soft_seconds: 0,
-            },
-            replica: ObufLimit {
-                hard_bytes: 256 << 20,
-                soft_bytes: 64 << 20,
-                soft_seconds: 60,
-            },
-            pubsub: ObufLimit {
-                hard_bytes: 32 << 20,
-                soft_bytes: 8 << 20,
-                soft_seconds: 60,
-            },
+            normal: ObufLimit { hard_bytes: 0, soft_bytes: 0, soft_seconds: 0 },
+            replica: ObufLimit { hard_bytes: 256 << 20, soft_bytes: 64 << 20, soft_seconds: 60 },
+            pubsub: ObufLimit { hard_bytes: 32 << 20, soft_bytes: 8 << 20, soft_seconds: 60 },
         }
     }
 }
 
 impl ClientOutputBufferLimits {
     fn classes(&self) -> [(&'static str, ObufLimit); 3] {
-        [
-            ("normal", self.normal),
-            ("slave", self.replica),
-            ("pubsub", self.pubsub),
-        ]
+        [("normal", self.normal), ("slave", self.replica), ("pubsub", self.pubsub)]
     }
     fn class_mut(&mut self, idx: usize) -> &mut ObufLimit {
         match idx {
@@ -858,8 +780,7 @@ impl Value for ClientOutputBufferLimits {
                 .position(|c| c_eq_ignore_case(chunk[0], c))
                 .map(|i| if i >= 2 { i - 1 } else { i })
                 .ok_or("Invalid client class specified in buffer limit configuration.")?;
-            const BAD: &str =
-                "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
+            const BAD: &str = "Error in hard, soft or soft_seconds setting in buffer limit configuration.";
             let hard = parse_memory(chunk[1]).ok_or(BAD)?;
             let soft = parse_memory(chunk[2]).ok_or(BAD)?;
             // Redis stores the seconds in an `int` before checking the sign.
@@ -867,11 +788,7 @@ impl Value for ClientOutputBufferLimits {
             if secs < 0 {
                 return Err(BAD.into());
             }
-            *new.class_mut(class) = ObufLimit {
-                hard_bytes: hard,
-                soft_bytes: soft,
-                soft_seconds: i64::from(secs),
-            };
+            *new.class_mut(class) = ObufLimit { hard_bytes: hard, soft_bytes: soft, soft_seconds: i64::from(secs) };
         }
         Ok(new)
     }
@@ -915,11 +832,7 @@ impl Value for [i32; 3] {
         self.map(|v| v.to_string()).join(" ")
     }
     fn rewrite(&self, default: &Self, kind: &Kind, name: &'static str, st: &mut RewriteState) {
-        st.line(
-            name,
-            format!("{name} {}", self.format(kind)),
-            self != default,
-        );
+        st.line(name, format!("{name} {}", self.format(kind)), self != default);
     }
 }
 
@@ -933,25 +846,20 @@ impl Value for Vec<f64> {
             .map(|a| {
                 let p = string2d(a).ok_or("Invalid latency-tracking-info-percentiles parameters")?;
                 if !(0.0..=100.0).contains(&p) {
-                    return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".to_string());
+                    return Err(
+                        "latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".to_string()
+                    );
                 }
                 Ok(p)
             })
             .collect()
     }
     fn format(&self, _kind: &Kind) -> String {
-        self.iter()
-            .map(|p| format_double_trimmed(*p))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.iter().map(|p| format_double_trimmed(*p)).collect::<Vec<_>>().join(" ")
     }
     fn rewrite(&self, _default: &Self, kind: &Kind, name: &'static str, st: &mut RewriteState) {
         // Redis 7.0 always writes this line.
-        let value = if self.is_empty() {
-            "\"\"".to_string()
-        } else {
-            self.format(kind)
-        };
+        let value = if self.is_empty() { "\"\"".to_string() } else { self.format(kind) };
         st.line(name, format!("{name} {value}"), true);
     }
 }
@@ -978,12 +886,8 @@ impl Value for ThreadAffinity {
             return Ok(ThreadAffinity::Off);
         }
         match atoi(a) {
-            n if n > 0 => Ok(ThreadAffinity::On {
-                offset: u32::try_from(n - 1).unwrap_or(u32::MAX),
-            }),
-            _ => {
-                Err("Unknown argument: server-thread-affinity expects either true or false".into())
-            }
+            n if n > 0 => Ok(ThreadAffinity::On { offset: u32::try_from(n - 1).unwrap_or(u32::MAX) }),
+            _ => Err("Unknown argument: server-thread-affinity expects either true or false".into()),
         }
     }
     fn format(&self, _kind: &Kind) -> String {
@@ -994,11 +898,7 @@ impl Value for ThreadAffinity {
         }
     }
     fn rewrite(&self, default: &Self, kind: &Kind, name: &'static str, st: &mut RewriteState) {
-        st.line(
-            name,
-            format!("{name} {}", self.format(kind)),
-            self != default,
-        );
+        st.line(name, format!("{name} {}", self.format(kind)), self != default);
     }
 }
 
@@ -1041,9 +941,7 @@ pub(crate) fn check_hostname(v: &[u8]) -> Result<(), &'static str> {
     if v.len() >= 256 {
         return Err("Hostnames must be less than 256 characters");
     }
-    if v.iter()
-        .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.')
-    {
+    if v.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'.') {
         Ok(())
     } else {
         Err("Hostnames may only contain alphanumeric characters, hyphens or dots")
@@ -1073,11 +971,7 @@ pub(crate) fn check_proc_title(v: &[u8]) -> Result<(), &'static str> {
             }
             Some(_) => {}
         }
-        let close = v[name_start..]
-            .iter()
-            .position(|&c| c == b'}')
-            .map(|k| name_start + k)
-            .ok_or(ERR)?;
+        let close = v[name_start..].iter().position(|&c| c == b'}').map(|k| name_start + k).ok_or(ERR)?;
         let value: &[u8] = match &v[name_start..close] {
             b"title" | b"server-mode" | b"unixsocket" | b"config-file" => b"",
             b"listen-addr" => b"*:6379",
@@ -1098,71 +992,30 @@ pub(crate) fn check_proc_title(v: &[u8]) -> Result<(), &'static str> {
 mod tests {
     use super::*;
 
-    const CTX: Ctx = Ctx {
-        reading_file: false,
-        multi_master: false,
-    };
+    const CTX: Ctx = Ctx { reading_file: false, multi_master: false };
 
     fn int(min: i64, max: i64) -> NumSpec {
-        NumSpec {
-            min,
-            max,
-            unsigned: false,
-            format: NumFormat::Integer,
-        }
+        NumSpec { min, max, unsigned: false, format: NumFormat::Integer }
     }
 
     #[test]
     fn number_errors_match_redis() {
-        assert_eq!(
-            parse_number(&int(0, 65535), b"abc").unwrap_err(),
-            "argument couldn't be parsed into an integer"
-        );
+        assert_eq!(parse_number(&int(0, 65535), b"abc").unwrap_err(), "argument couldn't be parsed into an integer");
         assert_eq!(
             parse_number(&int(1, i32::MAX as i64), b"0").unwrap_err(),
             "argument must be between 1 and 2147483647 inclusive"
         );
-        let mem = NumSpec {
-            min: 0,
-            max: -1,
-            unsigned: true,
-            format: NumFormat::Memory,
-        };
-        assert_eq!(
-            parse_number(&mem, b"10qq").unwrap_err(),
-            "argument must be a memory value"
-        );
+        let mem = NumSpec { min: 0, max: -1, unsigned: true, format: NumFormat::Memory };
+        assert_eq!(parse_number(&mem, b"10qq").unwrap_err(), "argument must be a memory value");
         assert_eq!(parse_number(&mem, b"18446744073709551615").unwrap(), -1);
-        let pct = NumSpec {
-            min: -100,
-            max: i64::MAX,
-            unsigned: false,
-            format: NumFormat::MemoryOrPercent,
-        };
-        assert_eq!(
-            parse_number(&pct, b"200%").unwrap_err(),
-            "percentage argument must be less or equal to 100"
-        );
-        assert_eq!(
-            parse_number(&pct, b"x").unwrap_err(),
-            "argument must be a memory or percent value"
-        );
+        let pct = NumSpec { min: -100, max: i64::MAX, unsigned: false, format: NumFormat::MemoryOrPercent };
+        assert_eq!(parse_number(&pct, b"200%").unwrap_err(), "percentage argument must be less or equal to 100");
+        assert_eq!(parse_number(&pct, b"x").unwrap_err(), "argument must be a memory or percent value");
         assert_eq!(parse_number(&pct, b"5%").unwrap(), -5);
         assert_eq!(format_number(&pct, -5), "5%");
-        let oct = NumSpec {
-            min: 0,
-            max: 0o777,
-            unsigned: true,
-            format: NumFormat::Octal,
-        };
-        assert_eq!(
-            parse_number(&oct, b"999").unwrap_err(),
-            "argument couldn't be parsed as an octal number"
-        );
-        assert_eq!(
-            parse_number(&oct, b"1777").unwrap_err(),
-            "argument must be between 0 and 777 inclusive"
-        );
+        let oct = NumSpec { min: 0, max: 0o777, unsigned: true, format: NumFormat::Octal };
+        assert_eq!(parse_number(&oct, b"999").unwrap_err(), "argument couldn't be parsed as an octal number");
+        assert_eq!(parse_number(&oct, b"1777").unwrap_err(), "argument must be between 0 and 777 inclusive");
         assert_eq!(parse_number(&oct, b"0700").unwrap(), 0o700);
         assert_eq!(format_number(&oct, 0o700), "700");
     }
@@ -1170,22 +1023,10 @@ mod tests {
     #[test]
     fn enum_errors_and_aliases() {
         assert_eq!(
-            LogLevel::parse(
-                &Kind::Enum(LogLevel::NAMES),
-                &[b"loud"],
-                &LogLevel::Notice,
-                &CTX
-            )
-            .unwrap_err(),
+            LogLevel::parse(&Kind::Enum(LogLevel::NAMES), &[b"loud"], &LogLevel::Notice, &CTX).unwrap_err(),
             "argument(s) must be one of the following: debug, verbose, notice, warning"
         );
-        let v = OomScoreAdj::parse(
-            &Kind::Enum(OomScoreAdj::NAMES),
-            &[b"relative"],
-            &OomScoreAdj::No,
-            &CTX,
-        )
-        .unwrap();
+        let v = OomScoreAdj::parse(&Kind::Enum(OomScoreAdj::NAMES), &[b"relative"], &OomScoreAdj::No, &CTX).unwrap();
         assert_eq!(v.format(&Kind::Enum(OomScoreAdj::NAMES)), "yes");
         assert!(LogLevel::Notice.allows(LogLevel::Warning));
         assert!(!LogLevel::Notice.allows(LogLevel::Debug));

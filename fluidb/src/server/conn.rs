@@ -33,7 +33,7 @@ pub async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
                 let _ = sock.set_nodelay(true);
                 let keepalive = shared.store.lock().cfg.tcp_keepalive;
                 if keepalive > 0 {
-                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive));
+                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64));
                     let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
                 }
                 let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();

@@ -89,7 +89,7 @@ fn client_timeouts(shared: &Shared) {
     if timeout == 0 {
         return;
     }
-    let limit = Duration::from_secs(timeout);
+    let limit = Duration::from_secs(timeout as u64);
     for c in st.clients.by_id.values() {
         let info = c.info.lock();
         // Subscribers and MONITOR clients (replicas in Redis) are never timed out.

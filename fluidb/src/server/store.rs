@@ -9,12 +9,12 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use crate::config::Config;
 use crate::keyspace::db::NO_EXPIRE;
 use crate::keyspace::{Db, Entry, MvccClock, Value};
 use crate::replication::stream::WriteStream;
 use crate::server::client::{ClientId, ClientRegistry};
 use crate::server::pubsub::PubSub;
-use crate::server::settings::Settings;
 use crate::server::slowlog::SlowLog;
 use crate::server::stats::Stats;
 
@@ -208,7 +208,7 @@ pub struct Propagated {
 pub struct Store {
     pub dbs: Vec<Db>,
     pub clock: MvccClock,
-    pub cfg: Settings,
+    pub cfg: Config,
     pub stats: Stats,
     pub watch: WatchRegistry,
     pub pubsub: PubSub,
@@ -233,8 +233,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(cfg: Settings) -> Self {
-        let n = cfg.databases.max(1);
+    pub fn new(cfg: Config) -> Self {
+        let n = cfg.databases.max(1) as usize;
         Store {
             dbs: (0..n).map(Db::new).collect(),
             clock: MvccClock::new(),
@@ -379,7 +379,7 @@ impl Store {
 
     /// Publishes a keyspace notification if `notify-keyspace-events` enables its class.
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
-        let flags = self.cfg.notify_flags;
+        let flags = self.cfg.notify_keyspace_events;
         if flags & class == 0 {
             return;
         }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use fluidb::commands::call;
 use fluidb::protocol::Reply;
 use fluidb::server::client::{Client, ClientShared};
-use fluidb::server::{Settings, Shared};
+use fluidb::server::{Config as Settings, Shared};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub struct Local {
