@@ -6,6 +6,7 @@
 
 pub mod call;
 pub mod connection;
+pub mod expire;
 pub mod keys;
 pub mod server_cmds;
 pub mod strings;
