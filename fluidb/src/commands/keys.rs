@@ -1045,3 +1045,7 @@ fn object_freq(ctx: &mut Ctx) {
     // of `lru` under an LFU policy).
     ctx.out.int((lru & 0xff) as i64);
 }
+
+#[cfg(test)]
+#[path = "keys_tests.rs"]
+mod tests;
