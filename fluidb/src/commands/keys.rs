@@ -289,7 +289,10 @@ const SAME_OBJECT: &str = "source and destination objects are the same";
 const NO_KEY: &str = "no such key";
 const DB_OUT_OF_RANGE: &str = "DB index is out of range";
 
-// TODO(config merge): read these from `crate::config::Config` once it replaces `Settings`.
+// TODO(config merge): read these from `crate::config::Config` once it replaces `Settings`
+// (`cfg.lazyfree_lazy_user_del`, `cfg.lazyfree_lazy_user_flush`, `cfg.lazyfree_lazy_expire`,
+// `cfg.lazyfree_lazy_server_del`, and `cfg.maxmemory_policy`/`cfg.maxmemory` for the last
+// two). Until then they answer the Redis defaults.
 /// `lazyfree-lazy-user-del`: DEL behaves as UNLINK.
 pub fn lazyfree_lazy_user_del(_store: &Store) -> bool {
     false
@@ -298,8 +301,13 @@ pub fn lazyfree_lazy_user_del(_store: &Store) -> bool {
 pub fn lazyfree_lazy_user_flush(_store: &Store) -> bool {
     false
 }
-/// `lazyfree-lazy-expire`: expired keys and EXPIRE-in-the-past deletions are UNLINKs.
+/// `lazyfree-lazy-expire`: EXPIRE-in-the-past deletions propagate as UNLINK.
 pub fn lazyfree_lazy_expire(_store: &Store) -> bool {
+    false
+}
+/// `lazyfree-lazy-server-del`: values overwritten by RENAME and COPY REPLACE are freed in the
+/// background.
+pub fn lazyfree_lazy_server_del(_store: &Store) -> bool {
     false
 }
 /// Whether `maxmemory-policy` is an LFU policy (`MAXMEMORY_FLAG_LFU`).
@@ -791,12 +799,6 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
     }
 }
 
-/// `lazyfree-lazy-server-del`: values overwritten by RENAME/MOVE-like deletions are freed in
-/// the background. TODO(config merge): read from the config.
-pub fn lazyfree_lazy_server_del(_store: &Store) -> bool {
-    false
-}
-
 fn rename(ctx: &mut Ctx) {
     rename_generic(ctx, false);
 }
@@ -887,12 +889,15 @@ fn swapdb(ctx: &mut Ctx) {
         return ctx.out.error(DB_OUT_OF_RANGE);
     };
     if a != b {
-        // A transaction watching a key that exists in either database fails (expired keys
-        // are not checked), as Redis's `touchAllWatchedKeysInDb(db1, db2)` and reverse.
+        // A transaction watching a key that exists in either database fails, as Redis's
+        // `touchAllWatchedKeysInDb(db1, db2)` and reverse; a key absent from its own
+        // database that the swap replaces with an already expired one changes nothing.
+        let now = ctx.now_ms;
         let st = &mut *ctx.store;
         let (da, db_) = (&st.dbs[a], &st.dbs[b]);
-        st.watch.touch_db(a, |k| da.peek(k).is_some() || db_.peek(k).is_some());
-        st.watch.touch_db(b, |k| db_.peek(k).is_some() || da.peek(k).is_some());
+        let live = |d: &Db, k: &[u8]| d.peek(k).is_some_and(|e| !e.is_expired(now));
+        st.watch.touch_db(a, |k| da.peek(k).is_some() || live(db_, k));
+        st.watch.touch_db(b, |k| db_.peek(k).is_some() || live(da, k));
         swap_db_contents(&mut st.dbs, a, b);
         // TODO(blocking family): clients blocked on list/zset/stream keys that now exist
         // must be served (Redis's `scanDatabaseForReadyKeys` on both databases).

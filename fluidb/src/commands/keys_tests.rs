@@ -320,6 +320,17 @@ fn watch_invalidation() {
     t.watch(16, 0, "e");
     t.run(&["EXISTS", "e"]);
     assert!(t.dirty(16), "lazy expiry");
+    // SWAPDB bringing in a key that is already expired changes nothing for a watcher of
+    // that (absent) key.
+    t.with(|st| st.active_expire_enabled = false);
+    t.run(&["SELECT", "6"]);
+    t.run(&["SET", "gone", "v", "PXAT", "1000"]);
+    t.run(&["SELECT", "0"]);
+    t.watch(18, 7, "gone");
+    t.watch(19, 6, "gone");
+    t.run(&["SWAPDB", "6", "7"]);
+    assert!(!t.dirty(18), "absent key replaced by an expired one");
+    assert!(t.dirty(19), "a key that existed (even expired) in the emptied db");
     // EXPIRE in the past.
     t.run(&["SET", "p", "v"]);
     t.watch(17, 0, "p");
@@ -356,4 +367,41 @@ fn scan_cursor_parsing_is_strtoul() {
     assert_eq!(p(b"1 "), None);
     assert_eq!(p(b"+"), None);
     assert_eq!(p(b"0x1"), None);
+}
+
+#[test]
+fn active_expiry_deletes_with_all_side_effects() {
+    let mut t = T::new();
+    for i in 0..500 {
+        t.run(&["SET", &format!("dead{i}"), "v", "PXAT", "1000"]);
+    }
+    t.run(&["SET", "alive", "v", "PXAT", "4102444800000"]);
+    t.run(&["SET", "plain", "v"]);
+    t.watch(21, 0, "dead7");
+    t.watch(22, 0, "alive");
+    let off = t.offset();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let mut cycles = 0;
+    while t.with(|st| st.dbs[0].len()) > 2 {
+        rt.block_on(crate::server::cron::active_expire_cycle(&t.sh));
+        cycles += 1;
+        assert!(cycles < 1000, "active expiry made no progress");
+    }
+    assert_eq!(t.with(|st| st.stats.expired_keys), 500);
+    assert_eq!(t.with(|st| st.dbs[0].expires.len()), 1);
+    assert!(t.dirty(21), "an actively expired key invalidates WATCH");
+    assert!(!t.dirty(22));
+    let dels = t.stream_since(off);
+    assert_eq!(dels.len(), 500);
+    assert!(dels.iter().all(|c| c.len() == 2 && c[0] == "DEL" && c[1].starts_with("dead")));
+    // Switched off (DEBUG SET-ACTIVE-EXPIRE 0) or on a replica, nothing is deleted.
+    t.run(&["SET", "d", "v", "PXAT", "1000"]);
+    t.with(|st| st.active_expire_enabled = false);
+    rt.block_on(crate::server::cron::active_expire_cycle(&t.sh));
+    t.with(|st| {
+        st.active_expire_enabled = true;
+        st.is_replica = true;
+    });
+    rt.block_on(crate::server::cron::active_expire_cycle(&t.sh));
+    assert_eq!(t.with(|st| st.dbs[0].len()), 3);
 }
