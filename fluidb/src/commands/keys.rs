@@ -405,14 +405,22 @@ impl Db {
     /// next cursor, 0 when the iteration is complete.
     ///
     /// TODO(dict merge): with `keyspace/dict.rs`, this becomes the Redis loop over the
-    /// reverse-binary cursor, which keeps SCAN's guarantees across inserts and rehashing:
+    /// reverse-binary cursor, which keeps SCAN's guarantees across inserts, deletions and
+    /// rehashing (checked against the dict branch: `tests/keys.rs` SCAN tests pass):
     /// ```ignore
-    /// let mut seen = 0;
-    /// let mut maxiter = count.saturating_mul(10);
-    /// loop {
-    ///     cursor = self.main.scan(cursor, |k, e| { seen += 1; f(k, e) });
-    ///     if cursor == 0 || maxiter == 0 || seen >= count { return cursor; }
-    ///     maxiter -= 1;
+    /// pub fn scan(&self, mut cursor: u64, count: usize, mut f: impl FnMut(&Key, &Entry)) -> u64 {
+    ///     let mut seen = 0;
+    ///     let mut maxiter = count.saturating_mul(10);
+    ///     loop {
+    ///         cursor = self.main.scan(cursor, |k, e| {
+    ///             seen += 1;
+    ///             f(k, e)
+    ///         });
+    ///         if cursor == 0 || maxiter == 0 || seen >= count {
+    ///             return cursor;
+    ///         }
+    ///         maxiter -= 1;
+    ///     }
     /// }
     /// ```
     /// Over the temporary shim the cursor is an index into the iteration order, which is
@@ -436,8 +444,8 @@ impl Db {
 
     /// A random key (Redis's `dictGetFairRandomKey`), regardless of expiry.
     ///
-    /// TODO(dict merge): `self.main.random_entry(&mut rand::thread_rng())`, O(1); the shim
-    /// walks the table.
+    /// TODO(dict merge): `self.main.random_entry(&mut rand::thread_rng()).map(|(k, _)| k.clone())`,
+    /// O(1); the shim walks the table.
     pub fn random_key(&self) -> Option<Key> {
         let len = self.main.len();
         if len == 0 {
