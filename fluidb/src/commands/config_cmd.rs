@@ -105,7 +105,7 @@ fn config_get(ctx: &mut Ctx) {
 }
 
 fn config_set(ctx: &mut Ctx) {
-    if ctx.argv.len() % 2 != 0 {
+    if !ctx.argv.len().is_multiple_of(2) {
         return ctx.wrong_arity();
     }
     let pairs: Vec<(&[u8], &[u8])> = ctx.argv[2..].chunks(2).map(|p| (p[0].as_ref(), p[1].as_ref())).collect();

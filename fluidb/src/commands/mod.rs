@@ -10,6 +10,7 @@ pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
+pub mod expire;
 pub mod info;
 pub mod keys;
 pub mod multi;

@@ -256,6 +256,7 @@ fn families() -> Vec<&'static [Command]> {
     vec![
         super::strings::COMMANDS,
         super::keys::COMMANDS,
+        super::expire::COMMANDS,
         super::connection::COMMANDS,
         super::server_cmds::COMMANDS,
         super::client_cmd::COMMANDS,

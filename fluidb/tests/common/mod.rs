@@ -81,6 +81,10 @@ impl Server {
             }
             cmd.arg("--port").arg(port.to_string());
             cmd.arg("--dir").arg(dir.path());
+            if kind == "fluidb" {
+                // Tests use DEBUG (DIGEST, SET-ACTIVE-EXPIRE...); a later argument overrides.
+                cmd.arg("--enable-debug-command").arg("yes");
+            }
             cmd.args(args);
             cmd.current_dir(dir.path());
             cmd.stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).expect("log file")));
