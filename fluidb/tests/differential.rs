@@ -242,7 +242,8 @@ impl Side {
             Ok(()) => Ok(out),
             Err(e) => {
                 self.ctl = None;
-                Err(self.death_report(&format!("failed on control command {:?} ({e:?})", String::from_utf8_lossy(args[0]))))
+                Err(self
+                    .death_report(&format!("failed on control command {:?} ({e:?})", String::from_utf8_lossy(args[0]))))
             }
         }
     }
@@ -299,11 +300,10 @@ impl Side {
         let client_reply = name == b"client" && sub == b"reply";
         let expect = if st.in_multi && !multi_passthrough {
             Expect::One
-        } else if client_reply && argc == 3 && (arg2 == b"off" || arg2 == b"skip") {
-            Expect::None
-        } else if st.reply_off && !(client_reply && argc == 3 && arg2 == b"on") {
-            Expect::None
-        } else if st.skip_next {
+        } else if (client_reply && argc == 3 && (arg2 == b"off" || arg2 == b"skip"))
+            || (st.reply_off && !(client_reply && argc == 3 && arg2 == b"on"))
+            || st.skip_next
+        {
             Expect::None
         } else if is_sub_family && argc >= 2 {
             Expect::Many(argc - 1)
@@ -524,7 +524,11 @@ fn run_script_on(path: &Path, mut redis: Side, mut fluidb: Side) -> ScriptResult
                                     &mut mism,
                                     lineno,
                                     line,
-                                    format!("DEBUG DIGEST differs\n    redis:  {}\n    fluidb: {}", escape(&a), escape(&b)),
+                                    format!(
+                                        "DEBUG DIGEST differs\n    redis:  {}\n    fluidb: {}",
+                                        escape(&a),
+                                        escape(&b)
+                                    ),
                                 );
                             }
                         }
@@ -532,9 +536,10 @@ fn run_script_on(path: &Path, mut redis: Side, mut fluidb: Side) -> ScriptResult
                     }
                 }
                 "sleep" => {
-                    let ms: u64 = parts.get(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-                        panic!("{}:{lineno}: @sleep needs milliseconds", path.display())
-                    });
+                    let ms: u64 = parts
+                        .get(1)
+                        .and_then(|s| s.parse().ok())
+                        .unwrap_or_else(|| panic!("{}:{lineno}: @sleep needs milliseconds", path.display()));
                     std::thread::sleep(Duration::from_millis(ms));
                 }
                 other => panic!("{}:{lineno}: unknown directive @{other}", path.display()),
@@ -559,9 +564,9 @@ fn run_script_on(path: &Path, mut redis: Side, mut fluidb: Side) -> ScriptResult
                     match mode {
                         Mode::Compare if a != b => fail(&mut mism, lineno, line, diff),
                         Mode::Known if a != b => notes.push(format!("known mismatch at line {lineno}: {line}{diff}")),
-                        Mode::Known => notes.push(format!(
-                            "line {lineno} now matches redis: remove its '?' marker: {line}"
-                        )),
+                        Mode::Known => {
+                            notes.push(format!("line {lineno} now matches redis: remove its '?' marker: {line}"))
+                        }
                         _ => {}
                     }
                 }
@@ -579,15 +584,17 @@ fn run_script_on(path: &Path, mut redis: Side, mut fluidb: Side) -> ScriptResult
 
 fn scripts() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/diff");
-    let filter: Option<Vec<String>> =
-        std::env::var("FLUIDB_DIFF").ok().filter(|s| !s.is_empty()).map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let filter: Option<Vec<String>> = std::env::var("FLUIDB_DIFF")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "txt"))
         .filter(|p| {
             let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            filter.as_ref().map_or(true, |f| f.iter().any(|x| *x == stem))
+            filter.as_ref().is_none_or(|f| f.contains(&stem))
         })
         .collect();
     v.sort();

@@ -120,6 +120,7 @@ impl Pair {
             let b = sc.spawn(|| exchange(fp, input, end));
             (a.join().unwrap(), b.join().unwrap())
         });
+        eprintln!("{what}: redis {a}");
         if a == b {
             None
         } else {
@@ -284,7 +285,10 @@ fn too_big_requests_match_redis() {
         .collect();
     std::thread::sleep(Duration::from_millis(200));
     let during = rss_kib(&p.fluidb);
-    assert!(during < before + 64 * 1024, "RSS grew from {before} KiB to {during} KiB with 50 pending 60KB inline requests");
+    assert!(
+        during < before + 64 * 1024,
+        "RSS grew from {before} KiB to {during} KiB with 50 pending 60KB inline requests"
+    );
     drop(conns);
     assert_alive(&mut p.fluidb, "50 pending inline requests");
 }
@@ -528,10 +532,7 @@ fn unauthenticated_request_limits_match_redis() {
     let mut p = Pair::new(&args);
     let probe = exchange(p.fluidb.port, b"PING\r\n", End::Sentinel);
     if probe.data == b"+PONG\r\n" {
-        assert!(
-            config_get(&p.fluidb, "requirepass").is_none(),
-            "CONFIG exists but --requirepass was not applied"
-        );
+        assert!(config_get(&p.fluidb, "requirepass").is_none(), "CONFIG exists but --requirepass was not applied");
         eprintln!("SKIP unauthenticated_request_limits_match_redis: --requirepass needs the config module");
         return;
     }
@@ -553,12 +554,16 @@ fn unauthenticated_request_limits_match_redis() {
         ("10 arguments before AUTH", ten, End::Sentinel),
         ("11 arguments before AUTH", eleven, End::Quiet),
         ("16385-byte bulk before AUTH", big, End::Quiet),
-        ("16384-byte bulk before AUTH", {
-            let mut v = b("*2\r\n$4\r\nECHO\r\n$16384\r\n");
-            v.extend(vec![b'e'; 16384]);
-            v.extend_from_slice(b"\r\n");
-            v
-        }, End::Sentinel),
+        (
+            "16384-byte bulk before AUTH",
+            {
+                let mut v = b("*2\r\n$4\r\nECHO\r\n$16384\r\n");
+                v.extend(vec![b'e'; 16384]);
+                v.extend_from_slice(b"\r\n");
+                v
+            },
+            End::Sentinel,
+        ),
         ("wrong password", b("AUTH nope\r\n"), End::Sentinel),
         ("11 arguments after AUTH", after_auth, End::Sentinel),
     ]);
