@@ -526,6 +526,41 @@ fn query_buffer_limit_disconnects_endless_requests() {
     assert_alive(&mut s, "endless request");
 }
 
+/// Redis applies client-query-buffer-limit to the unparsed input only: a complete argument
+/// of 32KB or more leaves the query buffer as soon as it is read. So a command whose
+/// arguments are each below the limit, but whose total is above it, is accepted.
+#[test]
+fn query_buffer_limit_counts_unparsed_input_only() {
+    let args = ["--client-query-buffer-limit", "1mb"];
+    let mut p = Pair::new(&args);
+    match config_get(&p.fluidb, "client-query-buffer-limit") {
+        None => {
+            eprintln!("SKIP query_buffer_limit_counts_unparsed_input_only: CONFIG does not exist yet");
+            return;
+        }
+        Some(v) => assert_eq!(v, "1048576", "--client-query-buffer-limit 1mb not applied"),
+    }
+    let v = vec![b'q'; 700 * 1024];
+    let mset = encode(&[b"MSET", b"q1", &v, b"q2", &v, b"q3", &v]);
+    // Sent in pieces, as a real client on a real network would.
+    let send = |port: u16| -> Outcome {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        for chunk in mset.chunks(64 * 1024) {
+            if s.write_all(chunk).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = s.write_all(SENTINEL);
+        collect(&mut s, End::Sentinel)
+    };
+    let a = send(p.redis.port);
+    let b = send(p.fluidb.port);
+    assert_eq!(a, Outcome { data: b"+OK\r\n".to_vec(), closed: false }, "redis: {a}");
+    assert_eq!(b, a, "fluidB: {b}");
+    assert_alive(&mut p.fluidb, "2.1MB command with a 1MB query buffer limit");
+}
+
 #[test]
 fn unauthenticated_request_limits_match_redis() {
     let args = ["--requirepass", "secret"];
