@@ -186,6 +186,8 @@ struct Side {
     state: ConnState,
     /// Set when the process died or stopped answering: the script is aborted.
     dead: Option<String>,
+    /// How long a reply may take.
+    timeout: Duration,
 }
 
 fn connect(port: u16, timeout: Duration) -> std::io::Result<(BufReader<TcpStream>, TcpStream)> {
@@ -197,7 +199,7 @@ fn connect(port: u16, timeout: Duration) -> std::io::Result<(BufReader<TcpStream
 
 impl Side {
     fn new(name: &'static str, server: Server) -> Side {
-        Side { name, server, conn: None, ctl: None, state: ConnState::default(), dead: None }
+        Side { name, server, conn: None, ctl: None, state: ConnState::default(), dead: None, timeout: reply_timeout() }
     }
 
     /// Describes a dead server: exit status and log tail.
@@ -216,7 +218,7 @@ impl Side {
 
     fn ensure_conn(&mut self) -> Result<(), String> {
         if self.conn.is_none() {
-            match connect(self.server.port, reply_timeout()) {
+            match connect(self.server.port, self.timeout) {
                 Ok(c) => {
                     self.conn = Some(c);
                     self.state = ConnState::default();
@@ -230,7 +232,7 @@ impl Side {
     /// A command on the control connection (FLUSHALL, DEBUG DIGEST). Returns the raw reply.
     fn control(&mut self, args: &[&[u8]]) -> Result<Vec<u8>, String> {
         if self.ctl.is_none() {
-            match connect(self.server.port, reply_timeout()) {
+            match connect(self.server.port, self.timeout) {
                 Ok(c) => self.ctl = Some(c),
                 Err(e) => return Err(self.death_report(&format!("refused a connection ({e})"))),
             }
@@ -263,7 +265,7 @@ impl Side {
                 } else {
                     let _ = w.set_read_timeout(Some(wait));
                     let p = w.peek(&mut b);
-                    let _ = w.set_read_timeout(Some(reply_timeout()));
+                    let _ = w.set_read_timeout(Some(self.timeout));
                     p
                 };
                 match peeked {
@@ -385,7 +387,7 @@ impl Side {
                 return Ok(out);
             }
             Err(ReadErr::Timeout) => {
-                let d = self.death_report(&format!("sent no (complete) reply within {:?}", reply_timeout()));
+                let d = self.death_report(&format!("sent no (complete) reply within {:?}", self.timeout));
                 let d = format!("{d}\n      partial reply: {}", escape(&out));
                 self.dead = Some(d.clone());
                 return Err(d);
@@ -749,4 +751,16 @@ fn runner_reports_every_mismatch_with_line_and_replies() {
     assert_eq!(r.notes.len(), 2, "{:?}", r.notes);
     assert!(r.notes[0].contains("known mismatch at line 5"), "{:?}", r.notes);
     assert!(r.notes[1].contains("line 10 now matches"), "{:?}", r.notes);
+}
+
+#[test]
+fn runner_reports_a_server_that_stops_answering() {
+    let mut side = Side::new("redis", Server::start_redis(&[]));
+    side.timeout = Duration::from_millis(500);
+    let t = Instant::now();
+    let e = side.run(&split_line("DEBUG SLEEP 3")).unwrap_err();
+    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    assert!(e.contains("sent no (complete) reply within 500ms"), "{e}");
+    // The side is marked dead: the script is aborted instead of reading stale replies.
+    assert!(side.run(&split_line("PING")).is_err());
 }
