@@ -224,7 +224,7 @@ fn read_line<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<Vec<u8
 /// Reads one RESP value into `out` (raw bytes, for byte-for-byte comparison).
 pub fn read_one<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<()> {
     let line = read_line(r, out)?;
-    let body = String::from_utf8_lossy(&line[1..line.len().saturating_sub(2)]).into_owned();
+    let body = String::from_utf8_lossy(&line[1..line.len().saturating_sub(2).max(1)]).into_owned();
     let n: i64 = body.parse().unwrap_or(-1);
     match line[0] {
         b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Ok(()),
