@@ -181,7 +181,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     flush(&mut sock, &mut out).await;
                     break;
                 }
-                if inbuf.len() > shared.query_buffer_limit.load(Ordering::Relaxed) {
+                if inbuf.len() - parser.parked_bytes() > shared.query_buffer_limit.load(Ordering::Relaxed) {
                     log_warning!("Closing client that reached max query buffer length: id={} addr={} (qbuf={})", id, cs.addr, inbuf.len());
                     break;
                 }
