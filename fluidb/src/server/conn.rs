@@ -175,7 +175,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 if let Some(e) = proto_err {
                     log_verbose!("Protocol error ({}) from client: id={} addr={}", e.0, id, cs.addr);
-                    out.error(&format!("-{}", e.0));
+                    out.error(format!("-{}", e.0));
                     shared.store.lock().stats.error("ERR");
                     let _ = out.take_errors();
                     flush(&mut sock, &mut out).await;
