@@ -54,14 +54,14 @@ fn main() {
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let shared = Shared::new(cfg, config_file);
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             log_warning!("Failed to start the runtime: {e}");
             std::process::exit(1);
         }
     };
-    let result = rt.block_on(server::run(shared));
+    let result = rt.block_on(server::run(shared, threads));
     if let Some(p) = pid_path {
         let _ = std::fs::remove_file(p);
     }

@@ -307,12 +307,14 @@ pub fn execute(
                     store.pending_propagate.push(Propagated { db: db_before, mvcc, expired: false, argv: a });
                 }
             }
+            // The common case, one plain write outside a transaction: straight into the
+            // stream, without copying the arguments.
+            None if !in_exec && store.pending_propagate.is_empty() => store.stream.append(db_before, mvcc, argv),
             None => {
                 store.pending_propagate.push(Propagated { db: db_before, mvcc, expired: false, argv: argv.to_vec() })
             }
         }
     }
-    let _ = in_exec;
 
     // AUTH / HELLO AUTH passwords never reach the slow log or MONITOR (Redis redacts them).
     let redacted =
@@ -338,22 +340,24 @@ pub fn execute(
 /// the database of the first write and the EXEC that of the last, so no extra SELECT is
 /// emitted.
 pub fn flush_propagation(store: &mut Store) {
-    if store.pending_propagate.is_empty() {
-        return;
+    let Store { pending_propagate: pending, stream, .. } = store;
+    match pending.len() {
+        0 => {}
+        1 => {
+            let p = &pending[0];
+            stream.append(p.db, p.mvcc, &p.argv);
+        }
+        _ => {
+            let mvcc = pending.iter().map(|p| p.mvcc).max().unwrap_or(0);
+            let (first_db, last_db) = (pending[0].db, pending[pending.len() - 1].db);
+            stream.append(first_db, mvcc, &[Bytes::from_static(b"MULTI")]);
+            for p in pending.iter() {
+                stream.append(p.db, p.mvcc, &p.argv);
+            }
+            stream.append(last_db, mvcc, &[Bytes::from_static(b"EXEC")]);
+        }
     }
-    let pending = std::mem::take(&mut store.pending_propagate);
-    if pending.len() == 1 {
-        let p = &pending[0];
-        store.stream.append(p.db, p.mvcc, &p.argv);
-        return;
-    }
-    let mvcc = pending.iter().map(|p| p.mvcc).max().unwrap_or(0);
-    let (first_db, last_db) = (pending[0].db, pending[pending.len() - 1].db);
-    store.stream.append(first_db, mvcc, &[Bytes::from_static(b"MULTI")]);
-    for p in &pending {
-        store.stream.append(p.db, p.mvcc, &p.argv);
-    }
-    store.stream.append(last_db, mvcc, &[Bytes::from_static(b"EXEC")]);
+    pending.clear(); // keeps the capacity for the next command
 }
 
 /// Moves expired-key deletions of active expiry into the write stream one by one, never

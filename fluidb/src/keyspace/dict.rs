@@ -98,11 +98,8 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-/// A key: an owned byte string.
-///
-/// Only used through `&[u8]` (see `key_bytes`), so a compact inline small-string
-/// type can replace it later.
-pub type Key = Box<[u8]>;
+/// A key: an owned byte string, inline when short (see `keyspace::key`).
+pub use super::key::Key;
 
 /// The bytes of a key. The one place that knows how a [`Key`] derefs.
 #[inline]
@@ -119,7 +116,7 @@ fn key_from(bytes: &[u8]) -> Key {
 /// Heap bytes a key owns, as an allocator would charge them (see `malloc_size`).
 #[inline]
 fn key_alloc_size(key: &Key) -> usize {
-    malloc_size(key.len())
+    malloc_size(key.heap_len())
 }
 
 /// Smallest table, as Redis's `DICT_HT_INITIAL_SIZE`.

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod db;
 pub mod dict;
+pub mod key;
 pub mod value;
 
 pub use clock::MvccClock;

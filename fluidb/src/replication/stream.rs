@@ -50,27 +50,47 @@ pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
     }
 }
 
+/// Writes `<prefix><n>\r\n` into `buf`, returning its length.
+fn header(buf: &mut [u8; 24], prefix: u8, n: usize) -> usize {
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(n).as_bytes();
+    buf[0] = prefix;
+    buf[1..1 + digits.len()].copy_from_slice(digits);
+    buf[1 + digits.len()..3 + digits.len()].copy_from_slice(b"\r\n");
+    3 + digits.len()
+}
+
 impl WriteStream {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0);
         WriteStream { offset: 0, last_db: None, ring: Vec::new(), capacity, records: 0, last_mvcc: 0 }
     }
 
-    /// Appends one executed write. `db` is the database it ran in.
+    /// Appends one executed write. `db` is the database it ran in. Encodes straight into
+    /// the ring: no intermediate buffer on this per-write path.
     pub fn append(&mut self, db: usize, mvcc: u64, argv: &[Bytes]) {
-        let mut enc = Vec::with_capacity(64);
         if self.last_db != Some(db) {
             let mut b = itoa::Buffer::new();
-            encode_command(&mut enc, &[b"SELECT", b.format(db).as_bytes()]);
+            let dbs = b.format(db);
+            let mut sel = Vec::with_capacity(32);
+            encode_command(&mut sel, &[b"SELECT", dbs.as_bytes()]);
+            self.push_bytes(&sel);
             self.last_db = Some(db);
         }
-        let parts: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
-        encode_command(&mut enc, &parts);
-        self.push_bytes(&enc);
+        let mut hdr = [0u8; 24];
+        let n = header(&mut hdr, b'*', argv.len());
+        self.push_bytes(&hdr[..n]);
+        for a in argv {
+            let n = header(&mut hdr, b'$', a.len());
+            self.push_bytes(&hdr[..n]);
+            self.push_bytes(a);
+            self.push_bytes(b"\r\n");
+        }
         self.records += 1;
         self.last_mvcc = mvcc;
     }
 
+    #[inline]
     fn push_bytes(&mut self, data: &[u8]) {
         if self.ring.len() < self.capacity {
             self.ring.resize(self.capacity, 0); // allocated on first use

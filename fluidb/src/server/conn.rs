@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 
 use super::client::{Client, ClientShared, ReplyMode};
+use super::workers::{NewConn, Workers};
 use super::Shared;
 use crate::commands::{call, Flow};
 use crate::protocol::{ParseLimits, Parser, Reply};
@@ -26,24 +27,14 @@ const OUT_SHRINK_ABOVE: usize = 1024 * 1024;
 
 const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-pub async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
+/// Accepts TCP connections and hands them to the I/O workers.
+pub async fn accept_tcp(workers: Arc<Workers>, listener: TcpListener) {
     loop {
         match listener.accept().await {
-            Ok((sock, peer)) => {
-                let _ = sock.set_nodelay(true);
-                let keepalive = shared.store.lock().cfg.tcp_keepalive;
-                if keepalive > 0 {
-                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64));
-                    let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
-                }
-                let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock) as i64;
-                let is_local = peer.ip().is_loopback();
-                let sh = shared.clone();
-                tokio::spawn(async move {
-                    serve(sh, sock, peer.to_string(), local, fd, false, is_local).await;
-                });
-            }
+            Ok((sock, _)) => match sock.into_std() {
+                Ok(s) => workers.dispatch(NewConn::Tcp(s)),
+                Err(e) => log_warning!("Accepting client connection: {e}"),
+            },
             Err(e) => {
                 log_warning!("Accepting client connection: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -52,23 +43,35 @@ pub async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
     }
 }
 
-pub async fn accept_unix(shared: Arc<Shared>, listener: UnixListener, path: String) {
+/// Accepts Unix socket connections and hands them to the I/O workers.
+pub async fn accept_unix(workers: Arc<Workers>, listener: UnixListener, path: String) {
     loop {
         match listener.accept().await {
-            Ok((sock, _)) => {
-                let fd = std::os::fd::AsRawFd::as_raw_fd(&sock) as i64;
-                let sh = shared.clone();
-                let p = path.clone();
-                tokio::spawn(async move {
-                    serve(sh, sock, format!("{p}:0"), p, fd, true, true).await;
-                });
-            }
+            Ok((sock, _)) => match sock.into_std() {
+                Ok(s) => workers.dispatch(NewConn::Unix(s, path.clone())),
+                Err(e) => log_warning!("Accepting client connection: {e}"),
+            },
             Err(e) => {
                 log_warning!("Accepting client connection: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
             }
         }
     }
+}
+
+/// Sets up a TCP connection (no delay, keepalive) and serves it.
+pub async fn serve_tcp(shared: Arc<Shared>, sock: TcpStream) {
+    let _ = sock.set_nodelay(true);
+    let keepalive = shared.store.lock().cfg.tcp_keepalive;
+    if keepalive > 0 {
+        let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64));
+        let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
+    }
+    let peer = sock.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let is_local = sock.peer_addr().map(|a| a.ip().is_loopback()).unwrap_or(false);
+    let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock) as i64;
+    serve(shared, sock, peer, local, fd, false, is_local).await;
 }
 
 /// Serves one client until it disconnects, is killed, or the server shuts down.

@@ -22,6 +22,7 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.shutting_down.load(Ordering::Relaxed) {
             return;
         }
+        crate::util::time::refresh_lru_clock();
         active_expire_cycle(&shared).await;
         client_timeouts(&shared);
         rehash(&shared);

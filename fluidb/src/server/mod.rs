@@ -18,6 +18,7 @@ pub mod pubsub;
 pub mod slowlog;
 pub mod stats;
 pub mod store;
+pub mod workers;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -113,8 +114,9 @@ fn bind_addrs(bind: &[String], port: u16) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Binds the listeners, starts the cron and serves until shutdown.
-pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
+/// Binds the listeners, starts `threads` I/O workers and the cron, and serves until
+/// shutdown. Runs on the main thread's runtime, which accepts and runs the cron.
+pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
     let (bind, port, unixsocket) = {
         let st = shared.store.lock();
         (st.cfg.bind.clone(), st.cfg.port, st.cfg.unixsocket.clone())
@@ -132,15 +134,16 @@ pub async fn run(shared: Arc<Shared>) -> std::io::Result<()> {
             }
         }
     }
+    let workers = Arc::new(workers::Workers::start(&shared, threads)?);
     for l in listeners {
-        let sh = shared.clone();
-        tokio::spawn(async move { conn::accept_tcp(sh, l).await });
+        let w = workers.clone();
+        tokio::spawn(async move { conn::accept_tcp(w, l).await });
     }
     if let Some(path) = unixsocket.filter(|p| !p.is_empty()) {
         let _ = std::fs::remove_file(&path);
         let l = UnixListener::bind(&path)?;
-        let sh = shared.clone();
-        tokio::spawn(async move { conn::accept_unix(sh, l, path).await });
+        let w = workers.clone();
+        tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
     tokio::spawn(cron::run(shared.clone()));
     log_notice!("Ready to accept connections");

@@ -258,6 +258,9 @@ impl Store {
     /// Deletes `key` if it is logically expired (on a master); returns true if the key is
     /// expired (deleted or, on a replica, hidden).
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
+        if self.dbs[db].expires.is_empty() {
+            return false; // no key of this db has a TTL: nothing to look up
+        }
         let expired = match self.dbs[db].peek(key) {
             Some(e) => e.is_expired(now_ms),
             None => return false,
