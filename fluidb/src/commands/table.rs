@@ -214,7 +214,13 @@ pub struct CommandTable {
 
 /// Every family's commands. A new family adds its slice here.
 fn families() -> Vec<&'static [Command]> {
-    vec![super::strings::COMMANDS, super::keys::COMMANDS, super::connection::COMMANDS, super::server_cmds::COMMANDS]
+    vec![
+        super::strings::COMMANDS,
+        super::bitops::COMMANDS,
+        super::keys::COMMANDS,
+        super::connection::COMMANDS,
+        super::server_cmds::COMMANDS,
+    ]
 }
 
 /// Longest command name accepted for lookup; longer names are unknown commands.
