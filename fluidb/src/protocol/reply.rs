@@ -125,13 +125,12 @@ impl Reply {
     }
     /// Double: `,` in RESP3, a bulk string in RESP2; formatted as Redis 7.0 does.
     pub fn double(&mut self, d: f64) {
-        let s = crate::util::numeric::d2string(d);
         if self.resp3 {
-            self.buf.push(b',');
-            self.buf.extend_from_slice(s.as_bytes());
-            self.buf.extend_from_slice(b"\r\n");
+            let f = crate::util::numeric::fmt_double_resp3(d);
+            self.buf.extend_from_slice(&f);
         } else {
-            self.bulk(s.as_bytes());
+            let f = crate::util::numeric::fmt_double_resp2(d);
+            self.buf.extend_from_slice(&f);
         }
     }
     /// Verbatim string (`=len\r\ntxt:...`) in RESP3, a bulk string in RESP2.

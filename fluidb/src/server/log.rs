@@ -103,6 +103,6 @@ mod tests {
     #[test]
     fn time_format() {
         assert_eq!(super::format_time(0), "01 Jan 1970 00:00:00.000");
-        assert_eq!(super::format_time(1_795_308_414_123), "21 Nov 2026 23:26:54.123");
+        assert_eq!(super::format_time(1_795_308_414_123), "22 Nov 2026 00:46:54.123");
     }
 }
