@@ -9,7 +9,7 @@ mod cases;
 
 /// Replays sections of (command line, expected raw reply) on one server, flushing between
 /// sections, and reports every mismatch.
-fn run_cases(cases: &[(&str, &[(&str, &[u8])])]) {
+fn run_cases(cases: &[cases::Section]) {
     let s = Server::start(&[]);
     let mut r = s.raw();
     let mut failures = vec![];
@@ -46,7 +46,7 @@ impl Rng {
     }
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         let fill = [0u8, 0xff, 0x0f][self.next() as usize % 3];
-        (0..n).map(|_| if self.next() % 4 == 0 { self.next() as u8 } else { fill }).collect()
+        (0..n).map(|_| if self.next().is_multiple_of(4) { self.next() as u8 } else { fill }).collect()
     }
 }
 

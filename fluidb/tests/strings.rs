@@ -12,7 +12,7 @@ use std::time::Duration;
 
 /// Replays sections of (command line, expected raw reply) on one server, flushing between
 /// sections, and reports every mismatch.
-fn run_cases(cases: &[(&str, &[(&str, &[u8])])]) {
+fn run_cases(cases: &[cases::Section]) {
     let s = Server::start(&[]);
     let mut r = s.raw();
     let mut failures = vec![];

@@ -74,13 +74,7 @@ pub fn string_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
 
 /// Port of the static `stringmatchlen_impl()`. `pattern` and `string` are the
 /// *remaining* slices (the C pointers and lengths move together).
-fn match_impl(
-    pattern: &[u8],
-    string: &[u8],
-    nocase: bool,
-    skip_longer_matches: &mut bool,
-    nesting: u32,
-) -> bool {
+fn match_impl(pattern: &[u8], string: &[u8], nocase: bool, skip_longer_matches: &mut bool, nesting: u32) -> bool {
     // Protection against abusive patterns.
     if nesting > MAX_NESTING {
         return false;
@@ -107,13 +101,7 @@ fn match_impl(
                     return true; // match
                 }
                 while slen > 0 {
-                    if match_impl(
-                        &pattern[p + 1..],
-                        &string[s..],
-                        nocase,
-                        skip_longer_matches,
-                        nesting + 1,
-                    ) {
+                    if match_impl(&pattern[p + 1..], &string[s..], nocase, skip_longer_matches, nesting + 1) {
                         return true; // match
                     }
                     if *skip_longer_matches {
@@ -342,11 +330,7 @@ mod tests {
         assert!(mi("MAXMEMORY*", "maxmemory-policy"));
         assert!(!mi("h[^E]llo", "hello"));
         // Only ASCII letters fold.
-        assert!(!string_match(
-            "\u{c9}".as_bytes(),
-            "\u{e9}".as_bytes(),
-            true
-        ));
+        assert!(!string_match("\u{c9}".as_bytes(), "\u{e9}".as_bytes(), true));
         assert!(string_match(b"\xff", b"\xff", true));
     }
 

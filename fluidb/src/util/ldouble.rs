@@ -27,12 +27,7 @@ use std::os::raw::{c_char, c_int};
 
 extern "C" {
     fn fluidb_string2ld_valid(s: *const c_char, slen: usize) -> c_int;
-    fn fluidb_ld_normalize_human(
-        s: *const c_char,
-        slen: usize,
-        out: *mut c_char,
-        outcap: usize,
-    ) -> c_int;
+    fn fluidb_ld_normalize_human(s: *const c_char, slen: usize, out: *mut c_char, outcap: usize) -> c_int;
     fn fluidb_f64_to_human(d: f64, out: *mut c_char, outcap: usize) -> c_int;
     fn fluidb_ld_incr(
         cur: *const c_char,
@@ -76,9 +71,7 @@ impl IncrFloatError {
     /// sends it.
     pub fn message(&self) -> &'static str {
         match self {
-            IncrFloatError::CurrentNotFloat | IncrFloatError::IncrementNotFloat => {
-                "ERR value is not a valid float"
-            }
+            IncrFloatError::CurrentNotFloat | IncrFloatError::IncrementNotFloat => "ERR value is not a valid float",
             IncrFloatError::HashValueNotFloat => "ERR hash value is not a float",
             IncrFloatError::IncrementNanOrInfinity => "ERR value is NaN or Infinity",
             IncrFloatError::NanOrInfinity => "ERR increment would produce NaN or Infinity",
@@ -190,9 +183,7 @@ pub fn hincrbyfloat(cur: Option<&[u8]>, incr: &[u8]) -> Result<Vec<u8>, IncrFloa
 pub fn hincrbyfloat_check_incr(incr: &[u8]) -> Result<(), IncrFloatError> {
     match hincrbyfloat(None, incr) {
         Ok(_) => Ok(()),
-        Err(e @ (IncrFloatError::IncrementNotFloat | IncrFloatError::IncrementNanOrInfinity)) => {
-            Err(e)
-        }
+        Err(e @ (IncrFloatError::IncrementNotFloat | IncrFloatError::IncrementNanOrInfinity)) => Err(e),
         // With a zero current value the sum of a finite increment is finite.
         Err(_) => Ok(()),
     }
@@ -202,14 +193,7 @@ fn ld_incr(cur: Option<&[u8]>, incr: &[u8], flags: c_int) -> Result<Vec<u8>, Inc
     let (cp, cl) = match cur {
         // A non-null pointer is needed to mean "present" even for an empty
         // value (which string2ld rejects).
-        Some(c) => (
-            if c.is_empty() {
-                b"".as_ptr() as *const c_char
-            } else {
-                c.as_ptr() as *const c_char
-            },
-            c.len(),
-        ),
+        Some(c) => (if c.is_empty() { b"".as_ptr() as *const c_char } else { c.as_ptr() as *const c_char }, c.len()),
         None => (std::ptr::null(), 0),
     };
     let (ip, il) = ptr_len(incr);
@@ -235,8 +219,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn inc(cur: Option<&str>, incr: &str) -> Result<String, IncrFloatError> {
-        incrbyfloat(cur.map(|s| s.as_bytes()), incr.as_bytes())
-            .map(|v| String::from_utf8(v).unwrap())
+        incrbyfloat(cur.map(|s| s.as_bytes()), incr.as_bytes()).map(|v| String::from_utf8(v).unwrap())
     }
 
     #[test]
@@ -296,22 +279,15 @@ mod tests {
         assert_eq!(inc(Some("1.1e4932"), "1.1e4932"), Err(NanOrInfinity));
         let long = "1".repeat(MAX_LONG_DOUBLE_CHARS);
         assert_eq!(inc(None, &long), Err(IncrementNotFloat));
-        assert_eq!(
-            IncrementNotFloat.message(),
-            "ERR value is not a valid float"
-        );
-        assert_eq!(
-            NanOrInfinity.message(),
-            "ERR increment would produce NaN or Infinity"
-        );
+        assert_eq!(IncrementNotFloat.message(), "ERR value is not a valid float");
+        assert_eq!(NanOrInfinity.message(), "ERR increment would produce NaN or Infinity");
     }
 
     #[test]
     fn hincrbyfloat_matches_redis() {
         use IncrFloatError::*;
         let h = |cur: Option<&str>, incr: &str| {
-            hincrbyfloat(cur.map(|s| s.as_bytes()), incr.as_bytes())
-                .map(|v| String::from_utf8(v).unwrap())
+            hincrbyfloat(cur.map(|s| s.as_bytes()), incr.as_bytes()).map(|v| String::from_utf8(v).unwrap())
         };
         assert_eq!(h(None, "10.5").as_deref(), Ok("10.5"));
         assert_eq!(h(Some("10.5"), "0.1").as_deref(), Ok("10.6"));
@@ -325,10 +301,7 @@ mod tests {
         assert_eq!(hincrbyfloat_check_incr(b"x"), Err(IncrementNotFloat));
         assert_eq!(hincrbyfloat_check_incr(b"inf"), Err(IncrementNanOrInfinity));
         assert_eq!(HashValueNotFloat.message(), "ERR hash value is not a float");
-        assert_eq!(
-            IncrementNanOrInfinity.message(),
-            "ERR value is NaN or Infinity"
-        );
+        assert_eq!(IncrementNanOrInfinity.message(), "ERR value is NaN or Infinity");
     }
 
     #[test]

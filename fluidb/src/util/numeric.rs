@@ -121,12 +121,7 @@ fn errno_location() -> *mut c_int {
     unsafe { libc::__errno_location() }
 }
 
-#[cfg(any(
-    target_os = "macos",
-    target_os = "ios",
-    target_os = "freebsd",
-    target_os = "dragonfly"
-))]
+#[cfg(any(target_os = "macos", target_os = "ios", target_os = "freebsd", target_os = "dragonfly"))]
 fn errno_location() -> *mut c_int {
     // SAFETY: always returns a valid thread-local pointer.
     unsafe { libc::__error() }
@@ -154,11 +149,7 @@ fn c_strtod(s: &[u8]) -> (f64, usize, c_int) {
         *errno_location() = 0;
         let v = libc::strtod(start, &mut end);
         let err = *errno_location();
-        let consumed = if end.is_null() {
-            0
-        } else {
-            (end as usize).saturating_sub(start as usize)
-        };
+        let consumed = if end.is_null() { 0 } else { (end as usize).saturating_sub(start as usize) };
         (v, consumed, err)
     }
 }
@@ -217,14 +208,7 @@ fn snprintf_double(fmt: &CStr, value: f64) -> Vec<u8> {
     let mut buf = [0u8; 512];
     // SAFETY: the format string contains exactly one double conversion; the
     // buffer size passed is the real buffer size.
-    let n = unsafe {
-        libc::snprintf(
-            buf.as_mut_ptr() as *mut c_char,
-            buf.len(),
-            fmt.as_ptr(),
-            value,
-        )
-    };
+    let n = unsafe { libc::snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), fmt.as_ptr(), value) };
     if n < 0 {
         return Vec::new();
     }
@@ -235,14 +219,7 @@ fn snprintf_double(fmt: &CStr, value: f64) -> Vec<u8> {
     // Output longer than the stack buffer (only "%.17f" of huge values).
     let mut big = vec![0u8; n + 1];
     // SAFETY: as above, with a buffer of the exact required size.
-    let n2 = unsafe {
-        libc::snprintf(
-            big.as_mut_ptr() as *mut c_char,
-            big.len(),
-            fmt.as_ptr(),
-            value,
-        )
-    };
+    let n2 = unsafe { libc::snprintf(big.as_mut_ptr() as *mut c_char, big.len(), fmt.as_ptr(), value) };
     if n2 < 0 {
         return Vec::new();
     }
@@ -366,11 +343,7 @@ pub fn fmt_double_resp3(d: f64) -> Vec<u8> {
 /// in long double, use [`crate::util::ldouble::incrbyfloat`] instead.
 pub fn fmt_human_double(d: f64) -> Vec<u8> {
     if d.is_infinite() {
-        return if d > 0.0 {
-            b"inf".to_vec()
-        } else {
-            b"-inf".to_vec()
-        };
+        return if d > 0.0 { b"inf".to_vec() } else { b"-inf".to_vec() };
     }
     let mut buf = snprintf_double(c"%.17f", d);
     if buf.contains(&b'.') {
@@ -436,11 +409,7 @@ pub fn fixedpoint_d2string(d: f64, fractional_digits: u32) -> Option<Vec<u8>> {
     // Out of range / non-finite gives the x86_64 "integer indefinite" value.
     let r = scaled.round_ties_even();
     let lim = i64::MAX as f64; // 2^63
-    let svalue: i64 = if (-lim..lim).contains(&r) {
-        r as i64
-    } else {
-        i64::MIN
-    };
+    let svalue: i64 = if (-lim..lim).contains(&r) { r as i64 } else { i64::MIN };
     let negative = svalue < 0;
     let value = svalue.unsigned_abs();
     let digits = value.to_string().into_bytes();
@@ -603,14 +572,8 @@ mod tests {
         assert_eq!(fmt_double_reply(1e17), b"1e+17");
         assert_eq!(fmt_double_reply(1e15), b"1000000000000000");
         assert_eq!(fmt_double_reply(9007199254740992.0), b"9007199254740992");
-        assert_eq!(
-            fmt_double_reply(4611686018427387904.0),
-            b"4.6116860184273879e+18"
-        );
-        assert_eq!(
-            fmt_double_reply(123456789012345678.0),
-            b"1.2345678901234568e+17"
-        );
+        assert_eq!(fmt_double_reply(4611686018427387904.0), b"4.6116860184273879e+18");
+        assert_eq!(fmt_double_reply(123456789012345678.0), b"1.2345678901234568e+17");
         assert_eq!(fmt_double_reply(0.1), b"0.10000000000000001");
         assert_eq!(fmt_double_reply(1.5), b"1.5");
         assert_eq!(fmt_double_reply(-0.0), b"-0");
@@ -631,14 +594,8 @@ mod tests {
 
     #[test]
     fn human_double_cases() {
-        assert_eq!(
-            fmt_human_double(13.361389338970184),
-            b"13.36138933897018433"
-        );
-        assert_eq!(
-            fmt_human_double(38.115556395496299),
-            b"38.11555639549629859"
-        );
+        assert_eq!(fmt_human_double(13.361389338970184), b"13.36138933897018433");
+        assert_eq!(fmt_human_double(38.115556395496299), b"38.11555639549629859");
         assert_eq!(fmt_human_double(1.0), b"1");
         assert_eq!(fmt_human_double(-0.0), b"0");
         assert_eq!(fmt_human_double(0.5), b"0.5");
@@ -655,19 +612,13 @@ mod tests {
         assert_eq!(fixedpoint_d2string(0.0, 4).unwrap(), b"0.0000");
         assert_eq!(fixedpoint_d2string(0.0, 1).unwrap(), b"0.0");
         assert_eq!(fixedpoint_d2string(0.0001, 4).unwrap(), b"0.0001");
-        assert_eq!(
-            fixedpoint_d2string(6.0642951598391699e-05, 4).unwrap(),
-            b"0.0001"
-        );
+        assert_eq!(fixedpoint_d2string(6.0642951598391699e-05, 4).unwrap(), b"0.0001");
         assert_eq!(fixedpoint_d2string(0.01, 4).unwrap(), b"0.0100");
         assert_eq!(fixedpoint_d2string(0.01, 1).unwrap(), b"0.0");
         assert_eq!(fixedpoint_d2string(-0.01, 4).unwrap(), b"-0.0100");
         assert_eq!(fixedpoint_d2string(-0.1, 1).unwrap(), b"-0.1");
         assert_eq!(fixedpoint_d2string(0.1, 1).unwrap(), b"0.1");
-        assert_eq!(
-            fixedpoint_d2string(0.01, 17).unwrap(),
-            b"0.01000000000000000"
-        );
+        assert_eq!(fixedpoint_d2string(0.01, 17).unwrap(), b"0.01000000000000000");
         assert_eq!(fixedpoint_d2string(10.01, 4).unwrap(), b"10.0100");
         assert_eq!(fixedpoint_d2string(10.01, 18), None);
         assert_eq!(fixedpoint_d2string(10.01, 0), None);

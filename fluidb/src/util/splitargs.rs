@@ -67,8 +67,7 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     && is_hex_digit(at(line, p + 2))
                     && is_hex_digit(at(line, p + 3))
                 {
-                    let byte =
-                        hex_digit_to_int(at(line, p + 2)) * 16 + hex_digit_to_int(at(line, p + 3));
+                    let byte = hex_digit_to_int(at(line, p + 2)) * 16 + hex_digit_to_int(at(line, p + 3));
                     current.push(byte);
                     p += 3;
                 } else if c == b'\\' && at(line, p + 1) != 0 {
@@ -151,10 +150,7 @@ mod tests {
         assert_eq!(sa(b"\"hello world\""), v(&[b"hello world"]));
         assert_eq!(sa(b"\"\""), v(&[b""]));
         assert_eq!(sa(b"a \"\" b"), v(&[b"a", b"", b"b"]));
-        assert_eq!(
-            sa(b"\"\\n\\r\\t\\b\\a\\\\\\\"\\q\""),
-            v(&[b"\n\r\t\x08\x07\\\"q"])
-        );
+        assert_eq!(sa(b"\"\\n\\r\\t\\b\\a\\\\\\\"\\q\""), v(&[b"\n\r\t\x08\x07\\\"q"]));
         assert_eq!(sa(b"\"\\x41\\x7a\\xff\\x00\""), v(&[b"Az\xff\x00"]));
         // Not a valid hex escape: "\x4g" is "x4g".
         assert_eq!(sa(b"\"\\x4g\""), v(&[b"x4g"]));

@@ -1,7 +1,10 @@
 //! Generated from tests/diff/bitops.txt by replaying each section on a flushed redis-server 7.0.15.
 
 /// Expected replies recorded from redis-server 7.0.15 (sections of tests/diff/bitops.txt).
-pub const BITOPS_CASES: &[(&str, &[(&str, &[u8])])] = &[
+/// A titled section of (command line, expected raw reply) pairs.
+pub type Section = (&'static str, &'static [(&'static str, &'static [u8])]);
+
+pub const BITOPS_CASES: &[Section] = &[
     ("SETBIT / GETBIT", &[
         ("setbit k 7 1", b":0\r\n"),
         ("get k", b"$1\r\n\x01\r\n"),

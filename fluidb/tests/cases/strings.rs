@@ -2,7 +2,10 @@
 //! INCRBYFLOAT cases that need long double precision are in tests/strings.rs.
 
 /// Expected replies recorded from redis-server 7.0.15 (sections of tests/diff/strings.txt).
-pub const STRINGS_CASES: &[(&str, &[(&str, &[u8])])] = &[
+/// A titled section of (command line, expected raw reply) pairs.
+pub type Section = (&'static str, &'static [(&'static str, &'static [u8])]);
+
+pub const STRINGS_CASES: &[Section] = &[
     ("GET / SET basics and encodings", &[
         ("get nokey", b"$-1\r\n"),
         ("set k v", b"+OK\r\n"),
