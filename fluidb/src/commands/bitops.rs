@@ -857,9 +857,13 @@ fn bitfield_generic(ctx: &mut Ctx, ro_cmd: bool) {
             let Some(v) = raw_mut(ctx.store, db, key) else { return };
             let changes = bitfield_apply(ctx.out, v, &ops, grown);
             if changes > 0 {
-                ctx.store.modified(db, key, ctx.mvcc);
                 ctx.store.notify(notify::STRING, "setbit", key, db);
-                ctx.dirty(changes);
+            }
+            // Growth alone (every write failed) changes the value too: Redis keeps it
+            // silent, here it is stamped and reaches the write stream.
+            if changes > 0 || grown {
+                ctx.store.modified(db, key, ctx.mvcc);
+                ctx.dirty(changes.max(1));
             }
         }
     }

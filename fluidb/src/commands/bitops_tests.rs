@@ -79,16 +79,24 @@ fn bitfield_counts_changes_like_redis() {
     assert_eq!(k.propagated(), ["bitfield bf incrby u8 0 1 incrby u8 0 1"]);
     assert_eq!(k.events(), ["setbit bf"]);
     // Only GETs: a read, even through BITFIELD.
-    k.run("bitfield bf get u8 0 get i4 4");
-    k.run("bitfield_ro bf get u8 0");
+    let m = k.mvcc("bf");
+    assert_eq!(k.run("bitfield bf get u8 0 get i4 4"), "*2\r\n:1\r\n:1\r\n");
+    assert_eq!(k.run("bitfield_ro bf get u8 0"), "*1\r\n:1\r\n");
     assert!(k.propagated().is_empty());
-    assert_eq!(k.mvcc("bf"), k.mvcc("bf"));
+    assert_eq!(k.mvcc("bf"), m);
     // Redis creates the key even when every write fails; fluidB also propagates it.
     assert_eq!(k.run("bitfield nk overflow fail incrby u8 0 300"), "*1\r\n$-1\r\n");
     assert_eq!(k.value("nk").unwrap(), [0u8]);
     assert_eq!(k.propagated(), ["bitfield nk overflow fail incrby u8 0 300"]);
     assert!(k.events().is_empty(), "no change, no event (as Redis)");
     assert!(k.mvcc("nk") > 0);
+    // Growth with every write failing is a write as well.
+    let m = k.mvcc("nk");
+    assert_eq!(k.run("bitfield nk overflow fail incrby u8 16 300"), "*1\r\n$-1\r\n");
+    assert_eq!(k.value("nk").unwrap(), [0u8, 0, 0]);
+    assert_eq!(k.propagated(), ["bitfield nk overflow fail incrby u8 16 300"]);
+    assert!(k.events().is_empty());
+    assert!(k.mvcc("nk") > m);
     // No operation or only OVERFLOW: nothing created.
     k.run("bitfield none overflow sat");
     assert!(k.entry("none").is_none());
