@@ -2,6 +2,11 @@
 
 use fluidb::server::{self, Settings, Shared};
 
+/// jemalloc, as Redis uses: low fragmentation for many small allocations, cheap frees, and
+/// the allocation statistics INFO memory reports.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     // TODO(config merge): full redis.conf parsing.
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -11,6 +16,28 @@ fn main() {
         match args[i].as_str() {
             "--port" if i + 1 < args.len() => {
                 cfg.port = args[i + 1].parse().unwrap_or(6379);
+                i += 1;
+            }
+            // TODO(config merge): interim directives used by the introspection tests.
+            d @ ("--requirepass"
+            | "--enable-debug-command"
+            | "--latency-monitor-threshold"
+            | "--slowlog-log-slower-than"
+            | "--slowlog-max-len"
+            | "--databases"
+            | "--unixsocket")
+                if i + 1 < args.len() =>
+            {
+                let v = args[i + 1].clone();
+                match d {
+                    "--requirepass" => cfg.requirepass = (!v.is_empty()).then(|| v.into_bytes()),
+                    "--enable-debug-command" => cfg.enable_debug_command = v,
+                    "--latency-monitor-threshold" => cfg.latency_monitor_threshold = v.parse().unwrap_or(0),
+                    "--slowlog-log-slower-than" => cfg.slowlog_log_slower_than = v.parse().unwrap_or(10000),
+                    "--slowlog-max-len" => cfg.slowlog_max_len = v.parse().unwrap_or(128),
+                    "--databases" => cfg.databases = v.parse().unwrap_or(16),
+                    _ => cfg.unixsocket = Some(v),
+                }
                 i += 1;
             }
             _ => {}

@@ -6,13 +6,16 @@
 use std::borrow::Cow;
 
 use super::call::{err, Ctx};
-use super::strings::{arg_i64, cstr, kw, lookup_held, proto_max_bulk_len, str_bytes, string_of, string_of_mut, Held};
-use super::table::{acl, flags::*, Command};
+use super::strings::{
+    arg_i64, cstr, kw, lookup_held, proto_max_bulk_len, spec, str_bytes, string_of, string_of_mut, Held,
+};
+use super::table::{acl, flags::*, Command, KeySpec};
 use crate::keyspace::{RStr, Value};
 use crate::protocol::Reply;
 use crate::server::store::{notify, Store};
 use crate::util::numeric::string2ll;
 
+#[allow(clippy::too_many_arguments)]
 const fn bit_cmd(
     name: &'static str,
     arity: i32,
@@ -21,6 +24,7 @@ const fn bit_cmd(
     since: &'static str,
     summary: &'static str,
     complexity: &'static str,
+    key_specs: &'static [KeySpec],
 ) -> Command {
     Command {
         name,
@@ -35,9 +39,12 @@ const fn bit_cmd(
         since,
         summary,
         complexity,
-        subcommands: &[],
+        key_specs,
+        ..Command::DEFAULT
     }
 }
+
+const RO_ACCESS: &[KeySpec] = &[spec("", &["RO", "access"], 1, 0, 1)];
 
 pub static COMMANDS: &[Command] = &[
     bit_cmd(
@@ -48,6 +55,7 @@ pub static COMMANDS: &[Command] = &[
         "2.2.0",
         "Sets or clears the bit at offset in the string value stored at key",
         "O(1)",
+        &[spec("", &["RW", "access", "update"], 1, 0, 1)],
     ),
     bit_cmd(
         "getbit",
@@ -57,13 +65,29 @@ pub static COMMANDS: &[Command] = &[
         "2.2.0",
         "Returns the bit value at offset in the string value stored at key",
         "O(1)",
+        RO_ACCESS,
     ),
-    bit_cmd("bitcount", -2, READONLY, bitcount, "2.6.0", "Count set bits in a string", "O(N)"),
-    bit_cmd("bitpos", -3, READONLY, bitpos, "2.8.7", "Find first bit set or clear in a string", "O(N)"),
+    Command {
+        history: &[("7.0.0", "Added the `BYTE|BIT` option.")],
+        ..bit_cmd("bitcount", -2, READONLY, bitcount, "2.6.0", "Count set bits in a string", "O(N)", RO_ACCESS)
+    },
+    Command {
+        history: &[("7.0.0", "Added the `BYTE|BIT` option.")],
+        ..bit_cmd("bitpos", -3, READONLY, bitpos, "2.8.7", "Find first bit set or clear in a string", "O(N)", RO_ACCESS)
+    },
     Command {
         first_key: 2,
         last_key: -1,
-        ..bit_cmd("bitop", -4, WRITE | DENYOOM, bitop, "2.6.0", "Perform bitwise operations between strings", "O(N)")
+        ..bit_cmd(
+            "bitop",
+            -4,
+            WRITE | DENYOOM,
+            bitop,
+            "2.6.0",
+            "Perform bitwise operations between strings",
+            "O(N)",
+            &[spec("", &["OW", "update"], 2, 0, 1), spec("", &["RO", "access"], 3, -1, 1)],
+        )
     },
     bit_cmd(
         "bitfield",
@@ -73,6 +97,13 @@ pub static COMMANDS: &[Command] = &[
         "3.2.0",
         "Perform arbitrary bitfield integer operations on strings",
         "O(1) for each subcommand specified",
+        &[spec(
+            "This command allows both access and modification of the key",
+            &["RW", "access", "update", "variable_flags"],
+            1,
+            0,
+            1,
+        )],
     ),
     bit_cmd(
         "bitfield_ro",
@@ -82,6 +113,7 @@ pub static COMMANDS: &[Command] = &[
         "6.0.0",
         "Perform arbitrary bitfield integer operations on strings. Read-only variant of BITFIELD",
         "O(1) for each subcommand specified",
+        RO_ACCESS,
     ),
 ];
 

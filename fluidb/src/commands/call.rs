@@ -170,6 +170,11 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         }
     };
     let def = cmd.def;
+    // DEBUG is a protected command: refused unless `enable-debug-command` allows it.
+    if def.flags & flags::ADMIN != 0 && def.name == "debug" && !crate::commands::debug::allowed(store, client) {
+        reject(store, client, out, Some(cmd), crate::commands::debug::NOT_ALLOWED);
+        return Flow::Continue;
+    }
     if !client.authenticated && def.flags & flags::NO_AUTH == 0 {
         reject(store, client, out, Some(cmd), err::NOAUTH);
         return Flow::Continue;
@@ -254,13 +259,18 @@ pub fn execute(
     }
     let _ = in_exec;
 
+    // AUTH / HELLO AUTH passwords never reach the slow log or MONITOR (Redis redacts them).
+    let redacted =
+        if def.flags & flags::NO_AUTH != 0 { crate::commands::connection::redacted(def, argv) } else { None };
+    let logged = redacted.as_deref().unwrap_or(argv);
     // Slow log and latency monitor.
     if def.flags & flags::SKIP_SLOWLOG == 0 {
-        crate::server::slowlog::maybe_log(store, client, argv, usec);
+        crate::server::slowlog::maybe_log(store, client, logged, usec);
+        crate::server::latency::command_sample(store, def.flags & flags::FAST != 0, usec);
     }
     // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis).
     if !store.clients.monitors.is_empty() && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
-        crate::server::monitor::feed(store, client, db_before, argv);
+        crate::server::monitor::feed(store, client, db_before, logged);
     }
     flow
 }

@@ -6,7 +6,11 @@
 
 pub mod bitops;
 pub mod call;
+pub mod client_cmd;
+pub mod command_cmd;
 pub mod connection;
+pub mod debug;
+pub mod info;
 pub mod keys;
 pub mod server_cmds;
 pub mod strings;

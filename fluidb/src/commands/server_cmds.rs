@@ -1,6 +1,8 @@
-//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, SHUTDOWN, DEBUG, INFO, COMMAND...
+//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, SHUTDOWN, TIME, LASTSAVE, ROLE, SLOWLOG,
+//! LATENCY. (INFO, COMMAND and DEBUG live in their own files.)
 
 use super::call::{Ctx, Flow};
+use super::client_cmd::{help_reply, subcommand_syntax_error};
 use super::table::{acl, flags::*, Command};
 
 pub static COMMANDS: &[Command] = &[
@@ -34,6 +36,151 @@ pub static COMMANDS: &[Command] = &[
         summary: "Synchronously save the dataset to disk and then shut down the server",
         complexity:
             "O(N) when saving, where N is the total number of keys in all databases when saving data, otherwise O(1)",
+        history: &[("7.0.0", "Added the `NOW`, `FORCE` and `ABORT` modifiers.")],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "time",
+        arity: 1,
+        flags: LOADING | STALE | FAST,
+        handler: time,
+        group: "server",
+        since: "2.6.0",
+        summary: "Return the current server time",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "lastsave",
+        arity: 1,
+        flags: LOADING | STALE | FAST,
+        acl: acl::ADMIN | acl::DANGEROUS,
+        handler: lastsave,
+        group: "server",
+        summary: "Get the UNIX time stamp of the last successful save to disk",
+        tips: &["nondeterministic_output"],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "role",
+        arity: 1,
+        flags: NOSCRIPT | LOADING | STALE | FAST,
+        acl: acl::ADMIN | acl::DANGEROUS,
+        handler: role,
+        group: "server",
+        since: "2.8.12",
+        summary: "Return the role of the instance in the context of replication",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "slowlog",
+        arity: -2,
+        group: "server",
+        since: "2.2.12",
+        summary: "A container for slow log commands",
+        complexity: "Depends on subcommand.",
+        subcommands: &[
+            Command {
+                name: "len",
+                arity: 2,
+                flags: ADMIN | LOADING | STALE,
+                handler: slowlog_len,
+                group: "server",
+                since: "2.2.12",
+                summary: "Get the slow log's length",
+                tips: &["request_policy:all_nodes", "response_policy:agg_sum", "nondeterministic_output"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "help",
+                arity: 2,
+                flags: LOADING | STALE,
+                handler: slowlog_help,
+                group: "server",
+                since: "6.2.0",
+                summary: "Show helpful text about the different subcommands",
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "get",
+                arity: -2,
+                flags: ADMIN | LOADING | STALE,
+                handler: slowlog_get,
+                group: "server",
+                since: "2.2.12",
+                summary: "Get the slow log's entries",
+                complexity: "O(N) where N is the number of entries returned",
+                tips: &["request_policy:all_nodes", "nondeterministic_output"],
+                history: &[("4.0.0", "Added client IP address, port and name to the reply.")],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "reset",
+                arity: 2,
+                flags: ADMIN | LOADING | STALE,
+                handler: slowlog_reset,
+                group: "server",
+                since: "2.2.12",
+                summary: "Clear all entries from the slow log",
+                complexity: "O(N) where N is the number of entries in the slowlog",
+                tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+                ..Command::DEFAULT
+            },
+        ],
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "latency",
+        arity: -2,
+        group: "server",
+        since: "2.8.13",
+        summary: "A container for latency diagnostics commands",
+        complexity: "Depends on subcommand.",
+        subcommands: &[
+            Command {
+                name: "history",
+                arity: 3,
+                flags: ADMIN | NOSCRIPT | LOADING | STALE,
+                handler: latency_history,
+                group: "server",
+                since: "2.8.13",
+                summary: "Return timestamp-latency samples for the event.",
+                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "reset",
+                arity: -2,
+                flags: ADMIN | NOSCRIPT | LOADING | STALE,
+                handler: latency_reset,
+                group: "server",
+                since: "2.8.13",
+                summary: "Reset latency data for one or more events.",
+                tips: &["request_policy:all_nodes", "response_policy:all_succeeded"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "latest",
+                arity: 2,
+                flags: ADMIN | NOSCRIPT | LOADING | STALE,
+                handler: latency_latest,
+                group: "server",
+                since: "2.8.13",
+                summary: "Return the latest latency samples for all events.",
+                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "help",
+                arity: 2,
+                flags: LOADING | STALE,
+                handler: latency_help,
+                group: "server",
+                since: "2.8.13",
+                summary: "Show helpful text about the different subcommands.",
+                ..Command::DEFAULT
+            },
+        ],
         ..Command::DEFAULT
     },
 ];
@@ -55,6 +202,164 @@ fn flushall(ctx: &mut Ctx) {
     ctx.out.ok();
 }
 
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. There is no persistence yet and no
+/// replicas to wait for, so an accepted SHUTDOWN exits at once (nothing is lost that was
+/// promised durable) and ABORT never finds a shutdown in progress.
 fn shutdown(ctx: &mut Ctx) {
+    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    for a in &ctx.argv[1..] {
+        if a.eq_ignore_ascii_case(b"nosave") {
+            nosave = true;
+        } else if a.eq_ignore_ascii_case(b"save") {
+            save = true;
+        } else if a.eq_ignore_ascii_case(b"now") || a.eq_ignore_ascii_case(b"force") {
+            other = true;
+        } else if a.eq_ignore_ascii_case(b"abort") {
+            abort = true;
+        } else {
+            return ctx.syntax_error();
+        }
+    }
+    if (abort && (nosave || save || other)) || (nosave && save) {
+        return ctx.syntax_error();
+    }
+    if abort {
+        return ctx.out.error("No shutdown in progress.");
+    }
+    log_warning!("User requested shutdown...");
     ctx.flow = Flow::Shutdown;
+}
+
+fn time(ctx: &mut Ctx) {
+    let us = crate::util::time::unix_us();
+    ctx.out.array(2);
+    ctx.out.bulk_int(us / 1_000_000);
+    ctx.out.bulk_int(us % 1_000_000);
+}
+
+fn lastsave(ctx: &mut Ctx) {
+    ctx.out.int(ctx.store.lastsave);
+}
+
+fn role(ctx: &mut Ctx) {
+    let offset = ctx.store.stream.offset() as i64;
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(offset);
+    ctx.out.array(0);
+}
+
+const SLOWLOG_HELP: &[&str] = &[
+    "SLOWLOG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "GET [<count>]",
+    "    Return top <count> entries from the slowlog (default: 10, -1 mean all).",
+    "    Entries are made of:",
+    "    id, timestamp, time in microseconds, arguments array, client IP and port,",
+    "    client name",
+    "LEN",
+    "    Return the length of the slowlog.",
+    "RESET",
+    "    Reset the slowlog.",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn slowlog_help(ctx: &mut Ctx) {
+    help_reply(ctx.out, SLOWLOG_HELP);
+}
+
+fn slowlog_len(ctx: &mut Ctx) {
+    ctx.out.int(ctx.store.slowlog.entries.len() as i64);
+}
+
+fn slowlog_reset(ctx: &mut Ctx) {
+    ctx.store.slowlog.entries.clear();
+    ctx.out.ok();
+}
+
+fn slowlog_get(ctx: &mut Ctx) {
+    if ctx.argv.len() > 3 {
+        return subcommand_syntax_error(ctx);
+    }
+    let mut count: usize = 10;
+    if let Some(a) = ctx.argv.get(2) {
+        match crate::util::numeric::string2ll(a) {
+            Some(-1) => count = usize::MAX,
+            Some(n) if n >= 0 => count = n as usize,
+            _ => return ctx.out.error("count should be greater than or equal to -1"),
+        }
+    }
+    let out = &mut *ctx.out;
+    let log = &ctx.store.slowlog.entries;
+    let n = count.min(log.len());
+    out.array(n);
+    for e in log.iter().take(n) {
+        out.array(6);
+        out.int(e.id as i64);
+        out.int(e.time);
+        out.int(e.duration_us as i64);
+        out.array(e.argv.len());
+        for a in &e.argv {
+            out.bulk(a);
+        }
+        out.bulk(e.peer.as_bytes());
+        out.bulk(e.name.as_bytes());
+    }
+}
+
+const LATENCY_HELP: &[&str] = &[
+    "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "HISTORY <event>",
+    "    Return time-latency samples for the <event> class.",
+    "LATEST",
+    "    Return the latest latency samples for all events.",
+    "RESET [<event> ...]",
+    "    Reset latency data of one or more <event> classes.",
+    "    (default: reset all data for all event classes)",
+    "HELP",
+    "    Prints this help.",
+];
+
+fn latency_help(ctx: &mut Ctx) {
+    help_reply(ctx.out, LATENCY_HELP);
+}
+
+fn latency_latest(ctx: &mut Ctx) {
+    let out = &mut *ctx.out;
+    let events = &ctx.store.latency.events;
+    out.array(events.len());
+    for (name, ts) in events {
+        let last = ts.latest();
+        out.array(4);
+        out.bulk(name.as_bytes());
+        out.int(last.time);
+        out.int(last.latency as i64);
+        out.int(ts.max as i64);
+    }
+}
+
+fn latency_history(ctx: &mut Ctx) {
+    let out = &mut *ctx.out;
+    match ctx.store.latency.get(&ctx.argv[2]) {
+        None => out.array(0),
+        Some(ts) => {
+            let samples: Vec<_> = ts.history().collect();
+            out.array(samples.len());
+            for s in samples {
+                out.array(2);
+                out.int(s.time);
+                out.int(s.latency as i64);
+            }
+        }
+    }
+}
+
+fn latency_reset(ctx: &mut Ctx) {
+    let n = if ctx.argv.len() == 2 {
+        ctx.store.latency.reset_all()
+    } else {
+        let events: Vec<_> = ctx.argv[2..].to_vec();
+        events.iter().filter(|e| ctx.store.latency.reset_event(e)).count()
+    };
+    ctx.out.int(n as i64);
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::call::{err, Ctx};
-use super::table::{acl, flags::*, Command};
+use super::table::{acl, flags::*, BeginSearch, Command, FindKeys, KeySpec};
 use crate::keyspace::{RStr, Value};
 use crate::server::store::notify;
 use crate::util::numeric::string2ll;
@@ -22,6 +22,7 @@ const fn string_cmd(
     handler: super::table::Handler,
     since: &'static str,
     summary: &'static str,
+    key_specs: &'static [KeySpec],
 ) -> Command {
     Command {
         name,
@@ -36,42 +37,119 @@ const fn string_cmd(
         since,
         summary,
         complexity: "O(1)",
-        subcommands: &[],
+        key_specs,
+        ..Command::DEFAULT
     }
 }
+
+/// A key spec of Redis 7.0: keys from argv[`index`], range up to `lastkey` by `keystep`.
+pub(crate) const fn spec(
+    notes: &'static str,
+    flags: &'static [&'static str],
+    index: i32,
+    lastkey: i32,
+    keystep: i32,
+) -> KeySpec {
+    KeySpec { notes, flags, begin: BeginSearch::Index(index), find: FindKeys::Range { lastkey, keystep, limit: 0 } }
+}
+
+const RO_ACCESS: &[KeySpec] = &[spec("", &["RO", "access"], 1, 0, 1)];
+const RW_ACCESS_UPDATE: &[KeySpec] = &[spec("", &["RW", "access", "update"], 1, 0, 1)];
+const OW_UPDATE: &[KeySpec] = &[spec("", &["OW", "update"], 1, 0, 1)];
 
 const GETRANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned string. The complexity is ultimately \
 determined by the returned length, but because creating a substring from an existing string is very cheap, it can \
 be considered O(1) for small strings.";
 
 pub static COMMANDS: &[Command] = &[
-    string_cmd("get", 2, READONLY | FAST, get, "1.0.0", "Get the value of a key"),
-    string_cmd("set", -3, WRITE | DENYOOM, set, "1.0.0", "Set the string value of a key"),
-    string_cmd("getex", -2, WRITE | FAST, getex, "6.2.0", "Get the value of a key and optionally set its expiration"),
-    string_cmd("getdel", 2, WRITE | FAST, getdel, "6.2.0", "Get the value of a key and delete the key"),
+    string_cmd("get", 2, READONLY | FAST, get, "1.0.0", "Get the value of a key", RO_ACCESS),
+    Command {
+        history: &[
+            ("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."),
+            ("6.0.0", "Added the `KEEPTTL` option."),
+            ("6.2.0", "Added the `GET`, `EXAT` and `PXAT` option."),
+            ("7.0.0", "Allowed the `NX` and `GET` options to be used together."),
+        ],
+        ..string_cmd(
+            "set",
+            -3,
+            WRITE | DENYOOM,
+            set,
+            "1.0.0",
+            "Set the string value of a key",
+            &[spec(
+                "RW and ACCESS due to the optional `GET` argument",
+                &["RW", "access", "update", "variable_flags"],
+                1,
+                0,
+                1,
+            )],
+        )
+    },
     string_cmd(
-        "getset",
-        3,
-        WRITE | DENYOOM | FAST,
-        getset,
-        "1.0.0",
-        "Set the string value of a key and return its old value",
+        "getex",
+        -2,
+        WRITE | FAST,
+        getex,
+        "6.2.0",
+        "Get the value of a key and optionally set its expiration",
+        &[spec("RW and UPDATE because it changes the TTL", &["RW", "access", "update"], 1, 0, 1)],
     ),
+    string_cmd(
+        "getdel",
+        2,
+        WRITE | FAST,
+        getdel,
+        "6.2.0",
+        "Get the value of a key and delete the key",
+        &[spec("", &["RW", "access", "delete"], 1, 0, 1)],
+    ),
+    Command {
+        doc_flags: &["deprecated"],
+        ..string_cmd(
+            "getset",
+            3,
+            WRITE | DENYOOM | FAST,
+            getset,
+            "1.0.0",
+            "Set the string value of a key and return its old value",
+            RW_ACCESS_UPDATE,
+        )
+    },
     Command {
         last_key: -1,
         complexity: "O(N) where N is the number of keys to retrieve.",
-        ..string_cmd("mget", -2, READONLY | FAST, mget, "1.0.0", "Get the values of all the given keys")
+        tips: &["request_policy:multi_shard"],
+        ..string_cmd(
+            "mget",
+            -2,
+            READONLY | FAST,
+            mget,
+            "1.0.0",
+            "Get the values of all the given keys",
+            &[spec("", &["RO", "access"], 1, -1, 1)],
+        )
     },
     Command {
         last_key: -1,
         key_step: 2,
         complexity: "O(N) where N is the number of keys to set.",
-        ..string_cmd("mset", -3, WRITE | DENYOOM, mset, "1.0.1", "Set multiple keys to multiple values")
+        tips: &["request_policy:multi_shard", "response_policy:all_succeeded"],
+        ..string_cmd(
+            "mset",
+            -3,
+            WRITE | DENYOOM,
+            mset,
+            "1.0.1",
+            "Set multiple keys to multiple values",
+            &[spec("", &["OW", "update"], 1, -1, 2)],
+        )
     },
     Command {
         last_key: -1,
         key_step: 2,
         complexity: "O(N) where N is the number of keys to set.",
+        tips: &["request_policy:multi_shard", "response_policy:agg_min"],
         ..string_cmd(
             "msetnx",
             -3,
@@ -79,6 +157,7 @@ pub static COMMANDS: &[Command] = &[
             msetnx,
             "1.0.1",
             "Set multiple keys to multiple values, only if none of the keys exist",
+            &[spec("", &["OW", "insert"], 1, -1, 2)],
         )
     },
     string_cmd(
@@ -88,23 +167,65 @@ pub static COMMANDS: &[Command] = &[
         setnx,
         "1.0.0",
         "Set the value of a key, only if the key does not exist",
+        &[spec("", &["OW", "insert"], 1, 0, 1)],
     ),
-    string_cmd("setex", 4, WRITE | DENYOOM, setex, "2.0.0", "Set the value and expiration of a key"),
-    string_cmd("psetex", 4, WRITE | DENYOOM, psetex, "2.6.0", "Set the value and expiration in milliseconds of a key"),
+    string_cmd("setex", 4, WRITE | DENYOOM, setex, "2.0.0", "Set the value and expiration of a key", OW_UPDATE),
+    string_cmd(
+        "psetex",
+        4,
+        WRITE | DENYOOM,
+        psetex,
+        "2.6.0",
+        "Set the value and expiration in milliseconds of a key",
+        OW_UPDATE,
+    ),
     Command {
         complexity: "O(1). The amortized time complexity is O(1) assuming the appended value is small and the \
 already present value is of any size, since the dynamic string library used by Redis will double the free space \
 available on every reallocation.",
-        ..string_cmd("append", 3, WRITE | DENYOOM | FAST, append, "2.0.0", "Append a value to a key")
+        ..string_cmd(
+            "append",
+            3,
+            WRITE | DENYOOM | FAST,
+            append,
+            "2.0.0",
+            "Append a value to a key",
+            &[spec("", &["RW", "insert"], 1, 0, 1)],
+        )
     },
-    string_cmd("strlen", 2, READONLY | FAST, strlen, "2.2.0", "Get the length of the value stored in a key"),
+    string_cmd(
+        "strlen",
+        2,
+        READONLY | FAST,
+        strlen,
+        "2.2.0",
+        "Get the length of the value stored in a key",
+        &[spec("", &["RO"], 1, 0, 1)],
+    ),
     Command {
         complexity: GETRANGE_COMPLEXITY,
-        ..string_cmd("getrange", 4, READONLY, getrange, "2.4.0", "Get a substring of the string stored at a key")
+        ..string_cmd(
+            "getrange",
+            4,
+            READONLY,
+            getrange,
+            "2.4.0",
+            "Get a substring of the string stored at a key",
+            RO_ACCESS,
+        )
     },
     Command {
         complexity: GETRANGE_COMPLEXITY,
-        ..string_cmd("substr", 4, READONLY, getrange, "1.0.0", "Get a substring of the string stored at a key")
+        doc_flags: &["deprecated"],
+        ..string_cmd(
+            "substr",
+            4,
+            READONLY,
+            getrange,
+            "1.0.0",
+            "Get a substring of the string stored at a key",
+            RO_ACCESS,
+        )
     },
     Command {
         complexity: "O(1), not counting the time taken to copy the new string in place. Usually, this string is \
@@ -117,10 +238,27 @@ argument.",
             setrange,
             "2.2.0",
             "Overwrite part of a string at key starting at the specified offset",
+            &[spec("", &["RW", "update"], 1, 0, 1)],
         )
     },
-    string_cmd("incr", 2, WRITE | DENYOOM | FAST, incr, "1.0.0", "Increment the integer value of a key by one"),
-    string_cmd("decr", 2, WRITE | DENYOOM | FAST, decr, "1.0.0", "Decrement the integer value of a key by one"),
+    string_cmd(
+        "incr",
+        2,
+        WRITE | DENYOOM | FAST,
+        incr,
+        "1.0.0",
+        "Increment the integer value of a key by one",
+        RW_ACCESS_UPDATE,
+    ),
+    string_cmd(
+        "decr",
+        2,
+        WRITE | DENYOOM | FAST,
+        decr,
+        "1.0.0",
+        "Decrement the integer value of a key by one",
+        RW_ACCESS_UPDATE,
+    ),
     string_cmd(
         "incrby",
         3,
@@ -128,6 +266,7 @@ argument.",
         incrby,
         "1.0.0",
         "Increment the integer value of a key by the given amount",
+        RW_ACCESS_UPDATE,
     ),
     string_cmd(
         "decrby",
@@ -136,6 +275,7 @@ argument.",
         decrby,
         "1.0.0",
         "Decrement the integer value of a key by the given number",
+        RW_ACCESS_UPDATE,
     ),
     string_cmd(
         "incrbyfloat",
@@ -144,11 +284,20 @@ argument.",
         incrbyfloat,
         "2.6.0",
         "Increment the float value of a key by the given amount",
+        RW_ACCESS_UPDATE,
     ),
     Command {
         last_key: 2,
         complexity: "O(N*M) where N and M are the lengths of s1 and s2, respectively",
-        ..string_cmd("lcs", -3, READONLY, lcs, "7.0.0", "Find longest common substring")
+        ..string_cmd(
+            "lcs",
+            -3,
+            READONLY,
+            lcs,
+            "7.0.0",
+            "Find longest common substring",
+            &[spec("", &["RO", "access"], 1, 1, 1)],
+        )
     },
 ];
 

@@ -119,6 +119,41 @@ pub struct Command {
     pub summary: &'static str,
     pub complexity: &'static str,
     pub subcommands: &'static [Command],
+    /// Command tips as COMMAND INFO lists them ("nondeterministic_output", ...).
+    pub tips: &'static [&'static str],
+    /// Key specifications (Redis 7.0 key specs). Empty: COMMAND INFO/GETKEYS derive one
+    /// from `first_key`/`last_key`/`key_step` (see `commands::command_cmd`).
+    pub key_specs: &'static [KeySpec],
+    /// COMMAND DOCS history: (version, description).
+    pub history: &'static [(&'static str, &'static str)],
+    /// COMMAND DOCS doc_flags ("syscmd", "deprecated").
+    pub doc_flags: &'static [&'static str],
+}
+
+/// Where the search for keys starts (Redis's `begin_search`).
+#[derive(Debug, Clone, Copy)]
+pub enum BeginSearch {
+    Index(i32),
+    Keyword { keyword: &'static str, startfrom: i32 },
+    Unknown,
+}
+
+/// How keys are found from the starting point (Redis's `find_keys`).
+#[derive(Debug, Clone, Copy)]
+pub enum FindKeys {
+    Range { lastkey: i32, keystep: i32, limit: i32 },
+    Keynum { keynumidx: i32, firstkey: i32, keystep: i32 },
+    Unknown,
+}
+
+/// A key specification (Redis 7.0): flags in Redis's order ("RO", "RW", "OW", "RM",
+/// "access", "update", "insert", "delete", "not_key", "incomplete", "variable_flags").
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    pub notes: &'static str,
+    pub flags: &'static [&'static str],
+    pub begin: BeginSearch,
+    pub find: FindKeys,
 }
 
 fn no_handler(ctx: &mut Ctx) {
@@ -141,6 +176,10 @@ impl Command {
         summary: "",
         complexity: "O(1)",
         subcommands: &[],
+        tips: &[],
+        key_specs: &[],
+        history: &[],
+        doc_flags: &[],
     };
 
     /// ACL categories including the ones Redis derives from the flags
@@ -220,6 +259,10 @@ fn families() -> Vec<&'static [Command]> {
         super::keys::COMMANDS,
         super::connection::COMMANDS,
         super::server_cmds::COMMANDS,
+        super::client_cmd::COMMANDS,
+        super::command_cmd::COMMANDS,
+        super::info::COMMANDS,
+        super::debug::COMMANDS,
     ]
 }
 

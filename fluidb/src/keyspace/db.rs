@@ -3,7 +3,7 @@
 //! `Db` knows nothing about side effects (notifications, propagation, WATCH): the server's
 //! `Store` wraps these primitives so every side effect lives in one place.
 
-use super::dict_shim::{Dict, Key};
+use super::dict::{Dict, Key};
 use super::value::Value;
 
 /// Expire time meaning "no TTL".
@@ -114,15 +114,21 @@ impl Db {
     pub fn take_all(&mut self) -> (Dict<Entry>, Dict<()>) {
         (self.main.take(), self.expires.take())
     }
-    /// Up to `n` keys that have a TTL, chosen at random, for active expiry.
-    pub fn sample_expires(&self, n: usize) -> Vec<Box<[u8]>> {
-        // TODO(dict merge): use the dict's bounded random sampling instead of a walk.
-        let len = self.expires.len();
-        if len == 0 {
-            return vec![];
-        }
-        let skip = rand::random::<usize>() % len;
-        self.expires.iter().skip(skip).chain(self.expires.iter()).take(n.min(len)).map(|(k, _)| k.clone()).collect()
+    /// Up to `n` keys that have a TTL, chosen at random with bounded work (Redis's
+    /// `dictGetSomeKeys`), for active expiry. Keys may repeat.
+    pub fn sample_expires(&self, n: usize) -> Vec<Key> {
+        let mut out = Vec::with_capacity(n);
+        let mut rng = rand::thread_rng();
+        self.expires.sample(n, &mut rng, |k, _| out.push(k.clone()));
+        out
+    }
+    /// Incremental rehashing for a while (the server cron does it, as Redis's
+    /// `databasesCron`, because read-only traffic cannot advance a rehash). Returns true if
+    /// more work is left.
+    pub fn rehash_for_micros(&mut self, us: u64) -> bool {
+        let a = self.main.rehash_for_micros(us);
+        let b = self.expires.rehash_for_micros(us);
+        a || b
     }
     /// Key names, for KEYS and similar full walks.
     pub fn keys(&self) -> impl Iterator<Item = &Key> {

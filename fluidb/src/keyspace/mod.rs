@@ -3,7 +3,7 @@
 
 pub mod clock;
 pub mod db;
-pub mod dict_shim;
+pub mod dict;
 pub mod value;
 
 pub use clock::MvccClock;

@@ -224,12 +224,23 @@ async fn run_batch<S: AsyncWrite + Unpin>(
     let mut keep = true;
     while i < batch.len() {
         let mut after = Flow::Continue;
+        let mut paused = None;
+        let mut killed = false;
         {
             let mut st = shared.store.lock();
             st.stats.total_net_input_bytes += bytes_read as u64;
             st.stats.total_reads_processed += 1;
             while i < batch.len() {
                 let argv = &batch[i];
+                // A killed client runs nothing more; a paused command waits (CLIENT PAUSE).
+                if client.shared.is_killed() {
+                    killed = true;
+                    break;
+                }
+                if let Some(w) = super::pause::must_wait(&mut st, client, argv) {
+                    paused = Some(w);
+                    break;
+                }
                 i += 1;
                 let mark = out.len();
                 let flow = call(shared, &mut st, client, out, argv);
@@ -241,7 +252,26 @@ async fn run_batch<S: AsyncWrite + Unpin>(
             }
             let mut info = client.shared.info.lock();
             info.last_interaction = std::time::Instant::now();
-            info.db = client.db;
+            let last = i.checked_sub(1).and_then(|j| batch.get(j)).map(|a| a.as_slice());
+            crate::commands::client_cmd::sync_info(&st, client, &mut info, last);
+        }
+        if killed {
+            keep = false;
+            break;
+        }
+        if let Some(w) = paused {
+            // Replies of the commands before the paused one go out now; then wait with
+            // the lock released and re-check (the pause may have been extended).
+            if !flush(sock, out).await {
+                keep = false;
+                break;
+            }
+            w.wait(&client.shared.kill_notify).await;
+            if client.shared.is_killed() {
+                keep = false;
+                break;
+            }
+            continue;
         }
         match after {
             Flow::Continue => {}
@@ -251,11 +281,10 @@ async fn run_batch<S: AsyncWrite + Unpin>(
                 break;
             }
             Flow::Sleep(d) => {
-                if !flush(sock, out).await {
-                    keep = false;
-                    break;
-                }
+                // As in Redis, the reply of DEBUG SLEEP arrives after the sleep.
+                let start = std::time::Instant::now();
                 tokio::time::sleep(d).await;
+                super::latency::after_sleep(shared, client, &batch[i - 1], start.elapsed());
             }
             Flow::Shutdown => {
                 flush(sock, out).await;

@@ -24,6 +24,7 @@ pub async fn run(shared: Arc<Shared>) {
         }
         active_expire_cycle(&shared).await;
         client_timeouts(&shared);
+        rehash(&shared);
     }
 }
 
@@ -34,7 +35,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
     loop {
         let more = {
             let mut st = shared.store.lock();
-            if !st.active_expire_enabled || st.is_replica {
+            if !st.active_expire_enabled || st.is_replica || st.pause.active().is_some() {
                 return;
             }
             let step_start = Instant::now();
@@ -70,6 +71,14 @@ pub async fn active_expire_cycle(shared: &Shared) {
             return;
         }
         tokio::task::yield_now().await;
+    }
+}
+
+/// Advances incremental rehashing of every database, 1 ms per database at most per tick.
+fn rehash(shared: &Shared) {
+    let n = shared.store.lock().dbs.len();
+    for db in 0..n {
+        shared.store.lock().dbs[db].rehash_for_micros(1000);
     }
 }
 

@@ -101,6 +101,10 @@ pub struct Store {
     pub active_expire_enabled: bool,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: i64,
+    /// LATENCY monitor samples.
+    pub latency: crate::server::latency::LatencyMonitor,
+    /// CLIENT PAUSE state.
+    pub pause: crate::server::pause::PauseState,
 }
 
 impl Store {
@@ -120,6 +124,8 @@ impl Store {
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
             lastsave: crate::util::time::unix_secs(),
+            latency: Default::default(),
+            pause: Default::default(),
             cfg,
         }
     }
@@ -134,7 +140,9 @@ impl Store {
         if !expired {
             return false;
         }
-        if self.is_replica {
+        // Replicas hide expired keys; during CLIENT PAUSE nothing is deleted either, so a
+        // paused node writes nothing to its stream (Redis 7.0 pauses expiry too).
+        if self.is_replica || self.pause.active().is_some() {
             return true;
         }
         self.delete_expired(db, key);

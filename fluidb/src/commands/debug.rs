@@ -1,0 +1,388 @@
+//! DEBUG (Redis's debug.c): SLEEP, SET-ACTIVE-EXPIRE, OBJECT, DIGEST, DIGEST-VALUE,
+//! PROTOCOL, LOG, ERROR, HELP.
+//!
+//! DEBUG DIGEST / DIGEST-VALUE return exactly what Redis 7.0 returns for the same dataset:
+//! the digest primitives below are ports of debug.c's `xorDigest`/`mixDigest` and
+//! `xorObjectDigest`/`computeDatasetDigest`.
+// TODO(util merge): the primitives move to `util::digest` when that module lands.
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+
+use super::call::{Ctx, Flow};
+use super::client_cmd::{help_reply, subcommand_syntax_error};
+use super::table::{acl, flags::*, Command};
+use crate::keyspace::{Db, RStr, Value};
+use crate::server::client::Client;
+use crate::server::store::Store;
+
+pub static COMMANDS: &[Command] = &[Command {
+    name: "debug",
+    arity: -2,
+    flags: ADMIN | NOSCRIPT | LOADING | STALE,
+    acl: acl::DANGEROUS,
+    handler: debug,
+    group: "server",
+    summary: "A container for debugging commands",
+    complexity: "Depends on subcommand.",
+    doc_flags: &["syscmd"],
+    ..Command::DEFAULT
+}];
+
+/// Redis's refusal when `enable-debug-command` does not allow this client.
+pub const NOT_ALLOWED: &str = "DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
+
+/// Redis's `allowProtectedAction` for `enable-debug-command` (yes / local / no).
+pub fn allowed(store: &Store, client: &Client) -> bool {
+    match store.cfg.enable_debug_command.as_str() {
+        "yes" => true,
+        "local" => {
+            let a = &client.shared.addr;
+            client.is_unix || a.starts_with("127.0.0.1:") || a.starts_with("[::1]:")
+        }
+        _ => false,
+    }
+}
+
+const HELP: &[&str] = &[
+    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "OBJECT <key>",
+    "    Show low level info about `key` and associated value.",
+    "PROTOCOL <type>",
+    "    Reply with a test value of the specified type. <type> can be: string,",
+    "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+    "    true, false.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+    "HELP",
+    "    Prints this help.",
+];
+
+// ---- Digest primitives (debug.c) ----
+
+/// `xorDigest`: digest ^= SHA1(data). Order independent.
+pub fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
+    let h = Sha1::digest(data);
+    for (d, x) in digest.iter_mut().zip(h.iter()) {
+        *d ^= x;
+    }
+}
+
+/// `mixDigest`: digest = SHA1(digest ^ SHA1(data)). Order dependent.
+pub fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
+    xor_digest(digest, data);
+    let h = Sha1::digest(&digest[..]);
+    digest.copy_from_slice(&h);
+}
+
+/// Lower-case hex of a digest, as DEBUG DIGEST prints it.
+pub fn digest_hex(d: &[u8; 20]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `xorObjectDigest`: mixes the value's type, its content, and the expire marker.
+pub fn xor_object_digest(digest: &mut [u8; 20], val: &Value, has_expire: bool) {
+    mix_digest(digest, &val.type_id().to_be_bytes());
+    match val {
+        // Strings: mixStringObjectDigest of the decoded string.
+        Value::Str(s) => string_digest(digest, s),
+        // Other types follow debug.c: lists mix each element in order; sets xor each
+        // member's SHA1; sorted sets xor per element mixDigest(member)+mixDigest("%.17g"
+        // score); hashes xor per field mixDigest(field)+mixDigest(value); streams mix
+        // entries, groups and PELs.
+    }
+    if has_expire {
+        xor_digest(digest, b"!!expire!!");
+    }
+}
+
+fn string_digest(digest: &mut [u8; 20], s: &RStr) {
+    s.with_bytes(|b| mix_digest(digest, b));
+}
+
+/// `computeDatasetDigest`: every key of every non-empty database, databases mixed in by
+/// their index. All zeros for an empty dataset.
+pub fn dataset_digest(dbs: &[Db]) -> [u8; 20] {
+    let mut fin = [0u8; 20];
+    for (j, db) in dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        mix_digest(&mut fin, &(j as u32).to_be_bytes());
+        for (key, e) in db.main.iter() {
+            let mut d = [0u8; 20];
+            mix_digest(&mut d, key);
+            xor_object_digest(&mut d, &e.val, e.has_expire());
+            xor_digest(&mut fin, &d);
+        }
+    }
+    fin
+}
+
+// ---- DEBUG ----
+
+fn debug(ctx: &mut Ctx) {
+    let sub = ctx.argv[1].to_ascii_lowercase();
+    let argc = ctx.argv.len();
+    match (sub.as_slice(), argc) {
+        (b"help", 2) => help_reply(ctx.out, HELP),
+        (b"sleep", 3) => debug_sleep(ctx),
+        (b"set-active-expire", 3) => {
+            ctx.store.active_expire_enabled = atoi(&ctx.argv[2]) != 0;
+            ctx.out.ok();
+        }
+        (b"object", 3) => debug_object(ctx),
+        (b"digest", 2) => {
+            let d = dataset_digest(&ctx.store.dbs);
+            ctx.out.simple(&digest_hex(&d));
+        }
+        (b"digest-value", _) => debug_digest_value(ctx),
+        (b"protocol", 3) => debug_protocol(ctx),
+        (b"log", 3) => {
+            log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(&ctx.argv[2]));
+            ctx.out.ok();
+        }
+        (b"error", 3) => {
+            let msg = format!("-{}", String::from_utf8_lossy(&ctx.argv[2]));
+            ctx.out.error(&msg);
+        }
+        _ => subcommand_syntax_error(ctx),
+    }
+}
+
+/// C's `atoi`: optional sign and leading digits, 0 when there are none.
+fn atoi(s: &[u8]) -> i64 {
+    let s = s.trim_ascii_start();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut n: i64 = 0;
+    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
+        n = n.wrapping_mul(10).wrapping_add((c - b'0') as i64);
+    }
+    if neg {
+        -n
+    } else {
+        n
+    }
+}
+
+/// C's `strtod` on the longest numeric prefix (0 when there is none).
+fn strtod(s: &[u8]) -> f64 {
+    let s = std::str::from_utf8(s).unwrap_or("").trim_start();
+    let max = s.len().min(64);
+    (1..=max).rev().filter(|&n| s.is_char_boundary(n)).find_map(|n| s[..n].parse::<f64>().ok()).unwrap_or(0.0)
+}
+
+/// DEBUG SLEEP: the connection waits outside the store lock, then the reply goes out.
+fn debug_sleep(ctx: &mut Ctx) {
+    let secs = strtod(&ctx.argv[2]);
+    ctx.out.ok();
+    if secs > 0.0 {
+        if let Ok(d) = std::time::Duration::try_from_secs_f64(secs) {
+            ctx.flow = Flow::Sleep(d);
+        }
+    }
+}
+
+/// Redis's shared integers 0..10000 (OBJ_SHARED_INTEGERS) report this refcount.
+const OBJ_SHARED_REFCOUNT: i64 = i32::MAX as i64;
+
+/// Length of Redis's RDB length prefix for `len`.
+fn rdb_len_len(len: usize) -> usize {
+    if len < 1 << 6 {
+        1
+    } else if len < 1 << 14 {
+        2
+    } else if len <= u32::MAX as usize {
+        5
+    } else {
+        9
+    }
+}
+
+/// Bytes the value takes in an RDB file (`rdbSavedObjectLen`) for strings: integer
+/// encodings for values fitting 8/16/32 bits, else length prefix plus bytes.
+/// LZF compression of strings over 20 bytes is not modelled (persistence will port LZF).
+fn serialized_len(s: &RStr) -> usize {
+    let int_len = |n: i64| {
+        if (i8::MIN as i64..=i8::MAX as i64).contains(&n) {
+            Some(2)
+        } else if (i16::MIN as i64..=i16::MAX as i64).contains(&n) {
+            Some(3)
+        } else if (i32::MIN as i64..=i32::MAX as i64).contains(&n) {
+            Some(5)
+        } else {
+            None
+        }
+    };
+    match s {
+        RStr::Int(n) => int_len(*n).unwrap_or_else(|| {
+            let l = s.len();
+            rdb_len_len(l) + l
+        }),
+        _ => s.with_bytes(|b| {
+            if b.len() <= 11 {
+                if let Some(l) = crate::util::numeric::string2ll(b).and_then(int_len) {
+                    return l;
+                }
+            }
+            rdb_len_len(b.len()) + b.len()
+        }),
+    }
+}
+
+fn debug_object(ctx: &mut Ctx) {
+    let db = ctx.db();
+    let Some(e) = ctx.store.dbs[db].peek(&ctx.argv[2]) else {
+        return ctx.out.error("no such key");
+    };
+    let refcount = match &e.val {
+        Value::Str(RStr::Int(n)) if (0..10000).contains(n) => OBJ_SHARED_REFCOUNT,
+        _ => 1,
+    };
+    let ser = match &e.val {
+        Value::Str(s) => serialized_len(s),
+    };
+    let line = format!(
+        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        &e.val as *const Value,
+        refcount,
+        e.val.encoding(),
+        ser,
+        e.lru,
+        crate::util::time::lru_idle_secs(e.lru)
+    );
+    ctx.out.simple(&line);
+}
+
+fn debug_digest_value(ctx: &mut Ctx) {
+    let db = ctx.db();
+    let keys: Vec<Bytes> = ctx.argv[2..].to_vec();
+    ctx.out.array(keys.len());
+    for k in keys {
+        let mut d = [0u8; 20];
+        // Looked up as Redis does (LOOKUP_NOTOUCH | LOOKUP_NONOTIFY): an expired key is
+        // deleted and digests as absent; no stats, no access time change.
+        if !ctx.store.expire_if_needed(db, &k, ctx.now_ms) {
+            if let Some(e) = ctx.store.dbs[db].peek(&k) {
+                xor_object_digest(&mut d, &e.val, e.has_expire());
+            }
+        }
+        ctx.out.simple(&digest_hex(&d));
+    }
+}
+
+fn debug_protocol(ctx: &mut Ctx) {
+    let name = ctx.argv[2].to_ascii_lowercase();
+    let resp3 = ctx.out.resp3;
+    let out = &mut *ctx.out;
+    match name.as_slice() {
+        b"string" => out.bulk(b"Hello World"),
+        b"integer" => out.int(12345),
+        b"double" => {
+            if resp3 {
+                out.raw(b",3.141\r\n")
+            } else {
+                out.bulk(b"3.141")
+            }
+        }
+        b"bignum" => {
+            if resp3 {
+                out.raw(b"(1234567999999999999999999999999999999\r\n")
+            } else {
+                out.bulk(b"1234567999999999999999999999999999999")
+            }
+        }
+        b"null" => out.null(),
+        b"array" | b"set" => {
+            if name.as_slice() == b"set" {
+                out.set(3)
+            } else {
+                out.array(3)
+            }
+            for j in 0..3 {
+                out.int(j);
+            }
+        }
+        b"map" => {
+            out.map(3);
+            for j in 0..3 {
+                out.int(j);
+                out.bool(j == 1);
+            }
+        }
+        b"attrib" => {
+            if resp3 {
+                out.raw(b"|1\r\n");
+                out.bulk(b"key-popularity");
+                out.array(2);
+                out.bulk(b"key:123");
+                out.int(90);
+            }
+            out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if !resp3 {
+                return out.error("RESP2 is not supported by this command");
+            }
+            out.push(2);
+            out.bulk(b"server-cpu-usage");
+            out.int(42);
+            out.bulk(b"Some real reply following the push reply");
+        }
+        b"true" => out.bool(true),
+        b"false" => out.bool(false),
+        b"verbatim" => out.verbatim(b"This is a verbatim\nstring", "txt"),
+        _ => out.error(
+            "Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_number_prefixes() {
+        assert_eq!(atoi(b"12abc"), 12);
+        assert_eq!(atoi(b"abc"), 0);
+        assert_eq!(atoi(b"-3"), -3);
+        assert_eq!(strtod(b"0.25s"), 0.25);
+        assert_eq!(strtod(b"abc"), 0.0);
+    }
+
+    #[test]
+    fn serialized_lengths_follow_rdb_encodings() {
+        assert_eq!(serialized_len(&RStr::from_bytes(b"hello")), 6);
+        assert_eq!(serialized_len(&RStr::from_bytes(b"5")), 2);
+        assert_eq!(serialized_len(&RStr::from_bytes(b"12345")), 3);
+        assert_eq!(serialized_len(&RStr::from_bytes(b"100000")), 5);
+        assert_eq!(serialized_len(&RStr::from_bytes(b"12345678901")), 12);
+    }
+
+    #[test]
+    fn digest_of_one_string_key_matches_redis() {
+        // redis-server 7.0: FLUSHALL; SET a 1; DEBUG DIGEST
+        let mut db = Db::new(0);
+        db.insert(b"a", crate::keyspace::Entry::new(Value::Str(RStr::from_bytes(b"1")), 0, 0));
+        assert_eq!(digest_hex(&dataset_digest(&[db])), "943d800368fb9c0e951138f1bc0e313ac769d91f");
+        assert_eq!(digest_hex(&dataset_digest(&[Db::new(0)])), "0".repeat(40));
+    }
+}

@@ -1,0 +1,629 @@
+//! INFO (Redis 7.0's `genRedisInfoString`): the same sections, field names and format, so
+//! monitoring tools and client libraries that parse INFO keep working.
+//!
+//! Memory figures: fluidB uses the system allocator (glibc malloc), so `used_memory` is
+//! what glibc reports as allocated (`mallinfo2`: in-use arena bytes plus mmapped chunks),
+//! `used_memory_rss` the resident set from /proc/self/statm, and `mem_allocator` is
+//! "libc", as Redis reports when built with libc malloc. No counting allocator is used:
+//! it would cost an atomic operation on every allocation of every thread.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+
+use super::call::Ctx;
+use super::table::{acl, flags::*, Command, CommandTable};
+use crate::server::store::Store;
+use crate::server::Shared;
+
+/// The Redis version fluidB reports (INFO `redis_version`, HELLO `version`). Tools and
+/// client libraries gate features on it, so it is the Redis release whose behaviour
+/// fluidB reproduces. fluidB's own version is INFO's `fluidb_version`.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+pub static COMMANDS: &[Command] = &[Command {
+    name: "info",
+    arity: -1,
+    flags: LOADING | STALE,
+    acl: acl::DANGEROUS,
+    handler: info,
+    group: "server",
+    summary: "Get information and statistics about the server",
+    tips: &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"],
+    history: &[("7.0.0", "Added support for taking multiple section arguments.")],
+    ..Command::DEFAULT
+}];
+
+/// Sections in output order; `true` for those in the default set.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
+];
+
+/// Which sections a list of INFO arguments selects (Redis's `genInfoSectionDict`).
+pub fn select_sections(args: &[&[u8]]) -> Vec<&'static str> {
+    let mut want = vec![false; SECTIONS.len()];
+    if args.is_empty() {
+        for (i, (_, d)) in SECTIONS.iter().enumerate() {
+            want[i] = *d;
+        }
+    }
+    for a in args {
+        let a = a.to_ascii_lowercase();
+        match a.as_slice() {
+            b"all" | b"everything" => want.iter_mut().for_each(|w| *w = true),
+            b"default" => {
+                for (i, (_, d)) in SECTIONS.iter().enumerate() {
+                    want[i] |= *d;
+                }
+            }
+            b"module_list" => want[7] = true,
+            name => {
+                if let Some(i) = SECTIONS.iter().position(|(n, _)| n.as_bytes() == name) {
+                    want[i] = true;
+                }
+            }
+        }
+    }
+    SECTIONS.iter().zip(want).filter(|(_, w)| *w).map(|((n, _), _)| *n).collect()
+}
+
+fn info(ctx: &mut Ctx) {
+    let args: Vec<&[u8]> = ctx.argv[1..].iter().map(|a| a.as_ref()).collect();
+    let sections = select_sections(&args);
+    let s = gen_info(ctx.shared, ctx.store, &sections);
+    ctx.out.verbatim(s.as_bytes(), "txt");
+}
+
+/// The replication ID this node reports (INFO `master_replid`), random per process.
+pub fn master_replid() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| (0..40).map(|_| format!("{:x}", rand::random::<u8>() & 15)).collect())
+}
+
+/// Formats a byte count as Redis's `bytesToHuman`.
+pub fn bytes_to_human(n: u64) -> String {
+    let d = n as f64;
+    const K: f64 = 1024.0;
+    if d < K {
+        format!("{n}B")
+    } else if d < K * K {
+        format!("{:.2}K", d / K)
+    } else if d < K * K * K {
+        format!("{:.2}M", d / (K * K))
+    } else if d < K * K * K * K {
+        format!("{:.2}G", d / (K * K * K))
+    } else if d < K * K * K * K * K {
+        format!("{:.2}T", d / (K * K * K * K))
+    } else {
+        format!("{:.2}P", d / (K * K * K * K * K))
+    }
+}
+
+/// Bytes allocated through malloc and still in use.
+pub fn used_memory() -> u64 {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 only reads allocator statistics.
+        let mi = unsafe { libc::mallinfo2() };
+        (mi.uordblks + mi.hblkhd) as u64
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        rss_bytes()
+    }
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64
+    } else {
+        4096
+    }
+}
+
+/// Resident set size from /proc/self/statm.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .map(|pages| pages * page_size())
+        .unwrap_or(0)
+}
+
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) };
+    if pages > 0 {
+        pages as u64 * page_size()
+    } else {
+        0
+    }
+}
+
+/// `uname -s -r -m`, as Redis's `os` field.
+fn os_string() -> String {
+    // SAFETY: uname fills the zeroed struct; the fields are NUL-terminated C strings.
+    unsafe {
+        let mut u: libc::utsname = std::mem::zeroed();
+        if libc::uname(&mut u) != 0 {
+            return "Linux".into();
+        }
+        let f = |p: &[libc::c_char]| std::ffi::CStr::from_ptr(p.as_ptr()).to_string_lossy().into_owned();
+        format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
+    }
+}
+
+fn rusage(who: libc::c_int) -> (f64, f64) {
+    // SAFETY: getrusage fills the zeroed struct.
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(who, &mut ru) != 0 {
+            return (0.0, 0.0);
+        }
+        let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1_000_000.0;
+        (t(ru.ru_stime), t(ru.ru_utime))
+    }
+}
+
+static PEAK: AtomicU64 = AtomicU64::new(0);
+static STARTUP: OnceLock<u64> = OnceLock::new();
+
+/// Records the memory in use at startup (`used_memory_startup`) and seeds the peak.
+pub fn note_startup_memory() {
+    let m = used_memory();
+    STARTUP.get_or_init(|| m);
+    PEAK.fetch_max(m, Ordering::Relaxed);
+}
+
+/// Instantaneous rates: computed between successive INFO calls at least 100 ms apart
+/// (Redis samples every 100 ms in its cron; this gives the same figure to a poller).
+struct Rates {
+    at: Instant,
+    ops: u64,
+    input: u64,
+    output: u64,
+    ops_per_sec: u64,
+    in_kbps: f64,
+    out_kbps: f64,
+}
+
+static RATES: Mutex<Option<Rates>> = Mutex::new(None);
+
+fn rates(store: &Store) -> (u64, f64, f64) {
+    let now = Instant::now();
+    let st = &store.stats;
+    let mut g = RATES.lock();
+    match g.as_mut() {
+        None => {
+            *g = Some(Rates {
+                at: now,
+                ops: st.total_commands_processed,
+                input: st.total_net_input_bytes,
+                output: st.total_net_output_bytes,
+                ops_per_sec: 0,
+                in_kbps: 0.0,
+                out_kbps: 0.0,
+            });
+            (0, 0.0, 0.0)
+        }
+        Some(r) => {
+            let dt = now.duration_since(r.at).as_secs_f64();
+            if dt >= 0.1 {
+                r.ops_per_sec = (st.total_commands_processed.saturating_sub(r.ops) as f64 / dt).round() as u64;
+                r.in_kbps = st.total_net_input_bytes.saturating_sub(r.input) as f64 / dt / 1024.0;
+                r.out_kbps = st.total_net_output_bytes.saturating_sub(r.output) as f64 / dt / 1024.0;
+                r.at = now;
+                r.ops = st.total_commands_processed;
+                r.input = st.total_net_input_bytes;
+                r.output = st.total_net_output_bytes;
+            }
+            (r.ops_per_sec, r.in_kbps, r.out_kbps)
+        }
+    }
+}
+
+/// Generates the INFO text for `sections` (names from [`select_sections`]).
+pub fn gen_info(shared: &Shared, store: &Store, sections: &[&str]) -> String {
+    let mut s = String::with_capacity(4096);
+    for (n, name) in sections.iter().enumerate() {
+        if n > 0 {
+            s.push_str("\r\n");
+        }
+        match *name {
+            "server" => server_section(&mut s, shared, store),
+            "clients" => clients_section(&mut s, shared, store),
+            "memory" => memory_section(&mut s, store),
+            "persistence" => persistence_section(&mut s, store),
+            "stats" => stats_section(&mut s, store),
+            "replication" => replication_section(&mut s, store),
+            "cpu" => cpu_section(&mut s),
+            "modules" => s.push_str("# Modules\r\n"),
+            "commandstats" => commandstats_section(&mut s, store),
+            "errorstats" => errorstats_section(&mut s, store),
+            // Per-command latency histograms are not kept yet: the section is empty.
+            "latencystats" => s.push_str("# Latencystats\r\n"),
+            "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+            "keyspace" => keyspace_section(&mut s, store),
+            _ => {}
+        }
+    }
+    s
+}
+
+fn server_section(s: &mut String, shared: &Shared, store: &Store) {
+    let uptime = shared.started.elapsed().as_secs();
+    let _ = write!(
+        s,
+        "# Server\r\n\
+         redis_version:{REDIS_VERSION}\r\n\
+         redis_git_sha1:00000000\r\n\
+         redis_git_dirty:0\r\n\
+         redis_build_id:0\r\n\
+         redis_mode:standalone\r\n\
+         fluidb_version:{}\r\n\
+         os:{}\r\n\
+         arch_bits:{}\r\n\
+         monotonic_clock:POSIX clock_gettime\r\n\
+         multiplexing_api:epoll\r\n\
+         atomicvar_api:c11-builtin\r\n\
+         gcc_version:0.0.0\r\n\
+         process_id:{}\r\n\
+         process_supervised:no\r\n\
+         run_id:{}\r\n\
+         tcp_port:{}\r\n\
+         server_time_usec:{}\r\n\
+         uptime_in_seconds:{}\r\n\
+         uptime_in_days:{}\r\n\
+         hz:{}\r\n\
+         configured_hz:{}\r\n\
+         lru_clock:{}\r\n\
+         executable:{}\r\n\
+         config_file:{}\r\n\
+         io_threads_active:0\r\n",
+        env!("CARGO_PKG_VERSION"),
+        os_string(),
+        usize::BITS,
+        std::process::id(),
+        shared.run_id,
+        shared.port.load(Ordering::Relaxed),
+        crate::util::time::unix_us(),
+        uptime,
+        uptime / 86400,
+        store.cfg.hz,
+        store.cfg.hz,
+        crate::util::time::lru_clock(),
+        shared.executable,
+        shared.config_file,
+    );
+}
+
+fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
+    let _ = write!(
+        s,
+        "# Clients\r\n\
+         connected_clients:{}\r\n\
+         cluster_connections:0\r\n\
+         maxclients:{}\r\n\
+         client_recent_max_input_buffer:0\r\n\
+         client_recent_max_output_buffer:0\r\n\
+         blocked_clients:{}\r\n\
+         tracking_clients:0\r\n\
+         clients_in_timeout_table:0\r\n",
+        store.clients.len(),
+        store.cfg.maxclients,
+        store.pause.waiting_clients(),
+    );
+}
+
+fn memory_section(s: &mut String, store: &Store) {
+    let used = used_memory();
+    note_startup_memory();
+    let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+    let startup = *STARTUP.get().unwrap_or(&0);
+    let rss = rss_bytes();
+    let backlog = store.stream.capacity() as u64;
+    let overhead = (startup + backlog + store.clients.len() as u64 * 16 * 1024).min(used);
+    let dataset = used - overhead;
+    let net = used.saturating_sub(startup);
+    let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
+    let total = total_system_memory();
+    let frag = if used == 0 { 0.0 } else { rss as f64 / used as f64 };
+    let _ = write!(
+        s,
+        "# Memory\r\n\
+         used_memory:{used}\r\n\
+         used_memory_human:{}\r\n\
+         used_memory_rss:{rss}\r\n\
+         used_memory_rss_human:{}\r\n\
+         used_memory_peak:{peak}\r\n\
+         used_memory_peak_human:{}\r\n\
+         used_memory_peak_perc:{:.2}%\r\n\
+         used_memory_overhead:{overhead}\r\n\
+         used_memory_startup:{startup}\r\n\
+         used_memory_dataset:{dataset}\r\n\
+         used_memory_dataset_perc:{:.2}%\r\n\
+         allocator_allocated:{used}\r\n\
+         allocator_active:{used}\r\n\
+         allocator_resident:{rss}\r\n\
+         total_system_memory:{total}\r\n\
+         total_system_memory_human:{}\r\n\
+         used_memory_lua:0\r\n\
+         used_memory_vm_eval:0\r\n\
+         used_memory_lua_human:0B\r\n\
+         used_memory_scripts_eval:0\r\n\
+         number_of_cached_scripts:0\r\n\
+         number_of_functions:0\r\n\
+         number_of_libraries:0\r\n\
+         used_memory_vm_functions:0\r\n\
+         used_memory_vm_total:0\r\n\
+         used_memory_vm_total_human:0B\r\n\
+         used_memory_functions:0\r\n\
+         used_memory_scripts:0\r\n\
+         used_memory_scripts_human:0B\r\n\
+         maxmemory:0\r\n\
+         maxmemory_human:0B\r\n\
+         maxmemory_policy:noeviction\r\n\
+         allocator_frag_ratio:1.00\r\n\
+         allocator_frag_bytes:0\r\n\
+         allocator_rss_ratio:{:.2}\r\n\
+         allocator_rss_bytes:{}\r\n\
+         rss_overhead_ratio:1.00\r\n\
+         rss_overhead_bytes:0\r\n\
+         mem_fragmentation_ratio:{frag:.2}\r\n\
+         mem_fragmentation_bytes:{}\r\n\
+         mem_not_counted_for_evict:0\r\n\
+         mem_replication_backlog:{backlog}\r\n\
+         mem_total_replication_buffers:{backlog}\r\n\
+         mem_clients_slaves:0\r\n\
+         mem_clients_normal:{}\r\n\
+         mem_cluster_links:0\r\n\
+         mem_aof_buffer:0\r\n\
+         mem_allocator:libc\r\n\
+         active_defrag_running:0\r\n\
+         lazyfree_pending_objects:0\r\n\
+         lazyfreed_objects:0\r\n",
+        bytes_to_human(used),
+        bytes_to_human(rss),
+        bytes_to_human(peak),
+        pct(used, peak),
+        pct(dataset, net.max(1)).min(100.0),
+        bytes_to_human(total),
+        frag,
+        rss as i64 - used as i64,
+        rss as i64 - used as i64,
+        store.clients.len() as u64 * 16 * 1024,
+    );
+}
+
+fn persistence_section(s: &mut String, store: &Store) {
+    let _ = write!(
+        s,
+        "# Persistence\r\n\
+         loading:0\r\n\
+         async_loading:0\r\n\
+         current_cow_peak:0\r\n\
+         current_cow_size:0\r\n\
+         current_cow_size_age:0\r\n\
+         current_fork_perc:0.00\r\n\
+         current_save_keys_processed:0\r\n\
+         current_save_keys_total:0\r\n\
+         rdb_changes_since_last_save:{}\r\n\
+         rdb_bgsave_in_progress:0\r\n\
+         rdb_last_save_time:{}\r\n\
+         rdb_last_bgsave_status:ok\r\n\
+         rdb_last_bgsave_time_sec:-1\r\n\
+         rdb_current_bgsave_time_sec:-1\r\n\
+         rdb_saves:0\r\n\
+         rdb_last_cow_size:0\r\n\
+         rdb_last_load_keys_expired:0\r\n\
+         rdb_last_load_keys_loaded:0\r\n\
+         aof_enabled:0\r\n\
+         aof_rewrite_in_progress:0\r\n\
+         aof_rewrite_scheduled:0\r\n\
+         aof_last_rewrite_time_sec:-1\r\n\
+         aof_current_rewrite_time_sec:-1\r\n\
+         aof_last_bgrewrite_status:ok\r\n\
+         aof_rewrites:0\r\n\
+         aof_rewrites_consecutive_failures:0\r\n\
+         aof_last_write_status:ok\r\n\
+         aof_last_cow_size:0\r\n\
+         module_fork_in_progress:0\r\n\
+         module_fork_last_cow_size:0\r\n",
+        store.dirty, store.lastsave,
+    );
+}
+
+fn stats_section(s: &mut String, store: &Store) {
+    let st = &store.stats;
+    let (ops, in_kbps, out_kbps) = rates(store);
+    let _ = write!(
+        s,
+        "# Stats\r\n\
+         total_connections_received:{}\r\n\
+         total_commands_processed:{}\r\n\
+         instantaneous_ops_per_sec:{ops}\r\n\
+         total_net_input_bytes:{}\r\n\
+         total_net_output_bytes:{}\r\n\
+         total_net_repl_input_bytes:0\r\n\
+         total_net_repl_output_bytes:0\r\n\
+         instantaneous_input_kbps:{in_kbps:.2}\r\n\
+         instantaneous_output_kbps:{out_kbps:.2}\r\n\
+         instantaneous_input_repl_kbps:0.00\r\n\
+         instantaneous_output_repl_kbps:0.00\r\n\
+         rejected_connections:{}\r\n\
+         sync_full:0\r\n\
+         sync_partial_ok:0\r\n\
+         sync_partial_err:0\r\n\
+         expired_keys:{}\r\n\
+         expired_stale_perc:{:.2}\r\n\
+         expired_time_cap_reached_count:{}\r\n\
+         expire_cycle_cpu_milliseconds:0\r\n\
+         evicted_keys:{}\r\n\
+         evicted_clients:0\r\n\
+         total_eviction_exceeded_time:0\r\n\
+         current_eviction_exceeded_time:0\r\n\
+         keyspace_hits:{}\r\n\
+         keyspace_misses:{}\r\n\
+         pubsub_channels:{}\r\n\
+         pubsub_patterns:{}\r\n\
+         pubsubshard_channels:0\r\n\
+         latest_fork_usec:0\r\n\
+         total_forks:0\r\n\
+         migrate_cached_sockets:0\r\n\
+         slave_expires_tracked_keys:0\r\n\
+         active_defrag_hits:0\r\n\
+         active_defrag_misses:0\r\n\
+         active_defrag_key_hits:0\r\n\
+         active_defrag_key_misses:0\r\n\
+         total_active_defrag_time:0\r\n\
+         current_active_defrag_time:0\r\n\
+         tracking_total_keys:0\r\n\
+         tracking_total_items:0\r\n\
+         tracking_total_prefixes:0\r\n\
+         unexpected_error_replies:{}\r\n\
+         total_error_replies:{}\r\n\
+         dump_payload_sanitizations:0\r\n\
+         total_reads_processed:{}\r\n\
+         total_writes_processed:{}\r\n\
+         io_threaded_reads_processed:0\r\n\
+         io_threaded_writes_processed:0\r\n\
+         reply_buffer_shrinks:0\r\n\
+         reply_buffer_expands:0\r\n",
+        st.total_connections_received,
+        st.total_commands_processed,
+        st.total_net_input_bytes,
+        st.total_net_output_bytes,
+        st.rejected_connections,
+        st.expired_keys,
+        st.expired_stale_perc * 100.0,
+        st.expired_time_cap_reached_count,
+        st.evicted_keys,
+        st.keyspace_hits,
+        st.keyspace_misses,
+        store.pubsub.channels.len(),
+        store.pubsub.patterns.len(),
+        st.unexpected_error_replies,
+        st.total_error_replies,
+        st.total_reads_processed,
+        st.total_writes_processed,
+    );
+}
+
+fn replication_section(s: &mut String, store: &Store) {
+    let w = &store.stream;
+    let active = w.offset() > 0;
+    let _ = write!(
+        s,
+        "# Replication\r\n\
+         role:{}\r\n\
+         connected_slaves:0\r\n\
+         master_failover_state:no-failover\r\n\
+         master_replid:{}\r\n\
+         master_replid2:0000000000000000000000000000000000000000\r\n\
+         master_repl_offset:{}\r\n\
+         second_repl_offset:-1\r\n\
+         repl_backlog_active:{}\r\n\
+         repl_backlog_size:{}\r\n\
+         repl_backlog_first_byte_offset:{}\r\n\
+         repl_backlog_histlen:{}\r\n",
+        if store.is_replica { "slave" } else { "master" },
+        master_replid(),
+        w.offset(),
+        u8::from(active),
+        w.capacity(),
+        if active { w.first_offset() + 1 } else { 0 },
+        w.histlen(),
+    );
+}
+
+fn cpu_section(s: &mut String) {
+    let (sys, user) = rusage(libc::RUSAGE_SELF);
+    let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+    // The thread executing commands at this moment stands for Redis's main thread.
+    let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+    let _ = write!(
+        s,
+        "# CPU\r\n\
+         used_cpu_sys:{sys:.6}\r\n\
+         used_cpu_user:{user:.6}\r\n\
+         used_cpu_sys_children:{csys:.6}\r\n\
+         used_cpu_user_children:{cuser:.6}\r\n\
+         used_cpu_sys_main_thread:{tsys:.6}\r\n\
+         used_cpu_user_main_thread:{tuser:.6}\r\n"
+    );
+}
+
+fn commandstats_section(s: &mut String, store: &Store) {
+    s.push_str("# Commandstats\r\n");
+    let table = CommandTable::get();
+    for (id, cs) in store.stats.commands.iter().enumerate() {
+        if cs.calls == 0 && cs.failed_calls == 0 && cs.rejected_calls == 0 {
+            continue;
+        }
+        let Some(cmd) = table.cmds.get(id) else { continue };
+        let per = if cs.calls == 0 { 0.0 } else { cs.usec as f64 / cs.calls as f64 };
+        let _ = write!(
+            s,
+            "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+            cmd.fullname, cs.calls, cs.usec, per, cs.rejected_calls, cs.failed_calls
+        );
+    }
+}
+
+fn errorstats_section(s: &mut String, store: &Store) {
+    s.push_str("# Errorstats\r\n");
+    let mut errs: Vec<_> = store.stats.errors.iter().collect();
+    errs.sort();
+    for (code, n) in errs {
+        let _ = write!(s, "errorstat_{code}:count={n}\r\n");
+    }
+}
+
+fn keyspace_section(s: &mut String, store: &Store) {
+    s.push_str("# Keyspace\r\n");
+    for (i, db) in store.dbs.iter().enumerate() {
+        if db.is_empty() {
+            continue;
+        }
+        let _ = write!(s, "db{i}:keys={},expires={},avg_ttl={}\r\n", db.len(), db.expires.len(), db.avg_ttl);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn section_selection_follows_redis() {
+        assert_eq!(select_sections(&[]).len(), 11);
+        assert_eq!(select_sections(&[b"all"]).len(), SECTIONS.len());
+        assert_eq!(select_sections(&[b"CPU", b"nosuch", b"server"]), vec!["server", "cpu"]);
+        assert_eq!(select_sections(&[b"default", b"commandstats"]).len(), 12);
+        assert!(select_sections(&[b"nosuch"]).is_empty());
+    }
+
+    #[test]
+    fn human_bytes() {
+        assert_eq!(bytes_to_human(0), "0B");
+        assert_eq!(bytes_to_human(1023), "1023B");
+        assert_eq!(bytes_to_human(1163256), "1.11M");
+        assert_eq!(bytes_to_human(25276502016), "23.54G");
+    }
+}

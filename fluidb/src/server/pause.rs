@@ -1,0 +1,142 @@
+//! CLIENT PAUSE (Redis's pause.c / `processCommand` check): while a pause is active, the
+//! commands it covers wait before executing, with the store lock released. ALL covers
+//! every command; WRITE covers writes and may-replicate commands (PUBLISH, EVAL,
+//! PFCOUNT...), and an EXEC whose transaction contains one. Commands that would be
+//! rejected anyway (unknown, wrong arity, not authenticated) are not held back, and
+//! neither is a master link.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::commands::call::resolve;
+use crate::commands::table::{flags, CommandTable};
+use crate::server::client::Client;
+use crate::server::store::Store;
+
+/// What a pause holds back. `All` is stricter than `Write`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum PauseKind {
+    Write,
+    All,
+}
+
+/// The server's pause state (inside the store).
+#[derive(Debug)]
+pub struct PauseState {
+    pub kind: Option<PauseKind>,
+    /// When the pause ends by itself.
+    pub end: Instant,
+    /// Bumped whenever the pause is lifted, to wake the waiting clients.
+    tx: watch::Sender<u64>,
+    /// Clients currently waiting (counted in `blocked_clients`, as Redis counts them).
+    pub waiting: Arc<AtomicUsize>,
+}
+
+impl Default for PauseState {
+    fn default() -> Self {
+        PauseState { kind: None, end: Instant::now(), tx: watch::channel(0).0, waiting: Arc::new(AtomicUsize::new(0)) }
+    }
+}
+
+impl PauseState {
+    /// Starts or extends a pause: the later end and the stricter kind win (Redis 7.0).
+    pub fn pause(&mut self, kind: PauseKind, duration: Duration) {
+        let end = Instant::now() + duration;
+        match self.kind {
+            Some(k) if self.end > Instant::now() => {
+                self.kind = Some(k.max(kind));
+                self.end = self.end.max(end);
+            }
+            _ => {
+                self.kind = Some(kind);
+                self.end = end;
+            }
+        }
+        if self.end <= Instant::now() {
+            self.unpause();
+        }
+    }
+
+    /// Lifts the pause and wakes every waiting client.
+    pub fn unpause(&mut self) {
+        self.kind = None;
+        self.tx.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// The active pause kind, lifting an expired pause.
+    pub fn active(&mut self) -> Option<PauseKind> {
+        let kind = self.kind?;
+        if Instant::now() >= self.end {
+            self.unpause();
+            return None;
+        }
+        Some(kind)
+    }
+
+    pub fn waiting_clients(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+}
+
+/// A client waiting for a pause to end. Counted as blocked while it exists.
+pub struct PauseWait {
+    until: Instant,
+    rx: watch::Receiver<u64>,
+    waiting: Arc<AtomicUsize>,
+}
+
+impl PauseWait {
+    /// Waits until the pause ends (its deadline or CLIENT UNPAUSE) or the client is
+    /// killed. The caller re-checks afterwards: a new pause may have started.
+    pub async fn wait(mut self, killed: &tokio::sync::Notify) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.until.into()) => {}
+            _ = self.rx.changed() => {}
+            _ = killed.notified() => {}
+        }
+    }
+}
+
+impl Drop for PauseWait {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether `argv` from `client` must wait for the current pause; if so, the wait handle.
+/// Cheap when no pause is active (one branch).
+pub fn must_wait(store: &mut Store, client: &Client, argv: &[Bytes]) -> Option<PauseWait> {
+    store.pause.kind?;
+    let kind = store.pause.active()?;
+    if client.is_master_link {
+        return None;
+    }
+    let table = CommandTable::get();
+    let cmd = resolve(table, argv).ok()?;
+    if !client.authenticated && cmd.def.flags & flags::NO_AUTH == 0 {
+        return None;
+    }
+    let held = match kind {
+        PauseKind::All => true,
+        PauseKind::Write => {
+            let may_replicate = |f: u32| f & (flags::WRITE | flags::MAY_REPLICATE) != 0;
+            may_replicate(cmd.def.flags)
+                || (cmd.def.name == "exec"
+                    && client.multi.as_ref().is_some_and(|m| {
+                        m.queued.iter().any(|q| resolve(table, q).is_ok_and(|c| may_replicate(c.def.flags)))
+                    }))
+        }
+    };
+    if !held {
+        return None;
+    }
+    let p = &store.pause;
+    p.waiting.fetch_add(1, Ordering::Relaxed);
+    let mut rx = p.tx.subscribe();
+    rx.mark_unchanged();
+    Some(PauseWait { until: p.end, rx, waiting: p.waiting.clone() })
+}
