@@ -10,7 +10,7 @@ use super::strings::{
     arg_i64, cstr, kw, lookup_held, proto_max_bulk_len, spec, str_bytes, string_of, string_of_mut, Held,
 };
 use super::table::{acl, flags::*, Command, KeySpec};
-use crate::keyspace::{RStr, Value};
+use crate::keyspace::{Entry, RStr, Value};
 use crate::protocol::Reply;
 use crate::server::store::{notify, Store};
 use crate::util::numeric::string2ll;
@@ -296,47 +296,18 @@ fn bit_offset(ctx: &mut Ctx, a: &[u8], hash: bool, bits: u32) -> Option<u64> {
     Some(off as u64)
 }
 
-/// Where a bitmap command finds its string after Redis's `lookupStringForBitCommand`.
-enum BitTarget {
-    /// The key did not exist: a zeroed buffer to be stored under the key.
-    New(Vec<u8>),
-    /// The key exists and now holds a raw string covering the bit (zero padded).
-    /// `grown` tells whether its length changed.
-    Existing { grown: bool },
-}
-
-/// Looks the key up for writing and makes sure its string can address bit `maxbit`
-/// (converting it to raw and zero padding it, as Redis does). None after replying WRONGTYPE.
-fn lookup_for_bit_write(ctx: &mut Ctx, maxbit: u64) -> Option<BitTarget> {
-    let argv = ctx.argv;
-    let db = ctx.db();
+/// Redis's `lookupStringForBitCommand` on an existing key: makes its string raw and long
+/// enough to address bit `maxbit` (zero padded). Returns the buffer and whether it grew,
+/// or None for a value of another type.
+fn bit_buffer(e: &mut Entry, maxbit: u64) -> Option<(&mut Vec<u8>, bool)> {
     // maxbit >> 3 < proto-max-bulk-len, checked by the caller, so the size fits.
     let need = (maxbit >> 3) as usize + 1;
-    match ctx.store.lookup_write(db, &argv[1], ctx.now_ms) {
-        None => Some(BitTarget::New(vec![0u8; need])),
-        Some(e) => match string_of_mut(&mut e.val) {
-            None => {
-                ctx.out.error(err::WRONGTYPE);
-                None
-            }
-            Some(s) => {
-                let v = s.make_raw();
-                let grown = v.len() < need;
-                if grown {
-                    v.resize(need, 0);
-                }
-                Some(BitTarget::Existing { grown })
-            }
-        },
+    let v = string_of_mut(&mut e.val)?.make_raw();
+    let grown = v.len() < need;
+    if grown {
+        v.resize(need, 0);
     }
-}
-
-/// The raw buffer of an existing key (after [`lookup_for_bit_write`]).
-fn raw_mut<'s>(store: &'s mut Store, db: usize, key: &[u8]) -> Option<&'s mut Vec<u8>> {
-    match store.dbs[db].peek_mut(key).and_then(|e| string_of_mut(&mut e.val)) {
-        Some(RStr::Raw(v)) => Some(v),
-        _ => None,
-    }
+    Some((v, grown))
 }
 
 /// The string under argv[1] after a successful lookup (`Held::Str`), borrowed from the
@@ -358,29 +329,35 @@ fn setbit(ctx: &mut Ctx) {
         Some(v) if v & !1 == 0 => v as u8,
         _ => return ctx.out.error(ERR_BIT),
     };
-    let Some(target) = lookup_for_bit_write(ctx, off) else { return };
     let byte = (off >> 3) as usize;
     let bit = 7 - (off & 7) as u32;
     let db = ctx.db();
-    let old = match target {
-        BitTarget::New(mut v) => {
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        let Some((v, grown)) = bit_buffer(e, off) else { return (false, None) };
+        let old = (v[byte] >> bit) & 1;
+        // Only an actual change (or growth) is a write, as in Redis 7.0.
+        let changed = grown || old != on;
+        if changed {
+            v[byte] = (v[byte] & !(1 << bit)) | (on << bit);
+        }
+        (changed, Some((old, changed)))
+    });
+    let old = match r {
+        Some(Some((old, changed))) => {
+            if changed {
+                ctx.store.notify(notify::STRING, "setbit", key, db);
+                ctx.dirty(1);
+            }
+            old
+        }
+        Some(None) => return ctx.out.error(err::WRONGTYPE),
+        None => {
+            let mut v = vec![0u8; byte + 1];
             v[byte] |= on << bit;
             ctx.store.set_key(db, key, Value::Str(RStr::Raw(v)), ctx.mvcc, false);
             ctx.store.notify(notify::STRING, "setbit", key, db);
             ctx.dirty(1);
             0
-        }
-        BitTarget::Existing { grown } => {
-            let Some(v) = raw_mut(ctx.store, db, key) else { return };
-            let old = (v[byte] >> bit) & 1;
-            // Only an actual change (or growth) is a write, as in Redis 7.0.
-            if grown || old != on {
-                v[byte] = (v[byte] & !(1 << bit)) | (on << bit);
-                ctx.store.modified(db, key, ctx.mvcc);
-                ctx.store.notify(notify::STRING, "setbit", key, db);
-                ctx.dirty(1);
-            }
-            old
         }
     };
     ctx.out.int(old as i64);
@@ -871,11 +848,30 @@ fn bitfield_generic(ctx: &mut Ctx, ro_cmd: bool) {
     if ro_cmd {
         return ctx.out.error("BITFIELD_RO only supports the GET subcommand");
     }
-    let Some(target) = lookup_for_bit_write(ctx, highest_write) else { return };
     let db = ctx.db();
-    ctx.out.array(ops.len());
-    match target {
-        BitTarget::New(mut v) => {
+    let nops = ops.len();
+    let out = &mut *ctx.out;
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        let Some((v, grown)) = bit_buffer(e, highest_write) else { return (false, None) };
+        out.array(nops);
+        let changes = bitfield_apply(out, v, &ops, grown);
+        // Growth alone (every write failed) changes the value too: Redis keeps it
+        // silent, here it is stamped and reaches the write stream.
+        (changes > 0 || grown, Some((changes, grown)))
+    });
+    match r {
+        Some(Some((changes, grown))) => {
+            if changes > 0 {
+                ctx.store.notify(notify::STRING, "setbit", key, db);
+            }
+            if changes > 0 || grown {
+                ctx.dirty(changes.max(1));
+            }
+        }
+        Some(None) => ctx.out.error(err::WRONGTYPE),
+        None => {
+            let mut v = vec![0u8; (highest_write >> 3) as usize + 1];
+            ctx.out.array(nops);
             let changes = bitfield_apply(ctx.out, &mut v, &ops, true);
             // Redis creates the key even when every write fails (OVERFLOW FAIL); here that
             // creation is a write too, so it reaches the write stream and replicas.
@@ -884,19 +880,6 @@ fn bitfield_generic(ctx: &mut Ctx, ro_cmd: bool) {
                 ctx.store.notify(notify::STRING, "setbit", key, db);
             }
             ctx.dirty(changes.max(1));
-        }
-        BitTarget::Existing { grown } => {
-            let Some(v) = raw_mut(ctx.store, db, key) else { return };
-            let changes = bitfield_apply(ctx.out, v, &ops, grown);
-            if changes > 0 {
-                ctx.store.notify(notify::STRING, "setbit", key, db);
-            }
-            // Growth alone (every write failed) changes the value too: Redis keeps it
-            // silent, here it is stamped and reaches the write stream.
-            if changes > 0 || grown {
-                ctx.store.modified(db, key, ctx.mvcc);
-                ctx.dirty(changes.max(1));
-            }
         }
     }
 }

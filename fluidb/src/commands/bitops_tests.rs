@@ -225,3 +225,26 @@ fn overflow_checks() {
     assert_eq!(check_signed_overflow(-1, i64::MIN, 64, OW_FAIL, &mut s), -1);
     assert_eq!(check_signed_overflow(0, i64::MIN, 64, OW_FAIL, &mut s), 0);
 }
+
+#[test]
+fn bitmap_writes_invalidate_watch() {
+    let mut k = Kit::new();
+    k.run("set k a");
+    for (line, fires) in [
+        ("getbit k 1", false),
+        ("setbit k 1 1", false),
+        ("setbit k 1 0", true),
+        ("bitfield k get u8 0", false),
+        ("bitfield k set u8 0 0", true),
+        ("bitfield k set u8 0 0", false),
+        ("bitfield k overflow fail incrby u8 0 -1", false),
+        ("bitfield k overflow fail incrby u8 16 -1", true),
+        ("bitop not x k", false),
+        ("bitop not k x", true),
+        ("bitcount k", false),
+    ] {
+        k.watch("k");
+        k.run(line);
+        assert_eq!(k.watch_fired(), fires, "{line}");
+    }
+}

@@ -11,8 +11,9 @@ use bytes::Bytes;
 
 use super::call::{err, Ctx};
 use super::table::{acl, flags::*, BeginSearch, Command, FindKeys, KeySpec};
-use crate::keyspace::{RStr, Value};
-use crate::server::store::notify;
+use crate::keyspace::{Entry, RStr, Value};
+use crate::server::store::{notify, Store};
+use crate::util::ldouble;
 use crate::util::numeric::string2ll;
 
 const fn string_cmd(
@@ -372,16 +373,37 @@ pub(crate) fn proto_max_bulk_len(ctx: &Ctx) -> i64 {
     ctx.shared.max_bulk_len.load(Ordering::Relaxed)
 }
 
-/// Redis's `checkStringLength`: replies the error and returns false when a string of
-/// `size + append` bytes would exceed `proto-max-bulk-len` (or overflow).
-pub(crate) fn check_string_length(ctx: &mut Ctx, size: u64, append: u64) -> bool {
-    let max = proto_max_bulk_len(ctx).max(0) as u64;
-    match size.checked_add(append) {
-        Some(total) if total <= max && total <= i64::MAX as u64 => true,
-        _ => {
-            ctx.out.error("string exceeds maximum allowed size (proto-max-bulk-len)");
-            false
+/// Error of Redis's `checkStringLength`.
+pub(crate) const ERR_STRING_TOO_LONG: &str = "string exceeds maximum allowed size (proto-max-bulk-len)";
+
+/// Redis's `checkStringLength`: whether a string of `size + append` bytes fits in
+/// `proto-max-bulk-len` (`max`) without overflowing.
+#[inline]
+pub(crate) fn fits_string_length(size: u64, append: u64, max: i64) -> bool {
+    matches!(size.checked_add(append), Some(total) if total <= max.max(0) as u64)
+}
+
+impl Store {
+    /// Redis's `lookupKeyWrite` + change in place + `signalModifiedKey`, with the key
+    /// looked up once: `f` gets the live entry and returns whether it changed it (and a
+    /// result). A change stamps the entry with `mvcc` and invalidates WATCH, exactly as
+    /// [`Store::modified`] does. None when the key does not exist (or is expired).
+    #[inline]
+    pub(crate) fn change_in_place<R>(
+        &mut self,
+        db: usize,
+        key: &[u8],
+        now_ms: i64,
+        mvcc: u64,
+        f: impl FnOnce(&mut Entry) -> (bool, R),
+    ) -> Option<R> {
+        let e = self.lookup_write(db, key, now_ms)?;
+        let (changed, r) = f(e);
+        if changed {
+            e.mvcc = mvcc;
+            self.watch.touch(db, key);
         }
+        Some(r)
     }
 }
 
@@ -536,8 +558,28 @@ fn set_generic(ctx: &mut Ctx, flags: u32, val_idx: usize, expire: Option<usize>,
         return;
     }
     let db = ctx.db();
-    let found = ctx.store.lookup_write(db, key, ctx.now_ms).is_some();
-    if (flags & opt::NX != 0 && found) || (flags & opt::XX != 0 && !found) {
+    let keep_ttl = flags & opt::KEEPTTL != 0 || expire.is_some();
+    // Overwrite in place when the key exists (one lookup), unless NX forbids it.
+    let mut val = Some(Value::Str(RStr::from_bytes(&argv[val_idx])));
+    let found = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        if flags & opt::NX != 0 {
+            return (false, false);
+        }
+        if let Some(v) = val.take() {
+            e.val = v;
+        }
+        (true, !keep_ttl && e.has_expire())
+    });
+    let aborted = match found {
+        Some(drop_ttl) => {
+            if drop_ttl {
+                ctx.store.dbs[db].persist(key);
+            }
+            flags & opt::NX != 0
+        }
+        None => flags & opt::XX != 0,
+    };
+    if aborted {
         if flags & opt::GET == 0 {
             match r {
                 SetReplies::OkNull => ctx.out.null(),
@@ -546,8 +588,9 @@ fn set_generic(ctx: &mut Ctx, flags: u32, val_idx: usize, expire: Option<usize>,
         }
         return;
     }
-    let keep_ttl = flags & opt::KEEPTTL != 0 || expire.is_some();
-    ctx.store.set_key(db, key, Value::Str(RStr::from_bytes(&argv[val_idx])), ctx.mvcc, keep_ttl);
+    if let Some(v) = val {
+        ctx.store.set_key(db, key, v, ctx.mvcc, keep_ttl);
+    }
     ctx.dirty(1);
     ctx.store.notify(notify::STRING, "set", key, db);
     if expire.is_some() {
@@ -735,31 +778,23 @@ fn append(ctx: &mut Ctx) {
     let key = &argv[1][..];
     let add = &argv[2][..];
     let db = ctx.db();
-    let cur_len = match ctx.store.lookup_write(db, key, ctx.now_ms) {
-        None => None,
-        Some(e) => match string_of(&e.val) {
-            Some(s) => Some(s.len()),
-            None => return ctx.out.error(err::WRONGTYPE),
-        },
-    };
-    let total = match cur_len {
+    let max = proto_max_bulk_len(ctx);
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        let Some(s) = string_of_mut(&mut e.val) else { return (false, Err(err::WRONGTYPE)) };
+        if !fits_string_length(s.len() as u64, add.len() as u64, max) {
+            return (false, Err(ERR_STRING_TOO_LONG));
+        }
+        let v = s.make_raw();
+        v.extend_from_slice(add);
+        (true, Ok(v.len()))
+    });
+    let total = match r {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => return ctx.out.error(e),
         None => {
             // A new key gets the encoding SET would give it.
             ctx.store.set_key(db, key, Value::Str(RStr::from_bytes(add)), ctx.mvcc, false);
             add.len()
-        }
-        Some(len) => {
-            if !check_string_length(ctx, len as u64, add.len() as u64) {
-                return;
-            }
-            let Some(s) = ctx.store.dbs[db].peek_mut(key).and_then(|e| string_of_mut(&mut e.val)) else {
-                return;
-            };
-            let v = s.make_raw();
-            v.extend_from_slice(add);
-            let total = v.len();
-            ctx.store.modified(db, key, ctx.mvcc);
-            total
         }
     };
     ctx.store.notify(notify::STRING, "append", key, db);
@@ -827,42 +862,44 @@ fn setrange(ctx: &mut Ctx) {
     }
     let offset = offset as u64;
     let db = ctx.db();
-    let cur_len = match ctx.store.lookup_write(db, key, ctx.now_ms) {
-        None => None,
-        Some(e) => match string_of(&e.val) {
-            Some(s) => Some(s.len()),
-            None => return ctx.out.error(err::WRONGTYPE),
-        },
-    };
-    match cur_len {
-        None if value.is_empty() => return ctx.out.int(0),
-        Some(len) if value.is_empty() => return ctx.out.int(len as i64),
-        _ => {}
+    let max = proto_max_bulk_len(ctx);
+    enum R {
+        Err(&'static str),
+        Unchanged(usize),
+        Len(usize),
     }
-    if !check_string_length(ctx, offset, value.len() as u64) {
-        return;
-    }
-    // Both fit in proto-max-bulk-len, so in usize.
-    let offset = offset as usize;
-    let new_len = match cur_len {
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        let Some(s) = string_of_mut(&mut e.val) else { return (false, R::Err(err::WRONGTYPE)) };
+        if value.is_empty() {
+            return (false, R::Unchanged(s.len()));
+        }
+        if !fits_string_length(offset, value.len() as u64, max) {
+            return (false, R::Err(ERR_STRING_TOO_LONG));
+        }
+        // Both fit in proto-max-bulk-len, so in usize.
+        let (off, end) = (offset as usize, offset as usize + value.len());
+        let v = s.make_raw();
+        if v.len() < end {
+            v.resize(end, 0);
+        }
+        v[off..end].copy_from_slice(value);
+        (true, R::Len(v.len()))
+    });
+    let new_len = match r {
+        Some(R::Len(n)) => n,
+        Some(R::Unchanged(n)) => return ctx.out.int(n as i64),
+        Some(R::Err(e)) => return ctx.out.error(e),
         None => {
-            let mut v = vec![0u8; offset + value.len()];
-            v[offset..].copy_from_slice(value);
+            if value.is_empty() {
+                return ctx.out.int(0);
+            }
+            if !fits_string_length(offset, value.len() as u64, max) {
+                return ctx.out.error(ERR_STRING_TOO_LONG);
+            }
+            let mut v = vec![0u8; offset as usize + value.len()];
+            v[offset as usize..].copy_from_slice(value);
             let n = v.len();
             ctx.store.set_key(db, key, Value::Str(RStr::Raw(v)), ctx.mvcc, false);
-            n
-        }
-        Some(_) => {
-            let Some(s) = ctx.store.dbs[db].peek_mut(key).and_then(|e| string_of_mut(&mut e.val)) else {
-                return;
-            };
-            let v = s.make_raw();
-            if v.len() < offset + value.len() {
-                v.resize(offset + value.len(), 0);
-            }
-            v[offset..offset + value.len()].copy_from_slice(value);
-            let n = v.len();
-            ctx.store.modified(db, key, ctx.mvcc);
             n
         }
     };
@@ -903,21 +940,16 @@ fn incr_decr(ctx: &mut Ctx, by: i64) {
     let argv = ctx.argv;
     let key = &argv[1][..];
     let db = ctx.db();
-    let new = match ctx.store.lookup_write(db, key, ctx.now_ms) {
-        None => None,
-        Some(e) => {
-            let Some(s) = string_of_mut(&mut e.val) else { return ctx.out.error(err::WRONGTYPE) };
-            let Some(cur) = s.as_int() else { return ctx.out.error(err::NOT_INT) };
-            let Some(new) = cur.checked_add(by) else { return ctx.out.error(err::OVERFLOW) };
-            *s = RStr::Int(new);
-            Some(new)
-        }
-    };
-    let new = match new {
-        Some(n) => {
-            ctx.store.modified(db, key, ctx.mvcc);
-            n
-        }
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        let Some(s) = string_of_mut(&mut e.val) else { return (false, Err(err::WRONGTYPE)) };
+        let Some(cur) = s.as_int() else { return (false, Err(err::NOT_INT)) };
+        let Some(new) = cur.checked_add(by) else { return (false, Err(err::OVERFLOW)) };
+        *s = RStr::Int(new);
+        (true, Ok(new))
+    });
+    let new = match r {
+        Some(Ok(n)) => n,
+        Some(Err(e)) => return ctx.out.error(e),
         None => {
             ctx.store.set_key(db, key, Value::Str(RStr::Int(by)), ctx.mvcc, false);
             by
@@ -933,30 +965,30 @@ fn incr_decr(ctx: &mut Ctx, by: i64) {
 fn incrbyfloat(ctx: &mut Ctx) {
     let argv = ctx.argv;
     let key = &argv[1][..];
+    let incr = &argv[2][..];
     let db = ctx.db();
-    let res = match ctx.store.lookup_write(db, key, ctx.now_ms) {
-        None => (false, crate::util::ldouble::incrbyfloat(None, &argv[2])),
-        Some(e) => match string_of(&e.val) {
-            Some(s) => (true, s.with_bytes(|b| crate::util::ldouble::incrbyfloat(Some(b), &argv[2]))),
-            None => return ctx.out.error(err::WRONGTYPE),
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        let Some(s) = string_of_mut(&mut e.val) else { return (false, Err(None)) };
+        match s.with_bytes(|b| ldouble::incrbyfloat(Some(b), incr)) {
+            Ok(new) => {
+                *s = RStr::from_bytes_no_int(&new);
+                (true, Ok(new))
+            }
+            Err(e) => (false, Err(Some(e))),
+        }
+    });
+    let new = match r {
+        Some(Ok(new)) => new,
+        Some(Err(None)) => return ctx.out.error(err::WRONGTYPE),
+        Some(Err(Some(e))) => return ctx.out.error(&format!("-{}", e.message())),
+        None => match ldouble::incrbyfloat(None, incr) {
+            Ok(new) => {
+                ctx.store.set_key(db, key, Value::Str(RStr::from_bytes_no_int(&new)), ctx.mvcc, false);
+                new
+            }
+            Err(e) => return ctx.out.error(&format!("-{}", e.message())),
         },
     };
-    let (exists, new) = match res {
-        (exists, Ok(v)) => (exists, v),
-        (_, Err(e)) => {
-            let msg = format!("-{}", e.message());
-            return ctx.out.error(&msg);
-        }
-    };
-    let val = Value::Str(RStr::from_bytes_no_int(&new));
-    if exists {
-        if let Some(e) = ctx.store.dbs[db].peek_mut(key) {
-            e.val = val;
-        }
-        ctx.store.modified(db, key, ctx.mvcc);
-    } else {
-        ctx.store.set_key(db, key, val, ctx.mvcc, false);
-    }
     ctx.store.notify(notify::STRING, "incrbyfloat", key, db);
     ctx.dirty(1);
     ctx.out.bulk(&new);

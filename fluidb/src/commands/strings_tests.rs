@@ -506,3 +506,56 @@ fn lcs_len_matches_full_table() {
         assert_eq!(len, format!(":{n}\r\n"));
     }
 }
+
+impl Kit {
+    /// Registers a WATCH of `key` (db 0) by a fake client and clears earlier invalidations.
+    pub fn watch(&self, key: &str) {
+        let mut st = self.shared.store.lock();
+        st.watch.keys.entry((0, Box::from(key.as_bytes()))).or_default().push(77);
+        st.watch.dirty.clear();
+    }
+
+    /// Whether the fake watcher's transaction was invalidated.
+    pub fn watch_fired(&self) -> bool {
+        self.shared.store.lock().watch.dirty.contains(&77)
+    }
+}
+
+#[test]
+fn writes_invalidate_watch_and_no_ops_do_not() {
+    let mut k = Kit::new();
+    k.run("set k 1");
+    k.watch("k");
+    for (line, fires) in [
+        ("get k", false),
+        ("set k 1 nx", false),
+        ("incrby k abc", false),
+        ("append k 1", true),
+        ("incr k", true),
+        ("decrby k 2", true),
+        ("incrbyfloat k 1.5", true),
+        ("setrange k 0 7", true),
+        ("set k v xx", true),
+        ("set k w", true),
+        ("getset k x", true),
+        ("setex k 100 y", true),
+        ("getex k persist", true),
+        ("getex k persist", false),
+        ("getex k", false),
+        ("mset k 1", true),
+        ("msetnx k 2", false),
+        ("setnx k 3", false),
+        ("getdel k", true),
+        ("getdel k", false),
+    ] {
+        k.watch("k");
+        k.run(line);
+        assert_eq!(k.watch_fired(), fires, "{line}");
+    }
+    k.run("set k v");
+    k.watch("k");
+    k.runv(&[b"setrange", b"k", b"0", b""]);
+    assert!(!k.watch_fired(), "empty SETRANGE");
+    k.runv(&[b"append", b"k", b""]);
+    assert!(k.watch_fired(), "empty APPEND still writes");
+}
