@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use super::call::{err, Ctx};
 use super::strings::{
-    arg_i64, cstr, kw, lookup_held, proto_max_bulk_len, spec, str_bytes, string_of, string_of_mut, Held,
+    arg_i64, cstr, kw, lookup_held, proto_max_bulk_len, set_value, spec, str_bytes, string_of, string_of_mut, Held,
 };
 use super::table::{acl, flags::*, Command, KeySpec};
 use crate::keyspace::{Entry, RStr, Value};
@@ -655,10 +655,12 @@ fn bitop(ctx: &mut Ctx) {
     let target = &argv[2][..];
     let len = res.len();
     if len > 0 {
-        ctx.store.set_key(db, target, Value::Str(RStr::Raw(res)), ctx.mvcc, false);
+        set_value(ctx, target, Value::Str(RStr::Raw(res)), false);
         ctx.store.notify(notify::STRING, "set", target, db);
         ctx.dirty(1);
-    } else if ctx.store.delete(db, target, ctx.now_ms) {
+    } else if ctx.store.dbs[db].remove(target).is_some() {
+        // Redis's dbDelete: no expiry check, an expired destination counts as deleted.
+        ctx.store.watch.touch(db, target);
         ctx.store.notify(notify::GENERIC, "del", target, db);
         ctx.dirty(1);
     }

@@ -407,6 +407,27 @@ impl Store {
     }
 }
 
+/// Redis's `setKey`: looks the key up for writing first (so an expired key is expired,
+/// with its event and DEL, as in Redis), then stores `val` in place or as a new key. The
+/// TTL is dropped unless `keep_ttl`. Stamps the key and invalidates WATCH.
+pub(crate) fn set_value(ctx: &mut Ctx, key: &[u8], val: Value, keep_ttl: bool) {
+    let db = ctx.db();
+    let mut val = Some(val);
+    let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
+        if let Some(v) = val.take() {
+            e.val = v;
+        }
+        (true, !keep_ttl && e.has_expire())
+    });
+    match (r, val) {
+        (Some(true), _) => {
+            ctx.store.dbs[db].persist(key);
+        }
+        (None, Some(v)) => ctx.store.set_key(db, key, v, ctx.mvcc, keep_ttl),
+        _ => {}
+    }
+}
+
 /// Redis's `getGenericCommand`: replies with the value of argv key (null if absent).
 /// Returns false after replying WRONGTYPE.
 fn get_generic(ctx: &mut Ctx, key: &[u8]) -> bool {
@@ -714,7 +735,7 @@ fn getset(ctx: &mut Ctx) {
         return;
     }
     let db = ctx.db();
-    ctx.store.set_key(db, key, Value::Str(RStr::from_bytes(&argv[2])), ctx.mvcc, false);
+    set_value(ctx, key, Value::Str(RStr::from_bytes(&argv[2])), false);
     ctx.store.notify(notify::STRING, "set", key, db);
     ctx.dirty(1);
     ctx.propagate(vec![Bytes::from_static(b"SET"), argv[1].clone(), argv[2].clone()]);
@@ -750,7 +771,13 @@ fn mset_generic(ctx: &mut Ctx, nx: bool) {
         }
     }
     for pair in argv[1..].chunks_exact(2) {
-        ctx.store.set_key(db, &pair[0], Value::Str(RStr::from_bytes(&pair[1])), ctx.mvcc, false);
+        let val = Value::Str(RStr::from_bytes(&pair[1]));
+        if nx {
+            // MSETNX looked every key up already (expiring them).
+            ctx.store.set_key(db, &pair[0], val, ctx.mvcc, false);
+        } else {
+            set_value(ctx, &pair[0], val, false);
+        }
         ctx.store.notify(notify::STRING, "set", &pair[0], db);
     }
     ctx.dirty((argv.len() / 2) as u64);

@@ -559,3 +559,28 @@ fn writes_invalidate_watch_and_no_ops_do_not() {
     k.runv(&[b"append", b"k", b""]);
     assert!(k.watch_fired(), "empty APPEND still writes");
 }
+
+#[test]
+fn overwriting_an_expired_key_expires_it_first() {
+    let mut k = Kit::new();
+    k.run("mset a 1 g 1 d 1 e 1 s x");
+    for key in ["a", "g", "d", "e"] {
+        k.set_expire(key, 1);
+    }
+    k.reset();
+    k.run("mset a 2");
+    assert_eq!(k.events(), ["expired a", "set a"]);
+    assert_eq!(k.propagated(), ["DEL a", "mset a 2"]);
+    assert_eq!(k.expire("a"), -1);
+    assert_eq!(k.run("getset g 2"), "$-1\r\n");
+    assert_eq!(k.events(), ["expired g", "set g"]);
+    assert_eq!(k.propagated(), ["DEL g", "SET g 2"]);
+    k.run("bitop or e s");
+    assert_eq!(k.events(), ["expired e", "set e"]);
+    assert_eq!(k.propagated(), ["DEL e", "bitop or e s"]);
+    // An empty BITOP result deletes the destination like Redis's dbDelete: no expiry check.
+    assert_eq!(k.run("bitop or d nokey"), ":0\r\n");
+    assert_eq!(k.events(), ["del d"]);
+    assert_eq!(k.propagated(), ["bitop or d nokey"]);
+    assert!(k.entry("d").is_none());
+}
