@@ -8,6 +8,7 @@
 #[macro_use]
 pub mod server;
 pub mod commands;
+pub mod config;
 pub mod keyspace;
 pub mod protocol;
 pub mod replication;

@@ -1,6 +1,11 @@
-//! `fluidb-server [config-file] [--directive value ...]`
+//! `fluidb-server [config-file] [--directive value ...]`: configuration, logging,
+//! daemonizing and the runtime, then `server::run`.
 
-use fluidb::server::{self, Settings, Shared};
+use std::ffi::OsString;
+
+use fluidb::config::{self, Config, Startup};
+use fluidb::server::{self, log, Shared};
+use fluidb::{log_notice, log_warning};
 
 /// jemalloc, as Redis uses: low fragmentation for many small allocations, cheap frees, and
 /// the allocation statistics INFO memory reports.
@@ -8,53 +13,100 @@ use fluidb::server::{self, Settings, Shared};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
-    // TODO(config merge): full redis.conf parsing.
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut cfg = Settings::default();
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--port" if i + 1 < args.len() => {
-                cfg.port = args[i + 1].parse().unwrap_or(6379);
-                i += 1;
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let (cfg, warnings) = match config::from_args(args) {
+        Startup::Run(cfg, warnings) => (cfg, warnings),
+        Startup::Exit(code, text) => {
+            if code == 0 {
+                print!("{text}");
+            } else {
+                eprint!("{text}");
             }
-            // TODO(config merge): interim directives used by the introspection tests.
-            d @ ("--requirepass"
-            | "--enable-debug-command"
-            | "--latency-monitor-threshold"
-            | "--slowlog-log-slower-than"
-            | "--slowlog-max-len"
-            | "--databases"
-            | "--unixsocket")
-                if i + 1 < args.len() =>
-            {
-                let v = args[i + 1].clone();
-                match d {
-                    "--requirepass" => cfg.requirepass = (!v.is_empty()).then(|| v.into_bytes()),
-                    "--enable-debug-command" => cfg.enable_debug_command = v,
-                    "--latency-monitor-threshold" => cfg.latency_monitor_threshold = v.parse().unwrap_or(0),
-                    "--slowlog-log-slower-than" => cfg.slowlog_log_slower_than = v.parse().unwrap_or(10000),
-                    "--slowlog-max-len" => cfg.slowlog_max_len = v.parse().unwrap_or(128),
-                    "--databases" => cfg.databases = v.parse().unwrap_or(16),
-                    _ => cfg.unixsocket = Some(v),
-                }
-                i += 1;
-            }
-            _ => {}
+            std::process::exit(code);
         }
-        i += 1;
+    };
+    if cfg.daemonize {
+        daemonize();
     }
-    let threads = cfg.server_threads.max(1);
-    let shared = Shared::new(cfg, String::new());
+    log::configure(log_level(&cfg), &cfg.logfile);
+    log_notice!("oO0OoO0OoO0Oo fluidB is starting oO0OoO0OoO0Oo");
+    log_notice!("fluidB version={}, bits=64, pid={}, just started", env!("CARGO_PKG_VERSION"), std::process::id());
+    if cfg.config_file.is_none() {
+        log_warning!(
+            "Warning: no config file specified, using the default config. In order to specify a config file use fluidb-server /path/to/fluidb.conf"
+        );
+    } else {
+        log_notice!("Configuration loaded");
+    }
+    for w in &warnings {
+        log_warning!("{w}");
+    }
+    if let Err(e) = std::env::set_current_dir(&cfg.dir) {
+        log_warning!("Can't chdir to '{}': {e}", cfg.dir);
+        std::process::exit(1);
+    }
+    if let Some(p) = pidfile(&cfg) {
+        if let Err(e) = std::fs::write(&p, format!("{}\n", std::process::id())) {
+            log_warning!("Failed to write PID file {p}: {e}");
+        }
+    }
+    let threads = cfg.server_threads.max(1) as usize;
+    let pid_path = pidfile(&cfg);
+    let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    let shared = Shared::new(cfg, config_file);
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Failed to start the runtime: {e}");
+            log_warning!("Failed to start the runtime: {e}");
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(server::run(shared)) {
-        eprintln!("{e}");
+    let result = rt.block_on(server::run(shared));
+    if let Some(p) = pid_path {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Err(e) = result {
+        log_warning!("{e}");
         std::process::exit(1);
+    }
+}
+
+fn log_level(cfg: &Config) -> log::Level {
+    log::level_from_str(cfg.loglevel.as_str()).unwrap_or(log::Level::Notice)
+}
+
+/// The pidfile to write: the configured one, or Redis's default when daemonized.
+fn pidfile(cfg: &Config) -> Option<String> {
+    match &cfg.pidfile {
+        Some(p) if !p.is_empty() => Some(p.clone()),
+        _ if cfg.daemonize => Some("/var/run/fluidb.pid".to_string()),
+        _ => None,
+    }
+}
+
+/// Detaches from the terminal like Redis's `daemonize()`: fork, setsid, stdio to
+/// /dev/null. Done before the runtime starts, while the process has one thread.
+fn daemonize() {
+    // SAFETY: called before any other thread exists; fork in a single-threaded process
+    // is sound, and the child only continues with normal Rust code.
+    unsafe {
+        match libc::fork() {
+            -1 => {
+                eprintln!("fork failed: {}", std::io::Error::last_os_error());
+                std::process::exit(1);
+            }
+            0 => {}
+            _ => std::process::exit(0),
+        }
+        libc::setsid();
+        let devnull = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if devnull >= 0 {
+            libc::dup2(devnull, 0);
+            libc::dup2(devnull, 1);
+            libc::dup2(devnull, 2);
+            if devnull > 2 {
+                libc::close(devnull);
+            }
+        }
     }
 }

@@ -291,7 +291,7 @@ fn info_framing_matches_redis() {
 #[test]
 fn debug_is_refused_unless_enabled() {
     let msg = "-ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.\r\n";
-    let s = Server::start(&[]);
+    let s = Server::start(&["--enable-debug-command", "no"]);
     let mut r = s.raw();
     assert_eq!(r.call(&["DEBUG", "DIGEST"]), msg);
     assert_eq!(r.call(&["DEBUG", "HELP"]), msg);

@@ -119,9 +119,17 @@ fn allowed_in_pubsub(name: &str) -> bool {
 }
 
 /// Rejects a command before execution (Redis's `rejectCommand`): error reply, counted as
-/// rejected, and a pending transaction is flagged to fail with EXECABORT.
-fn reject(store: &mut Store, client: &mut Client, out: &mut Reply, cmd: Option<&Cmd>, msg: &str) {
-    out.error(msg);
+/// rejected, and a pending transaction is flagged to fail with EXECABORT. A rejected EXEC
+/// discards the transaction with "-EXECABORT Transaction discarded because of: <reason>".
+fn reject(store: &mut Store, client: &mut Client, out: &mut Reply, cmd: Option<&Cmd>, msg: &str, argv: &[Bytes]) {
+    let is_exec = cmd.is_some_and(|c| c.parent.is_none() && c.def.name == "exec");
+    if is_exec {
+        let reason = msg.strip_prefix('-').unwrap_or(msg);
+        out.error(&format!("-EXECABORT Transaction discarded because of: {reason}"));
+        super::multi::discard_transaction(store, client);
+    } else {
+        out.error(msg);
+    }
     for code in out.take_errors() {
         store.stats.error(&code);
     }
@@ -130,6 +138,10 @@ fn reject(store: &mut Store, client: &mut Client, out: &mut Reply, cmd: Option<&
     }
     if let Some(m) = client.multi.as_mut() {
         m.aborted = true;
+    }
+    if is_exec && !store.clients.monitors.is_empty() {
+        let db = client.db;
+        crate::server::monitor::feed(store, client, db, argv);
     }
 }
 
@@ -165,36 +177,48 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
     let cmd = match resolve(table, argv) {
         Ok(c) => c,
         Err((c, msg)) => {
-            reject(store, client, out, c, &msg);
+            reject(store, client, out, c, &msg, argv);
             return Flow::Continue;
         }
     };
     let def = cmd.def;
     // DEBUG is a protected command: refused unless `enable-debug-command` allows it.
     if def.flags & flags::ADMIN != 0 && def.name == "debug" && !crate::commands::debug::allowed(store, client) {
-        reject(store, client, out, Some(cmd), crate::commands::debug::NOT_ALLOWED);
+        reject(store, client, out, Some(cmd), crate::commands::debug::NOT_ALLOWED, argv);
         return Flow::Continue;
     }
     if !client.authenticated && def.flags & flags::NO_AUTH == 0 {
-        reject(store, client, out, Some(cmd), err::NOAUTH);
+        reject(store, client, out, Some(cmd), err::NOAUTH, argv);
         return Flow::Continue;
     }
     let top = cmd.parent.map(|p| table.cmds[p].def.name).unwrap_or(def.name);
+    // MONITOR clients are replicas in Redis: no keyspace access.
+    if def.flags & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) != 0
+        && client.shared.is_monitor.load(std::sync::atomic::Ordering::Relaxed)
+    {
+        reject(store, client, out, Some(cmd), "Replica can't interact with the keyspace", argv);
+        return Flow::Continue;
+    }
     if client.in_pubsub_context() && !allowed_in_pubsub(top) {
         let msg = format!(
             "Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             cmd.fullname
         );
-        reject(store, client, out, Some(cmd), &msg);
+        reject(store, client, out, Some(cmd), &msg, argv);
         return Flow::Continue;
     }
     if client.multi.is_some() && !matches!(top, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if def.flags & flags::NO_MULTI != 0 {
-            reject(store, client, out, Some(cmd), "Command not allowed inside a transaction");
+            reject(store, client, out, Some(cmd), "Command not allowed inside a transaction", argv);
             return Flow::Continue;
         }
+        // An aborted or invalidated transaction will not run: no point in keeping more.
+        let dirty = store.watch.is_dirty(client.id);
         if let Some(m) = client.multi.as_mut() {
-            m.queued.push(argv.to_vec());
+            if !m.aborted && !dirty {
+                m.queued.push(argv.to_vec());
+                client.shared.info.lock().multi = m.queued.len() as i64;
+            }
         }
         out.raw(b"+QUEUED\r\n");
         return Flow::Continue;
@@ -223,10 +247,18 @@ pub fn execute(
     let dirty_before = store.dirty;
     let mvcc = if def.flags & flags::WRITE != 0 { store.next_mvcc(now_ms) } else { 0 };
     let db_before = client.db;
+    // Pub/sub messages for this very client go into its reply stream, ahead of the reply.
+    let prev_current = std::mem::replace(&mut store.pubsub.current, client.id);
+    let mark = out.len();
     let mut ctx =
         Ctx { argv, store, client, out, shared, cmd, now_ms, mvcc, flow: Flow::Continue, propagate_as: None, in_exec };
     (def.handler)(&mut ctx);
     let Ctx { flow, propagate_as, store, out, client, .. } = ctx;
+    store.pubsub.current = prev_current;
+    if !store.pubsub.to_self.is_empty() {
+        let msgs = std::mem::take(&mut store.pubsub.to_self);
+        out.buf.splice(mark..mark, msgs);
+    }
     let usec = start.elapsed().as_micros() as u64;
 
     // Stats.
@@ -236,7 +268,8 @@ pub fn execute(
         let cs = store.stats.command(cmd.id);
         cs.calls += 1;
         cs.usec += usec;
-        if !errors.is_empty() && !matches!(def.name, "exec") {
+        // Errors of the commands inside EXEC were taken (and counted) by their own calls.
+        if !errors.is_empty() {
             cs.failed_calls += 1;
         }
     }
@@ -268,19 +301,42 @@ pub fn execute(
         crate::server::slowlog::maybe_log(store, client, logged, usec);
         crate::server::latency::command_sample(store, def.flags & flags::FAST != 0, usec);
     }
-    // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis).
+    // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis), with the
+    // database selected after the command (SELECT shows its new database).
     if !store.clients.monitors.is_empty() && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
-        crate::server::monitor::feed(store, client, db_before, logged);
+        let db = client.db;
+        crate::server::monitor::feed(store, client, db, logged);
     }
     flow
 }
 
-/// Moves the writes of the last top-level command into the write stream. Several writes
-/// from one EXEC are wrapped in MULTI/EXEC, as Redis 7.0 propagates transactions.
+/// Moves the writes of the last top-level command into the write stream. As Redis 7.0's
+/// `propagatePendingCommands`, more than one write (the commands of an EXEC, or a command
+/// plus the deletions of keys it found expired) is wrapped in MULTI/EXEC; the MULTI takes
+/// the database of the first write and the EXEC that of the last, so no extra SELECT is
+/// emitted.
 pub fn flush_propagation(store: &mut Store) {
     if store.pending_propagate.is_empty() {
         return;
     }
+    let pending = std::mem::take(&mut store.pending_propagate);
+    if pending.len() == 1 {
+        let p = &pending[0];
+        store.stream.append(p.db, p.mvcc, &p.argv);
+        return;
+    }
+    let mvcc = pending.iter().map(|p| p.mvcc).max().unwrap_or(0);
+    let (first_db, last_db) = (pending[0].db, pending[pending.len() - 1].db);
+    store.stream.append(first_db, mvcc, &[Bytes::from_static(b"MULTI")]);
+    for p in &pending {
+        store.stream.append(p.db, p.mvcc, &p.argv);
+    }
+    store.stream.append(last_db, mvcc, &[Bytes::from_static(b"EXEC")]);
+}
+
+/// Moves expired-key deletions of active expiry into the write stream one by one, never
+/// wrapped (Redis propagates each active-expire deletion on its own).
+pub fn flush_expired_propagation(store: &mut Store) {
     let pending = std::mem::take(&mut store.pending_propagate);
     for p in pending {
         store.stream.append(p.db, p.mvcc, &p.argv);

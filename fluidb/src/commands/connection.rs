@@ -252,18 +252,11 @@ fn select(ctx: &mut Ctx) {
     ctx.out.ok();
 }
 
-/// Forgets every key a client WATCHes (UNWATCH, EXEC, DISCARD, disconnect).
+/// Forgets every key a client WATCHes and its dirty flag (UNWATCH, EXEC, DISCARD,
+/// disconnect).
 pub fn unwatch_all(store: &mut Store, client: &mut Client) {
-    for (db, key) in client.watched.drain(..) {
-        let k = (db, key);
-        if let Some(ids) = store.watch.keys.get_mut(&k) {
-            ids.retain(|&i| i != client.id);
-            if ids.is_empty() {
-                store.watch.keys.remove(&k);
-            }
-        }
-    }
-    store.watch.dirty.remove(&client.id);
+    store.watch.forget(client.id);
+    client.watched.clear();
 }
 
 /// The arguments of AUTH / HELLO with the credentials replaced by "(redacted)", for the

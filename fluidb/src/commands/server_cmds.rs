@@ -1,4 +1,4 @@
-//! Server commands: DBSIZE, FLUSHDB, FLUSHALL, SHUTDOWN, TIME, LASTSAVE, ROLE, SLOWLOG,
+//! Server commands: SHUTDOWN, TIME, LASTSAVE, ROLE, SLOWLOG,
 //! LATENCY. (INFO, COMMAND and DEBUG live in their own files.)
 
 use super::call::{Ctx, Flow};
@@ -6,27 +6,6 @@ use super::client_cmd::{help_reply, subcommand_syntax_error};
 use super::table::{acl, flags::*, Command};
 
 pub static COMMANDS: &[Command] = &[
-    Command {
-        name: "dbsize",
-        arity: 1,
-        flags: READONLY | FAST,
-        acl: acl::KEYSPACE,
-        handler: dbsize,
-        group: "server",
-        summary: "Return the number of keys in the selected database",
-        ..Command::DEFAULT
-    },
-    Command {
-        name: "flushall",
-        arity: -1,
-        flags: WRITE,
-        acl: acl::KEYSPACE | acl::DANGEROUS,
-        handler: flushall,
-        group: "server",
-        summary: "Remove all keys from all databases",
-        complexity: "O(N) where N is the total number of keys in all databases",
-        ..Command::DEFAULT
-    },
     Command {
         name: "shutdown",
         arity: -1,
@@ -184,23 +163,6 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
 ];
-
-fn dbsize(ctx: &mut Ctx) {
-    let n = ctx.store.dbs[ctx.client.db].len();
-    ctx.out.int(n as i64);
-}
-
-fn flushall(ctx: &mut Ctx) {
-    let mut n = 0;
-    for db in 0..ctx.store.dbs.len() {
-        n += ctx.store.dbs[db].len();
-        let d = &ctx.store.dbs[db];
-        ctx.store.watch.touch_db(db, |k| d.peek(k).is_some());
-        ctx.store.dbs[db].take_all();
-    }
-    ctx.dirty(n as u64 + 1);
-    ctx.out.ok();
-}
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. There is no persistence yet and no
 /// replicas to wait for, so an accepted SHUTDOWN exits at once (nothing is lost that was

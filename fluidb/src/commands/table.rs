@@ -257,12 +257,16 @@ fn families() -> Vec<&'static [Command]> {
         super::strings::COMMANDS,
         super::bitops::COMMANDS,
         super::keys::COMMANDS,
+        super::expire::COMMANDS,
         super::connection::COMMANDS,
         super::server_cmds::COMMANDS,
         super::client_cmd::COMMANDS,
         super::command_cmd::COMMANDS,
         super::info::COMMANDS,
         super::debug::COMMANDS,
+        super::config_cmd::COMMANDS,
+        super::multi::COMMANDS,
+        super::pubsub::COMMANDS,
     ]
 }
 

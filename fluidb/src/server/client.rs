@@ -34,6 +34,8 @@ pub struct ClientInfo {
     pub flags: String,
     pub sub: usize,
     pub psub: usize,
+    /// Shard channel subscriptions (CLIENT LIST `ssub=`).
+    pub ssub: usize,
     pub multi: i64,
     pub qbuf: usize,
     pub resp: u8,
@@ -85,6 +87,7 @@ impl ClientShared {
                 flags: "N".into(),
                 sub: 0,
                 psub: 0,
+                ssub: 0,
                 multi: -1,
                 qbuf: 0,
                 resp: 2,
@@ -144,6 +147,8 @@ pub struct Client {
     pub watched: Vec<(usize, Box<[u8]>)>,
     pub channels: HashSet<Bytes>,
     pub patterns: HashSet<Bytes>,
+    /// Shard channels (SSUBSCRIBE).
+    pub shard_channels: HashSet<Bytes>,
     /// Set by QUIT or a protocol error: close once the pending replies are written.
     pub close_after_reply: bool,
     pub name: Option<Bytes>,
@@ -165,6 +170,7 @@ impl Client {
             watched: Vec::new(),
             channels: HashSet::new(),
             patterns: HashSet::new(),
+            shard_channels: HashSet::new(),
             close_after_reply: false,
             name: None,
             is_master_link: false,
@@ -175,9 +181,9 @@ impl Client {
     pub fn resp3(&self) -> bool {
         self.reply.resp3
     }
-    /// Number of pub/sub subscriptions (channels + patterns).
+    /// Number of pub/sub subscriptions (channels + patterns + shard channels).
     pub fn subscriptions(&self) -> usize {
-        self.channels.len() + self.patterns.len()
+        self.channels.len() + self.patterns.len() + self.shard_channels.len()
     }
     /// RESP2 clients with subscriptions may only run (P)(UN)SUBSCRIBE, PING, QUIT, RESET.
     pub fn in_pubsub_context(&self) -> bool {

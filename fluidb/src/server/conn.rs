@@ -33,7 +33,7 @@ pub async fn accept_tcp(shared: Arc<Shared>, listener: TcpListener) {
                 let _ = sock.set_nodelay(true);
                 let keepalive = shared.store.lock().cfg.tcp_keepalive;
                 if keepalive > 0 {
-                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive));
+                    let ka = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(keepalive as u64));
                     let _ = socket2::SockRef::from(&sock).set_tcp_keepalive(&ka);
                 }
                 let local = sock.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -126,7 +126,12 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     out.raw(m);
                 }
                 let n: usize = pending.iter().map(|m| m.len()).sum();
-                let ok = flush(&mut sock, &mut out).await;
+                // A subscriber that does not read must not keep this task (and its
+                // buffers) alive: being killed past the output limit interrupts the write.
+                let ok = tokio::select! {
+                    ok = flush(&mut sock, &mut out) => ok,
+                    _ = cs.kill_notify.notified() => false,
+                };
                 cs.mailbox_bytes.fetch_sub(n, Ordering::Relaxed);
                 if !ok {
                     break;
@@ -153,7 +158,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                             // Before authentication, execute one command at a time so
                             // that AUTH takes effect for the parsing of what follows.
                             if (!client.authenticated || batch.len() >= MAX_BATCH)
-                                && !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n).await
+                                && !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n, &mut mailbox).await
                             {
                                 break 'conn;
                             }
@@ -165,7 +170,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                 }
-                if !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n).await {
+                if !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n, &mut mailbox).await {
                     break;
                 }
                 if let Some(e) = proto_err {
@@ -219,6 +224,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
     out: &mut Reply,
     batch: &mut Vec<Vec<Bytes>>,
     bytes_read: usize,
+    mailbox: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>,
 ) -> bool {
     let mut i = 0;
     let mut keep = true;
@@ -242,6 +248,9 @@ async fn run_batch<S: AsyncWrite + Unpin>(
                     break;
                 }
                 i += 1;
+                // Messages queued for this client before this command (pub/sub, MONITOR)
+                // precede its reply, as in Redis's single reply stream.
+                drain_mailbox(client, out, mailbox);
                 let mark = out.len();
                 let flow = call(shared, &mut st, client, out, argv);
                 apply_reply_mode(client, out, mark);
@@ -301,6 +310,18 @@ async fn run_batch<S: AsyncWrite + Unpin>(
     keep
 }
 
+/// Moves the messages already in the mailbox into the output buffer.
+fn drain_mailbox(client: &Client, out: &mut Reply, mailbox: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>) {
+    let mut n = 0;
+    while let Ok(m) = mailbox.try_recv() {
+        out.raw(&m);
+        n += m.len();
+    }
+    if n > 0 {
+        client.shared.mailbox_bytes.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
 /// CLIENT REPLY OFF/SKIP: discard the reply the last command wrote.
 fn apply_reply_mode(client: &mut Client, out: &mut Reply, mark: usize) {
     match client.reply_mode {
@@ -323,12 +344,7 @@ fn unregister(shared: &Shared, id: u64, client: Option<&mut Client>) {
     st.clients.by_id.remove(&id);
     st.clients.monitors.retain(|m| m.id != id);
     if let Some(c) = client {
-        for ch in c.channels.drain() {
-            st.pubsub.unsubscribe(id, &ch);
-        }
-        for p in c.patterns.drain() {
-            st.pubsub.punsubscribe(id, &p);
-        }
+        crate::commands::pubsub::forget_client(&mut st, c);
         crate::commands::connection::unwatch_all(&mut st, c);
     }
 }

@@ -52,7 +52,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
                         expired += 1;
                     }
                 }
-                crate::commands::call::flush_propagation(&mut st);
+                crate::commands::call::flush_expired_propagation(&mut st);
                 if !sampled.is_empty() && expired * 4 > sampled.len() {
                     any_db_busy = true;
                 }
@@ -89,10 +89,11 @@ fn client_timeouts(shared: &Shared) {
     if timeout == 0 {
         return;
     }
-    let limit = Duration::from_secs(timeout);
+    let limit = Duration::from_secs(timeout as u64);
     for c in st.clients.by_id.values() {
         let info = c.info.lock();
-        if info.sub + info.psub > 0 {
+        // Subscribers and MONITOR clients (replicas in Redis) are never timed out.
+        if info.sub + info.psub + info.ssub > 0 || c.is_monitor.load(Ordering::Relaxed) {
             continue;
         }
         if info.last_interaction.elapsed() > limit {

@@ -108,7 +108,7 @@ pub fn command_sample(store: &mut crate::server::store::Store, fast: bool, usec:
         return;
     }
     let ms = usec / 1000;
-    store.latency.add_if_needed(threshold, if fast { "fast-command" } else { "command" }, ms);
+    store.latency.add_if_needed(threshold.max(0) as u64, if fast { "fast-command" } else { "command" }, ms);
 }
 
 /// Accounts a command that slept outside the store lock (DEBUG SLEEP): its latency

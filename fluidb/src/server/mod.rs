@@ -15,7 +15,6 @@ pub mod latency;
 pub mod monitor;
 pub mod pause;
 pub mod pubsub;
-pub mod settings;
 pub mod slowlog;
 pub mod stats;
 pub mod store;
@@ -28,7 +27,7 @@ use parking_lot::Mutex;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
 
-pub use settings::Settings;
+pub use crate::config::Config;
 pub use store::Store;
 
 /// Server-wide state shared by all connections.
@@ -56,7 +55,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(cfg: Settings, config_file: String) -> Arc<Shared> {
+    pub fn new(cfg: Config, config_file: String) -> Arc<Shared> {
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() & 15)).collect();
         Arc::new(Shared {
             next_client_id: AtomicU64::new(1),
@@ -65,9 +64,9 @@ impl Shared {
             run_id,
             port: AtomicUsize::new(cfg.port as usize),
             max_bulk_len: AtomicI64::new(cfg.proto_max_bulk_len),
-            query_buffer_limit: AtomicUsize::new(cfg.client_query_buffer_limit),
+            query_buffer_limit: AtomicUsize::new(cfg.client_query_buffer_limit as usize),
             connected: AtomicUsize::new(0),
-            maxclients: AtomicUsize::new(cfg.maxclients),
+            maxclients: AtomicUsize::new(cfg.maxclients as usize),
             protected_mode: AtomicBool::new(cfg.protected_mode),
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
@@ -78,10 +77,10 @@ impl Shared {
     }
 
     /// Copies configuration values read outside the lock after a change.
-    pub fn refresh_cached_config(&self, cfg: &Settings) {
+    pub fn refresh_cached_config(&self, cfg: &Config) {
         self.max_bulk_len.store(cfg.proto_max_bulk_len, Ordering::Relaxed);
-        self.query_buffer_limit.store(cfg.client_query_buffer_limit, Ordering::Relaxed);
-        self.maxclients.store(cfg.maxclients, Ordering::Relaxed);
+        self.query_buffer_limit.store(cfg.client_query_buffer_limit as usize, Ordering::Relaxed);
+        self.maxclients.store(cfg.maxclients as usize, Ordering::Relaxed);
         self.protected_mode.store(cfg.protected_mode, Ordering::Relaxed);
     }
 

@@ -65,7 +65,7 @@ pub fn maybe_log(store: &mut Store, client: &Client, argv: &[Bytes], usec: u64) 
     log.next_id += 1;
     log.entries.push_front(e);
     let max = store.cfg.slowlog_max_len;
-    while log.entries.len() > max {
+    while log.entries.len() as u64 > max {
         log.entries.pop_back();
     }
 }

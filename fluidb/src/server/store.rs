@@ -9,12 +9,12 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use crate::config::Config;
 use crate::keyspace::db::NO_EXPIRE;
 use crate::keyspace::{Db, Entry, MvccClock, Value};
 use crate::replication::stream::WriteStream;
 use crate::server::client::{ClientId, ClientRegistry};
 use crate::server::pubsub::PubSub;
-use crate::server::settings::Settings;
 use crate::server::slowlog::SlowLog;
 use crate::server::stats::Stats;
 
@@ -40,31 +40,156 @@ pub mod notify {
 
 /// Registry of WATCHed keys: which clients watch `(db, key)`, and which clients'
 /// transactions have been invalidated (Redis's `CLIENT_DIRTY_CAS`).
+///
+/// Keys are indexed by name only (so a lookup borrows the key instead of allocating);
+/// each watcher records its database and whether the key was already logically expired
+/// when it was watched (Redis 7.0's `watchedKey.expired`): deleting such a stale key is
+/// not a change, and EXEC only fails for keys that expired after WATCH.
 #[derive(Debug, Default)]
 pub struct WatchRegistry {
-    pub keys: HashMap<(usize, Box<[u8]>), Vec<ClientId>>,
+    /// Key name to its watchers, in WATCH order.
+    pub keys: HashMap<Box<[u8]>, Vec<Watcher>>,
+    /// Client to the `(db, key)` pairs it watches, in WATCH order.
+    pub clients: HashMap<ClientId, Vec<WatchedKey>>,
     pub dirty: std::collections::HashSet<ClientId>,
 }
 
+/// A watched key: database and name.
+pub type WatchedKey = (usize, Box<[u8]>);
+
+/// One client watching one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watcher {
+    pub db: usize,
+    pub client: ClientId,
+    /// The key existed but was logically expired when WATCH was called.
+    pub expired: bool,
+}
+
 impl WatchRegistry {
-    /// Marks every client watching `key` in `db` as dirty.
+    /// Adds a watch (no-op if `client` already watches `key` in `db`).
+    pub fn watch(&mut self, client: ClientId, db: usize, key: &[u8], expired: bool) {
+        let mine = self.clients.entry(client).or_default();
+        if mine.iter().any(|(d, k)| *d == db && &**k == key) {
+            return;
+        }
+        mine.push((db, key.into()));
+        match self.keys.get_mut(key) {
+            Some(ws) => ws.push(Watcher { db, client, expired }),
+            None => {
+                self.keys.insert(key.into(), vec![Watcher { db, client, expired }]);
+            }
+        }
+    }
+
+    /// Removes every watch of `client`, keeping its dirty flag (Redis's `unwatchAllKeys`).
+    pub fn unwatch_keys(&mut self, client: ClientId) {
+        let Some(mine) = self.clients.remove(&client) else { return };
+        for (db, key) in mine {
+            if let Some(ws) = self.keys.get_mut(&key) {
+                ws.retain(|w| !(w.client == client && w.db == db));
+                if ws.is_empty() {
+                    self.keys.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Forgets everything about `client`: its watches and its dirty flag (UNWATCH, EXEC,
+    /// DISCARD, RESET, disconnect).
+    pub fn forget(&mut self, client: ClientId) {
+        self.unwatch_keys(client);
+        self.dirty.remove(&client);
+    }
+
+    /// Whether `client`'s transaction was invalidated.
+    #[inline]
+    pub fn is_dirty(&self, client: ClientId) -> bool {
+        !self.dirty.is_empty() && self.dirty.contains(&client)
+    }
+
+    /// A key of `db` was written and still exists: every client watching it is dirty.
     #[inline]
     pub fn touch(&mut self, db: usize, key: &[u8]) {
+        self.touch_key(db, key, true);
+    }
+
+    /// A key of `db` was deleted. Watchers that saw it already expired at WATCH time are
+    /// not invalidated (the key was logically absent and still is); the others are.
+    #[inline]
+    pub fn touch_deleted(&mut self, db: usize, key: &[u8]) {
+        self.touch_key(db, key, false);
+    }
+
+    /// Redis's `touchWatchedKey`.
+    fn touch_key(&mut self, db: usize, key: &[u8], present: bool) {
         if self.keys.is_empty() {
             return;
         }
-        if let Some(ids) = self.keys.get(&(db, Box::from(key))) {
-            self.dirty.extend(ids.iter().copied());
+        let Some(ws) = self.keys.get_mut(key) else { return };
+        let mut hit = Vec::new();
+        for w in ws.iter_mut().filter(|w| w.db == db) {
+            if w.expired && !present {
+                // Already expired key deleted: logically no change.
+                w.expired = false;
+                continue;
+            }
+            hit.push(w.client);
+        }
+        for c in hit {
+            self.dirty.insert(c);
+            // No point in watching further: the transaction will fail anyway.
+            self.unwatch_keys(c);
         }
     }
+
     /// Marks every client watching any key of `db` that `exists` says is present (FLUSHDB,
-    /// SWAPDB), or every key of `db` when `exists` is None.
+    /// FLUSHALL): the flush deletes it. Keys already expired at WATCH time are not a change.
     pub fn touch_db(&mut self, db: usize, exists: impl Fn(&[u8]) -> bool) {
-        for ((d, k), ids) in self.keys.iter() {
-            if *d == db && exists(k) {
-                self.dirty.extend(ids.iter().copied());
+        self.touch_all_in_db(db, exists, |_| None);
+    }
+
+    /// Redis's `touchAllWatchedKeysInDb(emptied, replaced_with)`: `db` is about to be
+    /// emptied (`in_emptied` tells which keys it physically holds) and, for SWAPDB,
+    /// replaced with another database (`in_replacement` answers None if the key is absent
+    /// there, Some(logically expired) if present).
+    pub fn touch_all_in_db(
+        &mut self,
+        db: usize,
+        in_emptied: impl Fn(&[u8]) -> bool,
+        in_replacement: impl Fn(&[u8]) -> Option<bool>,
+    ) {
+        let mut hit = Vec::new();
+        for (key, ws) in self.keys.iter_mut() {
+            if !ws.iter().any(|w| w.db == db) {
+                continue;
+            }
+            let emptied_has = in_emptied(key);
+            let replacement = in_replacement(key);
+            if !emptied_has && replacement.is_none() {
+                continue;
+            }
+            for w in ws.iter_mut().filter(|w| w.db == db) {
+                if w.expired {
+                    match replacement {
+                        // Expired key now deleted: no logical change.
+                        None => {
+                            w.expired = false;
+                            continue;
+                        }
+                        // Expired key remains expired.
+                        Some(true) => continue,
+                        Some(false) => {}
+                    }
+                } else if !emptied_has && replacement == Some(true) {
+                    // A missing key replaced with an expired one: still logically absent.
+                    w.expired = true;
+                    continue;
+                }
+                hit.push(w.client);
             }
         }
+        self.dirty.extend(hit);
     }
 }
 
@@ -83,7 +208,7 @@ pub struct Propagated {
 pub struct Store {
     pub dbs: Vec<Db>,
     pub clock: MvccClock,
-    pub cfg: Settings,
+    pub cfg: Config,
     pub stats: Stats,
     pub watch: WatchRegistry,
     pub pubsub: PubSub,
@@ -108,8 +233,8 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(cfg: Settings) -> Self {
-        let n = cfg.databases.max(1);
+    pub fn new(cfg: Config) -> Self {
+        let n = cfg.databases.max(1) as usize;
         Store {
             dbs: (0..n).map(Db::new).collect(),
             clock: MvccClock::new(),
@@ -156,7 +281,7 @@ impl Store {
             return;
         }
         self.stats.expired_keys += 1;
-        self.watch.touch(db, key);
+        self.watch.touch_deleted(db, key);
         self.notify(notify::EXPIRED, "expired", key, db);
         self.pending_propagate.push(Propagated {
             db,
@@ -216,6 +341,8 @@ impl Store {
             }
         } else {
             d.insert(key, Entry::new(val, mvcc, lru));
+            // Redis's dbAdd: a key created.
+            self.notify(notify::NEW, "new", key, db);
         }
         self.watch.touch(db, key);
     }
@@ -236,7 +363,7 @@ impl Store {
             return false;
         }
         if self.dbs[db].remove(key).is_some() {
-            self.watch.touch(db, key);
+            self.watch.touch_deleted(db, key);
             true
         } else {
             false
@@ -252,7 +379,7 @@ impl Store {
 
     /// Publishes a keyspace notification if `notify-keyspace-events` enables its class.
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8], db: usize) {
-        let flags = self.cfg.notify_flags;
+        let flags = self.cfg.notify_keyspace_events;
         if flags & class == 0 {
             return;
         }

@@ -81,6 +81,10 @@ impl Server {
             }
             cmd.arg("--port").arg(port.to_string());
             cmd.arg("--dir").arg(dir.path());
+            if kind == "fluidb" {
+                // Tests use DEBUG (DIGEST, SET-ACTIVE-EXPIRE...); a later argument overrides.
+                cmd.arg("--enable-debug-command").arg("yes");
+            }
             cmd.args(args);
             cmd.current_dir(dir.path());
             cmd.stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).expect("log file")));
@@ -220,7 +224,7 @@ fn read_line<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<Vec<u8
 /// Reads one RESP value into `out` (raw bytes, for byte-for-byte comparison).
 pub fn read_one<R: BufRead>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<()> {
     let line = read_line(r, out)?;
-    let body = String::from_utf8_lossy(&line[1..line.len().saturating_sub(2)]).into_owned();
+    let body = String::from_utf8_lossy(&line[1..line.len().saturating_sub(2).max(1)]).into_owned();
     let n: i64 = body.parse().unwrap_or(-1);
     match line[0] {
         b'+' | b'-' | b':' | b'_' | b',' | b'#' | b'(' => Ok(()),

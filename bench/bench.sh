@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Compares fluidB with redis-server 7.0 using redis-benchmark: builds fluidB in release mode,
+# starts both servers on free loopback ports with persistence off, then runs the same
+# redis-benchmark invocations against each server alternately (redis, fluidb, redis,
+# fluidb... for ROUNDS rounds; the order is swapped every other round), and prints the
+# median requests per second per (test, pipeline) and the ratio fluidB / Redis.
+#
+# Environment:
+#   N          requests per run without pipelining            (default 100000)
+#   NP         requests per run with pipelining (-P > 1)       (default 3 * N)
+#   ROUNDS     rounds; each round runs every pipeline on both  (default 3)
+#   TESTS      redis-benchmark -t list                         (default set,get,incr,mset)
+#   PIPELINES  pipeline depths                                 (default "1 16")
+#   CLIENTS    parallel connections (-c)                       (default 50)
+#   KEYSPACE   random keys (-r)                                (default 100000)
+#   THREADS    redis-benchmark --threads (0 = single-threaded) (default 0)
+#   FLUIDB_BIN use this binary and skip the build
+#   REDIS_SERVER / REDIS_BENCHMARK  reference server / benchmark binaries
+#   CARGO_TARGET_DIR is honoured for the build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-100000}
+NP=${NP:-$((N * 3))}
+ROUNDS=${ROUNDS:-3}
+TESTS=${TESTS:-set,get,incr,mset}
+PIPELINES=${PIPELINES:-"1 16"}
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+THREADS=${THREADS:-0}
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+REDIS_BENCHMARK=${REDIS_BENCHMARK:-redis-benchmark}
+
+for tool in "$REDIS_SERVER" "$REDIS_BENCHMARK" redis-cli; do
+  command -v "$tool" >/dev/null 2>&1 || {
+    echo "bench: $tool not found (Debian: apt-get install redis-server redis-tools)" >&2
+    exit 1
+  }
+done
+
+if [ -z "${FLUIDB_BIN:-}" ]; then
+  echo "bench: building fluidb-server (release)..." >&2
+  cargo build --release --quiet --bin fluidb-server
+  FLUIDB_BIN="${CARGO_TARGET_DIR:-target}/release/fluidb-server"
+fi
+[ -x "$FLUIDB_BIN" ] || { echo "bench: $FLUIDB_BIN is not executable" >&2; exit 1; }
+FLUIDB_BIN=$(realpath "$FLUIDB_BIN")
+
+WORK=$(mktemp -d -t fluidb-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${PIDS[@]}"; do
+    wait "$p" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# A loopback port nobody listens on (the server binds it right after).
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+wait_ready() { # name port
+  local i
+  for i in $(seq 1 250); do
+    if [ "$(redis-cli -p "$2" ping 2>/dev/null)" = "PONG" ]; then
+      return 0
+    fi
+    sleep 0.02
+  done
+  echo "bench: $1 did not start on port $2; log:" >&2
+  cat "$WORK/$1.log" >&2 || true
+  exit 1
+}
+
+REDIS_PORT=$(free_port)
+mkdir -p "$WORK/redis" "$WORK/fluidb"
+"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+  --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
+wait_ready redis "$REDIS_PORT"
+
+FLUIDB_PORT=$(free_port)
+while [ "$FLUIDB_PORT" = "$REDIS_PORT" ]; do FLUIDB_PORT=$(free_port); done
+(cd "$WORK/fluidb" && exec "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' \
+  --appendonly no >"$WORK/fluidb.log" 2>&1) &
+PIDS+=($!)
+wait_ready fluidb "$FLUIDB_PORT"
+
+echo "bench: redis-server $("$REDIS_SERVER" --version | sed 's/.*v=\([^ ]*\).*/\1/') on :$REDIS_PORT," \
+  "fluidB ($FLUIDB_BIN) on :$FLUIDB_PORT; $(nproc) CPUs; -c $CLIENTS -r $KEYSPACE," \
+  "N=$N (pipelined: $NP), rounds=$ROUNDS, tests=$TESTS" >&2
+
+RESULTS="$WORK/results.txt" # lines: test<TAB>pipeline<TAB>server<TAB>rps
+: >"$RESULTS"
+
+run_one() { # server port pipeline round
+  local n=$N
+  [ "$3" -gt 1 ] && n=$NP
+  local thr=()
+  [ "$THREADS" -gt 0 ] && thr=(--threads "$THREADS")
+  redis-cli -p "$2" flushall >/dev/null
+  # --csv prints a header line and then "TEST","rps",... per test.
+  "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -P "$3" -t "$TESTS" "${thr[@]}" --csv \
+    2>"$WORK/bench.err" |
+    awk -F'","' -v srv="$1" -v pipe="$3" 'NR > 1 && NF >= 2 {
+        gsub(/"/, "", $1); gsub(/"/, "", $2); print $1 "\t" pipe "\t" srv "\t" $2 }' >>"$RESULTS"
+  echo "bench: round $4 -P $3 $1 done" >&2
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+  for pipe in $PIPELINES; do
+    if [ $((round % 2)) -eq 1 ]; then
+      run_one redis "$REDIS_PORT" "$pipe" "$round"
+      run_one fluidb "$FLUIDB_PORT" "$pipe" "$round"
+    else
+      run_one fluidb "$FLUIDB_PORT" "$pipe" "$round"
+      run_one redis "$REDIS_PORT" "$pipe" "$round"
+    fi
+  done
+done
+
+for p in "${PIDS[@]}"; do
+  kill -0 "$p" 2>/dev/null || { echo "bench: a server died during the run" >&2; exit 1; }
+done
+
+# Median per (test, pipeline, server); table in the order the tests ran.
+awk -F'\t' '
+  function median(key,   n, i, j, t, a) {
+    n = split(vals[key], a, " ")
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] + 0 > t + 0; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    if (n == 0) return 0
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  {
+    key = $1 SUBSEP $2 SUBSEP $3
+    vals[key] = (key in vals) ? vals[key] " " $4 : $4
+    row = $1 SUBSEP $2
+    if (!(row in seen)) { seen[row] = 1; order[++rows] = row }
+  }
+  END {
+    printf "%-16s %8s %14s %14s %8s\n", "test", "pipeline", "redis rps", "fluidb rps", "ratio"
+    for (i = 1; i <= rows; i++) {
+      split(order[i], f, SUBSEP)
+      r = median(order[i] SUBSEP "redis"); b = median(order[i] SUBSEP "fluidb")
+      printf "%-16s %8s %14.0f %14.0f %8s\n", f[1], f[2], r, b, (r > 0 ? sprintf("%.2f", b / r) : "n/a")
+    }
+  }' "$RESULTS"
