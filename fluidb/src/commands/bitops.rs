@@ -660,7 +660,7 @@ fn bitop(ctx: &mut Ctx) {
         ctx.dirty(1);
     } else if ctx.store.dbs[db].remove(target).is_some() {
         // Redis's dbDelete: no expiry check, an expired destination counts as deleted.
-        ctx.store.watch.touch(db, target);
+        ctx.store.watch.touch_deleted(db, target);
         ctx.store.notify(notify::GENERIC, "del", target, db);
         ctx.dirty(1);
     }

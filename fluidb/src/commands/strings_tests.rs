@@ -8,10 +8,11 @@ use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::commands::call;
+use crate::config::Config;
 use crate::protocol::Reply;
 use crate::server::client::{Client, ClientShared};
 use crate::server::store::notify;
-use crate::server::{Settings, Shared};
+use crate::server::Shared;
 
 /// A server in a box: executes commands through `call()` like a connection does, and
 /// records what they propagate and notify.
@@ -55,7 +56,7 @@ fn parse_commands(mut b: &[u8]) -> Vec<String> {
 
 impl Kit {
     pub fn new() -> Kit {
-        let cfg = Settings { notify_flags: notify::KEYEVENT | notify::ALL, ..Settings::default() };
+        let cfg = Config { notify_keyspace_events: notify::KEYEVENT | notify::ALL, ..Config::default() };
         let shared = Shared::new(cfg, String::new());
         let (observer, events) = ClientShared::new(1000, "observer".into(), String::new(), -1);
         {
@@ -435,7 +436,7 @@ fn expired_keys_read_as_missing() {
     k.reset();
     assert_eq!(k.run("incr k"), ":1\r\n", "an expired counter starts over");
     assert_eq!(k.expire("k"), -1);
-    assert_eq!(k.propagated(), ["DEL k", "incr k"]);
+    assert_eq!(k.propagated(), ["MULTI", "DEL k", "incr k", "EXEC"]);
     k.set_expire("k", 1);
     assert_eq!(k.run("append k x"), ":1\r\n");
     k.set_expire("k", 1);
@@ -511,7 +512,7 @@ impl Kit {
     /// Registers a WATCH of `key` (db 0) by a fake client and clears earlier invalidations.
     pub fn watch(&self, key: &str) {
         let mut st = self.shared.store.lock();
-        st.watch.keys.entry((0, Box::from(key.as_bytes()))).or_default().push(77);
+        st.watch.watch(77, 0, key.as_bytes(), false);
         st.watch.dirty.clear();
     }
 
@@ -570,14 +571,14 @@ fn overwriting_an_expired_key_expires_it_first() {
     k.reset();
     k.run("mset a 2");
     assert_eq!(k.events(), ["expired a", "set a"]);
-    assert_eq!(k.propagated(), ["DEL a", "mset a 2"]);
+    assert_eq!(k.propagated(), ["MULTI", "DEL a", "mset a 2", "EXEC"]);
     assert_eq!(k.expire("a"), -1);
     assert_eq!(k.run("getset g 2"), "$-1\r\n");
     assert_eq!(k.events(), ["expired g", "set g"]);
-    assert_eq!(k.propagated(), ["DEL g", "SET g 2"]);
+    assert_eq!(k.propagated(), ["MULTI", "DEL g", "SET g 2", "EXEC"]);
     k.run("bitop or e s");
     assert_eq!(k.events(), ["expired e", "set e"]);
-    assert_eq!(k.propagated(), ["DEL e", "bitop or e s"]);
+    assert_eq!(k.propagated(), ["MULTI", "DEL e", "bitop or e s", "EXEC"]);
     // An empty BITOP result deletes the destination like Redis's dbDelete: no expiry check.
     assert_eq!(k.run("bitop or d nokey"), ":0\r\n");
     assert_eq!(k.events(), ["del d"]);
