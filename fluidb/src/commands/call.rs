@@ -85,21 +85,32 @@ pub mod err {
     pub const NOAUTH: &str = "-NOAUTH Authentication required.";
 }
 
-/// Formats Redis's unknown-command error text.
-fn unknown_command_msg(argv: &[Bytes]) -> String {
-    let mut args = String::new();
+/// Bytes of `s` up to its first NUL and at most `max` bytes: what C's `%.<max>s` prints.
+fn c_str(s: &[u8], max: usize) -> &[u8] {
+    let s = &s[..s.len().min(max)];
+    match s.iter().position(|&b| b == 0) {
+        Some(n) => &s[..n],
+        None => s,
+    }
+}
+
+/// Formats Redis's unknown-command error text (binary-safe, as the C `%s` formats are).
+fn unknown_command_msg(argv: &[Bytes]) -> Vec<u8> {
+    let mut args = Vec::new();
     for a in argv.iter().skip(1) {
         if args.len() >= 128 {
             break;
         }
         let room = 128 - args.len();
-        let s = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
-        args.push('\'');
-        args.push_str(&s);
-        args.push_str("' ");
+        args.push(b'\'');
+        args.extend_from_slice(c_str(a, room));
+        args.extend_from_slice(b"' ");
     }
-    let name = String::from_utf8_lossy(&argv[0][..argv[0].len().min(128)]).into_owned();
-    format!("unknown command '{name}', with args beginning with: {args}")
+    let mut msg = b"unknown command '".to_vec();
+    msg.extend_from_slice(c_str(&argv[0], 128));
+    msg.extend_from_slice(b"', with args beginning with: ");
+    msg.extend_from_slice(&args);
+    msg
 }
 
 /// Commands allowed for a RESP2 client with subscriptions.
@@ -121,11 +132,21 @@ fn allowed_in_pubsub(name: &str) -> bool {
 /// Rejects a command before execution (Redis's `rejectCommand`): error reply, counted as
 /// rejected, and a pending transaction is flagged to fail with EXECABORT. A rejected EXEC
 /// discards the transaction with "-EXECABORT Transaction discarded because of: <reason>".
-fn reject(store: &mut Store, client: &mut Client, out: &mut Reply, cmd: Option<&Cmd>, msg: &str, argv: &[Bytes]) {
+fn reject(
+    store: &mut Store,
+    client: &mut Client,
+    out: &mut Reply,
+    cmd: Option<&Cmd>,
+    msg: impl AsRef<[u8]>,
+    argv: &[Bytes],
+) {
+    let msg = msg.as_ref();
     let is_exec = cmd.is_some_and(|c| c.parent.is_none() && c.def.name == "exec");
     if is_exec {
-        let reason = msg.strip_prefix('-').unwrap_or(msg);
-        out.error(&format!("-EXECABORT Transaction discarded because of: {reason}"));
+        let reason = msg.strip_prefix(b"-").unwrap_or(msg);
+        let mut m = b"-EXECABORT Transaction discarded because of: ".to_vec();
+        m.extend_from_slice(reason);
+        out.error(&m);
         super::multi::discard_transaction(store, client);
     } else {
         out.error(msg);
@@ -146,7 +167,7 @@ fn reject(store: &mut Store, client: &mut Client, out: &mut Reply, cmd: Option<&
 }
 
 /// Resolves argv to a command or subcommand, replying with the lookup/arity error if any.
-pub fn resolve<'t>(table: &'t CommandTable, argv: &[Bytes]) -> Result<&'t Cmd, (Option<&'t Cmd>, String)> {
+pub fn resolve<'t>(table: &'t CommandTable, argv: &[Bytes]) -> Result<&'t Cmd, (Option<&'t Cmd>, Vec<u8>)> {
     let Some(mut cmd) = table.lookup(&argv[0]) else {
         return Err((None, unknown_command_msg(argv)));
     };
@@ -157,7 +178,8 @@ pub fn resolve<'t>(table: &'t CommandTable, argv: &[Bytes]) -> Result<&'t Cmd, (
                 let sub = String::from_utf8_lossy(&argv[1][..argv[1].len().min(128)]).into_owned();
                 return Err((
                     None,
-                    format!("unknown subcommand '{}'. Try {} HELP.", sub, cmd.def.name.to_ascii_uppercase()),
+                    format!("unknown subcommand '{}'. Try {} HELP.", sub, cmd.def.name.to_ascii_uppercase())
+                        .into_bytes(),
                 ));
             }
         }
@@ -165,7 +187,7 @@ pub fn resolve<'t>(table: &'t CommandTable, argv: &[Bytes]) -> Result<&'t Cmd, (
     let arity = cmd.def.arity;
     let argc = argv.len() as i32;
     if (arity > 0 && argc != arity) || argc < -arity {
-        return Err((Some(cmd), format!("wrong number of arguments for '{}' command", cmd.fullname)));
+        return Err((Some(cmd), format!("wrong number of arguments for '{}' command", cmd.fullname).into_bytes()));
     }
     Ok(cmd)
 }

@@ -118,11 +118,11 @@ fn config_set(ctx: &mut Ctx) {
                 ctx.store.cfg = old;
                 apply_cached(ctx);
                 let msg = set_failed_error(name, &why);
-                return ctx.out.error(&format!("-{msg}"));
+                return ctx.out.error(format!("-{msg}"));
             }
             ctx.out.ok();
         }
-        Err(e) => ctx.out.error(&format!("-{e}")),
+        Err(e) => ctx.out.error(format!("-{e}")),
     }
 }
 
@@ -160,7 +160,7 @@ fn config_rewrite(ctx: &mut Ctx) {
         }
         Err(e) => {
             crate::log_warning!("CONFIG REWRITE failed: {e}");
-            ctx.out.error(&format!("-{e}"))
+            ctx.out.error(format!("-{e}"))
         }
     }
 }

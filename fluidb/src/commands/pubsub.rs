@@ -352,7 +352,7 @@ fn spublish(ctx: &mut Ctx) {
 fn subcommand_syntax_error(ctx: &mut Ctx) {
     let sub = String::from_utf8_lossy(&ctx.argv[1][..ctx.argv[1].len().min(128)]).into_owned();
     let cmd = String::from_utf8_lossy(&ctx.argv[0]).to_ascii_uppercase();
-    ctx.out.error(&format!("unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP."));
+    ctx.out.error(format!("unknown subcommand or wrong number of arguments for '{sub}'. Try {cmd} HELP."));
 }
 
 /// PUBSUB CHANNELS / SHARDCHANNELS [pattern].

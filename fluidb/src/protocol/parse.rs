@@ -16,6 +16,8 @@ const MAX_MULTIBULK: i64 = i32::MAX as i64;
 /// Before AUTH, Redis allows only small requests (`authRequired` checks in networking.c).
 const UNAUTH_MAX_MULTIBULK: i64 = 10;
 const UNAUTH_MAX_BULK: i64 = 16384;
+/// Arguments at least this long are "big" (Redis's PROTO_MBULK_BIG_ARG).
+pub const BIG_ARG: usize = 32 * 1024;
 /// Upper bound of argument slots reserved up front for a multibulk, whatever count the peer
 /// announces: memory is only committed as arguments really arrive.
 const ARGV_PREALLOC_MAX: usize = 1024;
@@ -103,6 +105,16 @@ pub fn strict_i64(s: &[u8]) -> Option<i64> {
 impl Parser {
     pub fn new() -> Self {
         Parser { bulk_len: -1, ..Default::default() }
+    }
+
+    /// Bytes of the command in progress held by completed arguments of at least
+    /// [`BIG_ARG`] bytes. Redis moves such arguments out of the query buffer as soon as
+    /// they are read, so `client-query-buffer-limit` does not count them; neither do we.
+    pub fn parked_bytes(&self) -> usize {
+        if !self.in_multibulk {
+            return 0;
+        }
+        self.spans.iter().map(|&(s, e)| e - s).filter(|&l| l >= BIG_ARG).map(|l| l + 2).sum()
     }
 
     /// True when no partial command is buffered (used to decide whether an idle
@@ -196,7 +208,7 @@ impl Parser {
                     // A large argument: make room once for all of it, as Redis does for
                     // PROTO_MBULK_BIG_ARG, instead of growing the buffer step by step.
                     let need = self.pos + l as usize + 2;
-                    if need > buf.len() && l >= 32 * 1024 {
+                    if need > buf.len() && l as usize >= BIG_ARG {
                         buf.reserve(need - buf.len());
                     }
                 }

@@ -51,11 +51,20 @@ impl Reply {
     /// An error reply. Like Redis's `addReplyError`, "ERR " is prepended unless the text
     /// already starts with an error code (an upper-case word, e.g. "WRONGTYPE ...") given
     /// with a leading '-'. Pass either "-CODE message" or a plain "message".
-    pub fn error(&mut self, s: &str) {
-        let body = if let Some(rest) = s.strip_prefix('-') { rest.to_string() } else { format!("ERR {s}") };
-        let code = body.split(' ').next().unwrap_or("ERR").to_string();
+    pub fn error(&mut self, s: impl AsRef<[u8]>) {
+        let s = s.as_ref();
+        let (prefix, body): (&[u8], &[u8]) = match s.strip_prefix(b"-") {
+            Some(rest) => (b"", rest),
+            None => (b"ERR ", s),
+        };
+        let mut code = if prefix.is_empty() { body } else { b"ERR" };
+        if let Some(sp) = code.iter().position(|&b| b == b' ') {
+            code = &code[..sp];
+        }
+        let code = String::from_utf8_lossy(code).into_owned();
         self.buf.push(b'-');
-        for &b in body.as_bytes() {
+        self.buf.extend_from_slice(prefix);
+        for &b in body {
             self.buf.push(if b == b'\r' || b == b'\n' { b' ' } else { b });
         }
         self.buf.extend_from_slice(b"\r\n");

@@ -175,13 +175,13 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 if let Some(e) = proto_err {
                     log_verbose!("Protocol error ({}) from client: id={} addr={}", e.0, id, cs.addr);
-                    out.error(&format!("-{}", e.0));
+                    out.error(format!("-{}", e.0));
                     shared.store.lock().stats.error("ERR");
                     let _ = out.take_errors();
                     flush(&mut sock, &mut out).await;
                     break;
                 }
-                if inbuf.len() > shared.query_buffer_limit.load(Ordering::Relaxed) {
+                if inbuf.len() - parser.parked_bytes() > shared.query_buffer_limit.load(Ordering::Relaxed) {
                     log_warning!("Closing client that reached max query buffer length: id={} addr={} (qbuf={})", id, cs.addr, inbuf.len());
                     break;
                 }
