@@ -1007,13 +1007,13 @@ fn incrbyfloat(ctx: &mut Ctx) {
     let new = match r {
         Some(Ok(new)) => new,
         Some(Err(None)) => return ctx.out.error(err::WRONGTYPE),
-        Some(Err(Some(e))) => return ctx.out.error(&format!("-{}", e.message())),
+        Some(Err(Some(e))) => return ctx.out.error(format!("-{}", e.message())),
         None => match ldouble::incrbyfloat(None, incr) {
             Ok(new) => {
                 ctx.store.set_key(db, key, Value::Str(RStr::from_bytes_no_int(&new)), ctx.mvcc, false);
                 new
             }
-            Err(e) => return ctx.out.error(&format!("-{}", e.message())),
+            Err(e) => return ctx.out.error(format!("-{}", e.message())),
         },
     };
     ctx.store.notify(notify::STRING, "incrbyfloat", key, db);
