@@ -4,6 +4,7 @@
 //! table is built once from those slices. Dispatch, COMMAND INFO/DOCS/LIST/COUNT, ACL
 //! categories, stats keys and replication decisions are all derived from this table.
 
+pub mod bitops;
 pub mod call;
 pub mod client_cmd;
 pub mod command_cmd;

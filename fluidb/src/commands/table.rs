@@ -255,6 +255,7 @@ pub struct CommandTable {
 fn families() -> Vec<&'static [Command]> {
     vec![
         super::strings::COMMANDS,
+        super::bitops::COMMANDS,
         super::keys::COMMANDS,
         super::expire::COMMANDS,
         super::connection::COMMANDS,
