@@ -1159,21 +1159,26 @@ mod tests {
 
     #[test]
     fn insert_replaces_value_but_keeps_stored_key() {
+        // Keys longer than the inline limit live on the heap: their address shows whether
+        // the stored key was kept.
+        const LONG: &str = "a-key-long-enough-to-be-boxed";
         let mut d = Dict::new();
-        let first = k("key");
+        let first = k(LONG);
         let first_ptr = first.as_ptr();
         d.insert(first, 1);
-        assert_eq!(d.insert(k("key"), 2), Some(1));
-        let (stored, v) = d.get_key_value(b"key").unwrap();
+        assert_eq!(d.insert(k(LONG), 2), Some(1));
+        let (stored, v) = d.get_key_value(LONG.as_bytes()).unwrap();
         assert_eq!(*v, 2);
         assert_eq!(stored.as_ptr(), first_ptr);
         assert_eq!(d.len(), 1);
         // The same during a rehash, for a key still in the old table.
+        let prefix = "a-prefix-long-enough-to-box-";
+        let k0 = format!("{prefix}0");
         let mut d = Dict::new();
-        let n = fill_until_rehashing(&mut d, "k");
-        let ptr = d.get_key_value(b"k0").unwrap().0.as_ptr();
-        assert_eq!(d.insert(k("k0"), 99), Some(0));
-        assert_eq!(d.get_key_value(b"k0").unwrap().0.as_ptr(), ptr);
+        let n = fill_until_rehashing(&mut d, prefix);
+        let ptr = d.get_key_value(k0.as_bytes()).unwrap().0.as_ptr();
+        assert_eq!(d.insert(k(&k0), 99), Some(0));
+        assert_eq!(d.get_key_value(k0.as_bytes()).unwrap().0.as_ptr(), ptr);
         assert_eq!(d.len() as u64, n);
         d.check_invariants();
     }
