@@ -245,7 +245,7 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         out.raw(b"+QUEUED\r\n");
         return Flow::Continue;
     }
-    let now_ms = crate::util::time::unix_ms();
+    let now_ms = store.now_ms();
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
     flush_propagation(store);
     flow
@@ -265,7 +265,7 @@ pub fn execute(
     in_exec: bool,
 ) -> Flow {
     let def = cmd.def;
-    let start = Instant::now();
+    let start = store.last_tick.unwrap_or_else(Instant::now);
     let dirty_before = store.dirty;
     let mvcc = if def.flags & flags::WRITE != 0 { store.next_mvcc(now_ms) } else { 0 };
     let db_before = client.db;
@@ -281,7 +281,11 @@ pub fn execute(
         let msgs = std::mem::take(&mut store.pubsub.to_self);
         out.buf.splice(mark..mark, msgs);
     }
-    let usec = start.elapsed().as_micros() as u64;
+    let end = Instant::now();
+    if store.clock_base.is_some() {
+        store.last_tick = Some(end); // the next command of the batch starts here
+    }
+    let usec = end.saturating_duration_since(start).as_micros() as u64;
 
     // Stats.
     store.stats.total_commands_processed += 1;

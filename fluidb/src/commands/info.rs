@@ -338,7 +338,7 @@ fn memory_section(s: &mut String, store: &Store) {
     let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
     let startup = *STARTUP.get().unwrap_or(&0);
     let rss = rss_bytes();
-    let backlog = store.stream.capacity() as u64;
+    let backlog = if store.stream.backlog_active() { store.stream.capacity() as u64 } else { 0 };
     let overhead = (startup + backlog + store.clients.len() as u64 * 16 * 1024).min(used);
     let dataset = used - overhead;
     let net = used.saturating_sub(startup);
@@ -528,7 +528,7 @@ fn stats_section(s: &mut String, store: &Store) {
 
 fn replication_section(s: &mut String, store: &Store) {
     let w = &store.stream;
-    let active = w.offset() > 0;
+    let active = w.backlog_active();
     let _ = write!(
         s,
         "# Replication\r\n\

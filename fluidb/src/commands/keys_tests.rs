@@ -19,6 +19,7 @@ struct T {
 impl T {
     fn new() -> T {
         let sh = Shared::new(Settings::default(), String::new());
+        sh.store.lock().stream.enable_backlog(); // the tests read the stream back
         let (cs, _rx) = ClientShared::new(1, "127.0.0.1:1".into(), "127.0.0.1:2".into(), 0);
         T { sh, client: Client::new(cs, true), out: Reply::new() }
     }

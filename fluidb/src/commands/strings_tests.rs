@@ -58,6 +58,7 @@ impl Kit {
     pub fn new() -> Kit {
         let cfg = Config { notify_keyspace_events: notify::KEYEVENT | notify::ALL, ..Config::default() };
         let shared = Shared::new(cfg, String::new());
+        shared.store.lock().stream.enable_backlog(); // the tests read the stream back
         let (observer, events) = ClientShared::new(1000, "observer".into(), String::new(), -1);
         {
             let mut st = shared.store.lock();

@@ -248,7 +248,7 @@ pub struct Cmd {
 #[derive(Debug)]
 pub struct CommandTable {
     pub cmds: Vec<Cmd>,
-    top: HashMap<&'static str, usize>,
+    top: HashMap<&'static str, usize, ahash::RandomState>,
 }
 
 /// Every family's commands. A new family adds its slice here.
@@ -275,7 +275,7 @@ const MAX_NAME: usize = 64;
 
 impl CommandTable {
     fn build() -> Self {
-        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::new() };
+        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::default() };
         for fam in families() {
             for def in fam.iter() {
                 let id = t.cmds.len();

@@ -239,6 +239,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
             let mut st = shared.store.lock();
             st.stats.total_net_input_bytes += bytes_read as u64;
             st.stats.total_reads_processed += 1;
+            st.begin_batch();
             while i < batch.len() {
                 let argv = &batch[i];
                 // A killed client runs nothing more; a paused command waits (CLIENT PAUSE).
@@ -263,7 +264,8 @@ async fn run_batch<S: AsyncWrite + Unpin>(
                 }
             }
             let mut info = client.shared.info.lock();
-            info.last_interaction = std::time::Instant::now();
+            info.last_interaction = st.last_tick.unwrap_or_else(std::time::Instant::now);
+            st.end_batch();
             let last = i.checked_sub(1).and_then(|j| batch.get(j)).map(|a| a.as_slice());
             crate::commands::client_cmd::sync_info(&st, client, &mut info, last);
         }
@@ -315,6 +317,10 @@ async fn run_batch<S: AsyncWrite + Unpin>(
 
 /// Moves the messages already in the mailbox into the output buffer.
 fn drain_mailbox(client: &Client, out: &mut Reply, mailbox: &mut tokio::sync::mpsc::UnboundedReceiver<Bytes>) {
+    // Cheap check first: almost always nothing is queued.
+    if client.shared.mailbox_bytes.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     let mut n = 0;
     while let Ok(m) = mailbox.try_recv() {
         out.raw(&m);

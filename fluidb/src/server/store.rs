@@ -222,6 +222,12 @@ pub struct Store {
     /// Writes produced as side effects during a command (expired-key DELs), to be placed
     /// in the write stream before the command itself.
     pub pending_propagate: Vec<Propagated>,
+    /// Clock of the batch being executed: (instant, unix ms) read once when a connection
+    /// takes the lock for a batch, and the instant the previous command of the batch
+    /// ended. Commands derive their start time and `now_ms` from these instead of reading
+    /// the clock three times each (that was ~10% of a pipelined GET). None outside batches.
+    pub clock_base: Option<(std::time::Instant, i64)>,
+    pub last_tick: Option<std::time::Instant>,
     /// DEBUG SET-ACTIVE-EXPIRE switch.
     pub active_expire_enabled: bool,
     /// Unix time of the last successful save (LASTSAVE).
@@ -248,6 +254,8 @@ impl Store {
             is_replica: false,
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
+            clock_base: None,
+            last_tick: None,
             lastsave: crate::util::time::unix_secs(),
             latency: Default::default(),
             pause: Default::default(),
@@ -403,6 +411,28 @@ impl Store {
             ch.extend_from_slice(b"__:");
             ch.extend_from_slice(event.as_bytes());
             self.pubsub.publish(&self.clients, &ch, key);
+        }
+    }
+
+    /// Starts a batch clock (see `clock_base`).
+    pub fn begin_batch(&mut self) {
+        let now = std::time::Instant::now();
+        self.clock_base = Some((now, crate::util::time::unix_ms()));
+        self.last_tick = Some(now);
+    }
+
+    /// Ends the batch clock: later commands read the clock themselves again.
+    pub fn end_batch(&mut self) {
+        self.clock_base = None;
+        self.last_tick = None;
+    }
+
+    /// Unix time in ms for the command about to run.
+    #[inline]
+    pub fn now_ms(&self) -> i64 {
+        match (self.clock_base, self.last_tick) {
+            (Some((base, base_ms)), Some(t)) => base_ms + t.saturating_duration_since(base).as_millis() as i64,
+            _ => crate::util::time::unix_ms(),
         }
     }
 

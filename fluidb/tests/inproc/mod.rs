@@ -22,7 +22,9 @@ impl Local {
     }
 
     pub fn with(cfg: Settings) -> Local {
-        Local { shared: Shared::new(cfg, String::new()), clients: Vec::new() }
+        let shared = Shared::new(cfg, String::new());
+        shared.store.lock().stream.enable_backlog(); // the tests read the stream back
+        Local { shared, clients: Vec::new() }
     }
 
     /// Connects a client; returns its index.
