@@ -468,7 +468,7 @@ config_table! {
     // ---------------------------------------------------------- KeyDB threads
     server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | IMPL;
     server_thread_affinity: ThreadAffinity = ThreadAffinity::Off; "server-thread-affinity" [] special(Special::ThreadAffinity), IMM | KEYDB;
-    min_clients_per_thread: i32 = 20; "min-clients-per-thread" [] int(0, 400), MOD | KEYDB;
+    min_clients_per_thread: i32 = 20; "min-clients-per-thread" [] int(0, 400), MOD | KEYDB | IMPL;
     active_client_balancing: bool = true; "active-client-balancing" [] KBOOL, MOD | KEYDB;
     replica_weighting_factor: i32 = 2; "replica-weighting-factor" [] int(1, INT_MAX), MOD | KEYDB;
     // ------------------------------------------------------------ KeyDB misc
@@ -598,6 +598,7 @@ mod tests {
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",
             "server-threads",
+            "min-clients-per-thread",
             "active-replica",
             "multi-master",
             "replicaof",

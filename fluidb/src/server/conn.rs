@@ -236,7 +236,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
         let mut paused = None;
         let mut killed = false;
         {
-            let mut st = shared.store.lock();
+            let mut st = shared.lock_store();
             st.stats.total_net_input_bytes += bytes_read as u64;
             st.stats.total_reads_processed += 1;
             st.begin_batch();
