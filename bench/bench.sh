@@ -15,6 +15,7 @@
 #   KEYSPACE   random keys (-r)                                (default 100000)
 #   THREADS    redis-benchmark --threads (0 = single-threaded) (default 0)
 #   FLUIDB_BIN use this binary and skip the build
+#   FLUIDB_ARGS extra fluidb-server arguments, e.g. "--min-clients-per-thread 0"
 #   REDIS_SERVER / REDIS_BENCHMARK  reference server / benchmark binaries
 #   CARGO_TARGET_DIR is honoured for the build.
 set -euo pipefail
@@ -94,7 +95,7 @@ wait_ready redis "$REDIS_PORT"
 FLUIDB_PORT=$(free_port)
 while [ "$FLUIDB_PORT" = "$REDIS_PORT" ]; do FLUIDB_PORT=$(free_port); done
 (cd "$WORK/fluidb" && exec "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' \
-  --appendonly no >"$WORK/fluidb.log" 2>&1) &
+  --appendonly no ${FLUIDB_ARGS:-} >"$WORK/fluidb.log" 2>&1) &
 PIDS+=($!)
 wait_ready fluidb "$FLUIDB_PORT"
 
