@@ -60,11 +60,13 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# A loopback port nobody listens on (the server binds it right after).
+# A loopback port nobody listens on (the server binds it right after). Chosen below the
+# kernel's ephemeral range (ip_local_port_range, 32768+ by default), where an outgoing
+# connection's local port could make the bind fail although nothing listens there.
 free_port() {
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((10000 + RANDOM % 22000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return

@@ -2,7 +2,7 @@
 //!
 //! The folder layout is the architecture (see ARCHITECTURE.md): `protocol` (RESP),
 //! `commands` (the command table and `call()`), `keyspace` (databases, values, the write
-//! clock), `server` (connections, the store lock, cron), `replication` (the write stream),
+//! clock), `server` (connections, the store lock, cron), `replication` (the write stream), `types` (collection data structures),
 //! `util` (Redis-exact helpers).
 
 #[macro_use]
@@ -12,4 +12,5 @@ pub mod config;
 pub mod keyspace;
 pub mod protocol;
 pub mod replication;
+pub mod types;
 pub mod util;

@@ -2,12 +2,10 @@
 //! PROTOCOL, LOG, ERROR, HELP.
 //!
 //! DEBUG DIGEST / DIGEST-VALUE return exactly what Redis 7.0 returns for the same dataset:
-//! the digest primitives below are ports of debug.c's `xorDigest`/`mixDigest` and
-//! `xorObjectDigest`/`computeDatasetDigest`.
-// TODO(util merge): the primitives move to `util::digest` when that module lands.
+//! `xorObjectDigest`/`computeDatasetDigest` below, over the `xorDigest`/`mixDigest` ports
+//! in `util::digest`.
 
 use bytes::Bytes;
-use sha1::{Digest, Sha1};
 
 use super::call::{Ctx, Flow};
 use super::client_cmd::{help_reply, subcommand_syntax_error};
@@ -15,6 +13,7 @@ use super::table::{acl, flags::*, Command};
 use crate::keyspace::{Db, RStr, Value};
 use crate::server::client::Client;
 use crate::server::store::Store;
+use crate::util::digest::{digest_to_hex as digest_hex, mix_digest, xor_digest};
 
 pub static COMMANDS: &[Command] = &[Command {
     name: "debug",
@@ -71,27 +70,7 @@ const HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-// ---- Digest primitives (debug.c) ----
-
-/// `xorDigest`: digest ^= SHA1(data). Order independent.
-pub fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
-    let h = Sha1::digest(data);
-    for (d, x) in digest.iter_mut().zip(h.iter()) {
-        *d ^= x;
-    }
-}
-
-/// `mixDigest`: digest = SHA1(digest ^ SHA1(data)). Order dependent.
-pub fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
-    xor_digest(digest, data);
-    let h = Sha1::digest(&digest[..]);
-    digest.copy_from_slice(&h);
-}
-
-/// Lower-case hex of a digest, as DEBUG DIGEST prints it.
-pub fn digest_hex(d: &[u8; 20]) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+// ---- Dataset digest (debug.c), over the primitives of `util::digest` ----
 
 /// `xorObjectDigest`: mixes the value's type, its content, and the expire marker.
 pub fn xor_object_digest(digest: &mut [u8; 20], val: &Value, has_expire: bool) {
@@ -99,10 +78,13 @@ pub fn xor_object_digest(digest: &mut [u8; 20], val: &Value, has_expire: bool) {
     match val {
         // Strings: mixStringObjectDigest of the decoded string.
         Value::Str(s) => string_digest(digest, s),
-        // Other types follow debug.c: lists mix each element in order; sets xor each
+        // Collections follow debug.c: lists mix each element in order; sets xor each
         // member's SHA1; sorted sets xor per element mixDigest(member)+mixDigest("%.17g"
-        // score); hashes xor per field mixDigest(field)+mixDigest(value); streams mix
-        // entries, groups and PELs.
+        // score); hashes xor per field mixDigest(field)+mixDigest(value).
+        Value::List(l) => l.digest(digest),
+        Value::Hash(h) => h.digest(digest),
+        Value::Set(x) => x.digest(digest),
+        Value::ZSet(z) => z.digest(digest),
     }
     if has_expire {
         xor_digest(digest, b"!!expire!!");
@@ -258,6 +240,10 @@ fn debug_object(ctx: &mut Ctx) {
     };
     let ser = match &e.val {
         Value::Str(s) => serialized_len(s),
+        Value::List(l) => l.serialized_len(),
+        Value::Hash(h) => h.serialized_len(),
+        Value::Set(x) => x.serialized_len(),
+        Value::ZSet(z) => z.serialized_len(),
     };
     let line = format!(
         "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",

@@ -289,35 +289,34 @@ const SAME_OBJECT: &str = "source and destination objects are the same";
 const NO_KEY: &str = "no such key";
 const DB_OUT_OF_RANGE: &str = "DB index is out of range";
 
-// TODO(config merge): read these from `crate::config::Config` once it replaces `Settings`
-// (`cfg.lazyfree_lazy_user_del`, `cfg.lazyfree_lazy_user_flush`, `cfg.lazyfree_lazy_expire`,
-// `cfg.lazyfree_lazy_server_del`, and `cfg.maxmemory_policy`/`cfg.maxmemory` for the last
-// two). Until then they answer the Redis defaults.
 /// `lazyfree-lazy-user-del`: DEL behaves as UNLINK.
-pub fn lazyfree_lazy_user_del(_store: &Store) -> bool {
-    false
+pub fn lazyfree_lazy_user_del(store: &Store) -> bool {
+    store.cfg.lazyfree_lazy_user_del
 }
 /// `lazyfree-lazy-user-flush`: FLUSHDB/FLUSHALL without SYNC/ASYNC free in the background.
-pub fn lazyfree_lazy_user_flush(_store: &Store) -> bool {
-    false
+pub fn lazyfree_lazy_user_flush(store: &Store) -> bool {
+    store.cfg.lazyfree_lazy_user_flush
 }
 /// `lazyfree-lazy-expire`: EXPIRE-in-the-past deletions propagate as UNLINK.
-pub fn lazyfree_lazy_expire(_store: &Store) -> bool {
-    false
+pub fn lazyfree_lazy_expire(store: &Store) -> bool {
+    store.cfg.lazyfree_lazy_expire
 }
 /// `lazyfree-lazy-server-del`: values overwritten by RENAME and COPY REPLACE are freed in the
 /// background.
-pub fn lazyfree_lazy_server_del(_store: &Store) -> bool {
-    false
+pub fn lazyfree_lazy_server_del(store: &Store) -> bool {
+    store.cfg.lazyfree_lazy_server_del
 }
 /// Whether `maxmemory-policy` is an LFU policy (`MAXMEMORY_FLAG_LFU`).
-pub fn maxmemory_policy_is_lfu(_store: &Store) -> bool {
-    false
+pub fn maxmemory_policy_is_lfu(store: &Store) -> bool {
+    use crate::config::MaxmemoryPolicy as P;
+    matches!(store.cfg.maxmemory_policy, P::VolatileLfu | P::AllkeysLfu)
 }
 /// Whether shared integer objects may be used (Redis's `canUseSharedObject`): not when
 /// `maxmemory` is set with an LRU or LFU policy.
-pub fn can_use_shared_integers(_store: &Store) -> bool {
-    true
+pub fn can_use_shared_integers(store: &Store) -> bool {
+    use crate::config::MaxmemoryPolicy as P;
+    store.cfg.maxmemory == 0
+        || !matches!(store.cfg.maxmemory_policy, P::VolatileLru | P::AllkeysLru | P::VolatileLfu | P::AllkeysLfu)
 }
 
 /// Redis's `lookupKeyReadWithFlags(db, key, LOOKUP_NOTOUCH [| LOOKUP_NONOTIFY])`: expires
@@ -494,9 +493,10 @@ pub mod lazyfree {
 fn free_effort(v: &Value) -> usize {
     match v {
         Value::Str(_) => 1,
-        // Collection types: treated as large until they report their own effort.
-        #[allow(unreachable_patterns)]
-        _ => usize::MAX,
+        Value::List(l) => l.free_effort(),
+        Value::Hash(h) => h.free_effort(),
+        Value::Set(x) => x.free_effort(),
+        Value::ZSet(z) => z.free_effort(),
     }
 }
 

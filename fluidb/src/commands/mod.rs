@@ -7,18 +7,24 @@
 pub mod bitops;
 pub mod call;
 pub mod client_cmd;
+pub mod coll;
 pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
 pub mod expire;
+pub mod hashes;
 pub mod info;
 pub mod keys;
+pub mod lists;
 pub mod multi;
 pub mod pubsub;
 pub mod server_cmds;
+pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod table;
+pub mod zsets;
 
 pub use call::{call, Ctx, Flow};
 pub use table::{flags, Command, CommandTable, Handler};

@@ -267,6 +267,11 @@ fn families() -> Vec<&'static [Command]> {
         super::config_cmd::COMMANDS,
         super::multi::COMMANDS,
         super::pubsub::COMMANDS,
+        super::lists::COMMANDS,
+        super::hashes::COMMANDS,
+        super::sets::COMMANDS,
+        super::zsets::COMMANDS,
+        super::sort::COMMANDS,
     ]
 }
 

@@ -50,7 +50,7 @@ pub fn usage() -> String {
 
 /// The `--version` line, shaped like Redis's so tools that parse `v=` work.
 pub fn version_line() -> String {
-    format!("fluidB server v={VERSION} sha=00000000:0 malloc=libc bits={} build=0\n", usize::BITS)
+    format!("fluidB server v={VERSION} sha=00000000:0 malloc=jemalloc-5.3.0 bits={} build=0\n", usize::BITS)
 }
 
 /// Parses the process arguments (including the program name in `args[0]`)

@@ -1,6 +1,7 @@
 //! Values stored under keys. One variant per Redis type; each type's commands live in
 //! `types::t_<type>` and its own module defines the representation.
 
+use crate::types::{Hash, List, Set, ZSet};
 use crate::util::numeric::string2ll;
 
 /// Strings of up to this length get Redis's "embstr" encoding name.
@@ -10,6 +11,10 @@ pub const EMBSTR_MAX: usize = 44;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(RStr),
+    List(Box<List>),
+    Hash(Box<Hash>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 /// Redis type names, as TYPE answers them.
@@ -17,18 +22,30 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
     /// Encoding name as OBJECT ENCODING answers it.
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Str(s) => s.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Hash(h) => h.encoding(),
+            Value::Set(x) => x.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
     /// Redis's numeric type id (`OBJ_STRING` = 0, ...), used by DEBUG DIGEST.
     pub fn type_id(&self) -> u32 {
         match self {
             Value::Str(_) => 0,
+            Value::List(_) => 1,
+            Value::Set(_) => 2,
+            Value::ZSet(_) => 3,
+            Value::Hash(_) => 4,
         }
     }
 }

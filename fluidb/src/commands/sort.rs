@@ -1,0 +1,5 @@
+//! SORT and SORT_RO (Redis 7.0's sort.c).
+
+use super::table::Command;
+
+pub static COMMANDS: &[Command] = &[];
