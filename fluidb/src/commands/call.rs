@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use super::table::{flags, Cmd, CommandTable};
 use crate::protocol::Reply;
+use crate::server::blocking::{BlockRequest, BlockType, TimeoutReply};
 use crate::server::client::Client;
 use crate::server::store::{Propagated, Store};
 use crate::server::Shared;
@@ -23,6 +24,9 @@ pub enum Flow {
     Sleep(Duration),
     /// SHUTDOWN was accepted: the server exits after this reply.
     Shutdown,
+    /// A blocking command found nothing: the client waits (its request is in
+    /// `Client::block_req`) until a write serves it, it times out or is unblocked.
+    Block,
 }
 
 /// Everything a command handler works with.
@@ -72,6 +76,18 @@ impl Ctx<'_> {
     }
     pub fn syntax_error(&mut self) {
         self.out.error("syntax error");
+    }
+    /// Blocks the client on `keys` until one of them holds a value of `btype` (the server
+    /// then re-executes the whole command), until `deadline` (None: forever), or until
+    /// CLIENT UNBLOCK. The handler must not have written a reply. Inside MULTI/EXEC a
+    /// command cannot block: the timeout reply is written at once, as Redis does.
+    pub fn block(&mut self, keys: &[Bytes], btype: BlockType, deadline: Option<Instant>, on_timeout: TimeoutReply) {
+        if self.in_exec {
+            on_timeout.write(self.out);
+            return;
+        }
+        self.client.block_req = Some(BlockRequest { keys: keys.to_vec(), btype, deadline, on_timeout });
+        self.flow = Flow::Block;
     }
 }
 
@@ -248,6 +264,11 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
     let now_ms = store.now_ms();
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
     flush_propagation(store);
+    // Clients blocked on keys this command filled are served now, under the same lock,
+    // before any other client runs (Redis's `handleClientsBlockedOnKeys`).
+    if store.blocking.has_ready() {
+        crate::server::blocking::serve_ready(shared, store);
+    }
     flow
 }
 

@@ -87,6 +87,17 @@ pub static COMMANDS: &[Command] = &[Command {
             ..sub!("unpause", 2, SUB_ADMIN, client_unpause, "6.2.0", "Resume processing of clients that were paused")
         },
         sub!("no-evict", 3, SUB_ADMIN, client_no_evict, "7.0.0", "Set client eviction mode for the current connection"),
+        Command {
+            complexity: "O(log N) where N is the number of client connections",
+            ..sub!(
+                "unblock",
+                -3,
+                SUB_ADMIN,
+                client_unblock,
+                "5.0.0",
+                "Unblock a client blocked in a blocking command from a different connection"
+            )
+        },
         sub!("getredir", 2, SUB, client_getredir, "6.0.0", "Get tracking notifications redirection client ID if any"),
         Command {
             complexity: "O(N) where N is the number of client connections",
@@ -335,6 +346,9 @@ fn flags_of(store: &Store, c: &Client, buf: &mut String) {
     if c.is_master_link {
         buf.push('M');
     }
+    if store.blocking.is_blocked(c.id) {
+        buf.push('b');
+    }
     if c.subscriptions() > 0 {
         buf.push('P');
     }
@@ -536,6 +550,23 @@ fn client_list(ctx: &mut Ctx) {
         }
     }
     ctx.out.verbatim(s.as_bytes(), "txt");
+}
+
+/// CLIENT UNBLOCK <id> [TIMEOUT|ERROR]: 1 if the client was blocked on keys and is now
+/// unblocked (with its timeout reply, or the UNBLOCKED error).
+fn client_unblock(ctx: &mut Ctx) {
+    let error = match ctx.argv.len() {
+        3 => false,
+        4 if ctx.argv[3].eq_ignore_ascii_case(b"timeout") => false,
+        4 if ctx.argv[3].eq_ignore_ascii_case(b"error") => true,
+        4 => return ctx.out.error("CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+        _ => return subcommand_syntax_error(ctx),
+    };
+    let Some(id) = string2ll(&ctx.argv[2]) else {
+        return ctx.out.error(super::call::err::NOT_INT);
+    };
+    let done = id > 0 && crate::server::blocking::unblock(ctx.store, id as u64, error);
+    ctx.out.int(done as i64);
 }
 
 fn client_kill(ctx: &mut Ctx) {

@@ -328,7 +328,7 @@ fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
          clients_in_timeout_table:0\r\n",
         store.clients.len(),
         store.cfg.maxclients,
-        store.pause.waiting_clients(),
+        store.pause.waiting_clients() + store.blocking.len(),
     );
 }
 

@@ -354,9 +354,13 @@ fn take_entry(store: &mut Store, db: usize, key: &[u8]) -> Option<Entry> {
 /// The entry keeps its TTL.
 fn put_entry(store: &mut Store, db: usize, key: &[u8], mut e: Entry, mvcc: u64) {
     e.mvcc = mvcc;
+    let wakes = matches!(e.val, Value::List(_) | Value::ZSet(_));
     store.dbs[db].insert(key, e);
     store.watch.touch(db, key);
     store.notify(notify::NEW, "new", key, db);
+    if wakes {
+        store.signal_key_ready(db, key);
+    }
 }
 
 /// Redis's `getIntFromObjectOrReply`: a 32-bit integer, or the standard errors (or `msg`
@@ -878,8 +882,10 @@ fn swapdb(ctx: &mut Ctx) {
         st.watch.touch_db(a, |k| da.peek(k).is_some() || live(db_, k));
         st.watch.touch_db(b, |k| db_.peek(k).is_some() || live(da, k));
         swap_db_contents(&mut st.dbs, a, b);
-        // TODO(blocking family): clients blocked on list/zset/stream keys that now exist
-        // must be served (Redis's `scanDatabaseForReadyKeys` on both databases).
+        // Clients blocked on keys that exist after the swap are served (Redis's
+        // `scanDatabaseForReadyKeys` on both databases).
+        st.scan_db_for_ready_keys(a);
+        st.scan_db_for_ready_keys(b);
     }
     ctx.dirty(1);
     ctx.out.ok();

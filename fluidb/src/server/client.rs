@@ -155,6 +155,8 @@ pub struct Client {
     pub is_master_link: bool,
     pub is_unix: bool,
     pub no_evict: bool,
+    /// Set by `Ctx::block` when a blocking command must wait; taken by the connection.
+    pub block_req: Option<crate::server::blocking::BlockRequest>,
 }
 
 impl Client {
@@ -176,6 +178,7 @@ impl Client {
             is_master_link: false,
             is_unix: false,
             no_evict: false,
+            block_req: None,
         }
     }
     pub fn resp3(&self) -> bool {

@@ -161,7 +161,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                             // Before authentication, execute one command at a time so
                             // that AUTH takes effect for the parsing of what follows.
                             if (!client.authenticated || batch.len() >= MAX_BATCH)
-                                && !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n, &mut mailbox).await
+                                && !run_batch(&shared, &mut sock, &mut inbuf, &mut client, &mut out, &mut batch, n, &mut mailbox).await
                             {
                                 break 'conn;
                             }
@@ -173,7 +173,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         }
                     }
                 }
-                if !run_batch(&shared, &mut sock, &mut client, &mut out, &mut batch, n, &mut mailbox).await {
+                if !run_batch(&shared, &mut sock, &mut inbuf, &mut client, &mut out, &mut batch, n, &mut mailbox).await {
                     break;
                 }
                 if let Some(e) = proto_err {
@@ -220,9 +220,11 @@ async fn flush<S: AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply) -> bool {
 
 /// Executes the parsed commands under the store lock. Commands that must wait (DEBUG
 /// SLEEP) release the lock first. Returns false when the connection must close.
-async fn run_batch<S: AsyncWrite + Unpin>(
+#[allow(clippy::too_many_arguments)]
+async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Arc<Shared>,
     sock: &mut S,
+    inbuf: &mut BytesMut,
     client: &mut Client,
     out: &mut Reply,
     batch: &mut Vec<Vec<Bytes>>,
@@ -235,6 +237,7 @@ async fn run_batch<S: AsyncWrite + Unpin>(
         let mut after = Flow::Continue;
         let mut paused = None;
         let mut killed = false;
+        let mut blocked = None;
         {
             let mut st = shared.lock_store();
             st.stats.total_net_input_bytes += bytes_read as u64;
@@ -258,6 +261,14 @@ async fn run_batch<S: AsyncWrite + Unpin>(
                 let mark = out.len();
                 let flow = call(shared, &mut st, client, out, argv);
                 apply_reply_mode(client, out, mark);
+                if flow == Flow::Block {
+                    // Registered under the same lock that saw the keys empty, so no write
+                    // can slip in between (see server/blocking.rs).
+                    if let Some(req) = client.block_req.take() {
+                        blocked = Some(super::blocking::register(&mut st, client, out.resp3, argv.clone(), req));
+                    }
+                    break;
+                }
                 if flow != Flow::Continue {
                     after = flow;
                     break;
@@ -272,6 +283,15 @@ async fn run_batch<S: AsyncWrite + Unpin>(
         if killed {
             keep = false;
             break;
+        }
+        if let Some(b) = blocked {
+            // Replies of the commands before the blocking one go out now; the rest of the
+            // pipeline runs once the client is served, times out or is unblocked.
+            if !flush(sock, out).await || !super::blocking::wait(shared, sock, inbuf, client, out, b).await {
+                keep = false;
+                break;
+            }
+            continue;
         }
         if let Some(w) = paused {
             // Replies of the commands before the paused one go out now; then wait with
@@ -306,6 +326,8 @@ async fn run_batch<S: AsyncWrite + Unpin>(
                 keep = false;
                 break;
             }
+            // A blocked client was handled above.
+            Flow::Block => {}
         }
     }
     batch.clear();
@@ -352,6 +374,7 @@ fn unregister(shared: &Shared, id: u64, client: Option<&mut Client>) {
     let mut st = shared.store.lock();
     st.clients.by_id.remove(&id);
     st.clients.monitors.retain(|m| m.id != id);
+    st.blocking.remove(id);
     if let Some(c) = client {
         crate::commands::pubsub::forget_client(&mut st, c);
         crate::commands::connection::unwatch_all(&mut st, c);

@@ -8,6 +8,7 @@
 
 #[macro_use]
 pub mod log;
+pub mod blocking;
 pub mod client;
 pub mod conn;
 pub mod cron;

@@ -236,6 +236,8 @@ pub struct Store {
     pub latency: crate::server::latency::LatencyMonitor,
     /// CLIENT PAUSE state.
     pub pause: crate::server::pause::PauseState,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, ...).
+    pub blocking: crate::server::blocking::Blocking,
 }
 
 impl Store {
@@ -259,6 +261,7 @@ impl Store {
             lastsave: crate::util::time::unix_secs(),
             latency: Default::default(),
             pause: Default::default(),
+            blocking: Default::default(),
             cfg,
         }
     }
@@ -344,6 +347,11 @@ impl Store {
         let lru = crate::util::time::lru_clock();
         let d = &mut self.dbs[db];
         if let Some(e) = d.peek_mut(key) {
+            if matches!(val, Value::List(_) | Value::ZSet(_)) && !matches!(e.val, Value::List(_) | Value::ZSet(_)) {
+                // A value of another type replaced by a list or zset (SORT ... STORE,
+                // ZUNIONSTORE over a string): waiters on the key may now be served.
+                self.blocking.signal_if_waited(db, key);
+            }
             e.val = val;
             e.mvcc = mvcc;
             e.lru = lru;
@@ -351,9 +359,13 @@ impl Store {
                 d.persist(key);
             }
         } else {
+            let wakes = matches!(val, Value::List(_) | Value::ZSet(_));
             d.insert(key, Entry::new(val, mvcc, lru));
-            // Redis's dbAdd: a key created.
+            // Redis's dbAdd: a key created; clients blocked on it may be served.
             self.notify(notify::NEW, "new", key, db);
+            if wakes {
+                self.signal_key_ready(db, key);
+            }
         }
         self.watch.touch(db, key);
     }
