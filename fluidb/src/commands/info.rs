@@ -1,11 +1,10 @@
 //! INFO (Redis 7.0's `genRedisInfoString`): the same sections, field names and format, so
 //! monitoring tools and client libraries that parse INFO keep working.
 //!
-//! Memory figures: fluidB uses the system allocator (glibc malloc), so `used_memory` is
-//! what glibc reports as allocated (`mallinfo2`: in-use arena bytes plus mmapped chunks),
-//! `used_memory_rss` the resident set from /proc/self/statm, and `mem_allocator` is
-//! "libc", as Redis reports when built with libc malloc. No counting allocator is used:
-//! it would cost an atomic operation on every allocation of every thread.
+//! Memory figures: fluidB allocates with jemalloc, as Redis does, so `used_memory` is
+//! jemalloc's `stats.allocated`, `allocator_active`/`allocator_resident` its active and
+//! resident bytes, and `used_memory_rss` the resident set from /proc/self/statm. No
+//! counting allocator is used: it would cost an atomic operation on every allocation.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,18 +113,19 @@ pub fn bytes_to_human(n: u64) -> String {
     }
 }
 
-/// Bytes allocated through malloc and still in use.
+/// jemalloc's counters (bytes): allocated by the application, in active pages, resident.
+/// The global allocator is jemalloc (see main.rs), as in Redis; `epoch::advance` refreshes
+/// the cached statistics (a few microseconds, fine for INFO and memory checks).
+fn jemalloc_stats() -> Option<(u64, u64, u64)> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some((stats::allocated::read().ok()? as u64, stats::active::read().ok()? as u64, stats::resident::read().ok()? as u64))
+}
+
+/// Bytes allocated and still in use (jemalloc's `stats.allocated`; the resident set if
+/// the statistics are unavailable).
 pub fn used_memory() -> u64 {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallinfo2 only reads allocator statistics.
-        let mi = unsafe { libc::mallinfo2() };
-        (mi.uordblks + mi.hblkhd) as u64
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        rss_bytes()
-    }
+    jemalloc_stats().map_or_else(rss_bytes, |(allocated, _, _)| allocated)
 }
 
 fn page_size() -> u64 {
@@ -333,7 +333,10 @@ fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
 }
 
 fn memory_section(s: &mut String, store: &Store) {
-    let used = used_memory();
+    let (used, active, resident) = jemalloc_stats().unwrap_or_else(|| {
+        let rss = rss_bytes();
+        (rss, rss, rss)
+    });
     note_startup_memory();
     let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
     let startup = *STARTUP.get().unwrap_or(&0);
@@ -344,7 +347,9 @@ fn memory_section(s: &mut String, store: &Store) {
     let net = used.saturating_sub(startup);
     let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
     let total = total_system_memory();
-    let frag = if used == 0 { 0.0 } else { rss as f64 / used as f64 };
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let frag = ratio(rss, used);
+    let maxmemory = store.cfg.maxmemory;
     let _ = write!(
         s,
         "# Memory\r\n\
@@ -360,8 +365,8 @@ fn memory_section(s: &mut String, store: &Store) {
          used_memory_dataset:{dataset}\r\n\
          used_memory_dataset_perc:{:.2}%\r\n\
          allocator_allocated:{used}\r\n\
-         allocator_active:{used}\r\n\
-         allocator_resident:{rss}\r\n\
+         allocator_active:{active}\r\n\
+         allocator_resident:{resident}\r\n\
          total_system_memory:{total}\r\n\
          total_system_memory_human:{}\r\n\
          used_memory_lua:0\r\n\
@@ -377,15 +382,15 @@ fn memory_section(s: &mut String, store: &Store) {
          used_memory_functions:0\r\n\
          used_memory_scripts:0\r\n\
          used_memory_scripts_human:0B\r\n\
-         maxmemory:0\r\n\
-         maxmemory_human:0B\r\n\
-         maxmemory_policy:noeviction\r\n\
-         allocator_frag_ratio:1.00\r\n\
-         allocator_frag_bytes:0\r\n\
+         maxmemory:{maxmemory}\r\n\
+         maxmemory_human:{}\r\n\
+         maxmemory_policy:{}\r\n\
+         allocator_frag_ratio:{:.2}\r\n\
+         allocator_frag_bytes:{}\r\n\
          allocator_rss_ratio:{:.2}\r\n\
          allocator_rss_bytes:{}\r\n\
-         rss_overhead_ratio:1.00\r\n\
-         rss_overhead_bytes:0\r\n\
+         rss_overhead_ratio:{:.2}\r\n\
+         rss_overhead_bytes:{}\r\n\
          mem_fragmentation_ratio:{frag:.2}\r\n\
          mem_fragmentation_bytes:{}\r\n\
          mem_not_counted_for_evict:0\r\n\
@@ -395,7 +400,7 @@ fn memory_section(s: &mut String, store: &Store) {
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
          mem_aof_buffer:0\r\n\
-         mem_allocator:libc\r\n\
+         mem_allocator:jemalloc-5.3.0\r\n\
          active_defrag_running:0\r\n\
          lazyfree_pending_objects:0\r\n\
          lazyfreed_objects:0\r\n",
@@ -405,8 +410,14 @@ fn memory_section(s: &mut String, store: &Store) {
         pct(used, peak),
         pct(dataset, net.max(1)).min(100.0),
         bytes_to_human(total),
-        frag,
-        rss as i64 - used as i64,
+        bytes_to_human(maxmemory),
+        store.cfg.maxmemory_policy.as_str(),
+        ratio(active, used),
+        active as i64 - used as i64,
+        ratio(resident, active),
+        resident as i64 - active as i64,
+        ratio(rss, resident),
+        rss as i64 - resident as i64,
         rss as i64 - used as i64,
         store.clients.len() as u64 * 16 * 1024,
     );
