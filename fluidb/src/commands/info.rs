@@ -119,7 +119,11 @@ pub fn bytes_to_human(n: u64) -> String {
 fn jemalloc_stats() -> Option<(u64, u64, u64)> {
     use tikv_jemalloc_ctl::{epoch, stats};
     epoch::advance().ok()?;
-    Some((stats::allocated::read().ok()? as u64, stats::active::read().ok()? as u64, stats::resident::read().ok()? as u64))
+    Some((
+        stats::allocated::read().ok()? as u64,
+        stats::active::read().ok()? as u64,
+        stats::resident::read().ok()? as u64,
+    ))
 }
 
 /// Bytes allocated and still in use (jemalloc's `stats.allocated`; the resident set if
