@@ -9,7 +9,9 @@
 #   N          requests per run without pipelining            (default 100000)
 #   NP         requests per run with pipelining (-P > 1)       (default 3 * N)
 #   ROUNDS     rounds; each round runs every pipeline on both  (default 3)
-#   TESTS      redis-benchmark -t list                         (default set,get,incr,mset)
+#   TESTS      redis-benchmark -t list   (default set,get,incr,mset,lpush,lpop,sadd,hset,zadd)
+#   CUSTOM     extra commands, ';'-separated, run after a ZADD fill of myzset
+#              (default "ZRANGE myzset 0 9;ZRANK myzset element:__rand_int__"; "" for none)
 #   PIPELINES  pipeline depths                                 (default "1 16")
 #   CLIENTS    parallel connections (-c)                       (default 50)
 #   KEYSPACE   random keys (-r)                                (default 100000)
@@ -24,7 +26,8 @@ cd "$(dirname "$0")/.."
 N=${N:-100000}
 NP=${NP:-$((N * 3))}
 ROUNDS=${ROUNDS:-3}
-TESTS=${TESTS:-set,get,incr,mset}
+TESTS=${TESTS:-set,get,incr,mset,lpush,lpop,sadd,hset,zadd}
+CUSTOM=${CUSTOM-"ZRANGE myzset 0 9;ZRANK myzset element:__rand_int__"}
 PIPELINES=${PIPELINES:-"1 16"}
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
@@ -119,6 +122,19 @@ run_one() { # server port pipeline round
     2>"$WORK/bench.err" |
     awk -F'","' -v srv="$1" -v pipe="$3" 'NR > 1 && NF >= 2 {
         gsub(/"/, "", $1); gsub(/"/, "", $2); print $1 "\t" pipe "\t" srv "\t" $2 }' >>"$RESULTS"
+  if [ -n "$CUSTOM" ]; then
+    # The custom commands read myzset: fill it with KEYSPACE random members first.
+    "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$KEYSPACE" -r "$KEYSPACE" -P 16 -t zadd -q >/dev/null 2>&1 || true
+    local cmd
+    IFS=';' read -ra cmds <<<"$CUSTOM"
+    for cmd in "${cmds[@]}"; do
+      # shellcheck disable=SC2086 # the command's words are separate arguments
+      "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -P "$3" "${thr[@]}" --csv $cmd \
+        2>"$WORK/bench.err" |
+        awk -F'","' -v srv="$1" -v pipe="$3" 'NR > 1 && NF >= 2 {
+            gsub(/"/, "", $1); gsub(/"/, "", $2); print $1 "\t" pipe "\t" srv "\t" $2 }' >>"$RESULTS" || true
+    done
+  fi
   echo "bench: round $4 -P $3 $1 done" >&2
 }
 
@@ -153,10 +169,10 @@ awk -F'\t' '
     if (!(row in seen)) { seen[row] = 1; order[++rows] = row }
   }
   END {
-    printf "%-16s %8s %14s %14s %8s\n", "test", "pipeline", "redis rps", "fluidb rps", "ratio"
+    printf "%-40s %8s %14s %14s %8s\n", "test", "pipeline", "redis rps", "fluidb rps", "ratio"
     for (i = 1; i <= rows; i++) {
       split(order[i], f, SUBSEP)
       r = median(order[i] SUBSEP "redis"); b = median(order[i] SUBSEP "fluidb")
-      printf "%-16s %8s %14.0f %14.0f %8s\n", f[1], f[2], r, b, (r > 0 ? sprintf("%.2f", b / r) : "n/a")
+      printf "%-40s %8s %14.0f %14.0f %8s\n", f[1], f[2], r, b, (r > 0 ? sprintf("%.2f", b / r) : "n/a")
     }
   }' "$RESULTS"
