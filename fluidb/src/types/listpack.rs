@@ -1108,6 +1108,162 @@ mod tests {
         assert_eq!(seen, 2);
     }
 
+    /// Byte-exactness against the real redis-server 7.0: builds a hash and a list with
+    /// values on every encoding boundary (plus replace/delete/insert/trim), DUMPs them with
+    /// rdbcompression off and compares the listpack inside the RDB payload with ours.
+    /// Run with `cargo test --lib types::listpack -- --ignored` (needs `redis-server`).
+    #[test]
+    #[ignore]
+    fn byte_exact_against_redis_server() {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::net::TcpStream;
+
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--rdbcompression", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let mut conn = None;
+        for _ in 0..100 {
+            if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
+                conn = Some(c);
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let conn = conn.expect("connect");
+        let mut w = conn.try_clone().unwrap();
+        let mut r = BufReader::new(conn);
+        let mut cmd = |args: &[&[u8]]| -> Vec<u8> {
+            let mut out = format!("*{}\r\n", args.len()).into_bytes();
+            for a in args {
+                out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                out.extend_from_slice(a);
+                out.extend_from_slice(b"\r\n");
+            }
+            w.write_all(&out).unwrap();
+            let mut line = Vec::new();
+            r.read_until(b'\n', &mut line).unwrap();
+            assert_ne!(line[0], b'-', "{}", String::from_utf8_lossy(&line));
+            if line[0] == b'$' {
+                let n: usize = std::str::from_utf8(&line[1..line.len() - 2]).unwrap().parse().unwrap();
+                let mut b = vec![0u8; n + 2];
+                r.read_exact(&mut b).unwrap();
+                b.truncate(n);
+                b
+            } else {
+                line
+            }
+        };
+        cmd(&[b"CONFIG", b"SET", b"hash-max-listpack-value", b"100000"]);
+        cmd(&[b"CONFIG", b"SET", b"hash-max-listpack-entries", b"100000"]);
+        cmd(&[b"CONFIG", b"SET", b"list-max-listpack-size", b"-5"]);
+
+        let mut vals: Vec<Vec<u8>> = [
+            0i64,
+            127,
+            128,
+            4095,
+            4096,
+            -4096,
+            -4097,
+            32767,
+            32768,
+            -32768,
+            -32769,
+            8388607,
+            8388608,
+            -8388608,
+            -8388609,
+            2147483647,
+            2147483648,
+            -2147483648,
+            -2147483649,
+            i64::MAX,
+            i64::MIN,
+        ]
+        .iter()
+        .map(|v| v.to_string().into_bytes())
+        .collect();
+        for s in [&b"-0"[..], b"01", b"+1", b"", b"9223372036854775808", b"hello"] {
+            vals.push(s.to_vec());
+        }
+        for n in [63, 64, 125, 126, 4095, 4096, 16377, 16378, 16379] {
+            vals.push(vec![b'v'; n]);
+        }
+
+        // Payload: type byte, RDB string length, listpack, 2-byte version, 8-byte CRC.
+        fn listpack_of(dump: &[u8], skip_prefix: usize) -> Vec<u8> {
+            let d = &dump[skip_prefix..dump.len() - 10];
+            let (hl, n) = match d[0] >> 6 {
+                0 => (1, (d[0] & 63) as usize),
+                1 => (2, (((d[0] & 63) as usize) << 8) | d[1] as usize),
+                _ => {
+                    assert_eq!(d[0], 0x80);
+                    (5, u32::from_be_bytes([d[1], d[2], d[3], d[4]]) as usize)
+                }
+            };
+            assert_eq!(d.len(), hl + n);
+            d[hl..].to_vec()
+        }
+
+        // Hash: field i -> value; then overwrite one value (lpReplace) and delete a pair.
+        let mut lp = Listpack::new();
+        for (i, v) in vals.iter().enumerate() {
+            let f = format!("f{i}");
+            cmd(&[b"HSET", b"h", f.as_bytes(), v]);
+            lp.push_back(f.as_bytes());
+            lp.push_back(v);
+        }
+        cmd(&[b"HSET", b"h", b"f3", b"a replacement value"]);
+        let p = lp.find(lp.first().unwrap(), b"f3", 1).unwrap();
+        let vp = lp.next(p).unwrap();
+        lp.replace(vp, b"a replacement value");
+        cmd(&[b"HDEL", b"h", b"f5"]);
+        let p = lp.find(lp.first().unwrap(), b"f5", 1).unwrap();
+        let p = lp.delete(p).unwrap();
+        lp.delete(p);
+        let dump = cmd(&[b"DUMP", b"h"]);
+        assert_eq!(dump[0], 16, "RDB_TYPE_HASH_LISTPACK");
+        assert_eq!(listpack_of(&dump, 1), lp.bytes());
+
+        // List: one quicklist node (RDB_TYPE_LIST_QUICKLIST_2, 1 node, PACKED container).
+        let mut lp = Listpack::new();
+        for (i, v) in vals.iter().enumerate() {
+            if i % 2 == 0 {
+                cmd(&[b"RPUSH", b"l", v]);
+                lp.push_back(v);
+            } else {
+                cmd(&[b"LPUSH", b"l", v]);
+                lp.push_front(v);
+            }
+        }
+        cmd(&[b"LINSERT", b"l", b"BEFORE", b"hello", b"12345"]);
+        let p = lp.find(lp.first().unwrap(), b"hello", 0).unwrap();
+        lp.insert_before(p, b"12345");
+        cmd(&[b"LSET", b"l", b"-3", b"-77"]);
+        lp.replace(lp.seek(-3).unwrap(), b"-77");
+        cmd(&[b"LTRIM", b"l", b"1", b"-2"]);
+        lp.delete_range(0, 1);
+        lp.delete_range(-1, 1);
+        cmd(&[b"LREM", b"l", b"0", b"32767"]);
+        let p = lp.find(lp.first().unwrap(), b"32767", 0).unwrap();
+        lp.delete(p);
+        let dump = cmd(&[b"DUMP", b"l"]);
+        assert_eq!(&dump[..3], &[18, 1, 2], "quicklist2, 1 node, packed");
+        assert_eq!(listpack_of(&dump, 3), lp.bytes());
+        // And the bytes load back.
+        assert!(Listpack::from_bytes(listpack_of(&dump, 3)).is_some());
+
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         PushBack(Vec<u8>),
