@@ -495,6 +495,15 @@ impl Listpack {
         get_at(&self.buf, p)
     }
 
+    /// The element at `p` and the position of the following entry, decoding the header
+    /// once (for loops that read and advance).
+    #[inline]
+    pub fn get_next(&self, p: usize) -> (LpVal<'_>, Option<usize>) {
+        let (v, l) = decode(&self.buf, p);
+        let q = p + l + backlen_size(l as u64);
+        (v, if self.buf[q] == LP_EOF { None } else { Some(q) })
+    }
+
     /// `lpSeek`: the position of element `index` (negative counts from the end), walking
     /// from the nearer end.
     pub fn seek(&self, index: i64) -> Option<usize> {
@@ -625,8 +634,9 @@ impl Listpack {
         let mut p = p;
         let mut skipcnt = 0usize;
         while p < eof {
-            if skipcnt == 0 {
-                match get_at(buf, p) {
+            let l = if skipcnt == 0 {
+                let (val, l) = decode(buf, p);
+                match val {
                     LpVal::Str(s) => {
                         if s == v {
                             return Some(p);
@@ -646,10 +656,12 @@ impl Listpack {
                     }
                 }
                 skipcnt = skip;
+                l
             } else {
                 skipcnt -= 1;
-            }
-            p += self.entry_total(p);
+                encoded_size(buf, p)
+            };
+            p += l + backlen_size(l as u64);
         }
         None
     }
@@ -735,40 +747,50 @@ impl Listpack {
 /// Decodes the element at `p` (a validated entry).
 #[inline]
 fn get_at(buf: &[u8], p: usize) -> LpVal<'_> {
+    decode(buf, p).0
+}
+
+/// Decodes the element at `p` and returns it with its encoding + data length, so walking
+/// code reads the header once.
+#[inline]
+fn decode(buf: &[u8], p: usize) -> (LpVal<'_>, usize) {
     let b = buf[p];
     if b < 0x80 {
-        LpVal::Int(b as i64)
+        (LpVal::Int(b as i64), 1)
     } else if b < 0xC0 {
         let l = (b & 0x3F) as usize;
-        LpVal::Str(&buf[p + 1..p + 1 + l])
+        (LpVal::Str(&buf[p + 1..p + 1 + l]), 1 + l)
     } else if b < 0xE0 {
         // 13-bit two's complement.
         let u = (((b & 0x1F) as i64) << 8) | buf[p + 1] as i64;
-        LpVal::Int(if u >= 1 << 12 { u - (1 << 13) } else { u })
+        (LpVal::Int(if u >= 1 << 12 { u - (1 << 13) } else { u }), 2)
     } else if b < 0xF0 {
         let l = (((b & 0x0F) as usize) << 8) | buf[p + 1] as usize;
-        LpVal::Str(&buf[p + 2..p + 2 + l])
+        (LpVal::Str(&buf[p + 2..p + 2 + l]), 2 + l)
     } else {
         match b {
-            ENC_16BIT_INT => LpVal::Int(i16::from_le_bytes([buf[p + 1], buf[p + 2]]) as i64),
+            ENC_16BIT_INT => (LpVal::Int(i16::from_le_bytes([buf[p + 1], buf[p + 2]]) as i64), 3),
             ENC_24BIT_INT => {
                 // Place the 3 bytes high in an i32 and shift back to sign-extend.
                 let v = i32::from_le_bytes([0, buf[p + 1], buf[p + 2], buf[p + 3]]) >> 8;
-                LpVal::Int(v as i64)
+                (LpVal::Int(v as i64), 4)
             }
-            ENC_32BIT_INT => LpVal::Int(i32::from_le_bytes([buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]]) as i64),
+            ENC_32BIT_INT => {
+                let v = i32::from_le_bytes([buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]]);
+                (LpVal::Int(v as i64), 5)
+            }
             ENC_64BIT_INT => {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(&buf[p + 1..p + 9]);
-                LpVal::Int(i64::from_le_bytes(a))
+                (LpVal::Int(i64::from_le_bytes(a)), 9)
             }
             ENC_32BIT_STR => {
                 let l = u32::from_le_bytes([buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]]) as usize;
-                LpVal::Str(&buf[p + 5..p + 5 + l])
+                (LpVal::Str(&buf[p + 5..p + 5 + l]), 5 + l)
             }
             _ => {
                 debug_assert!(false, "invalid listpack entry at {p}");
-                LpVal::Str(&[])
+                (LpVal::Str(&[]), 1)
             }
         }
     }
@@ -802,8 +824,8 @@ impl<'a> Iterator for Iter<'a> {
             return None;
         }
         let lp = self.lp;
-        let v = get_at(&lp.buf, self.front);
-        self.front += lp.entry_total(self.front);
+        let (v, l) = decode(&lp.buf, self.front);
+        self.front += l + backlen_size(l as u64);
         if let Some(r) = &mut self.remaining {
             *r -= 1;
         }
@@ -1055,6 +1077,35 @@ mod tests {
         lp.get(lp.last().unwrap()).reply(&mut out);
         lp.get(lp.first().unwrap()).reply(&mut out);
         assert_eq!(out.buf, b"$2\r\n-5\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn iter_from_and_get_next() {
+        let mut lp = Listpack::new();
+        for i in 0..10 {
+            lp.push_back_int(i * 1000);
+        }
+        let p = lp.seek(6).unwrap();
+        let f: Vec<i64> = lp.iter_from(p).map(|v| v.as_int().unwrap()).collect();
+        assert_eq!(f, vec![6000, 7000, 8000, 9000]);
+        let b: Vec<i64> = lp.iter_from(p).rev().map(|v| v.as_int().unwrap()).collect();
+        assert_eq!(b, vec![9000, 8000, 7000, 6000]);
+        let mut it = lp.iter_from(p);
+        assert_eq!(it.position(), p);
+        it.next();
+        assert_eq!(Some(it.position()), lp.next(p));
+        let mut p = lp.first();
+        let mut k = 0;
+        while let Some(q) = p {
+            let (v, n) = lp.get_next(q);
+            assert_eq!(v, LpVal::Int(k * 1000));
+            assert_eq!(n, lp.next(q));
+            p = n;
+            k += 1;
+        }
+        assert_eq!(k, 10);
+        assert_eq!(lp.iter().size_hint(), (10, Some(10)));
+        assert_eq!(LpVal::Int(-123).byte_len(), 4);
     }
 
     #[test]
