@@ -352,8 +352,8 @@ pub fn parse_timeout(arg: &[u8], now: Instant) -> Result<Option<Instant>, &'stat
     let canon = ldouble::ld_normalize_human(arg).ok_or(NOT_FLOAT)?;
     let secs: f64 = std::str::from_utf8(&canon).ok().and_then(|s| s.parse().ok()).ok_or(NOT_FLOAT)?;
     let ms = (secs * 1000.0).ceil();
-    // `!(ms < LLONG_MAX)` also catches NaN.
-    if !(ms < 9.223_372_036_854_775_807e18) || ms < 0.0 {
+    // Out of i64 range (or NaN): C's cast gives LLONG_MIN.
+    if ms.is_nan() || ms >= i64::MAX as f64 || ms < 0.0 {
         return Err(NEGATIVE);
     }
     if ms == 0.0 {
