@@ -28,6 +28,7 @@ const RO_ACCESS: &[KeySpec] = &[spec("", &["RO", "access"], 1, 0, 1)];
 const RW_UPDATE: &[KeySpec] = &[spec("", &["RW", "update"], 1, 0, 1)];
 const RW_ACCESS_UPDATE: &[KeySpec] = &[spec("", &["RW", "access", "update"], 1, 0, 1)];
 
+#[allow(clippy::too_many_arguments)]
 const fn hash_cmd(
     name: &'static str,
     arity: i32,

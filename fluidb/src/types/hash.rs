@@ -427,7 +427,9 @@ impl Hash {
         match self {
             Hash::Listpack(lp) => lp.alloc_size(),
             Hash::Table(d) => {
-                std::mem::size_of::<Dict<Val>>() + d.mem_usage_estimate() + d.values().map(Val::heap_size).sum::<usize>()
+                std::mem::size_of::<Dict<Val>>()
+                    + d.mem_usage_estimate()
+                    + d.values().map(Val::heap_size).sum::<usize>()
             }
         }
     }
