@@ -594,6 +594,8 @@ mod tests {
             "slowlog-max-len",
             "latency-monitor-threshold",
             "hz",
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
             "enable-debug-command",
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",
