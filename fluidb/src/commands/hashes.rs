@@ -546,8 +546,10 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) {
     if !uniq || count == 1 {
         let mark = out.len();
         out.array(pair_len(count));
-        // A listpack is walked once to index its pairs, so each draw is O(1).
-        let lp_pairs: Vec<(LpVal<'_>, LpVal<'_>)> = if h.is_listpack() { h.iter().collect() } else { Vec::new() };
+        // For many draws a listpack is walked once to index its pairs (bounded by the hash
+        // size), so each draw is O(1) instead of a seek.
+        let lp_pairs: Vec<(LpVal<'_>, LpVal<'_>)> =
+            if h.is_listpack() && count > 4 { h.iter().collect() } else { Vec::new() };
         for _ in 0..count {
             let pair = match lp_pairs.len() {
                 0 => h.random_pair(&mut rng),

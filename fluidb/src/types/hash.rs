@@ -319,16 +319,14 @@ impl Hash {
                 }
                 true
             }
-            Hash::Table(d) => match d.get_mut(field) {
-                Some(v) => {
+            Hash::Table(d) => {
+                // One lookup: insert, or overwrite the value found.
+                let (v, inserted) = d.get_or_insert_with(field, || Val::new(value));
+                if !inserted {
                     *v = Val::new(value);
-                    false
                 }
-                None => {
-                    d.insert(Key::from(field), Val::new(value));
-                    true
-                }
-            },
+                inserted
+            }
         }
     }
 
