@@ -424,11 +424,7 @@ impl Hash {
     pub fn mem_usage(&self) -> usize {
         match self {
             Hash::Listpack(lp) => lp.alloc_size(),
-            Hash::Table(d) => {
-                std::mem::size_of::<Dict<Val>>()
-                    + d.mem_usage_estimate()
-                    + d.values().map(Val::heap_size).sum::<usize>()
-            }
+            Hash::Table(d) => d.mem_usage_estimate() + d.values().map(Val::heap_size).sum::<usize>(),
         }
     }
 }
