@@ -16,6 +16,7 @@ use super::coll;
 use super::keys::parse_scan_cursor;
 use super::strings::{arg_i64, kw, spec};
 use super::table::{acl, flags::*, Command, KeySpec};
+use crate::keyspace::Value;
 use crate::server::store::notify;
 use crate::types::hash::{Hash, Limits};
 use crate::types::listpack::LpVal;
@@ -365,15 +366,32 @@ fn hincrbyfloat(ctx: &mut Ctx) {
 // Reads.
 // ---------------------------------------------------------------------------------------
 
+/// After a read that found `key`'s hash mid-rehash: one rehash step, as Redis's `dictFind`
+/// does on every lookup (see [`Hash::rehash_step`]). Only then is the key looked up again.
+fn rehash_after_read(ctx: &mut Ctx, db: usize, field: &[u8]) {
+    if let Some(e) = ctx.store.dbs[db].peek_mut(&ctx.argv[1]) {
+        if let Value::Hash(h) = &mut e.val {
+            h.rehash_step(field);
+        }
+    }
+}
+
 /// HGET key field
 fn hget(ctx: &mut Ctx) {
     let db = ctx.db();
-    match coll::read::<Hash>(ctx.store, db, &ctx.argv[1], ctx.now_ms) {
-        Err(_) => ctx.wrongtype(),
-        Ok(h) => match h.and_then(|h| h.get(&ctx.argv[2])) {
-            Some(v) => v.reply(ctx.out),
-            None => ctx.out.null(),
-        },
+    let argv = ctx.argv;
+    let rehashing = match coll::read::<Hash>(ctx.store, db, &argv[1], ctx.now_ms) {
+        Err(_) => return ctx.wrongtype(),
+        Ok(h) => {
+            match h.and_then(|h| h.get(&argv[2])) {
+                Some(v) => v.reply(ctx.out),
+                None => ctx.out.null(),
+            }
+            h.is_some_and(Hash::is_rehashing)
+        }
+    };
+    if rehashing {
+        rehash_after_read(ctx, db, &argv[2]);
     }
 }
 
@@ -381,8 +399,8 @@ fn hget(ctx: &mut Ctx) {
 fn hmget(ctx: &mut Ctx) {
     let db = ctx.db();
     let argv = ctx.argv;
-    match coll::read::<Hash>(ctx.store, db, &argv[1], ctx.now_ms) {
-        Err(_) => ctx.wrongtype(),
+    let rehashing = match coll::read::<Hash>(ctx.store, db, &argv[1], ctx.now_ms) {
+        Err(_) => return ctx.wrongtype(),
         Ok(h) => {
             ctx.out.array(argv.len() - 2);
             for f in &argv[2..] {
@@ -391,7 +409,11 @@ fn hmget(ctx: &mut Ctx) {
                     None => ctx.out.null(),
                 }
             }
+            h.is_some_and(Hash::is_rehashing)
         }
+    };
+    if rehashing {
+        rehash_after_read(ctx, db, &argv[2]);
     }
 }
 

@@ -234,6 +234,25 @@ impl Hash {
         self.len() == 0
     }
 
+    /// Whether the hash table is in the middle of an incremental rehash.
+    #[inline]
+    pub fn is_rehashing(&self) -> bool {
+        matches!(self, Hash::Table(d) if d.is_rehashing())
+    }
+
+    /// One incremental rehash step (with a lookup of `field`, hot in cache after a read).
+    /// Redis's `dictFind` does this step on reads too; [`Hash::get`] cannot (it borrows
+    /// the hash shared), so readers call this when [`Hash::is_rehashing`] says so:
+    /// otherwise a read-only workload would leave a big hash mid-rehash, every lookup
+    /// probing two tables.
+    pub fn rehash_step(&mut self, field: &[u8]) {
+        if let Hash::Table(d) = self {
+            if d.is_rehashing() {
+                d.get_mut(field);
+            }
+        }
+    }
+
     /// Whether the hash is in its listpack form.
     #[inline]
     pub fn is_listpack(&self) -> bool {
