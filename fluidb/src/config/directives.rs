@@ -425,8 +425,8 @@ config_table! {
     // ------------------------------------------------------ event notification
     notify_keyspace_events: u32 = 0; "notify-keyspace-events" [] special(Special::NotifyKeyspaceEvents), MOD | IMPL;
     // -------------------------------------------------------- advanced config
-    hash_max_listpack_entries: u64 = 512; "hash-max-listpack-entries" ["hash-max-ziplist-entries"] uint(0, LONG_MAX), MOD;
-    hash_max_listpack_value: u64 = 64; "hash-max-listpack-value" ["hash-max-ziplist-value"] umem(0, LONG_MAX), MOD;
+    hash_max_listpack_entries: u64 = 512; "hash-max-listpack-entries" ["hash-max-ziplist-entries"] uint(0, LONG_MAX), MOD | IMPL;
+    hash_max_listpack_value: u64 = 64; "hash-max-listpack-value" ["hash-max-ziplist-value"] umem(0, LONG_MAX), MOD | IMPL;
     list_max_listpack_size: i32 = -2; "list-max-listpack-size" ["list-max-ziplist-size"] int(INT_MIN, INT_MAX), MOD;
     list_compress_depth: i32 = 0; "list-compress-depth" [] int(0, INT_MAX), MOD;
     set_max_intset_entries: u64 = 512; "set-max-intset-entries" [] uint(0, LONG_MAX), MOD;
@@ -594,6 +594,8 @@ mod tests {
             "slowlog-max-len",
             "latency-monitor-threshold",
             "hz",
+            "hash-max-listpack-entries",
+            "hash-max-listpack-value",
             "enable-debug-command",
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",
