@@ -435,8 +435,12 @@ fn command_list(ctx: &mut Ctx) {
 }
 
 /// The key positions of `argv` (a full command) with their flags, as Redis's
-/// `getKeysUsingKeySpecs`. None when the arguments do not fit the specs.
+/// `getKeysFromCommandWithSpecs`: the command's own finder if it has one, else the key
+/// specs. None when the arguments do not fit the specs.
 pub fn keys_of(def: &'static Command, argv: &[Bytes]) -> Option<Vec<(usize, &'static [&'static str])>> {
+    if let Some(find) = def.getkeys {
+        return Some(find(argv));
+    }
     let argc = argv.len() as i64;
     let mut keys = Vec::new();
     for spec in key_specs(def).iter() {

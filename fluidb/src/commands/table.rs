@@ -128,7 +128,13 @@ pub struct Command {
     pub history: &'static [(&'static str, &'static str)],
     /// COMMAND DOCS doc_flags ("syscmd", "deprecated").
     pub doc_flags: &'static [&'static str],
+    /// Finds the keys of a command whose key specs cannot (Redis's `getkeys_proc`, e.g.
+    /// SORT's STORE anywhere in the arguments): (argument index, key spec flags).
+    pub getkeys: Option<GetKeys>,
 }
+
+/// A command's own key finder (see [`Command::getkeys`]).
+pub type GetKeys = fn(&[bytes::Bytes]) -> Vec<(usize, &'static [&'static str])>;
 
 /// Where the search for keys starts (Redis's `begin_search`).
 #[derive(Debug, Clone, Copy)]
@@ -180,6 +186,7 @@ impl Command {
         key_specs: &[],
         history: &[],
         doc_flags: &[],
+        getkeys: None,
     };
 
     /// ACL categories including the ones Redis derives from the flags

@@ -129,7 +129,7 @@ fn errno_location() -> *mut c_int {
 
 /// Calls C `strtod()` on `s` (which must not contain NUL) and returns
 /// `(value, bytes consumed, errno)`.
-fn c_strtod(s: &[u8]) -> (f64, usize, c_int) {
+pub fn c_strtod(s: &[u8]) -> (f64, usize, c_int) {
     let mut stack = [0u8; 128];
     let mut heap;
     let buf: &[u8] = if s.len() < stack.len() {
