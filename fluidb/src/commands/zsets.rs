@@ -996,7 +996,7 @@ fn zrange_generic(ctx: &mut Ctx, start: usize, store: Option<Bytes>, mut rtype: 
         let Some(z) = found else {
             return ctx.out.array(0);
         };
-        let Some((first, n)) = sel else {
+        let Some((first, n)) = sel.filter(|s| s.1 > 0) else {
             return ctx.out.array(0);
         };
         let resp3 = ctx.out.resp3;
@@ -1018,7 +1018,7 @@ fn zrange_generic(ctx: &mut Ctx, start: usize, store: Option<Bytes>, mut rtype: 
     };
     // ZRANGESTORE: a listpack filled with ZADD's conversion rules.
     let mut result = ZSet::new();
-    if let (Some(z), Some((first, n))) = (found, sel) {
+    if let (Some(z), Some((first, n))) = (found, sel.filter(|s| s.1 > 0)) {
         let mut left = n;
         z.walk(first, rev, |m, s| {
             let _ = result.add(s, m, AddFlags::default(), lim);
@@ -1204,10 +1204,7 @@ fn zpop_minmax(ctx: &mut Ctx, max: bool) {
     }
     let mut count = 1usize;
     if argv.len() == 3 {
-        let Some(c) = arg_long(ctx, &argv[2]) else { return };
-        if c < 0 {
-            return ctx.out.error(NOT_POSITIVE);
-        }
+        let Some(c) = string2ll(&argv[2]).filter(|&c| c >= 0) else { return ctx.out.error(NOT_POSITIVE) };
         if c == 0 {
             return ctx.out.array(0);
         }
@@ -1227,8 +1224,9 @@ fn propagate_pop(ctx: &mut Ctx, max: bool, key: Bytes, count: Option<usize>) {
 }
 
 /// `getRangeLongFromObjectOrReply(.., 1, LONG_MAX, msg)`.
+/// The message replaces the not-an-integer error too, as in Redis.
 fn arg_positive(ctx: &mut Ctx, a: &[u8], msg: &str) -> Option<usize> {
-    let v = arg_long(ctx, a)?;
+    let v = string2ll(a).unwrap_or(0);
     if v < 1 {
         ctx.out.error(msg);
         return None;
