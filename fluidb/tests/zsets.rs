@@ -146,7 +146,10 @@ fn encodings_convert_at_the_thresholds() {
     assert_eq!(int(&mut r, &["ZUNIONSTORE", "u", "1", "z"]), 7);
     assert_eq!(r.call(&["OBJECT", "ENCODING", "u"]), "$8\r\nlistpack\r\n");
     assert_eq!(r.call(&["OBJECT", "ENCODING", "z"]), "$8\r\nskiplist\r\n");
-    assert_eq!(bulks(&r.read_reply_of(&["ZRANGE", "u", "0", "-1"])), bulks(&r.read_reply_of(&["ZRANGE", "z", "0", "-1"])));
+    assert_eq!(
+        bulks(&r.read_reply_of(&["ZRANGE", "u", "0", "-1"])),
+        bulks(&r.read_reply_of(&["ZRANGE", "z", "0", "-1"]))
+    );
     r.call(&["ZADD", "long", "1", "a-very-long-member"]);
     assert_eq!(r.call(&["OBJECT", "ENCODING", "long"]), "$8\r\nskiplist\r\n");
 }

@@ -14,7 +14,7 @@ use super::table::{acl, flags::*, BeginSearch, Command, FindKeys, KeySpec};
 use crate::keyspace::Value;
 use crate::server::blocking::{parse_timeout, BlockType, TimeoutReply};
 use crate::server::store::notify;
-use crate::types::zset::{AddFlags, AddOutcome, Limits};
+use crate::types::zset::{AddFlags, AddOutcome, Limits, NanScore};
 use crate::types::ZSet;
 use crate::util::glob::string_match;
 use crate::util::numeric::{c_strtod, string2d, string2ll};
@@ -74,9 +74,11 @@ const POP_CPLX: &str = "O(log(N)*M) with N being the number of elements in the s
 elements popped.";
 const MPOP_CPLX: &str = "O(K) + O(M*log(N)) where K is the number of provided keys, N being the number of elements in \
 the sorted set, and M being the number of elements popped.";
-const UNION_CPLX: &str = "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the \
+const UNION_CPLX: &str =
+    "O(N)+O(M*log(M)) with N being the sum of the sizes of the input sorted sets, and M being the \
 number of elements in the resulting sorted set.";
-const INTER_CPLX: &str = "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number \
+const INTER_CPLX: &str =
+    "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number \
 of input sorted sets and M being the number of elements in the resulting sorted set.";
 const DIFF_CPLX: &str = "O(L + (N-K)log(N)) worst case where L is the total number of elements in all the sets, N is \
 the size of the first set, and K is the size of the result set.";
@@ -415,13 +417,31 @@ is available",
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd("zinter", -3, READONLY | MOVABLEKEYS, zinter, "6.2.0", "Intersect multiple sorted sets", INTER_CPLX, KEYNUM_RO)
+        ..zcmd(
+            "zinter",
+            -3,
+            READONLY | MOVABLEKEYS,
+            zinter,
+            "6.2.0",
+            "Intersect multiple sorted sets",
+            INTER_CPLX,
+            KEYNUM_RO,
+        )
     },
     Command {
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd("zdiff", -3, READONLY | MOVABLEKEYS, zdiff, "6.2.0", "Subtract multiple sorted sets", DIFF_CPLX, KEYNUM_RO)
+        ..zcmd(
+            "zdiff",
+            -3,
+            READONLY | MOVABLEKEYS,
+            zdiff,
+            "6.2.0",
+            "Subtract multiple sorted sets",
+            DIFF_CPLX,
+            KEYNUM_RO,
+        )
     },
     zcmd(
         "zunionstore",
@@ -683,7 +703,7 @@ fn zadd_generic(ctx: &mut Ctx, incr_cmd: bool) {
     if f.nx && f.xx {
         return ctx.out.error("XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
         return ctx.out.error("GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elements > 1 {
@@ -702,7 +722,7 @@ fn zadd_generic(ctx: &mut Ctx, incr_cmd: bool) {
         let mut score = 0.0;
         for (j, &s) in scores.iter().enumerate() {
             match z.add(s, &argv[i + 1 + 2 * j], f, lim) {
-                Err(()) => return (added + updated > 0, Err(())),
+                Err(NanScore) => return (added + updated > 0, Err(NanScore)),
                 Ok((o, ns)) => {
                     match o {
                         AddOutcome::Added => added += 1,
@@ -726,7 +746,7 @@ fn zadd_generic(ctx: &mut Ctx, incr_cmd: bool) {
     };
     let (added, updated, processed, score) = match r {
         Err(coll::WrongType) => return ctx.wrongtype(),
-        Ok(Err(())) => return ctx.out.error(NAN_ERR),
+        Ok(Err(NanScore)) => return ctx.out.error(NAN_ERR),
         Ok(Ok(x)) => x,
     };
     if f.incr {
@@ -1080,10 +1100,7 @@ fn zremrange_generic(ctx: &mut Ctx, range: Option<Range>, ranks: Option<(i64, i6
                 let (lo, hi) = r.ranks(z);
                 (lo, hi - lo)
             }
-            (None, Some((a, b))) => match rank_interval(a, b, z.len()) {
-                Some(x) => x,
-                None => (0, 0),
-            },
+            (None, Some((a, b))) => rank_interval(a, b, z.len()).unwrap_or_default(),
             _ => (0, 0),
         };
         z.remove_ranks(start, n, |_, _| {});
@@ -1287,7 +1304,14 @@ fn bzpopmax(ctx: &mut Ctx) {
 fn bzpop_minmax(ctx: &mut Ctx, max: bool) {
     let argv = ctx.argv;
     let keys = &argv[1..argv.len() - 1];
-    blocking_pop(ctx, keys, argv.len() - 1, max, None, PopReply { emitkey: true, nested: false, nil_when_empty: false });
+    blocking_pop(
+        ctx,
+        keys,
+        argv.len() - 1,
+        max,
+        None,
+        PopReply { emitkey: true, nested: false, nil_when_empty: false },
+    );
 }
 
 fn bzmpop(ctx: &mut Ctx) {
@@ -1502,7 +1526,11 @@ fn setop_generic(ctx: &mut Ctx, dst: Option<Bytes>, numkeys_idx: usize, op: SetO
     let now = ctx.now_ms;
     let mut srcs: Vec<Src> = Vec::with_capacity(setnum);
     for k in &argv[numkeys_idx + 1..numkeys_idx + 1 + setnum] {
-        let e = if dst.is_some() { ctx.store.lookup_write(db, k, now).map(|e| &*e) } else { ctx.store.lookup_read(db, k, now) };
+        let e = if dst.is_some() {
+            ctx.store.lookup_write(db, k, now).map(|e| &*e)
+        } else {
+            ctx.store.lookup_read(db, k, now)
+        };
         let elems = match e.map(|e| &e.val) {
             None => vec![],
             Some(Value::ZSet(z)) => z.to_vec(),

@@ -41,6 +41,10 @@ pub enum AddOutcome {
     Nop,
 }
 
+/// [`ZSet::add`] refused: the resulting score would be NaN (e.g. INCR of +inf by -inf).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NanScore;
+
 /// The encoding thresholds (`zset-max-listpack-entries`, `zset-max-listpack-value`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -200,11 +204,11 @@ impl ZSet {
         lp.push_back(&repr);
     }
 
-    /// Redis's `zsetAdd`: adds or updates `member` following the ZADD flags. Err(()) when
+    /// Redis's `zsetAdd`: adds or updates `member` following the ZADD flags. Err when
     /// the resulting score is NaN. Returns the outcome and the element's new score.
-    pub fn add(&mut self, score: f64, member: &[u8], f: AddFlags, lim: Limits) -> Result<(AddOutcome, f64), ()> {
+    pub fn add(&mut self, score: f64, member: &[u8], f: AddFlags, lim: Limits) -> Result<(AddOutcome, f64), NanScore> {
         if score.is_nan() {
-            return Err(());
+            return Err(NanScore);
         }
         if let Some(cur) = self.score(member) {
             if f.nx {
@@ -214,7 +218,7 @@ impl ZSet {
             if f.incr {
                 score += cur;
                 if score.is_nan() {
-                    return Err(());
+                    return Err(NanScore);
                 }
             }
             if (f.lt && score >= cur) || (f.gt && score <= cur) {
