@@ -14,6 +14,7 @@ pub mod list;
 pub mod listpack;
 pub mod set;
 pub mod zset;
+pub mod zset_tree;
 
 pub use hash::Hash;
 pub use list::List;
