@@ -596,6 +596,8 @@ mod tests {
             "hz",
             "hash-max-listpack-entries",
             "hash-max-listpack-value",
+            "zset-max-listpack-entries",
+            "zset-max-listpack-value",
             "enable-debug-command",
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",
