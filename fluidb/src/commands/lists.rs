@@ -950,7 +950,10 @@ fn blocking_move(ctx: &mut Ctx, timeout_idx: usize, from: End, to: End) {
     let db = ctx.db();
     match coll::peek_write::<List>(ctx.store, db, &argv[1], ctx.now_ms) {
         Err(_) => ctx.wrongtype(),
-        Ok(None) => ctx.block(&argv[1..2], BlockType::List, deadline, TimeoutReply::NullBulk),
+        // Inside MULTI: a null bulk at once; a real timeout (or CLIENT UNBLOCK) answers a
+        // null array, as `replyToBlockedClientTimedOut` does for every list waiter.
+        Ok(None) if ctx.in_exec => ctx.out.null(),
+        Ok(None) => ctx.block(&argv[1..2], BlockType::List, deadline, TimeoutReply::NullArray),
         Ok(Some(_)) => {
             if move_generic(ctx, from, to) {
                 let mut v = argv[..timeout_idx].to_vec();
