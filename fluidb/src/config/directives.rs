@@ -598,6 +598,7 @@ mod tests {
             "hash-max-listpack-value",
             "zset-max-listpack-entries",
             "zset-max-listpack-value",
+            "list-max-listpack-size",
             "enable-debug-command",
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",
