@@ -92,8 +92,11 @@ fn check_against_model(fill: &str) {
         let got = bulks(&r.call(&["LRANGE", "l", &a.to_string(), &b.to_string()]));
         let start = if a < 0 { (len + a).max(0) } else { a };
         let end = if b < 0 { len + b } else { b.min(len - 1) };
-        let want: Vec<String> =
-            if start > end || start >= len { vec![] } else { m.range(start as usize..=end as usize).cloned().collect() };
+        let want: Vec<String> = if start > end || start >= len {
+            vec![]
+        } else {
+            m.range(start as usize..=end as usize).cloned().collect()
+        };
         assert_eq!(got, want, "LRANGE {a} {b}");
     }
     let all = bulks(&r.call(&["LRANGE", "l", "0", "-1"]));
@@ -107,7 +110,10 @@ fn check_against_model(fill: &str) {
     assert_eq!(r.call(&["LPOS", "l", "needle", "COUNT", "0"]), format!("*2\r\n:{}\r\n:{}\r\n", last - 2, last));
     assert_eq!(r.call(&["LPOS", "l", "needle", "RANK", "-1", "MAXLEN", "2"]), format!(":{last}\r\n"));
     assert_eq!(r.call(&["LPOS", "l", "needle", "MAXLEN", "100"]), "$-1\r\n");
-    assert_eq!(int(&mut r, &["LPOS", "l", "element:19999", "RANK", "-1"]), m.iter().position(|e| e == "element:19999").unwrap() as i64);
+    assert_eq!(
+        int(&mut r, &["LPOS", "l", "element:19999", "RANK", "-1"]),
+        m.iter().position(|e| e == "element:19999").unwrap() as i64
+    );
     // LTRIM and pops at both ends.
     assert_eq!(r.call(&["LTRIM", "l", "1000", "-1001"]), "+OK\r\n");
     m.drain(..1000);

@@ -73,8 +73,7 @@ const BPOP_SPECS: &[KeySpec] = &[spec("", &["RW", "access", "delete"], 1, -2, 1)
 const PUSH_CPLX: &str =
     "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.";
 const POP_CPLX: &str = "O(N) where N is the number of elements returned";
-const MPOP_CPLX: &str =
-    "O(N+M) where N is the number of provided keys and M is the number of elements returned.";
+const MPOP_CPLX: &str = "O(N+M) where N is the number of provided keys and M is the number of elements returned.";
 const BPOP_CPLX: &str = "O(N) where N is the number of provided keys.";
 const BPOP_HISTORY: &[(&str, &str)] = &[("6.0.0", "`timeout` is interpreted as a double instead of an integer.")];
 const BMOVE_SUMMARY: &str =
@@ -508,7 +507,11 @@ fn mpop_from(ctx: &mut Ctx, key: &Bytes, end: End, count: usize) {
     let r = coll::write(ctx.store, db, key, ctx.now_ms, ctx.mvcc, |l: &mut List| (true, range_pop(l, out, end, count)));
     let n = r.ok().flatten().unwrap_or(0);
     elements_removed(ctx, key, end, n);
-    ctx.propagate(vec![Bytes::from_static(end_name(end, "LPOP", "RPOP").as_bytes()), key.clone(), n.to_string().into()]);
+    ctx.propagate(vec![
+        Bytes::from_static(end_name(end, "LPOP", "RPOP").as_bytes()),
+        key.clone(),
+        n.to_string().into(),
+    ]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -743,11 +746,8 @@ fn ltrim(ctx: &mut Ctx) {
         if start < 0 {
             start = 0;
         }
-        let (ltrim, rtrim) = if start > end || start >= llen {
-            (llen, 0)
-        } else {
-            (start, llen - end.min(llen - 1) - 1)
-        };
+        let (ltrim, rtrim) =
+            if start > end || start >= llen { (llen, 0) } else { (start, llen - end.min(llen - 1) - 1) };
         l.trim(ltrim as usize, rtrim as usize);
         let n = (ltrim + rtrim) as u64;
         (n > 0, n)
