@@ -9,45 +9,18 @@ use super::call::{err, Ctx};
 use super::strings::{
     arg_i64, cstr, kw, lookup_held, proto_max_bulk_len, set_value, spec, str_bytes, string_of, string_of_mut, Held,
 };
-use super::table::{acl, flags::*, Command, KeySpec};
+use super::table::{acl, flags::*, Command, Family, KeySpec};
 use crate::keyspace::{Entry, RStr, Value};
 use crate::protocol::Reply;
 use crate::server::store::{notify, Store};
 use crate::util::numeric::string2ll;
 
-#[allow(clippy::too_many_arguments)]
-const fn bit_cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: super::table::Handler,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    key_specs: &'static [KeySpec],
-) -> Command {
-    Command {
-        name,
-        arity,
-        flags,
-        acl: acl::BITMAP,
-        first_key: 1,
-        last_key: 1,
-        key_step: 1,
-        handler,
-        group: "bitmap",
-        since,
-        summary,
-        complexity,
-        key_specs,
-        ..Command::DEFAULT
-    }
-}
+const BITMAP: Family = Family { group: "bitmap", acl: acl::BITMAP };
 
 const RO_ACCESS: &[KeySpec] = &[spec("", &["RO", "access"], 1, 0, 1)];
 
 pub static COMMANDS: &[Command] = &[
-    bit_cmd(
+    BITMAP.cmd(
         "setbit",
         4,
         WRITE | DENYOOM,
@@ -57,7 +30,7 @@ pub static COMMANDS: &[Command] = &[
         "O(1)",
         &[spec("", &["RW", "access", "update"], 1, 0, 1)],
     ),
-    bit_cmd(
+    BITMAP.cmd(
         "getbit",
         3,
         READONLY | FAST,
@@ -69,16 +42,25 @@ pub static COMMANDS: &[Command] = &[
     ),
     Command {
         history: &[("7.0.0", "Added the `BYTE|BIT` option.")],
-        ..bit_cmd("bitcount", -2, READONLY, bitcount, "2.6.0", "Count set bits in a string", "O(N)", RO_ACCESS)
+        ..BITMAP.cmd("bitcount", -2, READONLY, bitcount, "2.6.0", "Count set bits in a string", "O(N)", RO_ACCESS)
     },
     Command {
         history: &[("7.0.0", "Added the `BYTE|BIT` option.")],
-        ..bit_cmd("bitpos", -3, READONLY, bitpos, "2.8.7", "Find first bit set or clear in a string", "O(N)", RO_ACCESS)
+        ..BITMAP.cmd(
+            "bitpos",
+            -3,
+            READONLY,
+            bitpos,
+            "2.8.7",
+            "Find first bit set or clear in a string",
+            "O(N)",
+            RO_ACCESS,
+        )
     },
     Command {
         first_key: 2,
         last_key: -1,
-        ..bit_cmd(
+        ..BITMAP.cmd(
             "bitop",
             -4,
             WRITE | DENYOOM,
@@ -89,7 +71,7 @@ pub static COMMANDS: &[Command] = &[
             &[spec("", &["OW", "update"], 2, 0, 1), spec("", &["RO", "access"], 3, -1, 1)],
         )
     },
-    bit_cmd(
+    BITMAP.cmd(
         "bitfield",
         -2,
         WRITE | DENYOOM,
@@ -105,7 +87,7 @@ pub static COMMANDS: &[Command] = &[
             1,
         )],
     ),
-    bit_cmd(
+    BITMAP.cmd(
         "bitfield_ro",
         -2,
         READONLY | FAST,

@@ -15,7 +15,7 @@ use super::call::{err, Ctx};
 use super::coll;
 use super::keys::parse_scan_cursor;
 use super::strings::{arg_i64, kw, spec};
-use super::table::{acl, flags::*, Command, KeySpec};
+use super::table::{acl, flags::*, Command, Family, KeySpec};
 use crate::keyspace::Value;
 use crate::server::store::notify;
 use crate::types::hash::{Hash, Limits};
@@ -29,41 +29,14 @@ const RO_ACCESS: &[KeySpec] = &[spec("", &["RO", "access"], 1, 0, 1)];
 const RW_UPDATE: &[KeySpec] = &[spec("", &["RW", "update"], 1, 0, 1)];
 const RW_ACCESS_UPDATE: &[KeySpec] = &[spec("", &["RW", "access", "update"], 1, 0, 1)];
 
-#[allow(clippy::too_many_arguments)]
-const fn hash_cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: super::table::Handler,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    key_specs: &'static [KeySpec],
-) -> Command {
-    Command {
-        name,
-        arity,
-        flags,
-        acl: acl::HASH,
-        first_key: 1,
-        last_key: 1,
-        key_step: 1,
-        handler,
-        group: "hash",
-        since,
-        summary,
-        complexity,
-        key_specs,
-        ..Command::DEFAULT
-    }
-}
+const HASH: Family = Family { group: "hash", acl: acl::HASH };
 
 const ALL_COMPLEXITY: &str = "O(N) where N is the size of the hash.";
 
 pub static COMMANDS: &[Command] = &[
     Command {
         history: &[("4.0.0", "Accepts multiple `field` and `value` arguments.")],
-        ..hash_cmd(
+        ..HASH.cmd(
             "hset",
             -4,
             WRITE | DENYOOM | FAST,
@@ -75,7 +48,7 @@ with multiple field/value pairs.",
             RW_UPDATE,
         )
     },
-    hash_cmd(
+    HASH.cmd(
         "hsetnx",
         4,
         WRITE | DENYOOM | FAST,
@@ -85,8 +58,8 @@ with multiple field/value pairs.",
         "O(1)",
         &[spec("", &["RW", "insert"], 1, 0, 1)],
     ),
-    hash_cmd("hget", 3, READONLY | FAST, hget, "2.0.0", "Get the value of a hash field", "O(1)", RO_ACCESS),
-    hash_cmd(
+    HASH.cmd("hget", 3, READONLY | FAST, hget, "2.0.0", "Get the value of a hash field", "O(1)", RO_ACCESS),
+    HASH.cmd(
         "hmget",
         -3,
         READONLY | FAST,
@@ -98,7 +71,7 @@ with multiple field/value pairs.",
     ),
     Command {
         doc_flags: &["deprecated"],
-        ..hash_cmd(
+        ..HASH.cmd(
             "hmset",
             -4,
             WRITE | DENYOOM | FAST,
@@ -111,7 +84,7 @@ with multiple field/value pairs.",
     },
     Command {
         history: &[("2.4.0", "Accepts multiple `field` arguments.")],
-        ..hash_cmd(
+        ..HASH.cmd(
             "hdel",
             -3,
             WRITE | FAST,
@@ -122,8 +95,8 @@ with multiple field/value pairs.",
             &[spec("", &["RW", "delete"], 1, 0, 1)],
         )
     },
-    hash_cmd("hlen", 2, READONLY | FAST, hlen, "2.0.0", "Get the number of fields in a hash", "O(1)", RO),
-    hash_cmd(
+    HASH.cmd("hlen", 2, READONLY | FAST, hlen, "2.0.0", "Get the number of fields in a hash", "O(1)", RO),
+    HASH.cmd(
         "hstrlen",
         3,
         READONLY | FAST,
@@ -133,18 +106,18 @@ with multiple field/value pairs.",
         "O(1)",
         RO,
     ),
-    hash_cmd("hexists", 3, READONLY | FAST, hexists, "2.0.0", "Determine if a hash field exists", "O(1)", RO),
+    HASH.cmd("hexists", 3, READONLY | FAST, hexists, "2.0.0", "Determine if a hash field exists", "O(1)", RO),
     Command {
         tips: &["nondeterministic_output_order"],
-        ..hash_cmd("hkeys", 2, READONLY, hkeys, "2.0.0", "Get all the fields in a hash", ALL_COMPLEXITY, RO_ACCESS)
+        ..HASH.cmd("hkeys", 2, READONLY, hkeys, "2.0.0", "Get all the fields in a hash", ALL_COMPLEXITY, RO_ACCESS)
     },
     Command {
         tips: &["nondeterministic_output_order"],
-        ..hash_cmd("hvals", 2, READONLY, hvals, "2.0.0", "Get all the values in a hash", ALL_COMPLEXITY, RO_ACCESS)
+        ..HASH.cmd("hvals", 2, READONLY, hvals, "2.0.0", "Get all the values in a hash", ALL_COMPLEXITY, RO_ACCESS)
     },
     Command {
         tips: &["nondeterministic_output_order"],
-        ..hash_cmd(
+        ..HASH.cmd(
             "hgetall",
             2,
             READONLY,
@@ -155,7 +128,7 @@ with multiple field/value pairs.",
             RO_ACCESS,
         )
     },
-    hash_cmd(
+    HASH.cmd(
         "hincrby",
         4,
         WRITE | DENYOOM | FAST,
@@ -165,7 +138,7 @@ with multiple field/value pairs.",
         "O(1)",
         RW_ACCESS_UPDATE,
     ),
-    hash_cmd(
+    HASH.cmd(
         "hincrbyfloat",
         4,
         WRITE | DENYOOM | FAST,
@@ -177,7 +150,7 @@ with multiple field/value pairs.",
     ),
     Command {
         tips: &["nondeterministic_output"],
-        ..hash_cmd(
+        ..HASH.cmd(
             "hrandfield",
             -2,
             READONLY,
@@ -190,7 +163,7 @@ with multiple field/value pairs.",
     },
     Command {
         tips: &["nondeterministic_output"],
-        ..hash_cmd(
+        ..HASH.cmd(
             "hscan",
             -3,
             READONLY,

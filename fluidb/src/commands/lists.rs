@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::call::{err, Ctx};
 use super::coll;
 use super::strings::{arg_i64, kw, spec};
-use super::table::{acl, flags::*, BeginSearch, Command, FindKeys, KeySpec};
+use super::table::{acl, flags::*, keynum_spec, Command, Family, KeySpec};
 use crate::protocol::Reply;
 use crate::server::blocking::{parse_timeout, BlockType, TimeoutReply};
 use crate::server::store::notify;
@@ -25,43 +25,7 @@ use crate::types::list::End;
 use crate::types::List;
 use crate::util::numeric::string2ll;
 
-#[allow(clippy::too_many_arguments)]
-const fn lcmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: super::table::Handler,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    key_specs: &'static [KeySpec],
-) -> Command {
-    Command {
-        name,
-        arity,
-        flags,
-        acl: acl::LIST,
-        first_key: 1,
-        last_key: 1,
-        key_step: 1,
-        handler,
-        group: "list",
-        since,
-        summary,
-        complexity,
-        key_specs,
-        ..Command::DEFAULT
-    }
-}
-
-const fn keynum(flags: &'static [&'static str], index: i32) -> KeySpec {
-    KeySpec {
-        notes: "",
-        flags,
-        begin: BeginSearch::Index(index),
-        find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
-    }
-}
+const LIST: Family = Family { group: "list", acl: acl::LIST };
 
 const RW_INSERT: &[KeySpec] = &[spec("", &["RW", "insert"], 1, 0, 1)];
 const RW_ACCESS_DELETE: &[KeySpec] = &[spec("", &["RW", "access", "delete"], 1, 0, 1)];
@@ -82,7 +46,7 @@ const BMOVE_SUMMARY: &str =
 pub static COMMANDS: &[Command] = &[
     Command {
         history: &[("2.4.0", "Accepts multiple `element` arguments.")],
-        ..lcmd(
+        ..LIST.cmd(
             "lpush",
             -3,
             WRITE | DENYOOM | FAST,
@@ -95,7 +59,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         history: &[("2.4.0", "Accepts multiple `element` arguments.")],
-        ..lcmd(
+        ..LIST.cmd(
             "rpush",
             -3,
             WRITE | DENYOOM | FAST,
@@ -108,7 +72,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         history: &[("4.0.0", "Accepts multiple `element` arguments.")],
-        ..lcmd(
+        ..LIST.cmd(
             "lpushx",
             -3,
             WRITE | DENYOOM | FAST,
@@ -121,7 +85,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         history: &[("4.0.0", "Accepts multiple `element` arguments.")],
-        ..lcmd(
+        ..LIST.cmd(
             "rpushx",
             -3,
             WRITE | DENYOOM | FAST,
@@ -134,7 +98,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         history: &[("6.2.0", "Added the `count` argument.")],
-        ..lcmd(
+        ..LIST.cmd(
             "lpop",
             -2,
             WRITE | FAST,
@@ -147,7 +111,7 @@ pub static COMMANDS: &[Command] = &[
     },
     Command {
         history: &[("6.2.0", "Added the `count` argument.")],
-        ..lcmd(
+        ..LIST.cmd(
             "rpop",
             -2,
             WRITE | FAST,
@@ -158,8 +122,8 @@ pub static COMMANDS: &[Command] = &[
             RW_ACCESS_DELETE,
         )
     },
-    lcmd("llen", 2, READONLY | FAST, llen, "1.0.0", "Get the length of a list", "O(1)", &[spec("", &["RO"], 1, 0, 1)]),
-    lcmd(
+    LIST.cmd("llen", 2, READONLY | FAST, llen, "1.0.0", "Get the length of a list", "O(1)", &[spec("", &["RO"], 1, 0, 1)]),
+    LIST.cmd(
         "lrange",
         4,
         READONLY,
@@ -170,7 +134,7 @@ pub static COMMANDS: &[Command] = &[
 large lists; and N is the number of elements in the specified range.",
         RO_ACCESS,
     ),
-    lcmd(
+    LIST.cmd(
         "lindex",
         3,
         READONLY,
@@ -181,7 +145,7 @@ large lists; and N is the number of elements in the specified range.",
 the first or the last element of the list O(1).",
         RO_ACCESS,
     ),
-    lcmd(
+    LIST.cmd(
         "lset",
         4,
         WRITE | DENYOOM,
@@ -191,7 +155,7 @@ the first or the last element of the list O(1).",
         "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
         &[spec("", &["RW", "update"], 1, 0, 1)],
     ),
-    lcmd(
+    LIST.cmd(
         "linsert",
         5,
         WRITE | DENYOOM,
@@ -203,7 +167,7 @@ somewhere on the left end on the list (head) can be considered O(1) and insertin
 is O(N).",
         RW_INSERT,
     ),
-    lcmd(
+    LIST.cmd(
         "lrem",
         4,
         WRITE,
@@ -213,7 +177,7 @@ is O(N).",
         "O(N+M) where N is the length of the list and M is the number of elements removed.",
         RW_DELETE,
     ),
-    lcmd(
+    LIST.cmd(
         "ltrim",
         4,
         WRITE,
@@ -223,7 +187,7 @@ is O(N).",
         "O(N) where N is the number of elements to be removed by the operation.",
         RW_DELETE,
     ),
-    lcmd(
+    LIST.cmd(
         "lpos",
         -3,
         READONLY,
@@ -236,7 +200,7 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
     ),
     Command {
         last_key: 2,
-        ..lcmd(
+        ..LIST.cmd(
             "lmove",
             5,
             WRITE | DENYOOM,
@@ -250,7 +214,7 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
     Command {
         last_key: 2,
         doc_flags: &["deprecated"],
-        ..lcmd(
+        ..LIST.cmd(
             "rpoplpush",
             3,
             WRITE | DENYOOM,
@@ -265,7 +229,7 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..lcmd(
+        ..LIST.cmd(
             "lmpop",
             -4,
             WRITE | MOVABLEKEYS,
@@ -273,13 +237,13 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
             "7.0.0",
             "Pop elements from a list",
             MPOP_CPLX,
-            &[keynum(&["RW", "access", "delete"], 1)],
+            &[keynum_spec(&["RW", "access", "delete"], 1)],
         )
     },
     Command {
         history: BPOP_HISTORY,
         last_key: -2,
-        ..lcmd(
+        ..LIST.cmd(
             "blpop",
             -3,
             WRITE | NOSCRIPT | BLOCKING,
@@ -293,7 +257,7 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
     Command {
         history: BPOP_HISTORY,
         last_key: -2,
-        ..lcmd(
+        ..LIST.cmd(
             "brpop",
             -3,
             WRITE | NOSCRIPT | BLOCKING,
@@ -306,13 +270,13 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
     },
     Command {
         last_key: 2,
-        ..lcmd("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, blmove, "6.2.0", BMOVE_SUMMARY, "O(1)", MOVE_SPECS)
+        ..LIST.cmd("blmove", 6, WRITE | DENYOOM | NOSCRIPT | BLOCKING, blmove, "6.2.0", BMOVE_SUMMARY, "O(1)", MOVE_SPECS)
     },
     Command {
         last_key: 2,
         doc_flags: &["deprecated"],
         history: BPOP_HISTORY,
-        ..lcmd(
+        ..LIST.cmd(
             "brpoplpush",
             4,
             WRITE | DENYOOM | NOSCRIPT | BLOCKING,
@@ -327,7 +291,7 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..lcmd(
+        ..LIST.cmd(
             "blmpop",
             -5,
             WRITE | BLOCKING | MOVABLEKEYS,
@@ -335,7 +299,7 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
             "7.0.0",
             "Pop elements from a list, or block until one is available",
             MPOP_CPLX,
-            &[keynum(&["RW", "access", "delete"], 2)],
+            &[keynum_spec(&["RW", "access", "delete"], 2)],
         )
     },
 ];

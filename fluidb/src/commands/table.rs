@@ -136,6 +136,56 @@ pub struct Command {
 /// A command's own key finder (see [`Command::getkeys`]).
 pub type GetKeys = fn(&[bytes::Bytes]) -> Vec<(usize, &'static [&'static str])>;
 
+/// A data-type command family (t_list.c, t_hash.c, ...): the group and ACL category its
+/// single-key commands share, so each family's table states only what differs.
+pub struct Family {
+    pub group: &'static str,
+    pub acl: u32,
+}
+
+impl Family {
+    /// A command of this family whose key is argv[1].
+    #[allow(clippy::too_many_arguments)]
+    pub const fn cmd(
+        &self,
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        handler: Handler,
+        since: &'static str,
+        summary: &'static str,
+        complexity: &'static str,
+        key_specs: &'static [KeySpec],
+    ) -> Command {
+        Command {
+            name,
+            arity,
+            flags,
+            acl: self.acl,
+            first_key: 1,
+            last_key: 1,
+            key_step: 1,
+            handler,
+            group: self.group,
+            since,
+            summary,
+            complexity,
+            key_specs,
+            ..Command::DEFAULT
+        }
+    }
+}
+
+/// A key spec whose keys follow a count at argv[`index`] (`numkeys key [key ...]`).
+pub const fn keynum_spec(flags: &'static [&'static str], index: i32) -> KeySpec {
+    KeySpec {
+        notes: "",
+        flags,
+        begin: BeginSearch::Index(index),
+        find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
+    }
+}
+
 /// Where the search for keys starts (Redis's `begin_search`).
 #[derive(Debug, Clone, Copy)]
 pub enum BeginSearch {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use super::call::{err, Ctx};
 use super::coll;
 use super::strings::{cstr, kw, spec};
-use super::table::{acl, flags::*, BeginSearch, Command, FindKeys, KeySpec};
+use super::table::{acl, flags::*, keynum_spec, Command, Family, KeySpec};
 use crate::keyspace::Value;
 use crate::server::blocking::{parse_timeout, BlockType, TimeoutReply};
 use crate::server::store::notify;
@@ -19,50 +19,14 @@ use crate::types::ZSet;
 use crate::util::glob::string_match;
 use crate::util::numeric::{c_strtod, string2d, string2ll};
 
-#[allow(clippy::too_many_arguments)]
-const fn zcmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    handler: super::table::Handler,
-    since: &'static str,
-    summary: &'static str,
-    complexity: &'static str,
-    key_specs: &'static [KeySpec],
-) -> Command {
-    Command {
-        name,
-        arity,
-        flags,
-        acl: acl::SORTEDSET,
-        first_key: 1,
-        last_key: 1,
-        key_step: 1,
-        handler,
-        group: "sorted-set",
-        since,
-        summary,
-        complexity,
-        key_specs,
-        ..Command::DEFAULT
-    }
-}
-
-const fn keynum(flags: &'static [&'static str], index: i32) -> KeySpec {
-    KeySpec {
-        notes: "",
-        flags,
-        begin: BeginSearch::Index(index),
-        find: FindKeys::Keynum { keynumidx: 0, firstkey: 1, keystep: 1 },
-    }
-}
+const ZSET: Family = Family { group: "sorted-set", acl: acl::SORTEDSET };
 
 const RO: &[KeySpec] = &[spec("", &["RO"], 1, 0, 1)];
 const RO_ACCESS: &[KeySpec] = &[spec("", &["RO", "access"], 1, 0, 1)];
 const RW_DELETE: &[KeySpec] = &[spec("", &["RW", "delete"], 1, 0, 1)];
 const RW_ACCESS_DELETE: &[KeySpec] = &[spec("", &["RW", "access", "delete"], 1, 0, 1)];
-const KEYNUM_RO: &[KeySpec] = &[keynum(&["RO", "access"], 1)];
-const STORE_SPECS: &[KeySpec] = &[spec("", &["OW", "update"], 1, 0, 1), keynum(&["RO", "access"], 2)];
+const KEYNUM_RO: &[KeySpec] = &[keynum_spec(&["RO", "access"], 1)];
+const STORE_SPECS: &[KeySpec] = &[spec("", &["OW", "update"], 1, 0, 1), keynum_spec(&["RO", "access"], 2)];
 
 const RANGE_CPLX: &str = "O(log(N)+M) with N being the number of elements in the sorted set and M the number of \
 elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider \
@@ -91,7 +55,7 @@ pub static COMMANDS: &[Command] = &[
             ("3.0.2", "Added the `XX`, `NX`, `CH` and `INCR` options."),
             ("6.2.0", "Added the `GT` and `LT` options."),
         ],
-        ..zcmd(
+        ..ZSET.cmd(
             "zadd",
             -4,
             WRITE | DENYOOM | FAST,
@@ -102,7 +66,7 @@ pub static COMMANDS: &[Command] = &[
             &[spec("", &["RW", "update"], 1, 0, 1)],
         )
     },
-    zcmd(
+    ZSET.cmd(
         "zincrby",
         4,
         WRITE | DENYOOM | FAST,
@@ -114,7 +78,7 @@ pub static COMMANDS: &[Command] = &[
     ),
     Command {
         history: &[("2.4.0", "Accepts multiple elements.")],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrem",
             -3,
             WRITE | FAST,
@@ -126,8 +90,8 @@ removed.",
             RW_DELETE,
         )
     },
-    zcmd("zcard", 2, READONLY | FAST, zcard, "1.2.0", "Get the number of members in a sorted set", "O(1)", RO),
-    zcmd(
+    ZSET.cmd("zcard", 2, READONLY | FAST, zcard, "1.2.0", "Get the number of members in a sorted set", "O(1)", RO),
+    ZSET.cmd(
         "zcount",
         4,
         READONLY | FAST,
@@ -137,7 +101,7 @@ removed.",
         LOGN,
         RO_ACCESS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zlexcount",
         4,
         READONLY | FAST,
@@ -147,7 +111,7 @@ removed.",
         LOGN,
         RO_ACCESS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zscore",
         3,
         READONLY | FAST,
@@ -157,7 +121,7 @@ removed.",
         "O(1)",
         RO_ACCESS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zmscore",
         -3,
         READONLY | FAST,
@@ -167,7 +131,7 @@ removed.",
         "O(N) where N is the number of members being requested.",
         RO_ACCESS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zrank",
         3,
         READONLY | FAST,
@@ -177,7 +141,7 @@ removed.",
         "O(log(N))",
         RO_ACCESS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zrevrank",
         3,
         READONLY | FAST,
@@ -189,7 +153,7 @@ removed.",
     ),
     Command {
         history: &[("6.2.0", "Added the `REV`, `BYSCORE`, `BYLEX` and `LIMIT` options.")],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrange",
             -4,
             READONLY,
@@ -203,7 +167,7 @@ returned.",
     },
     Command {
         last_key: 2,
-        ..zcmd(
+        ..ZSET.cmd(
             "zrangestore",
             -5,
             WRITE | DENYOOM,
@@ -218,7 +182,7 @@ into the destination key.",
     Command {
         history: &[("2.0.0", "Added the `WITHSCORES` modifier.")],
         doc_flags: &["deprecated"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrangebyscore",
             -4,
             READONLY,
@@ -232,7 +196,7 @@ into the destination key.",
     Command {
         history: &[("2.1.6", "`min` and `max` can be exclusive.")],
         doc_flags: &["deprecated"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrevrangebyscore",
             -4,
             READONLY,
@@ -245,7 +209,7 @@ into the destination key.",
     },
     Command {
         doc_flags: &["deprecated"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrangebylex",
             -4,
             READONLY,
@@ -258,7 +222,7 @@ into the destination key.",
     },
     Command {
         doc_flags: &["deprecated"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrevrangebylex",
             -4,
             READONLY,
@@ -272,7 +236,7 @@ strings.",
     },
     Command {
         doc_flags: &["deprecated"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrevrange",
             -4,
             READONLY,
@@ -284,7 +248,7 @@ returned.",
             RO_ACCESS,
         )
     },
-    zcmd(
+    ZSET.cmd(
         "zremrangebyrank",
         4,
         WRITE,
@@ -294,7 +258,7 @@ returned.",
         REM_CPLX,
         RW_DELETE,
     ),
-    zcmd(
+    ZSET.cmd(
         "zremrangebyscore",
         4,
         WRITE,
@@ -304,7 +268,7 @@ returned.",
         REM_CPLX,
         RW_DELETE,
     ),
-    zcmd(
+    ZSET.cmd(
         "zremrangebylex",
         4,
         WRITE,
@@ -314,7 +278,7 @@ returned.",
         REM_CPLX,
         RW_DELETE,
     ),
-    zcmd(
+    ZSET.cmd(
         "zpopmin",
         -2,
         WRITE | FAST,
@@ -324,7 +288,7 @@ returned.",
         POP_CPLX,
         RW_ACCESS_DELETE,
     ),
-    zcmd(
+    ZSET.cmd(
         "zpopmax",
         -2,
         WRITE | FAST,
@@ -338,7 +302,7 @@ returned.",
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd(
+        ..ZSET.cmd(
             "zmpop",
             -4,
             WRITE | MOVABLEKEYS,
@@ -346,13 +310,13 @@ returned.",
             "7.0.0",
             "Remove and return members with scores in a sorted set",
             MPOP_CPLX,
-            &[keynum(&["RW", "access", "delete"], 1)],
+            &[keynum_spec(&["RW", "access", "delete"], 1)],
         )
     },
     Command {
         history: BPOP_HISTORY,
         last_key: -2,
-        ..zcmd(
+        ..ZSET.cmd(
             "bzpopmin",
             -3,
             WRITE | NOSCRIPT | BLOCKING | FAST,
@@ -367,7 +331,7 @@ is available",
     Command {
         history: BPOP_HISTORY,
         last_key: -2,
-        ..zcmd(
+        ..ZSET.cmd(
             "bzpopmax",
             -3,
             WRITE | NOSCRIPT | BLOCKING | FAST,
@@ -383,7 +347,7 @@ is available",
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd(
+        ..ZSET.cmd(
             "bzmpop",
             -5,
             WRITE | BLOCKING | MOVABLEKEYS,
@@ -391,12 +355,12 @@ is available",
             "7.0.0",
             "Remove and return members with scores in a sorted set or block until one is available",
             MPOP_CPLX,
-            &[keynum(&["RW", "access", "delete"], 2)],
+            &[keynum_spec(&["RW", "access", "delete"], 2)],
         )
     },
     Command {
         tips: &["nondeterministic_output"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zrandmember",
             -2,
             READONLY,
@@ -411,13 +375,22 @@ is available",
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd("zunion", -3, READONLY | MOVABLEKEYS, zunion, "6.2.0", "Add multiple sorted sets", UNION_CPLX, KEYNUM_RO)
+        ..ZSET.cmd(
+            "zunion",
+            -3,
+            READONLY | MOVABLEKEYS,
+            zunion,
+            "6.2.0",
+            "Add multiple sorted sets",
+            UNION_CPLX,
+            KEYNUM_RO,
+        )
     },
     Command {
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd(
+        ..ZSET.cmd(
             "zinter",
             -3,
             READONLY | MOVABLEKEYS,
@@ -432,7 +405,7 @@ is available",
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd(
+        ..ZSET.cmd(
             "zdiff",
             -3,
             READONLY | MOVABLEKEYS,
@@ -443,7 +416,7 @@ is available",
             KEYNUM_RO,
         )
     },
-    zcmd(
+    ZSET.cmd(
         "zunionstore",
         -4,
         WRITE | DENYOOM | MOVABLEKEYS,
@@ -454,7 +427,7 @@ is available",
 elements in the resulting sorted set.",
         STORE_SPECS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zinterstore",
         -4,
         WRITE | DENYOOM | MOVABLEKEYS,
@@ -464,7 +437,7 @@ elements in the resulting sorted set.",
         INTER_CPLX,
         STORE_SPECS,
     ),
-    zcmd(
+    ZSET.cmd(
         "zdiffstore",
         -4,
         WRITE | DENYOOM | MOVABLEKEYS,
@@ -478,7 +451,7 @@ elements in the resulting sorted set.",
         first_key: 0,
         last_key: 0,
         key_step: 0,
-        ..zcmd(
+        ..ZSET.cmd(
             "zintercard",
             -3,
             READONLY | MOVABLEKEYS,
@@ -491,7 +464,7 @@ elements in the resulting sorted set.",
     },
     Command {
         tips: &["nondeterministic_output"],
-        ..zcmd(
+        ..ZSET.cmd(
             "zscan",
             -3,
             READONLY,
