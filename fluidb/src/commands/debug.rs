@@ -13,6 +13,7 @@ use super::table::{acl, flags::*, Command};
 use crate::keyspace::{Db, RStr, Value};
 use crate::server::client::Client;
 use crate::server::store::Store;
+use crate::types::rdb_len_len;
 use crate::util::digest::{digest_to_hex as digest_hex, mix_digest, xor_digest};
 
 pub static COMMANDS: &[Command] = &[Command {
@@ -184,19 +185,6 @@ fn debug_sleep(ctx: &mut Ctx) {
 
 /// Redis's shared integers 0..10000 (OBJ_SHARED_INTEGERS) report this refcount.
 const OBJ_SHARED_REFCOUNT: i64 = i32::MAX as i64;
-
-/// Length of Redis's RDB length prefix for `len`.
-fn rdb_len_len(len: usize) -> usize {
-    if len < 1 << 6 {
-        1
-    } else if len < 1 << 14 {
-        2
-    } else if len <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
-}
 
 /// Bytes the value takes in an RDB file (`rdbSavedObjectLen`) for strings: integer
 /// encodings for values fitting 8/16/32 bits, else length prefix plus bytes.

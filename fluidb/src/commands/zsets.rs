@@ -1645,11 +1645,9 @@ fn setop_generic(ctx: &mut Ctx, dst: Option<Bytes>, numkeys_idx: usize, op: SetO
 }
 
 /// The members of a plain set as score-1 elements (set keys count as zsets in ZUNION &
-/// co.). TODO: iterate `types::Set` once its API lands (owned by the sets work); the
-/// placeholder type has no members to offer yet.
+/// co., `zsetConvert`-free as Redis's `zuiNext` over a set).
 fn set_elements(s: &crate::types::Set) -> Vec<(Vec<u8>, f64)> {
-    let _ = s;
-    Vec::new()
+    s.iter().map(|m| (m.to_vec(), 1.0)).collect()
 }
 
 // ---------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ use rand::Rng;
 
 use crate::keyspace::dict::{Dict, Key};
 use crate::types::listpack::{Listpack, LpVal};
+use crate::types::{rdb_len_len, rdb_string_len, size_class};
 use crate::util::digest;
 
 /// The conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`),
@@ -130,21 +131,6 @@ impl Val {
 impl std::fmt::Debug for Val {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:?}", String::from_utf8_lossy(self.as_bytes()))
-    }
-}
-
-/// Rough jemalloc size class of an `n`-byte allocation, for memory estimates.
-fn size_class(n: usize) -> usize {
-    if n == 0 {
-        0
-    } else if n <= 8 {
-        8
-    } else if n <= 128 {
-        (n + 15) & !15
-    } else {
-        let k = usize::BITS - 1 - (n - 1).leading_zeros();
-        let spacing = 1usize << (k - 2);
-        (n + spacing - 1) & !(spacing - 1)
     }
 }
 
@@ -446,36 +432,6 @@ impl Hash {
             Hash::Table(d) => d.mem_usage_estimate() + d.values().map(Val::heap_size).sum::<usize>(),
         }
     }
-}
-
-/// Bytes of an RDB length prefix (`rdbSaveLen`).
-fn rdb_len_len(n: usize) -> usize {
-    if n < 1 << 6 {
-        1
-    } else if n < 1 << 14 {
-        2
-    } else if n <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
-}
-
-/// Bytes of an RDB string (`rdbSaveRawString` without compression): strings of at most 11
-/// bytes that are canonical integers fitting 32 bits are saved as 8/16/32-bit integers.
-fn rdb_string_len(b: &[u8]) -> usize {
-    if b.len() <= 11 {
-        if let Some(n) = crate::util::numeric::string2ll(b) {
-            if (i8::MIN as i64..=i8::MAX as i64).contains(&n) {
-                return 2;
-            } else if (i16::MIN as i64..=i16::MAX as i64).contains(&n) {
-                return 3;
-            } else if (i32::MIN as i64..=i32::MAX as i64).contains(&n) {
-                return 5;
-            }
-        }
-    }
-    rdb_len_len(b.len()) + b.len()
 }
 
 /// Iterator over a hash's field/value pairs.

@@ -22,6 +22,7 @@
 use std::collections::VecDeque;
 
 use super::listpack::{Listpack, LpVal};
+use super::rdb_len_len;
 use crate::util::digest;
 
 /// `SIZE_SAFETY_LIMIT`: a node grows past 8 KB only under a positive (count) fill when it
@@ -534,19 +535,6 @@ fn split_off(lp: &mut Listpack, off: usize) -> Listpack {
     }
     lp.delete_range(off as i64, n);
     right
-}
-
-/// Bytes of an RDB length prefix (`rdbSaveLen`).
-fn rdb_len_len(n: usize) -> usize {
-    if n < 1 << 6 {
-        1
-    } else if n < 1 << 14 {
-        2
-    } else if n <= u32::MAX as usize {
-        5
-    } else {
-        9
-    }
 }
 
 /// Iterator over a list's elements from a starting index, in one direction.

@@ -33,6 +33,7 @@
 //! count so [`Listpack::len`] is O(1). After a mutation the header holds the exact count when
 //! it is below 65535 (Redis's form after `lpLength` has recounted).
 
+use crate::types::size_class;
 use crate::util::numeric::string2ll;
 
 /// `LISTPACK_MAX_SAFETY_SIZE`: Redis refuses to grow a listpack past 1 GB.
@@ -53,8 +54,9 @@ const ENC_24BIT_INT: u8 = 0xF2;
 const ENC_32BIT_INT: u8 = 0xF3;
 const ENC_64BIT_INT: u8 = 0xF4;
 
-/// One element as stored: integers are decoded, strings borrowed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One element as stored: integers are decoded, strings borrowed. (Int(3) and Str("3")
+/// are different values to `Eq`/`Hash`: compare bytes with [`LpVal::eq_bytes`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LpVal<'a> {
     Int(i64),
     Str(&'a [u8]),
@@ -292,22 +294,6 @@ fn encoded_size(buf: &[u8], p: usize) -> usize {
             ENC_64BIT_INT => 9,
             _ => 1, // EOF; invalid bytes never get past validation
         }
-    }
-}
-
-/// Size class the allocator rounds `n` up to (jemalloc's: 8, 16..128 by 16, then four
-/// classes per doubling). Growing to the class mirrors Redis, which only reallocs when the
-/// listpack outgrows `lp_malloc_size`, and makes `alloc_size` report what is really used.
-#[inline]
-fn size_class(n: usize) -> usize {
-    if n <= 8 {
-        8
-    } else if n <= 128 {
-        (n + 15) & !15
-    } else {
-        let k = usize::BITS - 1 - (n - 1).leading_zeros(); // floor(log2(n-1))
-        let spacing = 1usize << (k - 2);
-        (n + spacing - 1) & !(spacing - 1)
     }
 }
 

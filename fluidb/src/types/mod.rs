@@ -10,6 +10,7 @@
 //! free it, for lazy free) and `serialized_len()` (DEBUG OBJECT's `serializedlength`).
 
 pub mod hash;
+pub mod intset;
 pub mod list;
 pub mod listpack;
 pub mod set;
@@ -20,3 +21,48 @@ pub use hash::Hash;
 pub use list::List;
 pub use set::Set;
 pub use zset::ZSet;
+
+/// Bytes of an RDB length prefix (`rdbSaveLen`), for DEBUG OBJECT's `serializedlength`.
+pub(crate) fn rdb_len_len(n: usize) -> usize {
+    if n < 1 << 6 {
+        1
+    } else if n < 1 << 14 {
+        2
+    } else if n <= u32::MAX as usize {
+        5
+    } else {
+        9
+    }
+}
+
+/// Bytes of an RDB string (`rdbSaveRawString` without compression): strings of at most 11
+/// bytes that are canonical integers fitting 32 bits are saved as 8/16/32-bit integers.
+pub(crate) fn rdb_string_len(b: &[u8]) -> usize {
+    if b.len() <= 11 {
+        if let Some(n) = crate::util::numeric::string2ll(b) {
+            if (i8::MIN as i64..=i8::MAX as i64).contains(&n) {
+                return 2;
+            } else if (i16::MIN as i64..=i16::MAX as i64).contains(&n) {
+                return 3;
+            } else if (i32::MIN as i64..=i32::MAX as i64).contains(&n) {
+                return 5;
+            }
+        }
+    }
+    rdb_len_len(b.len()) + b.len()
+}
+
+/// Size class the allocator rounds an `n`-byte allocation up to (jemalloc's: 8, 16..128 by
+/// 16, then four classes per doubling), for memory estimates.
+#[inline]
+pub(crate) fn size_class(n: usize) -> usize {
+    if n <= 8 {
+        8
+    } else if n <= 128 {
+        (n + 15) & !15
+    } else {
+        let k = usize::BITS - 1 - (n - 1).leading_zeros(); // floor(log2(n-1))
+        let spacing = 1usize << (k - 2);
+        (n + spacing - 1) & !(spacing - 1)
+    }
+}
