@@ -11,26 +11,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use common::*;
 use inproc::Local;
 
-/// Parses a flat RESP2 reply (an array of bulks/nils, possibly nested one level as HSCAN's
-/// [cursor, [elements]]) into strings; nils become "(nil)".
-fn flat(raw: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut lines = raw.split("\r\n").peekable();
-    while let Some(l) = lines.next() {
-        if l.is_empty() {
-            continue;
-        }
-        match l.as_bytes()[0] {
-            b'*' | b'%' | b'~' => {}
-            b'$' if l == "$-1" => out.push("(nil)".into()),
-            b'$' => out.push(lines.next().unwrap_or_default().to_string()),
-            b':' | b'+' | b'-' => out.push(l.to_string()),
-            _ => panic!("unexpected line {l:?} in {raw:?}"),
-        }
-    }
-    out
-}
-
 fn pairs(v: &[String]) -> BTreeMap<String, String> {
     v.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()
 }
@@ -192,19 +172,6 @@ fn wrongtype_everywhere() {
 }
 
 /// Reads pub/sub messages until the marker, returning "channel payload" lines.
-fn events_until_marker(sub: &mut Raw, pub_: &mut Raw, mark: &str) -> Vec<String> {
-    assert_eq!(pub_.call(&["PUBLISH", "marker", mark]), ":1\r\n");
-    let mut v = Vec::new();
-    loop {
-        let m = flat(&String::from_utf8_lossy(&sub.read_reply()));
-        if m[0] == "message" {
-            assert_eq!(m[2], mark);
-            return v;
-        }
-        v.push(format!("{} {}", m[2], m[3]));
-    }
-}
-
 #[test]
 fn keyspace_events() {
     let s = Server::start(&["--notify-keyspace-events", "KEA"]);

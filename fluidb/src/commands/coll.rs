@@ -170,3 +170,94 @@ impl Ctx<'_> {
         self.out.error(err::WRONGTYPE);
     }
 }
+
+/// The options of HSCAN, SSCAN and ZSCAN (`scanGenericCommand`'s first step), parsed from
+/// `argv[3..]` after the key lookup, as Redis does.
+pub struct ScanOpts<'a> {
+    /// Elements to visit (before MATCH filters them).
+    pub count: usize,
+    /// None for no pattern (or "*", which matches everything).
+    pub pattern: Option<&'a [u8]>,
+}
+
+impl ScanOpts<'_> {
+    /// Whether an element passes MATCH.
+    #[inline]
+    pub fn matches(&self, b: &[u8]) -> bool {
+        self.pattern.is_none_or(|p| crate::util::glob::string_match(p, b, false))
+    }
+}
+
+/// Parses `[MATCH pattern] [COUNT count]` from `argv[3..]`; None after replying the error.
+pub fn parse_scan_opts<'a>(out: &mut crate::protocol::Reply, argv: &'a [bytes::Bytes]) -> Option<ScanOpts<'a>> {
+    let mut o = ScanOpts { count: 10, pattern: None };
+    let mut i = 3;
+    while i < argv.len() {
+        let more = argv.len() - i >= 2;
+        if super::strings::kw(&argv[i], b"count") && more {
+            let Some(n) = crate::util::numeric::string2ll(&argv[i + 1]) else {
+                out.error(err::NOT_INT);
+                return None;
+            };
+            if n < 1 {
+                out.error(err::SYNTAX);
+                return None;
+            }
+            o.count = usize::try_from(n).unwrap_or(usize::MAX);
+        } else if super::strings::kw(&argv[i], b"match") && more {
+            let p = &argv[i + 1][..];
+            o.pattern = if p == b"*" { None } else { Some(p) };
+        } else {
+            out.error(err::SYNTAX);
+            return None;
+        }
+        i += 2;
+    }
+    Some(o)
+}
+
+/// Runs `step` (one `dictScan` call: visits the elements under a cursor, returns the next
+/// cursor and how many it visited) until COUNT elements were visited, the scan ended, or
+/// 10*COUNT buckets were tried (so a sparse table cannot stall the server). Returns the
+/// cursor for the reply.
+pub fn scan_loop(cursor: u64, count: usize, mut step: impl FnMut(u64) -> (u64, usize)) -> u64 {
+    let (mut next, mut visited) = (cursor, 0usize);
+    let mut maxiter = count.saturating_mul(10);
+    loop {
+        let (n, v) = step(next);
+        next = n;
+        visited += v;
+        if next == 0 || maxiter == 0 || visited >= count {
+            return next;
+        }
+        maxiter -= 1;
+    }
+}
+
+/// Completes a SCAN-family reply whose `n` elements were written from `body_pos` on:
+/// inserts the `[cursor, [` header in front of them.
+pub fn finish_scan_reply(out: &mut crate::protocol::Reply, body_pos: usize, cursor: u64, n: usize) {
+    let mut b = itoa::Buffer::new();
+    let c = b.format(cursor);
+    let head = format!("*2\r\n${}\r\n{}\r\n*{}\r\n", c.len(), c, n);
+    out.buf.splice(body_pos..body_pos, head.into_bytes());
+}
+
+/// Stores a computed collection of `n` elements at `dst` (`setKey`: any old value and TTL
+/// go), or deletes `dst` when the result is empty; replies `n` and sends the family's
+/// `event` (or "del"), as the STORE forms of SINTER/SUNION/SDIFF/ZUNION/ZRANGE... do.
+pub fn store_result(ctx: &mut Ctx, dst: &[u8], result: Value, n: usize, class: u32, event: &str) {
+    let db = ctx.db();
+    if n > 0 {
+        ctx.store.set_key(db, dst, result, ctx.mvcc, false);
+        ctx.out.int(n as i64);
+        ctx.store.notify(class, event, dst, db);
+        ctx.dirty(1);
+    } else {
+        ctx.out.int(0);
+        if ctx.store.delete(db, dst, ctx.now_ms) {
+            ctx.store.notify(notify::GENERIC, "del", dst, db);
+            ctx.dirty(1);
+        }
+    }
+}

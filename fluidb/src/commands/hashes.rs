@@ -20,7 +20,6 @@ use crate::keyspace::Value;
 use crate::server::store::notify;
 use crate::types::hash::{Hash, Limits};
 use crate::types::listpack::LpVal;
-use crate::util::glob::string_match;
 use crate::util::ldouble;
 use crate::util::numeric::string2ll;
 
@@ -629,63 +628,28 @@ fn hscan(ctx: &mut Ctx) {
         Ok(None) => return ctx.out.raw(b"*2\r\n$1\r\n0\r\n*0\r\n"),
         Ok(Some(h)) => h,
     };
-    // Options (`scanGenericCommand` step 1).
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let more = argv.len() - i >= 2;
-        if kw(&argv[i], b"count") && more {
-            let Some(n) = string2ll(&argv[i + 1]) else { return ctx.out.error(err::NOT_INT) };
-            if n < 1 {
-                return ctx.out.error(err::SYNTAX);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-            i += 2;
-        } else if kw(&argv[i], b"match") && more {
-            let p = &argv[i + 1][..];
-            pattern = if p == b"*" { None } else { Some(p) };
-            i += 2;
-        } else {
-            return ctx.out.error(err::SYNTAX);
-        }
-    }
-    // Step 2: collect. COUNT bounds the fields visited (before filtering); at most 10*COUNT
-    // buckets are visited so a sparse table cannot stall the server.
+    let Some(opts) = coll::parse_scan_opts(ctx.out, argv) else { return };
     let out = &mut *ctx.out;
-    let mut next = cursor;
     let body_pos = out.len();
     let mut n = 0usize;
     let mut emit = |f: LpVal<'_>, v: LpVal<'_>| {
-        if let Some(p) = pattern {
-            if !f.with_bytes(|b| string_match(p, b, false)) {
-                return;
-            }
+        if f.with_bytes(|b| opts.matches(b)) {
+            f.reply(out);
+            v.reply(out);
+            n += 2;
         }
-        f.reply(out);
-        v.reply(out);
-        n += 2;
     };
-    if h.is_listpack() {
-        next = h.scan_step(0, &mut emit);
+    let next = if h.is_listpack() {
+        h.scan_step(0, &mut emit)
     } else {
-        let mut visited = 0usize;
-        let mut maxiter = count.saturating_mul(10);
-        loop {
-            next = h.scan_step(next, |f, v| {
+        coll::scan_loop(cursor, opts.count, |c| {
+            let mut visited = 0;
+            let next = h.scan_step(c, |f, v| {
                 visited += 1;
                 emit(f, v);
             });
-            if next == 0 || maxiter == 0 || visited >= count {
-                break;
-            }
-            maxiter -= 1;
-        }
-    }
-    // Step 3: the header goes before the elements written above.
-    let mut head = Vec::with_capacity(48);
-    let mut b = itoa::Buffer::new();
-    let c = b.format(next);
-    head.extend_from_slice(format!("*2\r\n${}\r\n{}\r\n*{}\r\n", c.len(), c, n).as_bytes());
-    ctx.out.buf.splice(body_pos..body_pos, head);
+            (next, visited)
+        })
+    };
+    coll::finish_scan_reply(ctx.out, body_pos, next, n);
 }

@@ -23,7 +23,6 @@ use crate::protocol::Reply;
 use crate::server::store::notify;
 use crate::types::listpack::LpVal;
 use crate::types::set::{Member, Set};
-use crate::util::glob::string_match;
 use crate::util::numeric::string2ll;
 
 const SET: Family = Family { group: "set", acl: acl::SET };
@@ -400,10 +399,10 @@ const SPOP_MOVE_STRATEGY_MUL: usize = 5;
 /// `spopWithCountCommand`.
 fn spop_with_count(ctx: &mut Ctx) {
     let argv = ctx.argv;
+    // `getPositiveLongFromObjectOrReply`: one message for every bad count.
     let count = match string2ll(&argv[2]) {
-        None => return ctx.out.error(err::NOT_INT),
-        Some(n) if n < 0 => return ctx.out.error("value is out of range, must be positive"),
-        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(n) if n >= 0 => usize::try_from(n).unwrap_or(usize::MAX),
+        _ => return ctx.out.error("value is out of range, must be positive"),
     };
     let (db, max) = (ctx.db(), max_intset(ctx));
     let size = match coll::peek_write::<Set>(ctx.store, db, &argv[1], ctx.now_ms) {
@@ -680,23 +679,10 @@ fn sinter_generic(ctx: &mut Ctx, first: usize, n: usize, dst: Option<&[u8]>, car
     }
 }
 
-/// Stores a computed set at `dst` (`setKey`), or deletes `dst` when the result is empty,
-/// with Redis's reply, events and dirty count.
+/// Stores a computed set at `dst`, or deletes `dst` when it is empty.
 fn store_result(ctx: &mut Ctx, dst: &[u8], result: Set, event: &str) {
-    let db = ctx.db();
     let n = result.len();
-    if n > 0 {
-        ctx.store.set_key(db, dst, Value::Set(Box::new(result)), ctx.mvcc, false);
-        ctx.out.int(n as i64);
-        ctx.store.notify(notify::SET, event, dst, db);
-        ctx.dirty(1);
-    } else {
-        ctx.out.int(0);
-        if ctx.store.delete(db, dst, ctx.now_ms) {
-            ctx.store.notify(notify::GENERIC, "del", dst, db);
-            ctx.dirty(1);
-        }
-    }
+    coll::store_result(ctx, dst, Value::Set(Box::new(result)), n, notify::SET, event);
 }
 
 /// SINTER key [key ...]
@@ -713,10 +699,10 @@ fn sinterstore(ctx: &mut Ctx) {
 /// SINTERCARD numkeys key [key ...] [LIMIT limit]
 fn sintercard(ctx: &mut Ctx) {
     let argv = ctx.argv;
+    // Redis replies with the option's own message for any bad number, not just a small one.
     let numkeys = match string2ll(&argv[1]) {
-        None => return ctx.out.error(err::NOT_INT),
-        Some(n) if n < 1 => return ctx.out.error("numkeys should be greater than 0"),
-        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        Some(n) if n >= 1 => usize::try_from(n).unwrap_or(usize::MAX),
+        _ => return ctx.out.error("numkeys should be greater than 0"),
     };
     if numkeys > argv.len() - 2 {
         return ctx.out.error("Number of keys can't be greater than number of args");
@@ -726,9 +712,8 @@ fn sintercard(ctx: &mut Ctx) {
     while j < argv.len() {
         if kw(&argv[j], b"limit") && j + 1 < argv.len() {
             limit = match string2ll(&argv[j + 1]) {
-                None => return ctx.out.error(err::NOT_INT),
-                Some(l) if l < 0 => return ctx.out.error("LIMIT can't be negative"),
-                Some(l) => usize::try_from(l).unwrap_or(usize::MAX),
+                Some(l) if l >= 0 => usize::try_from(l).unwrap_or(usize::MAX),
+                _ => return ctx.out.error("LIMIT can't be negative"),
             };
             j += 2;
         } else {
@@ -843,63 +828,27 @@ fn sscan(ctx: &mut Ctx) {
         Ok(None) => return ctx.out.raw(b"*2\r\n$1\r\n0\r\n*0\r\n"),
         Ok(Some(s)) => s,
     };
-    let mut count: usize = 10;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let more = argv.len() - i >= 2;
-        if kw(&argv[i], b"count") && more {
-            let Some(n) = string2ll(&argv[i + 1]) else { return ctx.out.error(err::NOT_INT) };
-            if n < 1 {
-                return ctx.out.error(err::SYNTAX);
-            }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-            i += 2;
-        } else if kw(&argv[i], b"match") && more {
-            let p = &argv[i + 1][..];
-            pattern = if p == b"*" { None } else { Some(p) };
-            i += 2;
-        } else {
-            return ctx.out.error(err::SYNTAX);
-        }
-    }
-    // COUNT bounds the members visited (before filtering); at most 10*COUNT buckets are
-    // visited so that a sparse table cannot stall the server.
+    let Some(opts) = coll::parse_scan_opts(ctx.out, argv) else { return };
     let out = &mut *ctx.out;
-    out.array(2);
-    let cursor_pos = out.len();
-    let body_pos = out.begin_deferred();
+    let body_pos = out.len();
     let mut n = 0usize;
     let mut emit = |m: LpVal<'_>| {
-        if let Some(p) = pattern {
-            if !m.with_bytes(|b| string_match(p, b, false)) {
-                return;
-            }
+        if m.with_bytes(|b| opts.matches(b)) {
+            m.reply(out);
+            n += 1;
         }
-        m.reply(out);
-        n += 1;
     };
-    let mut next = cursor;
-    if s.is_intset() {
-        next = s.scan_step(0, &mut emit);
+    let next = if s.is_intset() {
+        s.scan_step(0, &mut emit)
     } else {
-        let mut visited = 0usize;
-        let mut maxiter = count.saturating_mul(10);
-        loop {
-            next = s.scan_step(next, |m| {
+        coll::scan_loop(cursor, opts.count, |c| {
+            let mut visited = 0;
+            let next = s.scan_step(c, |m| {
                 visited += 1;
                 emit(m);
             });
-            if next == 0 || maxiter == 0 || visited >= count {
-                break;
-            }
-            maxiter -= 1;
-        }
-    }
-    ctx.out.end_deferred(body_pos, b'*', n);
-    let mut b = itoa::Buffer::new();
-    let mut c = Vec::with_capacity(24);
-    let cs = b.format(next);
-    c.extend_from_slice(format!("${}\r\n{}\r\n", cs.len(), cs).as_bytes());
-    ctx.out.buf.splice(cursor_pos..cursor_pos, c);
+            (next, visited)
+        })
+    };
+    coll::finish_scan_reply(ctx.out, body_pos, next, n);
 }

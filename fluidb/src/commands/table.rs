@@ -157,14 +157,15 @@ impl Family {
         complexity: &'static str,
         key_specs: &'static [KeySpec],
     ) -> Command {
+        let (first_key, last_key, key_step) = legacy_range(key_specs);
         Command {
             name,
             arity,
             flags,
             acl: self.acl,
-            first_key: 1,
-            last_key: 1,
-            key_step: 1,
+            first_key,
+            last_key,
+            key_step,
             handler,
             group: self.group,
             since,
@@ -174,6 +175,45 @@ impl Family {
             ..Command::DEFAULT
         }
     }
+}
+
+/// The (first key, last key, step) triple COMMAND INFO reports, derived from the key specs
+/// as Redis 7.0's `populateCommandLegacyRangeSpec` does: the consecutive index/range specs
+/// with step 1 are merged; other specs are skipped (they make a command "movablekeys").
+/// (0, 0, 0) when no spec qualifies.
+pub const fn legacy_range(specs: &[KeySpec]) -> (i32, i32, i32) {
+    let mut first = i32::MAX;
+    let mut last: i32 = 0;
+    let mut prev_last: i32 = 0;
+    let mut i = 0;
+    while i < specs.len() {
+        let spec = &specs[i];
+        i += 1;
+        let (BeginSearch::Index(pos), FindKeys::Range { lastkey, keystep, .. }) = (spec.begin, spec.find) else {
+            continue;
+        };
+        if specs.len() == 1 {
+            // Exactly one range spec: taken as it is (any step).
+            let last_abs = if lastkey >= 0 { pos + lastkey } else { lastkey };
+            return (pos, last_abs, keystep);
+        }
+        if keystep != 1 || (prev_last != 0 && prev_last != pos - 1) {
+            continue;
+        }
+        if pos < first {
+            first = pos;
+        }
+        let last_abs = if lastkey >= 0 { lastkey + pos } else { lastkey };
+        // Unsigned comparison, as Redis: a negative (relative to the end) last key wins.
+        if (last_abs as u32) > (last as u32) {
+            last = last_abs;
+        }
+        prev_last = last;
+    }
+    if first == i32::MAX {
+        return (0, 0, 0);
+    }
+    (first, last, 1)
 }
 
 /// A key spec whose keys follow a count at argv[`index`] (`numkeys key [key ...]`).
@@ -399,5 +439,29 @@ impl CommandTable {
     }
     pub fn is_empty(&self) -> bool {
         self.cmds.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// COMMAND INFO's (first, last, step) is what Redis derives from the key specs, for
+    /// every command that has key specs (hand-written triples once drifted from them).
+    #[test]
+    fn legacy_key_ranges_follow_the_key_specs() {
+        let mut wrong = Vec::new();
+        for fam in families() {
+            for def in fam.iter().flat_map(|d| std::iter::once(d).chain(d.subcommands.iter())) {
+                if def.key_specs.is_empty() {
+                    continue;
+                }
+                let want = legacy_range(def.key_specs);
+                if (def.first_key, def.last_key, def.key_step) != want {
+                    wrong.push(format!("{}: {:?} != {:?}", def.name, (def.first_key, def.last_key, def.key_step), want));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
     }
 }

@@ -16,7 +16,6 @@ use crate::server::blocking::{parse_timeout, BlockType, TimeoutReply};
 use crate::server::store::notify;
 use crate::types::zset::{AddFlags, AddOutcome, Limits, NanScore};
 use crate::types::ZSet;
-use crate::util::glob::string_match;
 use crate::util::numeric::{c_strtod, string2d, string2ll};
 
 const ZSET: Family = Family { group: "sorted-set", acl: acl::SORTEDSET };
@@ -1022,23 +1021,10 @@ fn zrange_generic(ctx: &mut Ctx, start: usize, store: Option<Bytes>, mut rtype: 
     store_result(ctx, &dst, result, "zrangestore");
 }
 
-/// Stores a computed zset at `dst` (`setKey`), or deletes `dst` when the result is empty,
-/// with Redis's reply, events and dirty count.
+/// Stores a computed zset at `dst`, or deletes `dst` when it is empty.
 fn store_result(ctx: &mut Ctx, dst: &[u8], result: ZSet, event: &str) {
-    let db = ctx.db();
     let n = result.len();
-    if n > 0 {
-        ctx.store.set_key(db, dst, Value::ZSet(Box::new(result)), ctx.mvcc, false);
-        ctx.out.int(n as i64);
-        ctx.store.notify(notify::ZSET, event, dst, db);
-        ctx.dirty(1);
-    } else {
-        ctx.out.int(0);
-        if ctx.store.delete(db, dst, ctx.now_ms) {
-            ctx.store.notify(notify::GENERIC, "del", dst, db);
-            ctx.dirty(1);
-        }
-    }
+    coll::store_result(ctx, dst, Value::ZSet(Box::new(result)), n, notify::ZSET, event);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1542,11 +1528,10 @@ fn setop_generic(ctx: &mut Ctx, dst: Option<Bytes>, numkeys_idx: usize, op: SetO
             withscores = true;
             j += 1;
         } else if card_only && remaining >= 2 && kw(a, b"limit") {
-            let Some(l) = arg_long(ctx, &argv[j + 1]) else { return };
-            if l < 0 {
-                return ctx.out.error("LIMIT can't be negative");
-            }
-            limit = usize::try_from(l).unwrap_or(usize::MAX);
+            limit = match string2ll(&argv[j + 1]) {
+                Some(l) if l >= 0 => usize::try_from(l).unwrap_or(usize::MAX),
+                _ => return ctx.out.error("LIMIT can't be negative"),
+            };
             j += 2;
         } else {
             return ctx.syntax_error();
@@ -1669,45 +1654,22 @@ fn zscan(ctx: &mut Ctx) {
         }
         Ok(Some(z)) => z,
     };
-    let mut count = 10usize;
-    let mut pattern: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < argv.len() {
-        let left = argv.len() - i;
-        if kw(&argv[i], b"count") && left >= 2 {
-            let Some(n) = string2ll(&argv[i + 1]) else { return ctx.out.error(err::NOT_INT) };
-            if n < 1 {
-                return ctx.syntax_error();
+    let Some(opts) = coll::parse_scan_opts(ctx.out, argv) else { return };
+    let out = &mut *ctx.out;
+    let body_pos = out.len();
+    let mut n = 0usize;
+    // As Redis: COUNT bounds the elements visited; MATCH filters them.
+    let next = coll::scan_loop(cursor, opts.count, |c| {
+        let mut visited = 0;
+        let next = z.scan(c, |m, s| {
+            visited += 1;
+            if opts.matches(m) {
+                out.bulk(m);
+                out.bulk(s);
+                n += 2;
             }
-            count = usize::try_from(n).unwrap_or(usize::MAX);
-            i += 2;
-        } else if kw(&argv[i], b"match") && left >= 2 {
-            let p: &[u8] = &argv[i + 1];
-            pattern = if p == b"*" { None } else { Some(p) };
-            i += 2;
-        } else {
-            return ctx.syntax_error();
-        }
-    }
-    let mut items: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-    let mut cur = cursor;
-    let mut maxiter = count.saturating_mul(10);
-    loop {
-        cur = z.scan(cur, |m, s| items.push((m.to_vec(), s.to_vec())));
-        if cur == 0 || maxiter == 0 || items.len() >= count {
-            break;
-        }
-        maxiter -= 1;
-    }
-    // As Redis: COUNT bounds the elements visited; MATCH filters them afterwards.
-    if let Some(p) = pattern {
-        items.retain(|(m, _)| string_match(p, m, false));
-    }
-    ctx.out.array(2);
-    ctx.out.bulk(itoa::Buffer::new().format(cur).as_bytes());
-    ctx.out.array(items.len() * 2);
-    for (m, s) in &items {
-        ctx.out.bulk(m);
-        ctx.out.bulk(s);
-    }
+        });
+        (next, visited)
+    });
+    coll::finish_scan_reply(ctx.out, body_pos, next, n);
 }

@@ -301,3 +301,38 @@ pub fn split_line(line: &str) -> Vec<Vec<u8>> {
     }
     args
 }
+
+/// Parses a flat RESP2 reply (an array of bulks/nils, possibly nested one level as HSCAN's
+/// [cursor, [elements]]) into strings; nils become "(nil)".
+pub fn flat(raw: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines = raw.split("\r\n").peekable();
+    while let Some(l) = lines.next() {
+        if l.is_empty() {
+            continue;
+        }
+        match l.as_bytes()[0] {
+            b'*' | b'%' | b'~' => {}
+            b'$' if l == "$-1" => out.push("(nil)".into()),
+            b'$' => out.push(lines.next().unwrap_or_default().to_string()),
+            b':' | b'+' | b'-' => out.push(l.to_string()),
+            _ => panic!("unexpected line {l:?} in {raw:?}"),
+        }
+    }
+    out
+}
+
+/// Reads keyspace events from `sub` (PSUBSCRIBEd to them and SUBSCRIBEd to "marker") up to
+/// the marker `mark` published through `pub_`: "channel payload" per event.
+pub fn events_until_marker(sub: &mut Raw, pub_: &mut Raw, mark: &str) -> Vec<String> {
+    assert_eq!(pub_.call(&["PUBLISH", "marker", mark]), ":1\r\n");
+    let mut v = Vec::new();
+    loop {
+        let m = flat(&String::from_utf8_lossy(&sub.read_reply()));
+        if m[0] == "message" {
+            assert_eq!(m[2], mark);
+            return v;
+        }
+        v.push(format!("{} {}", m[2], m[3]));
+    }
+}
