@@ -778,11 +778,9 @@ fn info_without_key_range(raw: &str) -> Resp {
 }
 
 /// The legacy key range (first, last, step) of SMOVE is (1, 2, 1) in Redis 7.0, that of
-/// SINTER, SUNION, SDIFF and their STORE forms (1, -1, 1) and SINTERCARD's (0, 0, 0);
-/// fluidB's table says (1, 1, 1) for all eight (the `first_key`/`last_key` overrides that
-/// RPOPLPUSH and LMPOP declare are missing). Cluster-aware clients route by these numbers.
+/// SINTER, SUNION, SDIFF and their STORE forms (1, -1, 1) and SINTERCARD's (0, 0, 0):
+/// derived from the key specs (`table::legacy_range`). Cluster-aware clients route by them.
 #[test]
-#[ignore = "bug: COMMAND INFO key range (first,last,step) is 1,1,1 for smove (Redis 1,2,1), sinter/sunion/sdiff(+store) (Redis 1,-1,1), sintercard (Redis 0,0,0)"]
 fn command_info_key_range_matches_redis_7_0() {
     let ours = Server::start(&[]);
     let redis = Server::start_redis(&[]);

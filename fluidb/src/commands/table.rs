@@ -458,7 +458,12 @@ mod tests {
                 }
                 let want = legacy_range(def.key_specs);
                 if (def.first_key, def.last_key, def.key_step) != want {
-                    wrong.push(format!("{}: {:?} != {:?}", def.name, (def.first_key, def.last_key, def.key_step), want));
+                    wrong.push(format!(
+                        "{}: {:?} != {:?}",
+                        def.name,
+                        (def.first_key, def.last_key, def.key_step),
+                        want
+                    ));
                 }
             }
         }
