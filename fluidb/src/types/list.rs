@@ -192,6 +192,15 @@ impl List {
 
     // ---- ends ----
 
+    /// Most lists are one node: the first node slot is allocated alone (a `VecDeque`
+    /// otherwise starts with room for four 32-byte nodes, 96 bytes a small list never uses).
+    #[inline]
+    fn reserve_first_node(&mut self) {
+        if self.nodes.capacity() == 0 {
+            self.nodes.reserve_exact(1);
+        }
+    }
+
     /// Pushes at `end` (`quicklistPush`).
     pub fn push(&mut self, end: End, v: &[u8]) {
         match end {
@@ -206,6 +215,7 @@ impl List {
             _ => {
                 let mut lp = Listpack::new();
                 lp.push_front(v);
+                self.reserve_first_node();
                 self.nodes.push_front(lp);
             }
         }
@@ -218,6 +228,7 @@ impl List {
             _ => {
                 let mut lp = Listpack::new();
                 lp.push_back(v);
+                self.reserve_first_node();
                 self.nodes.push_back(lp);
             }
         }
