@@ -16,6 +16,8 @@
 #   CLIENTS    parallel connections (-c)                       (default 50)
 #   KEYSPACE   random keys (-r)                                (default 100000)
 #   THREADS    redis-benchmark --threads (0 = single-threaded) (default 0)
+#   PIN=1      pin each server to CPU 0 (fluidB with one I/O thread) and redis-benchmark to
+#              CPU 1: each server gets one whole core, steadier figures on a 2-core host
 #   FLUIDB_BIN use this binary and skip the build
 #   FLUIDB_ARGS extra fluidb-server arguments, e.g. "--min-clients-per-thread 0"
 #   REDIS_SERVER / REDIS_BENCHMARK  reference server / benchmark binaries
@@ -34,6 +36,15 @@ KEYSPACE=${KEYSPACE:-100000}
 THREADS=${THREADS:-0}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 REDIS_BENCHMARK=${REDIS_BENCHMARK:-redis-benchmark}
+PIN=${PIN:-0}
+SERVER_CPU=()
+CLIENT_CPU=()
+if [ "$PIN" = 1 ]; then
+  command -v taskset >/dev/null 2>&1 || { echo "bench: PIN=1 needs taskset (util-linux)" >&2; exit 1; }
+  SERVER_CPU=(taskset -c 0)
+  CLIENT_CPU=(taskset -c 1)
+  FLUIDB_ARGS="--server-threads 1 ${FLUIDB_ARGS:-}"
+fi
 
 for tool in "$REDIS_SERVER" "$REDIS_BENCHMARK" redis-cli; do
   command -v "$tool" >/dev/null 2>&1 || {
@@ -92,21 +103,21 @@ wait_ready() { # name port
 
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis" "$WORK/fluidb"
-"$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
+"${SERVER_CPU[@]}" "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 wait_ready redis "$REDIS_PORT"
 
 FLUIDB_PORT=$(free_port)
 while [ "$FLUIDB_PORT" = "$REDIS_PORT" ]; do FLUIDB_PORT=$(free_port); done
-(cd "$WORK/fluidb" && exec "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' \
+(cd "$WORK/fluidb" && exec "${SERVER_CPU[@]}" "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' \
   --appendonly no ${FLUIDB_ARGS:-} >"$WORK/fluidb.log" 2>&1) &
 PIDS+=($!)
 wait_ready fluidb "$FLUIDB_PORT"
 
 echo "bench: redis-server $("$REDIS_SERVER" --version | sed 's/.*v=\([^ ]*\).*/\1/') on :$REDIS_PORT," \
   "fluidB ($FLUIDB_BIN) on :$FLUIDB_PORT; $(nproc) CPUs; -c $CLIENTS -r $KEYSPACE," \
-  "N=$N (pipelined: $NP), rounds=$ROUNDS, tests=$TESTS" >&2
+  "N=$N (pipelined: $NP), rounds=$ROUNDS, tests=$TESTS, pin=$PIN" >&2
 
 RESULTS="$WORK/results.txt" # lines: test<TAB>pipeline<TAB>server<TAB>rps
 : >"$RESULTS"
@@ -118,7 +129,7 @@ run_one() { # server port pipeline round
   [ "$THREADS" -gt 0 ] && thr=(--threads "$THREADS")
   redis-cli -p "$2" flushall >/dev/null
   # --csv prints a header line and then "TEST","rps",... per test.
-  "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -P "$3" -t "$TESTS" "${thr[@]}" --csv \
+  "${CLIENT_CPU[@]}" "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -P "$3" -t "$TESTS" "${thr[@]}" --csv \
     2>"$WORK/bench.err" |
     awk -F'","' -v srv="$1" -v pipe="$3" 'NR > 1 && NF >= 2 {
         gsub(/"/, "", $1); gsub(/"/, "", $2); print $1 "\t" pipe "\t" srv "\t" $2 }' >>"$RESULTS"
@@ -129,7 +140,7 @@ run_one() { # server port pipeline round
     IFS=';' read -ra cmds <<<"$CUSTOM"
     for cmd in "${cmds[@]}"; do
       # shellcheck disable=SC2086 # the command's words are separate arguments
-      "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -P "$3" "${thr[@]}" --csv $cmd \
+      "${CLIENT_CPU[@]}" "$REDIS_BENCHMARK" -p "$2" -c "$CLIENTS" -n "$n" -r "$KEYSPACE" -P "$3" "${thr[@]}" --csv $cmd \
         2>"$WORK/bench.err" |
         awk -F'","' -v srv="$1" -v pipe="$3" 'NR > 1 && NF >= 2 {
             gsub(/"/, "", $1); gsub(/"/, "", $2); print $1 "\t" pipe "\t" srv "\t" $2 }' >>"$RESULTS" || true
