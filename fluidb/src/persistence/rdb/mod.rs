@@ -1,0 +1,3 @@
+//! The RDB format (Redis's rdb.c / rdb.h).
+
+pub mod codec;
