@@ -53,67 +53,23 @@ for tool in "$REDIS_SERVER" "$REDIS_BENCHMARK" redis-cli; do
   }
 done
 
-if [ -z "${FLUIDB_BIN:-}" ]; then
-  echo "bench: building fluidb-server (release)..." >&2
-  cargo build --release --quiet --bin fluidb-server
-  FLUIDB_BIN="${CARGO_TARGET_DIR:-target}/release/fluidb-server"
-fi
-[ -x "$FLUIDB_BIN" ] || { echo "bench: $FLUIDB_BIN is not executable" >&2; exit 1; }
-FLUIDB_BIN=$(realpath "$FLUIDB_BIN")
-
-WORK=$(mktemp -d -t fluidb-bench.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do
-    kill "$p" 2>/dev/null || true
-  done
-  for p in "${PIDS[@]}"; do
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# A loopback port nobody listens on (the server binds it right after). Chosen below the
-# kernel's ephemeral range (ip_local_port_range, 32768+ by default), where an outgoing
-# connection's local port could make the bind fail although nothing listens there.
-free_port() {
-  local p
-  while :; do
-    p=$((10000 + RANDOM % 22000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
-
-wait_ready() { # name port
-  local i
-  for i in $(seq 1 250); do
-    if [ "$(redis-cli -p "$2" ping 2>/dev/null)" = "PONG" ]; then
-      return 0
-    fi
-    sleep 0.02
-  done
-  echo "bench: $1 did not start on port $2; log:" >&2
-  cat "$WORK/$1.log" >&2 || true
-  exit 1
-}
+. bench/lib.sh
+need_fluidb_bin
+setup_work bench
 
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis" "$WORK/fluidb"
 "${SERVER_CPU[@]}" "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
   --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
-wait_ready redis "$REDIS_PORT"
+wait_ready "$REDIS_PORT" redis
 
 FLUIDB_PORT=$(free_port)
 while [ "$FLUIDB_PORT" = "$REDIS_PORT" ]; do FLUIDB_PORT=$(free_port); done
 (cd "$WORK/fluidb" && exec "${SERVER_CPU[@]}" "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' \
   --appendonly no ${FLUIDB_ARGS:-} >"$WORK/fluidb.log" 2>&1) &
 PIDS+=($!)
-wait_ready fluidb "$FLUIDB_PORT"
+wait_ready "$FLUIDB_PORT" fluidb
 
 echo "bench: redis-server $("$REDIS_SERVER" --version | sed 's/.*v=\([^ ]*\).*/\1/') on :$REDIS_PORT," \
   "fluidB ($FLUIDB_BIN) on :$FLUIDB_PORT; $(nproc) CPUs; -c $CLIENTS -r $KEYSPACE," \

@@ -22,41 +22,9 @@ REDIS_SERVER=${REDIS_SERVER:-redis-server}
 for tool in "$REDIS_SERVER" redis-cli python3; do
   command -v "$tool" >/dev/null 2>&1 || { echo "memory: $tool not found" >&2; exit 1; }
 done
-if [ -z "${FLUIDB_BIN:-}" ]; then
-  cargo build --release --quiet --bin fluidb-server
-  FLUIDB_BIN="${CARGO_TARGET_DIR:-target}/release/fluidb-server"
-fi
-FLUIDB_BIN=$(realpath "$FLUIDB_BIN")
-
-WORK=$(mktemp -d -t fluidb-mem.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-# Below the kernel's ephemeral port range (see bench.sh).
-free_port() {
-  local p
-  while :; do
-    p=$((10000 + RANDOM % 22000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-}
-wait_ready() {
-  local i
-  for i in $(seq 1 250); do
-    [ "$(redis-cli -p "$1" ping 2>/dev/null)" = "PONG" ] && return 0
-    sleep 0.02
-  done
-  echo "memory: server on port $1 did not start" >&2
-  exit 1
-}
+. bench/lib.sh
+need_fluidb_bin
+setup_work mem
 
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis" "$WORK/fluidb"

@@ -54,6 +54,10 @@ fn main() {
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let shared = Shared::new(cfg, config_file);
+    if let Err(e) = fluidb::persistence::snapshot::load_at_boot(&mut shared.store.lock()) {
+        log_warning!("Fatal error loading the DB: {e}. Exiting.");
+        std::process::exit(1);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

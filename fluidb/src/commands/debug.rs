@@ -133,6 +133,7 @@ fn debug(ctx: &mut Ctx) {
             ctx.out.simple(&digest_hex(&d));
         }
         (b"digest-value", _) => debug_digest_value(ctx),
+        (b"reload", _) => debug_reload(ctx),
         (b"protocol", 3) => debug_protocol(ctx),
         (b"log", 3) => {
             log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(&ctx.argv[2]));
@@ -143,6 +144,43 @@ fn debug(ctx: &mut Ctx) {
             ctx.out.error(&msg);
         }
         _ => subcommand_syntax_error(ctx),
+    }
+}
+
+/// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset, empties it and loads the
+/// file back, all under the store lock. (MERGE is accepted; loading into existing data
+/// replaces duplicate keys.)
+fn debug_reload(ctx: &mut Ctx) {
+    let (mut flush, mut save) = (true, true);
+    for a in &ctx.argv[2..] {
+        if a.eq_ignore_ascii_case(b"merge") {
+            // Keys from the file replace existing ones with the same name.
+        } else if a.eq_ignore_ascii_case(b"noflush") {
+            flush = false;
+        } else if a.eq_ignore_ascii_case(b"nosave") {
+            save = false;
+        } else {
+            return ctx.out.error("DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    if save && crate::persistence::snapshot::save_now(ctx.store).is_err() {
+        return ctx.out.error("Error trying to save the DB");
+    }
+    if flush {
+        for db in ctx.store.dbs.iter_mut() {
+            db.take_all();
+        }
+    }
+    let path = crate::persistence::snapshot::rdb_path(ctx.store);
+    match crate::persistence::snapshot::load(ctx.store, &path) {
+        Ok(_) => {
+            log_notice!("DB reloaded by DEBUG RELOAD");
+            ctx.out.ok();
+        }
+        Err(e) => {
+            log_warning!("Error loading the RDB in DEBUG RELOAD: {e}");
+            ctx.out.error("Error trying to load the RDB dump, check server logs.");
+        }
     }
 }
 

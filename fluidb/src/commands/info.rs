@@ -440,15 +440,15 @@ fn persistence_section(s: &mut String, store: &Store) {
          current_save_keys_processed:0\r\n\
          current_save_keys_total:0\r\n\
          rdb_changes_since_last_save:{}\r\n\
-         rdb_bgsave_in_progress:0\r\n\
+         rdb_bgsave_in_progress:{}\r\n\
          rdb_last_save_time:{}\r\n\
-         rdb_last_bgsave_status:ok\r\n\
-         rdb_last_bgsave_time_sec:-1\r\n\
-         rdb_current_bgsave_time_sec:-1\r\n\
-         rdb_saves:0\r\n\
+         rdb_last_bgsave_status:{}\r\n\
+         rdb_last_bgsave_time_sec:{}\r\n\
+         rdb_current_bgsave_time_sec:{}\r\n\
+         rdb_saves:{}\r\n\
          rdb_last_cow_size:0\r\n\
-         rdb_last_load_keys_expired:0\r\n\
-         rdb_last_load_keys_loaded:0\r\n\
+         rdb_last_load_keys_expired:{}\r\n\
+         rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:0\r\n\
          aof_rewrite_in_progress:0\r\n\
          aof_rewrite_scheduled:0\r\n\
@@ -461,13 +461,25 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
-        store.dirty, store.lastsave,
+        crate::persistence::snapshot::changes_since_save(store),
+        store.bgsave.in_progress() as u8,
+        store.lastsave,
+        if store.bgsave.last_ok { "ok" } else { "err" },
+        store.bgsave.last_secs,
+        match (store.bgsave.in_progress(), store.bgsave.started_instant) {
+            (true, Some(t)) => t.elapsed().as_secs() as i64,
+            _ => -1,
+        },
+        store.rdb.saves,
+        store.rdb.last_load_keys_expired,
+        store.rdb.last_load_keys_loaded,
     );
 }
 
 fn stats_section(s: &mut String, store: &Store) {
     let st = &store.stats;
     let (ops, in_kbps, out_kbps) = rates(store);
+    let (fork_usec, forks) = (store.bgsave.latest_fork_usec, store.bgsave.total_forks);
     let _ = write!(
         s,
         "# Stats\r\n\
@@ -499,8 +511,8 @@ fn stats_section(s: &mut String, store: &Store) {
          pubsub_channels:{}\r\n\
          pubsub_patterns:{}\r\n\
          pubsubshard_channels:0\r\n\
-         latest_fork_usec:0\r\n\
-         total_forks:0\r\n\
+         latest_fork_usec:{fork_usec}\r\n\
+         total_forks:{forks}\r\n\
          migrate_cached_sockets:0\r\n\
          slave_expires_tracked_keys:0\r\n\
          active_defrag_hits:0\r\n\

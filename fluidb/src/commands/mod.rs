@@ -12,6 +12,7 @@ pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection;
 pub mod debug;
+pub mod dump;
 pub mod expire;
 pub mod hashes;
 pub mod info;

@@ -30,6 +30,27 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "save",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT | NO_MULTI,
+        handler: save,
+        group: "server",
+        summary: "Synchronously save the dataset to disk",
+        complexity: "O(N) where N is the total number of keys in all databases",
+        ..Command::DEFAULT
+    },
+    Command {
+        name: "bgsave",
+        arity: -1,
+        flags: ADMIN | NOSCRIPT,
+        handler: bgsave,
+        group: "server",
+        summary: "Asynchronously save the dataset to disk",
+        complexity: "O(1)",
+        history: &[("3.2.2", "Added the `SCHEDULE` option.")],
+        ..Command::DEFAULT
+    },
+    Command {
         name: "lastsave",
         arity: 1,
         flags: LOADING | STALE | FAST,
@@ -164,18 +185,22 @@ pub static COMMANDS: &[Command] = &[
     },
 ];
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. There is no persistence yet and no
-/// replicas to wait for, so an accepted SHUTDOWN exits at once (nothing is lost that was
-/// promised durable) and ABORT never finds a shutdown in progress.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Saves first when save points are
+/// configured (or SAVE is given) and refuses to exit if that save fails (unless FORCE).
+/// There are no replicas to wait for yet, so an accepted SHUTDOWN exits at once and ABORT
+/// never finds a shutdown in progress.
 fn shutdown(ctx: &mut Ctx) {
-    let (mut nosave, mut save, mut abort, mut other) = (false, false, false, false);
+    let (mut nosave, mut save, mut abort, mut other, mut force) = (false, false, false, false, false);
     for a in &ctx.argv[1..] {
         if a.eq_ignore_ascii_case(b"nosave") {
             nosave = true;
         } else if a.eq_ignore_ascii_case(b"save") {
             save = true;
-        } else if a.eq_ignore_ascii_case(b"now") || a.eq_ignore_ascii_case(b"force") {
+        } else if a.eq_ignore_ascii_case(b"now") {
             other = true;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            other = true;
+            force = true;
         } else if a.eq_ignore_ascii_case(b"abort") {
             abort = true;
         } else {
@@ -189,6 +214,11 @@ fn shutdown(ctx: &mut Ctx) {
         return ctx.out.error("No shutdown in progress.");
     }
     log_warning!("User requested shutdown...");
+    if nosave {
+        crate::persistence::bgsave::kill_child(ctx.store);
+    } else if !crate::persistence::snapshot::save_for_shutdown(ctx.store, save) && !force {
+        return ctx.out.error("Errors trying to SHUTDOWN. Check logs.");
+    }
     ctx.flow = Flow::Shutdown;
 }
 
@@ -197,6 +227,43 @@ fn time(ctx: &mut Ctx) {
     ctx.out.array(2);
     ctx.out.bulk_int(us / 1_000_000);
     ctx.out.bulk_int(us % 1_000_000);
+}
+
+/// SAVE: the snapshot is written under the store lock, so every client waits (as with
+/// Redis's SAVE); BGSAVE is the non-blocking form.
+fn save(ctx: &mut Ctx) {
+    if ctx.store.bgsave.in_progress() {
+        return ctx.out.error("Background save already in progress");
+    }
+    match crate::persistence::snapshot::save_now(ctx.store) {
+        Ok(_) => ctx.out.ok(),
+        Err(e) => {
+            log_warning!("Failed saving the DB: {e}");
+            ctx.out.error("ERR");
+        }
+    }
+}
+
+/// BGSAVE [SCHEDULE]: forks the snapshot child (see `persistence::bgsave`). Inside a
+/// transaction it is scheduled for the cron instead, as Redis does.
+fn bgsave(ctx: &mut Ctx) {
+    if ctx.argv.len() > 2 || (ctx.argv.len() == 2 && !ctx.argv[1].eq_ignore_ascii_case(b"schedule")) {
+        return ctx.syntax_error();
+    }
+    if ctx.store.bgsave.in_progress() {
+        return ctx.out.error("Background save already in progress");
+    }
+    if ctx.in_exec {
+        ctx.store.bgsave.scheduled = true;
+        return ctx.out.simple("Background saving scheduled");
+    }
+    match crate::persistence::bgsave::start(ctx.store) {
+        Ok(()) => ctx.out.simple("Background saving started"),
+        Err(e) => {
+            log_warning!("{e}");
+            ctx.out.error("ERR");
+        }
+    }
 }
 
 fn lastsave(ctx: &mut Ctx) {

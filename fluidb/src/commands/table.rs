@@ -369,6 +369,7 @@ fn families() -> Vec<&'static [Command]> {
         super::sets::COMMANDS,
         super::zsets::COMMANDS,
         super::sort::COMMANDS,
+        super::dump::COMMANDS,
     ]
 }
 

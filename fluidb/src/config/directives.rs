@@ -310,14 +310,14 @@ config_table! {
     enable_debug_command: ProtectedAction = ProtectedAction::No; "enable-debug-command" [] enm(ProtectedAction::NAMES), IMM | IMPL;
     enable_module_command: ProtectedAction = ProtectedAction::No; "enable-module-command" [] enm(ProtectedAction::NAMES), IMM;
     // ----------------------------------------------------------- snapshotting
-    save: Vec<(u64, u64)> = vec![(3600, 1), (300, 100), (60, 10000)]; "save" [] special(Special::Save), MOD | MULTI_ARG;
+    save: Vec<(u64, u64)> = vec![(3600, 1), (300, 100), (60, 10000)]; "save" [] special(Special::Save), MOD | MULTI_ARG | IMPL;
     stop_writes_on_bgsave_error: bool = true; "stop-writes-on-bgsave-error" [] BOOL, MOD;
-    rdbcompression: bool = true; "rdbcompression" [] BOOL, MOD;
-    rdbchecksum: bool = true; "rdbchecksum" [] BOOL, IMM;
+    rdbcompression: bool = true; "rdbcompression" [] BOOL, MOD | IMPL;
+    rdbchecksum: bool = true; "rdbchecksum" [] BOOL, IMM | IMPL;
     sanitize_dump_payload: SanitizeDumpPayload = SanitizeDumpPayload::No; "sanitize-dump-payload" [] enm(SanitizeDumpPayload::NAMES), MOD;
-    dbfilename: String = s("dump.rdb"); "dbfilename" [] checked(false, check_dbfilename), MOD | PROTECTED;
+    dbfilename: String = s("dump.rdb"); "dbfilename" [] checked(false, check_dbfilename), MOD | PROTECTED | IMPL;
     rdb_del_sync_files: bool = false; "rdb-del-sync-files" [] BOOL, MOD;
-    dir: String = current_dir(); "dir" [] special(Special::Dir), MOD | PROTECTED | DENY_LOADING;
+    dir: String = current_dir(); "dir" [] special(Special::Dir), MOD | PROTECTED | DENY_LOADING | IMPL;
     // ---------------------------------------------------- replication (KeyDB)
     // Kept before `replicaof` so that a rewritten file sets the mode first.
     active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB | IMPL;
@@ -600,6 +600,11 @@ mod tests {
             "zset-max-listpack-value",
             "list-max-listpack-size",
             "set-max-intset-entries",
+            "save",
+            "rdbcompression",
+            "rdbchecksum",
+            "dbfilename",
+            "dir",
             "enable-debug-command",
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",

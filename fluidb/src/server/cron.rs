@@ -26,6 +26,7 @@ pub async fn run(shared: Arc<Shared>) {
         active_expire_cycle(&shared).await;
         client_timeouts(&shared);
         rehash(&shared);
+        crate::persistence::bgsave::cron(&mut shared.lock_store());
     }
 }
 

@@ -177,16 +177,24 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
             _ = shared.shutdown.notified() => {}
             _ = tokio::signal::ctrl_c() => {
                 log_warning!("Received SIGINT scheduling shutdown...");
-                shared.request_shutdown();
+                shutdown_on_signal(&shared);
             }
             _ = sigterm() => {
                 log_warning!("Received SIGTERM scheduling shutdown...");
-                shared.request_shutdown();
+                shutdown_on_signal(&shared);
             }
         }
     }
     log_warning!("fluidB is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// A signal asks for a shutdown: save first as SHUTDOWN would; if the save fails, keep
+/// running (as Redis does) rather than lose what the snapshot should have kept.
+fn shutdown_on_signal(shared: &Shared) {
+    if crate::persistence::snapshot::save_for_shutdown(&mut shared.store.lock(), false) {
+        shared.request_shutdown();
+    }
 }
 
 async fn sigterm() {

@@ -215,7 +215,8 @@ pub struct Store {
     pub clients: ClientRegistry,
     pub stream: WriteStream,
     pub slowlog: SlowLog,
-    /// Changes since the last save (`rdb_changes_since_last_save`).
+    /// Changes to the dataset since the start (Redis's `server.dirty`, but never reset:
+    /// see `dirty_saved`).
     pub dirty: u64,
     /// Whether this node is a (read-only) replica: expired keys are hidden, not deleted.
     pub is_replica: bool,
@@ -238,6 +239,13 @@ pub struct Store {
     pub pause: crate::server::pause::PauseState,
     /// Clients blocked on keys (BLPOP, BZPOPMIN, ...).
     pub blocking: crate::server::blocking::Blocking,
+    /// Snapshot counters for INFO persistence.
+    pub rdb: crate::persistence::snapshot::RdbStats,
+    /// `dirty` as of the last successful save: `dirty` itself only grows (a command's
+    /// propagation is decided by its growth), so changes since the save are the difference.
+    pub dirty_saved: u64,
+    /// The background save child, if any, and the last one's outcome.
+    pub bgsave: crate::persistence::bgsave::BgState,
 }
 
 impl Store {
@@ -260,6 +268,9 @@ impl Store {
             last_tick: None,
             lastsave: crate::util::time::unix_secs(),
             latency: Default::default(),
+            rdb: Default::default(),
+            dirty_saved: 0,
+            bgsave: crate::persistence::bgsave::BgState::new(),
             pause: Default::default(),
             blocking: Default::default(),
             cfg,

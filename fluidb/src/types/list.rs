@@ -192,6 +192,11 @@ impl List {
 
     // ---- ends ----
 
+    /// The quicklist nodes, head to tail (the RDB writer saves one listpack per node).
+    pub fn nodes(&self) -> impl Iterator<Item = &Listpack> {
+        self.nodes.iter()
+    }
+
     /// Most lists are one node: the first node slot is allocated alone (a `VecDeque`
     /// otherwise starts with room for four 32-byte nodes, 96 bytes a small list never uses).
     #[inline]

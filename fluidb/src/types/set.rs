@@ -108,6 +108,11 @@ impl Set {
         Set::Intset(Intset::new())
     }
 
+    /// An empty set in the hashtable encoding (a loaded set too big for an intset).
+    pub fn new_table() -> Self {
+        Set::Table(Box::default())
+    }
+
     /// An empty set in the encoding its first member needs (`setTypeCreate`).
     pub fn for_member(first: &[u8]) -> Self {
         if as_int(first).is_some() {

@@ -336,3 +336,48 @@ pub fn events_until_marker(sub: &mut Raw, pub_: &mut Raw, mark: &str) -> Vec<Str
         v.push(format!("{} {}", m[2], m[3]));
     }
 }
+
+/// Fills a server with one key per type and encoding (small and large forms, integers,
+/// binary strings); returns the key names.
+pub fn fill_every_type(r: &mut Raw) -> Vec<String> {
+    let mut keys = Vec::new();
+    let mut run = |k: &str, cmds: Vec<Vec<String>>| {
+        for c in cmds {
+            let a: Vec<&str> = c.iter().map(String::as_str).collect();
+            let got = r.call(&a);
+            assert!(!got.starts_with('-'), "{a:?}: {got}");
+        }
+        keys.push(k.to_string());
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    run("str-int", vec![s(&["SET", "str-int", "12345"])]);
+    run("str-neg", vec![s(&["SET", "str-neg", "-9223372036854775808"])]);
+    run("str-emb", vec![s(&["SET", "str-emb", "hello world"])]);
+    run("str-raw", vec![s(&["SET", "str-raw", &"abcdefgh".repeat(40)])]);
+    run("str-bin", vec![s(&["SET", "str-bin", "a\u{0}b\r\n\u{ff}"])]);
+    run("list-small", vec![s(&["RPUSH", "list-small", "a", "1", "-7", "300000", "x y", "4294967296"])]);
+    let big: Vec<String> = (0..3000).map(|i| format!("element-{i}-{}", "z".repeat(i % 70))).collect();
+    let mut c = s(&["RPUSH", "list-big"]);
+    c.extend(big.iter().cloned());
+    run("list-big", vec![c]);
+    run("hash-small", vec![s(&["HSET", "hash-small", "f1", "v1", "f2", "2", "n", "-100000"])]);
+    let mut c = s(&["HSET", "hash-big"]);
+    for i in 0..700 {
+        c.push(format!("field{i}"));
+        c.push(format!("{i}"));
+    }
+    run("hash-big", vec![c]);
+    run("set-intset", vec![s(&["SADD", "set-intset", "1", "2", "-3", "70000", "9223372036854775807"])]);
+    run("set-table", vec![s(&["SADD", "set-table", "a", "b", "c", "1"])]);
+    let mut c = s(&["SADD", "set-bigint"]);
+    c.extend((0..600).map(|i| (i * 3).to_string()));
+    run("set-bigint", vec![c]);
+    run("zset-small", vec![s(&["ZADD", "zset-small", "1", "a", "1.5", "b", "-inf", "c", "1e300", "d"])]);
+    let mut c = s(&["ZADD", "zset-big"]);
+    for i in 0..400 {
+        c.push(format!("{}", (i as f64) / 7.0));
+        c.push(format!("member{i}"));
+    }
+    run("zset-big", vec![c]);
+    keys
+}

@@ -51,13 +51,17 @@ impl Local {
 
     /// Runs one command and returns everything it wrote to its client (lossy UTF-8).
     pub fn run(&mut self, c: usize, args: &[&str]) -> String {
-        let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let a: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        String::from_utf8_lossy(&self.run_bytes(c, &a)).into_owned()
+    }
+
+    /// Runs one command with binary arguments and returns the bytes it wrote.
+    pub fn run_bytes(&mut self, c: usize, args: &[&[u8]]) -> Vec<u8> {
+        let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let (client, out, _) = &mut self.clients[c];
         let mut st = self.shared.store.lock();
         call(&self.shared, &mut st, client, out, &argv);
-        let s = String::from_utf8_lossy(&out.buf).into_owned();
-        out.buf.clear();
-        s
+        std::mem::take(&mut out.buf)
     }
 
     /// Messages waiting in a client's mailbox (pub/sub from others, MONITOR).

@@ -1,0 +1,213 @@
+//! Saving the dataset to `dir`/`dbfilename` and loading it back.
+//!
+//! A save never damages the previous file: it writes `temp-<pid>.rdb` in the same
+//! directory, fsyncs it, renames it over the target and fsyncs the directory, so a crash
+//! at any point leaves either the old file or the new one (Redis's `rdbSave`).
+//!
+//! This is the synchronous path (SAVE, DEBUG RELOAD, boot). The non-blocking BGSAVE is
+//! still to come (see docs/STATUS.md).
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
+use std::path::{Path, PathBuf};
+
+use super::rdb::file::{header_aux, load_rdb, LoadInfo, RdbWriter};
+use super::rdb::load::Limits;
+use crate::keyspace::db::NO_EXPIRE;
+use crate::keyspace::Entry;
+use crate::server::store::Store;
+
+/// Where the RDB file lives: `dbfilename` in the working directory, which is `dir` (the
+/// server changes into it at start and on CONFIG SET dir, as Redis does).
+pub fn rdb_path(store: &Store) -> PathBuf {
+    PathBuf::from(&store.cfg.dbfilename)
+}
+
+/// The persistence figures INFO reports.
+#[derive(Debug, Default, Clone)]
+pub struct RdbStats {
+    pub saves: u64,
+    pub last_load_keys_loaded: u64,
+    pub last_load_keys_expired: u64,
+}
+
+/// SAVE: writes the dataset now, under the store lock. On success the change counter
+/// restarts and LASTSAVE moves.
+pub fn save_now(store: &mut Store) -> io::Result<u64> {
+    if store.bgsave.in_progress() {
+        return Err(io::Error::other("Background save already in progress"));
+    }
+    let path = rdb_path(store);
+    let n = save(store, &path, crate::commands::info::used_memory())?;
+    store.dirty_saved = store.dirty;
+    store.lastsave = crate::util::time::unix_secs();
+    store.rdb.saves += 1;
+    crate::log_notice!("DB saved on disk");
+    Ok(n)
+}
+
+/// The changes since the last successful save (`rdb_changes_since_last_save`).
+pub fn changes_since_save(store: &Store) -> u64 {
+    store.dirty.saturating_sub(store.dirty_saved)
+}
+
+/// The save before exiting (`prepareForShutdown`): when save points are configured or
+/// SHUTDOWN SAVE asked for it. False (after logging why) if it failed: the caller does not
+/// exit then, unless forced, so nothing acknowledged is lost.
+pub fn save_for_shutdown(store: &mut Store, forced_save: bool) -> bool {
+    // A running background save is abandoned (its temporary file removed), as Redis does.
+    super::bgsave::kill_child(store);
+    if !forced_save && store.cfg.save.is_empty() {
+        return true;
+    }
+    crate::log_notice!("Saving the final RDB snapshot before exiting.");
+    match save_now(store) {
+        Ok(_) => true,
+        Err(e) => {
+            crate::log_warning!("Error trying to save the DB, can't exit: {e}");
+            false
+        }
+    }
+}
+
+/// Loads the RDB file at boot (or DEBUG RELOAD), logging as Redis does.
+pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
+    let path = rdb_path(store);
+    if !path.exists() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let info = load(store, &path)?;
+    crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
+    crate::log_notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Writes every database to `path` atomically. Returns the bytes written.
+pub fn save(store: &Store, path: &Path, used_mem: u64) -> io::Result<u64> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let result = (|| {
+        let f = File::create(&tmp)?;
+        let aux = header_aux(used_mem, crate::util::time::unix_secs());
+        let mut w = RdbWriter::new(
+            BufWriter::with_capacity(1 << 16, f),
+            store.cfg.rdbcompression,
+            store.cfg.rdbchecksum,
+            &aux,
+        )?;
+        for db in &store.dbs {
+            w.db(db)?;
+        }
+        let written = w.written;
+        let f = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = File::open(dir) {
+            // Make the rename itself durable.
+            let _ = d.sync_all();
+        }
+        Ok(written + 8)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Loads `path` into the (empty) databases of `store`. Keys already expired are skipped
+/// on a primary, as Redis does; each key keeps the write timestamp stored with it (or
+/// gets a fresh one from the node clock when the file has none, e.g. a Redis dump), and
+/// the clock moves past every loaded timestamp so later writes are newer.
+pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
+    let data = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let lim = Limits::from_config(&store.cfg);
+    let now = crate::util::time::unix_ms();
+    let lru = crate::util::time::lru_clock();
+    let databases = store.dbs.len();
+    let is_replica = store.is_replica;
+    let mut expired = 0u64;
+    let dbs = &mut store.dbs;
+    let clock = &mut store.clock;
+    let mut info = load_rdb(&data, &lim, databases, |k| {
+        if k.expire != NO_EXPIRE && k.expire <= now && !is_replica {
+            expired += 1;
+            return;
+        }
+        let mvcc = match k.mvcc {
+            Some(m) => {
+                clock.observe(m);
+                m
+            }
+            None => clock.next(now),
+        };
+        let mut e = Entry::new(k.val, mvcc, lru);
+        e.expire = k.expire;
+        dbs[k.db].insert(&k.key, e);
+    })
+    .map_err(|e| format!("{} ({})", e, path.display()))?;
+    info.keys -= expired.min(info.keys);
+    info.expired = expired;
+    store.rdb.last_load_keys_loaded = info.keys;
+    store.rdb.last_load_keys_expired = expired;
+    Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::keyspace::{RStr, Value};
+    use crate::types::{Set, ZSet};
+
+    /// Every key comes back with its value, its expiry and its exact write timestamp, and
+    /// the clock moves past the loaded timestamps.
+    #[test]
+    fn save_then_load_keeps_values_ttls_and_timestamps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dump.rdb");
+        let mut a = Store::new(Config::default());
+        let far = crate::util::time::unix_ms() + 3_600_000;
+        let mut s = Set::new();
+        for m in ["1", "2", "x"] {
+            s.add(m.as_bytes(), 512);
+        }
+        let mut z = ZSet::new_large();
+        z.add(1.5, b"m", Default::default(), crate::types::zset::Limits { max_entries: 128, max_value: 64 })
+            .expect("score");
+        let vals = [
+            Value::Str(RStr::from_bytes(b"hello")),
+            Value::Str(RStr::from_bytes(b"12345")),
+            Value::Set(Box::new(s)),
+            Value::ZSet(Box::new(z)),
+        ];
+        for (i, v) in vals.into_iter().enumerate() {
+            let mut e = Entry::new(v, (1_700_000_000_000u64 << 20) + i as u64 * 7, 0);
+            if i == 1 {
+                e.expire = far;
+            }
+            a.dbs[i % 3].insert(format!("k{i}").as_bytes(), e);
+        }
+        save(&a, &path, 0).expect("save");
+        let mut b = Store::new(Config::default());
+        let info = load(&mut b, &path).expect("load");
+        assert_eq!(info.keys, 4);
+        for (db_a, db_b) in a.dbs.iter().zip(b.dbs.iter()) {
+            assert_eq!(db_a.len(), db_b.len());
+            for (k, e) in db_a.main.iter() {
+                let f = db_b.peek(k.as_bytes()).expect("key loaded");
+                assert_eq!(f.val, e.val);
+                assert_eq!(f.expire, e.expire);
+                assert_eq!(f.mvcc, e.mvcc, "timestamps survive exactly");
+            }
+        }
+        assert!(b.clock.last() >= (1_700_000_000_000u64 << 20) + 21);
+        // A corrupt file is an error, never a panic; the previous file is untouched by a
+        // failed save.
+        let mut bytes = std::fs::read(&path).expect("read");
+        let n = bytes.len();
+        bytes[n - 3] ^= 1;
+        std::fs::write(&path, &bytes).expect("write");
+        assert!(load(&mut Store::new(Config::default()), &path).unwrap_err().contains("checksum"));
+    }
+}

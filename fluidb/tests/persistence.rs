@@ -1,0 +1,166 @@
+//! RDB snapshots against the real binary: SAVE and DEBUG RELOAD keep the dataset, a
+//! restart loads it, fluidB's files load in redis-server 7.0 (and pass redis-check-rdb)
+//! and Redis's files load in fluidB, with DEBUG DIGEST equal each way.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn info_field(r: &mut Raw, section: &str, field: &str) -> String {
+    let s = r.call(&["INFO", section]);
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("{field} not in INFO {section}"))
+}
+
+#[test]
+fn save_and_debug_reload_keep_the_dataset() {
+    let s = Server::start(&["--enable-debug-command", "yes"]);
+    let mut r = s.raw();
+    let keys = fill_every_type(&mut r);
+    r.call(&["SELECT", "3"]);
+    r.call(&["SET", "in-db-3", "x", "EX", "1000"]);
+    r.call(&["SELECT", "0"]);
+    let before = r.call(&["DEBUG", "DIGEST"]);
+    let encodings: Vec<String> = keys.iter().map(|k| r.call(&["OBJECT", "ENCODING", k])).collect();
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    assert_eq!(info_field(&mut r, "persistence", "rdb_changes_since_last_save"), "0");
+    assert_eq!(info_field(&mut r, "persistence", "rdb_saves"), "1");
+    assert_eq!(r.call(&["DEBUG", "RELOAD"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "DIGEST"]), before);
+    let after: Vec<String> = keys.iter().map(|k| r.call(&["OBJECT", "ENCODING", k])).collect();
+    assert_eq!(after, encodings);
+    r.call(&["SELECT", "3"]);
+    let ttl: i64 = r.call(&["TTL", "in-db-3"]).trim_start_matches(':').trim().parse().expect("ttl");
+    assert!((990..=1000).contains(&ttl), "{ttl}");
+}
+
+#[test]
+fn a_restart_loads_the_snapshot() {
+    let first = Server::start(&["--enable-debug-command", "yes"]);
+    let dir = first.dir.path().to_path_buf();
+    let mut r = first.raw();
+    fill_every_type(&mut r);
+    let digest = r.call(&["DEBUG", "DIGEST"]);
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    let d = dir.to_string_lossy().into_owned();
+    let second = Server::start(&["--enable-debug-command", "yes", "--dir", &d]);
+    let mut r2 = second.raw();
+    assert_eq!(r2.call(&["DEBUG", "DIGEST"]), digest);
+    assert_ne!(info_field(&mut r2, "persistence", "rdb_last_load_keys_loaded"), "0");
+}
+
+#[test]
+fn fluidb_snapshots_load_in_redis_and_pass_its_checker() {
+    let ours = Server::start(&["--enable-debug-command", "yes"]);
+    let mut r = ours.raw();
+    fill_every_type(&mut r);
+    r.call(&["EXPIRE", "str-emb", "5000"]);
+    let digest = r.call(&["DEBUG", "DIGEST"]);
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    let file = ours.dir.path().join("dump.rdb");
+    let out = Command::new("redis-check-rdb").arg(&file).output().expect("redis-check-rdb");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("RDB looks OK!"), "{text}");
+    let d = ours.dir.path().to_string_lossy().into_owned();
+    let redis = Server::start_redis(&["--enable-debug-command", "yes", "--dir", &d]);
+    let mut rr = redis.raw();
+    assert_eq!(rr.call(&["DEBUG", "DIGEST"]), digest);
+    let ttl: i64 = rr.call(&["TTL", "str-emb"]).trim_start_matches(':').trim().parse().expect("ttl");
+    assert!(ttl > 4900, "{ttl}");
+}
+
+#[test]
+fn redis_snapshots_load_in_fluidb() {
+    let redis = Server::start_redis(&["--enable-debug-command", "yes"]);
+    let mut rr = redis.raw();
+    fill_every_type(&mut rr);
+    rr.call(&["PEXPIRE", "list-big", "100000000"]);
+    let digest = rr.call(&["DEBUG", "DIGEST"]);
+    assert_eq!(rr.call(&["SAVE"]), "+OK\r\n");
+    let d = redis.dir.path().to_string_lossy().into_owned();
+    let ours = Server::start(&["--enable-debug-command", "yes", "--dir", &d]);
+    let mut r = ours.raw();
+    assert_eq!(r.call(&["DEBUG", "DIGEST"]), digest);
+    assert!(r.call(&["PTTL", "list-big"]).starts_with(":9"));
+}
+
+#[test]
+fn a_corrupt_snapshot_stops_the_boot_with_a_clear_error() {
+    let first = Server::start(&[]);
+    let mut r = first.raw();
+    r.call(&["SET", "k", "v"]);
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    let file = first.dir.path().join("dump.rdb");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&file, &bytes).expect("write");
+    let out = Command::new(fluidb_bin())
+        .args(["--port", &free_port().to_string(), "--dir", &first.dir.path().to_string_lossy()])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(log.contains("wrong RDB checksum"), "{log}");
+}
+
+#[test]
+fn shutdown_saves_when_save_points_are_set_and_nosave_does_not() {
+    for (args, shutdown, kept) in [
+        (&[][..], &["SHUTDOWN"][..], true),
+        (&[][..], &["SHUTDOWN", "NOSAVE"][..], false),
+        (&["--save", ""][..], &["SHUTDOWN"][..], false),
+        (&["--save", ""][..], &["SHUTDOWN", "SAVE"][..], true),
+    ] {
+        let mut first = Server::start(args);
+        let mut r = first.raw();
+        r.call(&["SET", "k", "v"]);
+        let a: Vec<&[u8]> = shutdown.iter().map(|s| s.as_bytes()).collect();
+        r.cmd(&a);
+        wait_for("the server to exit", std::time::Duration::from_secs(10), || !first.is_running());
+        let d = first.dir.path().to_string_lossy().into_owned();
+        let second = Server::start(&["--dir", &d]);
+        let got = second.raw().call(&["EXISTS", "k"]);
+        assert_eq!(got, if kept { ":1\r\n" } else { ":0\r\n" }, "{args:?} {shutdown:?}");
+    }
+}
+
+#[test]
+fn bgsave_writes_a_snapshot_while_serving() {
+    let s = Server::start(&["--enable-debug-command", "yes", "--save", ""]);
+    let mut r = s.raw();
+    for chunk in 0..50 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            args.push(format!("key:{chunk}:{i}"));
+            args.push(format!("value-{i}"));
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(r.call(&a), "+OK\r\n");
+    }
+    fill_every_type(&mut r);
+    let digest = r.call(&["DEBUG", "DIGEST"]);
+    assert_eq!(r.call(&["BGSAVE"]), "+Background saving started\r\n");
+    // Clients are served while the child writes.
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
+    wait_for("the background save to end", std::time::Duration::from_secs(30), || {
+        info_field(&mut r, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(info_field(&mut r, "persistence", "rdb_last_bgsave_status"), "ok");
+    assert_eq!(info_field(&mut r, "persistence", "rdb_changes_since_last_save"), "0");
+    assert_eq!(r.call(&["DEBUG", "RELOAD", "NOSAVE"]), "+OK\r\n");
+    assert_eq!(r.call(&["DEBUG", "DIGEST"]), digest);
+    // In a transaction it is scheduled, and the cron runs it.
+    r.call(&["SET", "after", "1"]);
+    assert_eq!(r.call(&["MULTI"]), "+OK\r\n");
+    assert_eq!(r.call(&["BGSAVE"]), "+QUEUED\r\n");
+    assert_eq!(r.call(&["EXEC"]), "*1\r\n+Background saving scheduled\r\n");
+    wait_for("the scheduled save", std::time::Duration::from_secs(30), || {
+        info_field(&mut r, "persistence", "rdb_saves") == "2"
+            && info_field(&mut r, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(r.call(&["BGSAVE", "x"]), "-ERR syntax error\r\n");
+}
