@@ -164,3 +164,31 @@ fn bgsave_writes_a_snapshot_while_serving() {
     });
     assert_eq!(r.call(&["BGSAVE", "x"]), "-ERR syntax error\r\n");
 }
+
+/// A background save that fails (here the target is a directory, as a full or broken disk
+/// would fail it) stops writes with MISCONF while save points are set; reads go on, and a
+/// successful save lifts it. Nothing acknowledged before is lost.
+#[test]
+fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    assert_eq!(r.call(&["SET", "a", "1"]), "+OK\r\n");
+    let blocker = s.dir.path().join("dump.rdb");
+    std::fs::create_dir_all(blocker.join("x")).expect("mkdir");
+    assert_eq!(r.call(&["BGSAVE"]), "+Background saving started\r\n");
+    wait_for("the save to fail", std::time::Duration::from_secs(10), || {
+        info_field(&mut r, "persistence", "rdb_last_bgsave_status") == "err"
+    });
+    for c in [&["SET", "b", "2"][..], &["PING"], &["DEL", "a"]] {
+        assert!(r.call(c).starts_with("-MISCONF Redis is configured to save RDB snapshots"), "{c:?}");
+    }
+    assert_eq!(r.call(&["GET", "a"]), "$1\r\n1\r\n");
+    // Without the option, writes go on.
+    assert_eq!(r.call(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "c", "3"]), "+OK\r\n");
+    assert_eq!(r.call(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]), "+OK\r\n");
+    assert!(r.call(&["SET", "c", "4"]).starts_with("-MISCONF"));
+    std::fs::remove_dir_all(&blocker).expect("rm");
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    assert_eq!(r.call(&["SET", "b", "2"]), "+OK\r\n");
+}

@@ -311,7 +311,7 @@ config_table! {
     enable_module_command: ProtectedAction = ProtectedAction::No; "enable-module-command" [] enm(ProtectedAction::NAMES), IMM;
     // ----------------------------------------------------------- snapshotting
     save: Vec<(u64, u64)> = vec![(3600, 1), (300, 100), (60, 10000)]; "save" [] special(Special::Save), MOD | MULTI_ARG | IMPL;
-    stop_writes_on_bgsave_error: bool = true; "stop-writes-on-bgsave-error" [] BOOL, MOD;
+    stop_writes_on_bgsave_error: bool = true; "stop-writes-on-bgsave-error" [] BOOL, MOD | IMPL;
     rdbcompression: bool = true; "rdbcompression" [] BOOL, MOD | IMPL;
     rdbchecksum: bool = true; "rdbchecksum" [] BOOL, IMM | IMPL;
     sanitize_dump_payload: SanitizeDumpPayload = SanitizeDumpPayload::No; "sanitize-dump-payload" [] enm(SanitizeDumpPayload::NAMES), MOD;
@@ -601,6 +601,7 @@ mod tests {
             "list-max-listpack-size",
             "set-max-intset-entries",
             "save",
+            "stop-writes-on-bgsave-error",
             "rdbcompression",
             "rdbchecksum",
             "dbfilename",

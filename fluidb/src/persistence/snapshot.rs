@@ -42,8 +42,15 @@ pub fn save_now(store: &mut Store) -> io::Result<u64> {
     store.dirty_saved = store.dirty;
     store.lastsave = crate::util::time::unix_secs();
     store.rdb.saves += 1;
+    store.bgsave.last_ok = true;
     crate::log_notice!("DB saved on disk");
     Ok(n)
+}
+
+/// Whether writes are refused because the last background save failed
+/// (`writeCommandsDeniedByDiskError`).
+pub fn writes_denied(store: &Store) -> bool {
+    !store.bgsave.last_ok && store.cfg.stop_writes_on_bgsave_error && !store.cfg.save.is_empty() && !store.is_replica
 }
 
 /// The changes since the last successful save (`rdb_changes_since_last_save`).
