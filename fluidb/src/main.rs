@@ -54,7 +54,7 @@ fn main() {
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let shared = Shared::new(cfg, config_file);
-    if let Err(e) = fluidb::persistence::snapshot::load_at_boot(&mut shared.store.lock()) {
+    if let Err(e) = load_data(&shared) {
         log_warning!("Fatal error loading the DB: {e}. Exiting.");
         std::process::exit(1);
     }
@@ -73,6 +73,22 @@ fn main() {
         log_warning!("{e}");
         std::process::exit(1);
     }
+}
+
+/// Loads the dataset at boot as Redis does: from the AOF when `appendonly` is on and one
+/// exists, else from the RDB file; with `appendonly` on and no AOF yet, the loaded data
+/// becomes the new AOF's base.
+fn load_data(shared: &Shared) -> Result<(), String> {
+    use fluidb::persistence::{aof, snapshot};
+    let mut st = shared.store.lock();
+    if st.cfg.appendonly {
+        if aof::load_at_boot(shared, &mut st)? {
+            return Ok(());
+        }
+        snapshot::load_at_boot(&mut st)?;
+        return aof::start(&mut st);
+    }
+    snapshot::load_at_boot(&mut st)
 }
 
 fn log_level(cfg: &Config) -> log::Level {

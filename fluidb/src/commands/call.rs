@@ -94,6 +94,7 @@ impl Ctx<'_> {
 /// Standard error replies shared by every family.
 pub mod err {
     pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const MISCONF_AOF: &str = "-MISCONF Errors writing to the AOF file: check the server logs";
     pub const MISCONF_RDB: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
 persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report \
 errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for \
@@ -252,9 +253,15 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
     // A failed background save stops writes (and PING, as Redis) while save points are set
     // and `stop-writes-on-bgsave-error` is on: nothing acknowledged can then be lost to
     // a disk that no longer takes snapshots.
-    if (def.flags & flags::WRITE != 0 || top == "ping") && crate::persistence::snapshot::writes_denied(store) {
-        reject(store, client, out, Some(cmd), err::MISCONF_RDB, argv);
-        return Flow::Continue;
+    if def.flags & flags::WRITE != 0 || top == "ping" {
+        if crate::persistence::snapshot::writes_denied(store) {
+            reject(store, client, out, Some(cmd), err::MISCONF_RDB, argv);
+            return Flow::Continue;
+        }
+        if crate::persistence::aof::writes_denied(store) {
+            reject(store, client, out, Some(cmd), err::MISCONF_AOF, argv);
+            return Flow::Continue;
+        }
     }
     if client.multi.is_some() && !matches!(top, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if def.flags & flags::NO_MULTI != 0 {

@@ -141,6 +141,15 @@ fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, S
             let dir = ctx.store.cfg.dir.clone();
             std::env::set_current_dir(&dir).map_err(|e| ("dir", e.to_string()))?;
         }
+        if name == "appendonly" {
+            // On: the current dataset becomes the base of a new AOF (written now, under the
+            // lock; Redis forks a rewrite). Off: appending stops.
+            match (ctx.store.cfg.appendonly, ctx.store.aof.is_some()) {
+                (true, false) => crate::persistence::aof::start(ctx.store).map_err(|e| ("appendonly", e))?,
+                (false, true) => crate::persistence::aof::stop(ctx.store),
+                _ => {}
+            }
+        }
     }
     apply_cached(ctx);
     Ok(())

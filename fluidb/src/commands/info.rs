@@ -449,7 +449,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          rdb_last_cow_size:0\r\n\
          rdb_last_load_keys_expired:{}\r\n\
          rdb_last_load_keys_loaded:{}\r\n\
-         aof_enabled:0\r\n\
+         aof_enabled:{}\r\n\
          aof_rewrite_in_progress:0\r\n\
          aof_rewrite_scheduled:0\r\n\
          aof_last_rewrite_time_sec:-1\r\n\
@@ -457,7 +457,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_last_bgrewrite_status:ok\r\n\
          aof_rewrites:0\r\n\
          aof_rewrites_consecutive_failures:0\r\n\
-         aof_last_write_status:ok\r\n\
+         aof_last_write_status:{}\r\n\
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
@@ -473,7 +473,16 @@ fn persistence_section(s: &mut String, store: &Store) {
         store.rdb.saves,
         store.rdb.last_load_keys_expired,
         store.rdb.last_load_keys_loaded,
+        u8::from(store.aof.is_some()),
+        if store.aof.as_ref().is_some_and(|a| !a.last_write_ok) { "err" } else { "ok" },
     );
+    if let (true, size, base) = crate::persistence::aof::info(store) {
+        let _ = write!(
+            s,
+            "aof_current_size:{size}\r\naof_base_size:{base}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\n\
+             aof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n"
+        );
+    }
 }
 
 fn stats_section(s: &mut String, store: &Store) {

@@ -380,14 +380,14 @@ config_table! {
     oom_score_adj_values: [i32; 3] = [0, 200, 800]; "oom-score-adj-values" [] special(Special::OomScoreAdjValues), MOD | MULTI_ARG;
     disable_thp: bool = true; "disable-thp" [] BOOL, IMM;
     // ------------------------------------------------------- append only file
-    appendonly: bool = false; "appendonly" [] BOOL, MOD | DENY_LOADING;
-    appendfilename: String = s("appendonly.aof"); "appendfilename" [] checked(false, check_appendfilename), IMM;
-    appenddirname: String = s("appendonlydir"); "appenddirname" [] checked(false, check_appenddirname), IMM;
-    appendfsync: AppendFsync = AppendFsync::Everysec; "appendfsync" [] enm(AppendFsync::NAMES), MOD;
+    appendonly: bool = false; "appendonly" [] BOOL, MOD | DENY_LOADING | IMPL;
+    appendfilename: String = s("appendonly.aof"); "appendfilename" [] checked(false, check_appendfilename), IMM | IMPL;
+    appenddirname: String = s("appendonlydir"); "appenddirname" [] checked(false, check_appenddirname), IMM | IMPL;
+    appendfsync: AppendFsync = AppendFsync::Everysec; "appendfsync" [] enm(AppendFsync::NAMES), MOD | IMPL;
     no_appendfsync_on_rewrite: bool = false; "no-appendfsync-on-rewrite" [] BOOL, MOD;
     auto_aof_rewrite_percentage: i32 = 100; "auto-aof-rewrite-percentage" [] int(0, INT_MAX), MOD;
     auto_aof_rewrite_min_size: i64 = 64 << 20; "auto-aof-rewrite-min-size" [] mem(0, LONG_MAX), MOD;
-    aof_load_truncated: bool = true; "aof-load-truncated" [] BOOL, MOD;
+    aof_load_truncated: bool = true; "aof-load-truncated" [] BOOL, MOD | IMPL;
     aof_use_rdb_preamble: bool = true; "aof-use-rdb-preamble" [] BOOL, MOD;
     aof_timestamp_enabled: bool = false; "aof-timestamp-enabled" [] BOOL, MOD;
     aof_disable_auto_gc: bool = false; "aof-disable-auto-gc" [] BOOL, MOD;
@@ -601,6 +601,11 @@ mod tests {
             "list-max-listpack-size",
             "set-max-intset-entries",
             "save",
+            "appendonly",
+            "appendfilename",
+            "appenddirname",
+            "appendfsync",
+            "aof-load-truncated",
             "stop-writes-on-bgsave-error",
             "rdbcompression",
             "rdbchecksum",

@@ -4,6 +4,7 @@
 //! their integer and LZF encodings, doubles, CRC64) that the snapshot writer, the loader,
 //! DUMP/RESTORE and the check tool all share.
 
+pub mod aof;
 pub mod bgsave;
 pub mod rdb;
 pub mod snapshot;

@@ -128,6 +128,11 @@ pub fn save(store: &Store, path: &Path, used_mem: u64) -> io::Result<u64> {
 /// the clock moves past every loaded timestamp so later writes are newer.
 pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
     let data = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    load_bytes(store, &data).map_err(|e| format!("{e} ({})", path.display()))
+}
+
+/// Loads RDB bytes (a file, or an AOF's base) into `store`; see [`load`].
+pub fn load_bytes(store: &mut Store, data: &[u8]) -> Result<LoadInfo, String> {
     let lim = Limits::from_config(&store.cfg);
     let now = crate::util::time::unix_ms();
     let lru = crate::util::time::lru_clock();
@@ -136,7 +141,7 @@ pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
     let mut expired = 0u64;
     let dbs = &mut store.dbs;
     let clock = &mut store.clock;
-    let mut info = load_rdb(&data, &lim, databases, |k| {
+    let mut info = load_rdb(data, &lim, databases, |k| {
         if k.expire != NO_EXPIRE && k.expire <= now && !is_replica {
             expired += 1;
             return;
@@ -152,7 +157,7 @@ pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
         e.expire = k.expire;
         dbs[k.db].insert(&k.key, e);
     })
-    .map_err(|e| format!("{} ({})", e, path.display()))?;
+    .map_err(|e| e.to_string())?;
     info.keys -= expired.min(info.keys);
     info.expired = expired;
     store.rdb.last_load_keys_loaded = info.keys;

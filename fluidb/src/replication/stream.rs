@@ -21,6 +21,9 @@ pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
 /// The write stream of one node.
 #[derive(Debug)]
 pub struct WriteStream {
+    /// A copy of every byte appended, for the AOF (`persistence::aof` drains it at the end
+    /// of each batch); None while the AOF is off.
+    pub aof_tap: Option<Vec<u8>>,
     /// Offset of the next byte to be appended (Redis's `master_repl_offset`).
     offset: u64,
     /// Database the last record was written for; a different one emits SELECT first.
@@ -73,6 +76,7 @@ impl WriteStream {
     pub fn new(capacity: usize) -> Self {
         assert!(capacity > 0);
         WriteStream {
+            aof_tap: None,
             offset: 0,
             last_db: None,
             ring: Vec::new(),
@@ -122,8 +126,17 @@ impl WriteStream {
         self.backlog
     }
 
+    /// Forgets the current database, so the next record starts with a SELECT (a new AOF
+    /// file must say which database its first command is for).
+    pub fn reset_db(&mut self) {
+        self.last_db = None;
+    }
+
     #[inline]
     fn push_bytes(&mut self, data: &[u8]) {
+        if let Some(t) = self.aof_tap.as_mut() {
+            t.extend_from_slice(data);
+        }
         if !self.backlog {
             self.offset += data.len() as u64;
             return;

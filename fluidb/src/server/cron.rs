@@ -26,7 +26,12 @@ pub async fn run(shared: Arc<Shared>) {
         active_expire_cycle(&shared).await;
         client_timeouts(&shared);
         rehash(&shared);
-        crate::persistence::bgsave::cron(&mut shared.lock_store());
+        {
+            let mut st = shared.lock_store();
+            crate::persistence::bgsave::cron(&mut st);
+            // Deletions by active expiry reach the AOF too.
+            crate::persistence::aof::flush(&mut st);
+        }
     }
 }
 

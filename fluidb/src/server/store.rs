@@ -246,6 +246,8 @@ pub struct Store {
     pub dirty_saved: u64,
     /// The background save child, if any, and the last one's outcome.
     pub bgsave: crate::persistence::bgsave::BgState,
+    /// The append-only file, when `appendonly` is on.
+    pub aof: Option<crate::persistence::aof::Aof>,
 }
 
 impl Store {
@@ -271,6 +273,7 @@ impl Store {
             rdb: Default::default(),
             dirty_saved: 0,
             bgsave: crate::persistence::bgsave::BgState::new(),
+            aof: None,
             pause: Default::default(),
             blocking: Default::default(),
             cfg,
@@ -448,6 +451,9 @@ impl Store {
     pub fn end_batch(&mut self) {
         self.clock_base = None;
         self.last_tick = None;
+        // The batch's writes reach the AOF (and, under `appendfsync always`, the disk)
+        // before any of its replies is sent.
+        crate::persistence::aof::flush(self);
     }
 
     /// Unix time in ms for the command about to run.

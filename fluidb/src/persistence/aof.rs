@@ -1,0 +1,376 @@
+//! The append-only file, in Redis 7's multi-part layout: in `appenddirname`, a base file
+//! (an RDB snapshot, `<appendfilename>.<n>.base.rdb`), incremental files of commands
+//! (`<appendfilename>.<n>.incr.aof`) and a manifest naming them
+//! (`<appendfilename>.manifest`, lines `file <name> seq <n> type <b|i>`), so Redis 7 and
+//! fluidB read each other's AOF directories.
+//!
+//! Every write reaches the AOF through the node's write stream: the stream copies its
+//! bytes (commands, SELECTs, MULTI/EXEC) into `WriteStream::aof_tap`, and at the end of
+//! each batch of commands, still under the store lock and before any reply of the batch
+//! is sent, `flush` appends them to the incremental file. With `appendfsync always` the
+//! file is fsynced there too, so an acknowledged write is on disk; with `everysec` a
+//! background thread fsyncs once a second; with `no` the kernel decides.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+
+use crate::config::AppendFsync;
+use crate::protocol::parse::{ParseLimits, Parser};
+use crate::protocol::Reply;
+use crate::server::client::{Client, ClientShared};
+use crate::server::store::Store;
+use crate::server::Shared;
+
+/// One file named by the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub name: String,
+    pub seq: u64,
+    /// 'b' (base) or 'i' (incremental).
+    pub kind: char,
+}
+
+/// The manifest: the base file (if any) and the incremental files, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Manifest {
+    pub base: Option<Part>,
+    pub incrs: Vec<Part>,
+}
+
+impl Manifest {
+    /// Parses a manifest (`aofLoadManifestFromFile`): one `key value` pair list per line.
+    pub fn parse(text: &str) -> Result<Manifest, String> {
+        let mut m = Manifest::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if !words.len().is_multiple_of(2) {
+                return Err(format!("Invalid AOF manifest file format at line {}", n + 1));
+            }
+            let (mut name, mut seq, mut kind) = (None, None, None);
+            for kv in words.chunks(2) {
+                match kv[0] {
+                    "file" => name = Some(kv[1].to_string()),
+                    "seq" => seq = kv[1].parse::<u64>().ok(),
+                    "type" => kind = kv[1].chars().next(),
+                    _ => {}
+                }
+            }
+            let (Some(name), Some(seq), Some(kind)) = (name, seq, kind) else {
+                return Err(format!("Invalid AOF manifest file format at line {}", n + 1));
+            };
+            if name.contains('/') {
+                return Err(format!("File can't be a path at line {}", n + 1));
+            }
+            let part = Part { name, seq, kind };
+            match kind {
+                'b' if m.base.is_none() => m.base = Some(part),
+                'b' => return Err("Found duplicate base file information".into()),
+                'i' => m.incrs.push(part),
+                'h' => {} // history: already replaced, to be deleted
+                _ => return Err(format!("Unknown AOF file type at line {}", n + 1)),
+            }
+        }
+        if m.base.is_none() && m.incrs.is_empty() {
+            return Err("Found an empty AOF manifest".into());
+        }
+        Ok(m)
+    }
+
+    pub fn format(&self) -> String {
+        let mut s = String::new();
+        for p in self.base.iter().chain(self.incrs.iter()) {
+            s.push_str(&format!("file {} seq {} type {}\n", p.name, p.seq, p.kind));
+        }
+        s
+    }
+}
+
+/// The open AOF.
+pub struct Aof {
+    dir: PathBuf,
+    manifest: Manifest,
+    file: File,
+    /// The file the everysec thread fsyncs (a clone of `file`'s descriptor).
+    sync_target: Arc<Mutex<Option<File>>>,
+    sync_failed: Arc<AtomicBool>,
+    /// Bytes in the current incremental file (`aof_current_size` counts the base too).
+    pub incr_size: u64,
+    pub base_size: u64,
+    /// `aof_last_write_status`.
+    pub last_write_ok: bool,
+}
+
+fn manifest_name(cfg: &crate::config::Config) -> String {
+    format!("{}.manifest", cfg.appendfilename)
+}
+
+/// Writes `data` to `path` atomically (temp file, fsync, rename, fsync the directory).
+fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    let tmp = dir.join(format!("temp-{name}"));
+    let mut f = File::create(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, dir.join(name))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl Aof {
+    /// Opens (creating if needed) the last incremental file for appending.
+    fn open(store: &Store, dir: PathBuf, manifest: Manifest) -> io::Result<Aof> {
+        let incr = manifest.incrs.last().ok_or_else(|| io::Error::other("no incremental AOF file"))?;
+        let path = dir.join(&incr.name);
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let incr_size = file.metadata()?.len();
+        let base_size =
+            manifest.base.as_ref().and_then(|b| fs::metadata(dir.join(&b.name)).ok()).map_or(0, |m| m.len());
+        let sync_target = Arc::new(Mutex::new(Some(file.try_clone()?)));
+        let sync_failed = Arc::new(AtomicBool::new(false));
+        if store.cfg.appendfsync == AppendFsync::Everysec {
+            spawn_everysec(sync_target.clone(), sync_failed.clone());
+        }
+        Ok(Aof { dir, manifest, file, sync_target, sync_failed, incr_size, base_size, last_write_ok: true })
+    }
+
+    /// The manifest in use.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Where the AOF files are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether an fsync of the everysec thread failed (writes are then refused).
+    pub fn fsync_failed(&self) -> bool {
+        self.sync_failed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Aof {
+    fn drop(&mut self) {
+        // Stops the everysec thread's work on this file.
+        *self.sync_target.lock() = None;
+    }
+}
+
+/// The everysec fsync thread: once a second, `fdatasync` of the current file, outside
+/// the store lock.
+fn spawn_everysec(target: Arc<Mutex<Option<File>>>, failed: Arc<AtomicBool>) {
+    let _ = std::thread::Builder::new().name("fluidb-aof-fsync".into()).spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let guard = target.lock();
+        let Some(f) = guard.as_ref() else { return };
+        failed.store(f.sync_data().is_err(), Ordering::Relaxed);
+    });
+}
+
+/// Appends what the write stream produced since the last call (end of every batch, and
+/// the cron for expiry deletions). Under `appendfsync always` the data is fsynced before
+/// returning, i.e. before the batch's replies go out.
+pub fn flush(store: &mut Store) {
+    let Some(aof) = store.aof.as_mut() else { return };
+    let Some(buf) = store.stream.aof_tap.as_mut() else { return };
+    if buf.is_empty() {
+        return;
+    }
+    let always = store.cfg.appendfsync == AppendFsync::Always;
+    match aof.file.write_all(buf).and_then(|_| if always { aof.file.sync_data() } else { Ok(()) }) {
+        Ok(()) => {
+            aof.incr_size += buf.len() as u64;
+            buf.clear();
+            aof.last_write_ok = true;
+        }
+        Err(e) => {
+            if always {
+                crate::log_warning!(
+                    "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...: {e}"
+                );
+                std::process::exit(1);
+            }
+            // Kept in the buffer and retried; writes are refused meanwhile (MISCONF).
+            crate::log_warning!("Error writing to the AOF file: {e}");
+            aof.last_write_ok = false;
+        }
+    }
+}
+
+/// Whether AOF errors refuse writes (`writeCommandsDeniedByDiskError`'s AOF part).
+pub fn writes_denied(store: &Store) -> bool {
+    store.aof.as_ref().is_some_and(|a| !a.last_write_ok || a.fsync_failed())
+}
+
+/// At boot with `appendonly yes` (before the RDB is considered): loads the AOF named by the
+/// manifest if there is one and returns true; otherwise returns false and the caller
+/// loads the RDB, then calls [`start`] to create the AOF from the loaded data.
+pub fn load_at_boot(shared: &Shared, store: &mut Store) -> Result<bool, String> {
+    let dir = PathBuf::from(&store.cfg.appenddirname);
+    let mpath = dir.join(manifest_name(&store.cfg));
+    if !mpath.exists() {
+        return Ok(false);
+    }
+    let text = fs::read_to_string(&mpath).map_err(|e| format!("{}: {e}", mpath.display()))?;
+    let manifest = Manifest::parse(&text)?;
+    let started = std::time::Instant::now();
+    if let Some(b) = &manifest.base {
+        let path = dir.join(&b.name);
+        let data = fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if data.starts_with(b"REDIS") {
+            super::snapshot::load_bytes(store, &data).map_err(|e| format!("{} ({})", e, path.display()))?;
+        } else {
+            replay(shared, store, &path, &data, false)?;
+        }
+    }
+    let n = manifest.incrs.len();
+    for (i, p) in manifest.incrs.iter().enumerate() {
+        let path = dir.join(&p.name);
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && i + 1 == n => Vec::new(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        replay(shared, store, &path, &data, i + 1 == n)?;
+    }
+    crate::log_notice!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64());
+    let aof = Aof::open(store, dir, manifest).map_err(|e| e.to_string())?;
+    install(store, aof);
+    Ok(true)
+}
+
+/// Starts appending to a new AOF (boot without one, or CONFIG SET appendonly yes): the
+/// current dataset becomes the base file (an RDB), with an empty incremental file after it.
+pub fn start(store: &mut Store) -> Result<(), String> {
+    let dir = PathBuf::from(&store.cfg.appenddirname);
+    fs::create_dir_all(&dir).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
+    let seq = 1;
+    let base = Part { name: format!("{}.{seq}.base.rdb", store.cfg.appendfilename), seq, kind: 'b' };
+    let incr = Part { name: format!("{}.{seq}.incr.aof", store.cfg.appendfilename), seq, kind: 'i' };
+    super::snapshot::save(store, &dir.join(&base.name), 0).map_err(|e| format!("Can't write the AOF base: {e}"))?;
+    File::create(dir.join(&incr.name)).map_err(|e| e.to_string())?;
+    let manifest = Manifest { base: Some(base), incrs: vec![incr] };
+    write_atomically(&dir, &manifest_name(&store.cfg), manifest.format().as_bytes()).map_err(|e| e.to_string())?;
+    crate::log_notice!("Creating AOF base file {} on server start", manifest.base.as_ref().map_or("", |b| &b.name));
+    let aof = Aof::open(store, dir, manifest).map_err(|e| e.to_string())?;
+    install(store, aof);
+    Ok(())
+}
+
+/// Makes `aof` the file the write stream feeds. The next record starts with a SELECT.
+fn install(store: &mut Store, aof: Aof) {
+    store.stream.aof_tap = Some(Vec::with_capacity(1 << 16));
+    store.stream.reset_db();
+    store.aof = Some(aof);
+}
+
+/// Stops appending (CONFIG SET appendonly no): pending bytes are written first.
+pub fn stop(store: &mut Store) {
+    flush(store);
+    store.stream.aof_tap = None;
+    store.aof = None;
+}
+
+/// Replays one AOF file of commands (`loadSingleAppendOnlyFile`) through the normal command
+/// path with a loading client. A truncated last command in the last file is cut off when
+/// `aof-load-truncated` allows it; anything else that is not a whole command is an error
+/// naming the file and the offset.
+fn replay(shared: &Shared, store: &mut Store, path: &Path, data: &[u8], last_file: bool) -> Result<(), String> {
+    let (cs, _rx) = ClientShared::new(0, "aof".into(), String::new(), -1);
+    let mut client = Client::new(cs, true);
+    client.is_master_link = true; // exempt from proto-max-bulk-len, as Redis's fake client
+    let mut out = Reply::new();
+    let mut parser = Parser::new();
+    let mut buf = BytesMut::from(data);
+    let mut argv: Vec<Bytes> = Vec::new();
+    let lim = ParseLimits { max_bulk_len: i64::MAX, authenticated: true, is_master: true };
+    let mut valid_up_to = 0usize;
+    loop {
+        if buf.is_empty() {
+            break;
+        }
+        if buf[0] != b'*' && valid_up_to == data.len() - buf.len() {
+            return Err(format!(
+                "Bad file format reading the append only file {} at offset {valid_up_to}: make a backup of \
+your AOF file, then use fluidb-check-aof --fix <filename.manifest>",
+                path.display()
+            ));
+        }
+        match parser.next_command(&mut buf, &lim, &mut argv) {
+            Ok(true) => {
+                valid_up_to = data.len() - buf.len();
+                store.begin_batch();
+                crate::commands::call::call(shared, store, &mut client, &mut out, &argv);
+                store.end_batch();
+                out.buf.clear();
+            }
+            Ok(false) => break,
+            Err(e) => {
+                return Err(format!(
+                    "Bad file format reading the append only file {} at offset {valid_up_to}: {e:?}",
+                    path.display()
+                ))
+            }
+        }
+    }
+    if valid_up_to < data.len() {
+        if !(last_file && store.cfg.aof_load_truncated) {
+            return Err(format!(
+                "Unexpected end of file reading the append only file {} at offset {valid_up_to}. You can: 1) Make a \
+backup of your AOF file, then use fluidb-check-aof --fix <filename.manifest>. 2) Alternatively you can set the \
+'aof-load-truncated' configuration option to yes and restart the server.",
+                path.display()
+            ));
+        }
+        crate::log_warning!(
+            "!!! Warning: short read while loading the AOF file {}!!! AOF loaded anyway because aof-load-truncated \
+is enabled; the last {} bytes are cut off",
+            path.display(),
+            data.len() - valid_up_to
+        );
+        let f = OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
+        f.set_len(valid_up_to as u64).map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| e.to_string())?;
+    }
+    if client.multi.is_some() {
+        return Err(format!("Revert incomplete MULTI/EXEC transaction in AOF file {}", path.display()));
+    }
+    Ok(())
+}
+
+/// INFO persistence's AOF fields: (enabled, current size, base size).
+pub fn info(store: &Store) -> (bool, u64, u64) {
+    match &store.aof {
+        Some(a) => (true, a.base_size + a.incr_size, a.base_size),
+        None => (false, 0, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trip_and_errors() {
+        let text = "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n";
+        let m = Manifest::parse(text).expect("parse");
+        assert_eq!(m.format(), text);
+        assert_eq!(m.incrs.len(), 1);
+        assert!(Manifest::parse("").is_err());
+        assert!(Manifest::parse("file a seq 1").is_err());
+        assert!(Manifest::parse("file ../x seq 1 type i").is_err());
+        assert!(Manifest::parse("file a seq 1 type b\nfile b seq 2 type b\n").is_err());
+    }
+}
