@@ -155,3 +155,60 @@ fn aof_directories_move_between_fluidb_and_redis() {
     let back = Server::start(&["--appendonly", "yes", "--enable-debug-command", "yes", "--dir", &dir_of(&ours)]);
     assert_eq!(back.raw().call(&["DEBUG", "DIGEST"]), digest2);
 }
+
+fn persistence_field(r: &mut Raw, field: &str) -> String {
+    let s = r.call(&["INFO", "persistence"]);
+    s.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string())).unwrap_or_default()
+}
+
+fn manifest(s: &Server) -> String {
+    std::fs::read_to_string(s.dir.path().join("appendonlydir").join("appendonly.aof.manifest")).expect("manifest")
+}
+
+#[test]
+fn bgrewriteaof_replaces_the_files_and_keeps_writes_made_during_it() {
+    let mut first = Server::start(&["--appendonly", "yes", "--enable-debug-command", "yes"]);
+    let mut r = first.raw();
+    for i in 0..2000 {
+        r.call(&["INCR", &format!("c{}", i % 10)]);
+    }
+    fill_every_type(&mut r);
+    assert_eq!(r.call(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
+    assert_eq!(r.call(&["SET", "during", "1"]), "+OK\r\n");
+    wait_for("the rewrite to end", Duration::from_secs(20), || {
+        persistence_field(&mut r, "aof_rewrite_in_progress") == "0" && persistence_field(&mut r, "aof_rewrites") == "1"
+    });
+    assert_eq!(persistence_field(&mut r, "aof_last_bgrewrite_status"), "ok");
+    let m = manifest(&first);
+    assert_eq!(m, "file appendonly.aof.2.base.rdb seq 2 type b\nfile appendonly.aof.2.incr.aof seq 2 type i\n");
+    let files: Vec<String> = std::fs::read_dir(first.dir.path().join("appendonlydir"))
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 3, "old files removed: {files:?}");
+    assert_eq!(r.call(&["SET", "after", "2"]), "+OK\r\n");
+    let digest = r.call(&["DEBUG", "DIGEST"]);
+    first.child.kill().expect("kill");
+    let second = Server::start(&["--appendonly", "yes", "--enable-debug-command", "yes", "--dir", &dir_of(&first)]);
+    assert_eq!(second.raw().call(&["DEBUG", "DIGEST"]), digest);
+    // Redis 7.0 reads the rewritten directory too.
+    drop(second);
+    let redis =
+        Server::start_redis(&["--appendonly", "yes", "--enable-debug-command", "yes", "--dir", &dir_of(&first)]);
+    assert_eq!(redis.raw().call(&["DEBUG", "DIGEST"]), digest);
+}
+
+#[test]
+fn the_aof_is_rewritten_automatically_when_it_doubles() {
+    let s = Server::start(&["--appendonly", "yes", "--auto-aof-rewrite-min-size", "1mb", "--hz", "100"]);
+    let mut r = s.raw();
+    let v = "x".repeat(1000);
+    for i in 0..1500 {
+        r.call(&["SET", &format!("k{}", i % 50), &v]); // overwrites: a rewrite shrinks it a lot
+    }
+    wait_for("an automatic rewrite", Duration::from_secs(20), || persistence_field(&mut r, "aof_rewrites") == "1");
+    // The new base holds the 50 keys once, not the 1000+ writes that led to them.
+    let base: u64 = persistence_field(&mut r, "aof_base_size").parse().expect("size");
+    assert!(base < 100_000, "{base}");
+    assert_eq!(r.call(&["DBSIZE"]), ":50\r\n");
+}

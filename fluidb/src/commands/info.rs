@@ -450,12 +450,12 @@ fn persistence_section(s: &mut String, store: &Store) {
          rdb_last_load_keys_expired:{}\r\n\
          rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:{}\r\n\
-         aof_rewrite_in_progress:0\r\n\
-         aof_rewrite_scheduled:0\r\n\
-         aof_last_rewrite_time_sec:-1\r\n\
+         aof_rewrite_in_progress:{}\r\n\
+         aof_rewrite_scheduled:{}\r\n\
+         aof_last_rewrite_time_sec:{}\r\n\
          aof_current_rewrite_time_sec:-1\r\n\
-         aof_last_bgrewrite_status:ok\r\n\
-         aof_rewrites:0\r\n\
+         aof_last_bgrewrite_status:{}\r\n\
+         aof_rewrites:{}\r\n\
          aof_rewrites_consecutive_failures:0\r\n\
          aof_last_write_status:{}\r\n\
          aof_last_cow_size:0\r\n\
@@ -474,6 +474,11 @@ fn persistence_section(s: &mut String, store: &Store) {
         store.rdb.last_load_keys_expired,
         store.rdb.last_load_keys_loaded,
         u8::from(store.aof.is_some()),
+        u8::from(store.aofrw.running.is_some()),
+        u8::from(store.aofrw.scheduled),
+        store.aofrw.last_secs,
+        if store.aofrw.last_ok { "ok" } else { "err" },
+        store.aofrw.rewrites,
         if store.aof.as_ref().is_some_and(|a| !a.last_write_ok) { "err" } else { "ok" },
     );
     if let (true, size, base) = crate::persistence::aof::info(store) {

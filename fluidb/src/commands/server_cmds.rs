@@ -51,6 +51,16 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "bgrewriteaof",
+        arity: 1,
+        flags: ADMIN | NOSCRIPT,
+        handler: bgrewriteaof,
+        group: "server",
+        summary: "Asynchronously rewrite the append-only file",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "lastsave",
         arity: 1,
         flags: LOADING | STALE | FAST,
@@ -250,18 +260,45 @@ fn bgsave(ctx: &mut Ctx) {
     if ctx.argv.len() > 2 || (ctx.argv.len() == 2 && !ctx.argv[1].eq_ignore_ascii_case(b"schedule")) {
         return ctx.syntax_error();
     }
+    let schedule = ctx.argv.len() == 2;
     if ctx.store.bgsave.in_progress() {
         return ctx.out.error("Background save already in progress");
     }
-    if ctx.in_exec {
-        ctx.store.bgsave.scheduled = true;
-        return ctx.out.simple("Background saving scheduled");
+    if crate::persistence::aof::has_active_child(ctx.store) || ctx.in_exec {
+        if schedule || ctx.in_exec {
+            ctx.store.bgsave.scheduled = true;
+            return ctx.out.simple("Background saving scheduled");
+        }
+        return ctx.out.error(
+            "Another child process is active (AOF?): can't BGSAVE right now. Use BGSAVE SCHEDULE in order to \
+schedule a BGSAVE whenever possible.",
+        );
     }
     match crate::persistence::bgsave::start(ctx.store) {
         Ok(()) => ctx.out.simple("Background saving started"),
         Err(e) => {
             log_warning!("{e}");
             ctx.out.error("ERR");
+        }
+    }
+}
+
+/// BGREWRITEAOF: a forked child writes a new base file (see `persistence::aof`).
+fn bgrewriteaof(ctx: &mut Ctx) {
+    use crate::persistence::aof;
+    if ctx.store.aofrw.running.is_some() {
+        return ctx.out.error("Background append only file rewriting already in progress");
+    }
+    if aof::has_active_child(ctx.store) || ctx.in_exec {
+        ctx.store.aofrw.scheduled = true;
+        return ctx.out.simple("Background append only file rewriting scheduled");
+    }
+    match aof::start_rewrite(ctx.store) {
+        Ok(()) => ctx.out.simple("Background append only file rewriting started"),
+        Err(e) => {
+            log_warning!("{e}");
+            ctx.out
+                .error("Can't execute an AOF background rewriting. Please check the server logs for more information.")
         }
     }
 }

@@ -271,6 +271,7 @@ pub fn start(store: &mut Store) -> Result<(), String> {
 
 /// Makes `aof` the file the write stream feeds. The next record starts with a SELECT.
 fn install(store: &mut Store, aof: Aof) {
+    store.aofrw.base_size = aof.base_size + aof.incr_size;
     store.stream.aof_tap = Some(Vec::with_capacity(1 << 16));
     store.stream.reset_db();
     store.aof = Some(aof);
@@ -278,6 +279,7 @@ fn install(store: &mut Store, aof: Aof) {
 
 /// Stops appending (CONFIG SET appendonly no): pending bytes are written first.
 pub fn stop(store: &mut Store) {
+    kill_rewrite(store);
     flush(store);
     store.stream.aof_tap = None;
     store.aof = None;
@@ -372,5 +374,192 @@ mod tests {
         assert!(Manifest::parse("file a seq 1").is_err());
         assert!(Manifest::parse("file ../x seq 1 type i").is_err());
         assert!(Manifest::parse("file a seq 1 type b\nfile b seq 2 type b\n").is_err());
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// BGREWRITEAOF.
+// ---------------------------------------------------------------------------------------
+
+/// A running rewrite: the child writing the new base, and the files it will replace.
+#[derive(Debug)]
+pub struct Rewrite {
+    pub child: libc::pid_t,
+    /// The base file the child writes.
+    base: Part,
+    /// The first incremental file after the fork: it and the later ones stay.
+    first_kept_incr: Option<u64>,
+    started: std::time::Instant,
+}
+
+/// Rewrite bookkeeping for INFO and the cron.
+#[derive(Debug, Default)]
+pub struct RewriteState {
+    pub running: Option<Rewrite>,
+    pub scheduled: bool,
+    pub last_ok: bool,
+    pub rewrites: u64,
+    pub last_secs: i64,
+    /// The AOF's size right after the last rewrite (`aof_rewrite_base_size`), for the
+    /// automatic rewrites.
+    pub base_size: u64,
+}
+
+impl RewriteState {
+    pub fn new() -> Self {
+        RewriteState { last_ok: true, last_secs: -1, ..Default::default() }
+    }
+}
+
+/// Whether a background child (snapshot or rewrite) runs: one at a time, as in Redis.
+pub fn has_active_child(store: &Store) -> bool {
+    store.bgsave.in_progress() || store.aofrw.running.is_some()
+}
+
+fn next_part(cfg: &crate::config::Config, seq: u64, kind: char) -> Part {
+    let ext = if kind == 'b' { "base.rdb" } else { "incr.aof" };
+    Part { name: format!("{}.{seq}.{ext}", cfg.appendfilename), seq, kind }
+}
+
+/// Starts a rewrite (`rewriteAppendOnlyFileBackground`): with the AOF on, writing moves to a
+/// new incremental file at once (recorded in the manifest), and a forked child writes the
+/// dataset as of now as the new base. The old files stay valid until the child succeeds.
+pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
+    if has_active_child(store) {
+        return Err("a background child is already active".into());
+    }
+    flush(store);
+    let dir = PathBuf::from(&store.cfg.appenddirname);
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let cfg = store.cfg.clone();
+    let mut first_kept_incr = None;
+    let base_seq = match store.aof.as_mut() {
+        Some(aof) => {
+            let seq = aof.manifest.incrs.last().map_or(0, |p| p.seq) + 1;
+            let incr = next_part(&cfg, seq, 'i');
+            let file =
+                OpenOptions::new().create(true).append(true).open(dir.join(&incr.name)).map_err(|e| e.to_string())?;
+            let mut m = aof.manifest.clone();
+            m.incrs.push(incr);
+            write_atomically(&dir, &manifest_name(&cfg), m.format().as_bytes()).map_err(|e| e.to_string())?;
+            *aof.sync_target.lock() = Some(file.try_clone().map_err(|e| e.to_string())?);
+            aof.file = file;
+            aof.manifest = m;
+            aof.incr_size = 0;
+            first_kept_incr = Some(seq);
+            aof.manifest.base.as_ref().map_or(0, |b| b.seq) + 1
+        }
+        None => 1,
+    };
+    store.stream.reset_db();
+    let base = next_part(&cfg, base_seq, 'b');
+    let path = dir.join(&base.name);
+    // SAFETY: as in `bgsave::start`: the child only writes its copy of the dataset with
+    // plain file calls and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("Can't rewrite append only file in background: fork: {}", io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        let ok = super::snapshot::save(store, &path, 0).is_ok();
+        // SAFETY: ends the child at once.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) }
+    }
+    store.bgsave.total_forks += 1;
+    crate::log_notice!("Background append only file rewriting started by pid {pid}");
+    store.aofrw.running = Some(Rewrite { child: pid, base, first_kept_incr, started: std::time::Instant::now() });
+    Ok(())
+}
+
+/// Reaps a finished rewrite child (`backgroundRewriteDoneHandler`): on success the manifest
+/// names the new base and the incremental files written since the fork, and the replaced
+/// files are deleted; on failure the old files stay in use.
+pub fn check_rewrite(store: &mut Store) {
+    let Some(rw) = store.aofrw.running.as_ref() else { return };
+    let mut status: libc::c_int = 0;
+    // SAFETY: waitpid on our own child with a valid out pointer.
+    let r = unsafe { libc::waitpid(rw.child, &mut status, libc::WNOHANG) };
+    if r == 0 {
+        return;
+    }
+    let Some(rw) = store.aofrw.running.take() else { return };
+    let ok = r == rw.child && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    store.aofrw.last_secs = rw.started.elapsed().as_secs() as i64;
+    let dir = PathBuf::from(&store.cfg.appenddirname);
+    if !ok {
+        crate::log_warning!("Background AOF rewrite terminated with error");
+        let _ = fs::remove_file(dir.join(&rw.base.name));
+        store.aofrw.last_ok = false;
+        return;
+    }
+    let old = store.aof.as_ref().map(|a| a.manifest.clone()).unwrap_or_default();
+    let kept: Vec<Part> = match rw.first_kept_incr {
+        Some(seq) => old.incrs.iter().filter(|p| p.seq >= seq).cloned().collect(),
+        None => Vec::new(),
+    };
+    let m = Manifest { base: Some(rw.base.clone()), incrs: kept };
+    if let Err(e) = write_atomically(&dir, &manifest_name(&store.cfg), m.format().as_bytes()) {
+        crate::log_warning!("Error trying to persist the AOF manifest after a rewrite: {e}");
+        let _ = fs::remove_file(dir.join(&rw.base.name));
+        store.aofrw.last_ok = false;
+        return;
+    }
+    for p in old.base.iter().chain(old.incrs.iter()) {
+        if !m.incrs.contains(p) && m.base.as_ref() != Some(p) {
+            let _ = fs::remove_file(dir.join(&p.name));
+        }
+    }
+    let base_size = fs::metadata(dir.join(&rw.base.name)).map_or(0, |md| md.len());
+    if let Some(aof) = store.aof.as_mut() {
+        aof.manifest = m;
+        aof.base_size = base_size;
+        store.aofrw.base_size = base_size + aof.incr_size;
+    }
+    store.aofrw.last_ok = true;
+    store.aofrw.rewrites += 1;
+    crate::log_notice!("Background AOF rewrite finished successfully");
+}
+
+/// The cron's part: reap the child, run a scheduled rewrite, and the automatic rewrite
+/// when the AOF grew by `auto-aof-rewrite-percentage` since the last one (and is at least
+/// `auto-aof-rewrite-min-size`).
+pub fn cron(store: &mut Store) {
+    check_rewrite(store);
+    if has_active_child(store) {
+        return;
+    }
+    let due_scheduled = store.aofrw.scheduled;
+    let due_auto = match (&store.aof, store.cfg.auto_aof_rewrite_percentage) {
+        (Some(a), perc) if perc > 0 => {
+            let size = a.base_size + a.incr_size;
+            let base = store.aofrw.base_size.max(1);
+            size >= store.cfg.auto_aof_rewrite_min_size as u64
+                && (size.saturating_sub(base)) * 100 / base >= perc as u64
+        }
+        _ => false,
+    };
+    if due_scheduled || due_auto {
+        store.aofrw.scheduled = false;
+        if due_auto {
+            crate::log_notice!("Starting automatic rewriting of AOF");
+        }
+        if let Err(e) = start_rewrite(store) {
+            crate::log_warning!("{e}");
+            store.aofrw.last_ok = false;
+        }
+    }
+}
+
+/// Kills a running rewrite (SHUTDOWN, CONFIG SET appendonly no) and removes its partial
+/// base; the manifest still names the previous files.
+pub fn kill_rewrite(store: &mut Store) {
+    if let Some(rw) = store.aofrw.running.take() {
+        // SAFETY: signalling and reaping our own child.
+        unsafe {
+            libc::kill(rw.child, libc::SIGUSR1);
+            let mut status = 0;
+            libc::waitpid(rw.child, &mut status, 0);
+        }
+        let _ = fs::remove_file(PathBuf::from(&store.cfg.appenddirname).join(&rw.base.name));
     }
 }

@@ -53,6 +53,9 @@ pub fn start(store: &mut Store) -> Result<(), String> {
     if store.bgsave.in_progress() {
         return Err("Background save already in progress".into());
     }
+    if store.aofrw.running.is_some() {
+        return Err("Can't BGSAVE while an AOF rewrite is in progress".into());
+    }
     let path: PathBuf = super::snapshot::rdb_path(store);
     let used = crate::commands::info::used_memory();
     // SAFETY: fork() has no memory-safety preconditions. In the child only this thread
@@ -122,7 +125,7 @@ pub fn kill_child(store: &mut Store) {
 /// failed attempt).
 pub fn cron(store: &mut Store) {
     check_child(store);
-    if store.bgsave.in_progress() {
+    if super::aof::has_active_child(store) {
         return;
     }
     let now = crate::util::time::unix_secs();

@@ -64,6 +64,8 @@ pub fn changes_since_save(store: &Store) -> u64 {
 pub fn save_for_shutdown(store: &mut Store, forced_save: bool) -> bool {
     // A running background save is abandoned (its temporary file removed), as Redis does.
     super::bgsave::kill_child(store);
+    super::aof::kill_rewrite(store);
+    super::aof::flush(store);
     if !forced_save && store.cfg.save.is_empty() {
         return true;
     }

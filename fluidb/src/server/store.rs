@@ -248,6 +248,8 @@ pub struct Store {
     pub bgsave: crate::persistence::bgsave::BgState,
     /// The append-only file, when `appendonly` is on.
     pub aof: Option<crate::persistence::aof::Aof>,
+    /// BGREWRITEAOF state.
+    pub aofrw: crate::persistence::aof::RewriteState,
 }
 
 impl Store {
@@ -274,6 +276,7 @@ impl Store {
             dirty_saved: 0,
             bgsave: crate::persistence::bgsave::BgState::new(),
             aof: None,
+            aofrw: crate::persistence::aof::RewriteState::new(),
             pause: Default::default(),
             blocking: Default::default(),
             cfg,
