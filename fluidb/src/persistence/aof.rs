@@ -563,3 +563,58 @@ pub fn kill_rewrite(store: &mut Store) {
         let _ = fs::remove_file(PathBuf::from(&store.cfg.appenddirname).join(&rw.base.name));
     }
 }
+
+/// What a check of an AOF file of commands found (`redis-check-aof`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// Bytes that form whole commands (and whole MULTI/EXEC blocks).
+    pub ok_up_to: usize,
+    pub commands: u64,
+    /// What is wrong after `ok_up_to`, if anything.
+    pub problem: Option<String>,
+}
+
+/// Checks a file of RESP commands without executing them: every command complete and
+/// well formed, every MULTI closed by EXEC.
+pub fn check_commands(data: &[u8]) -> Checked {
+    let mut parser = Parser::new();
+    let mut buf = BytesMut::from(data);
+    let mut argv: Vec<Bytes> = Vec::new();
+    let lim = ParseLimits { max_bulk_len: i64::MAX, authenticated: true, is_master: true };
+    let (mut ok_up_to, mut commands) = (0usize, 0u64);
+    let mut multi_start: Option<usize> = None;
+    let problem = loop {
+        let at = data.len() - buf.len();
+        if buf.is_empty() {
+            break None;
+        }
+        if buf[0] != b'*' {
+            break Some(format!("Expected prefix '*', got: '{}' at offset {at}", buf[0] as char));
+        }
+        match parser.next_command(&mut buf, &lim, &mut argv) {
+            Ok(true) => {
+                let end = data.len() - buf.len();
+                commands += 1;
+                let name = argv.first().map(|a| a.to_ascii_lowercase()).unwrap_or_default();
+                match (name.as_slice(), multi_start) {
+                    (b"multi", Some(_)) => break Some(format!("Unexpected MULTI at offset {at}")),
+                    (b"multi", None) => multi_start = Some(at),
+                    (b"exec", None) => break Some(format!("Unexpected EXEC at offset {at}")),
+                    (b"exec", Some(_)) => {
+                        multi_start = None;
+                        ok_up_to = end;
+                    }
+                    (_, None) => ok_up_to = end,
+                    (_, Some(_)) => {}
+                }
+            }
+            Ok(false) => break Some(format!("Unexpected EOF reading the command at offset {at}")),
+            Err(e) => break Some(format!("Invalid command at offset {at}: {e:?}")),
+        }
+    };
+    let problem = match (problem, multi_start) {
+        (None, Some(at)) => Some(format!("Reached EOF before reading EXEC for MULTI at offset {at}")),
+        (p, _) => p,
+    };
+    Checked { ok_up_to, commands, problem }
+}
