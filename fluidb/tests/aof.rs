@@ -212,3 +212,43 @@ fn the_aof_is_rewritten_automatically_when_it_doubles() {
     assert!(base < 100_000, "{base}");
     assert_eq!(r.call(&["DBSIZE"]), ":50\r\n");
 }
+
+/// Each key's write timestamp, read from a SAVE of the server (the RDB carries them);
+/// `s` is the server whose directory the saving server uses.
+fn stamps(r: &mut Raw, s: &Server) -> std::collections::BTreeMap<Vec<u8>, u64> {
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    let data = std::fs::read(s.dir.path().join("dump.rdb")).expect("dump");
+    let mut m = std::collections::BTreeMap::new();
+    fluidb::persistence::rdb::file::load_rdb(&data, &Default::default(), 16, |k| {
+        m.insert(k.key, k.mvcc.expect("stamped"));
+    })
+    .expect("load");
+    m
+}
+
+#[test]
+fn write_timestamps_survive_a_restart_from_the_aof_exactly() {
+    let mut first = Server::start(&["--appendonly", "yes"]);
+    let mut r = first.raw();
+    for i in 0..50 {
+        r.call(&["SET", &format!("k{i}"), "v"]);
+        r.call(&["HSET", &format!("h{}", i % 5), &format!("f{i}"), "1"]);
+    }
+    r.call(&["MULTI"]);
+    r.call(&["SET", "tx", "1"]);
+    r.call(&["EXEC"]);
+    let before = stamps(&mut r, &first);
+    first.child.kill().expect("kill");
+    std::fs::remove_file(first.dir.path().join("dump.rdb")).expect("rm"); // load from the AOF only
+    let second = Server::start(&["--appendonly", "yes", "--dir", &dir_of(&first)]);
+    let mut r2 = second.raw();
+    let after = stamps(&mut r2, &first);
+    assert_eq!(before.len(), after.len());
+    for (k, m) in &before {
+        assert_eq!(after.get(k), Some(m), "{}", String::from_utf8_lossy(k));
+    }
+    // New writes are newer than everything loaded.
+    r2.call(&["SET", "new", "1"]);
+    let newest = stamps(&mut r2, &first);
+    assert!(newest[&b"new".to_vec()] > *before.values().max().expect("some"));
+}

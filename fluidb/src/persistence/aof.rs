@@ -285,6 +285,20 @@ pub fn stop(store: &mut Store) {
     store.aof = None;
 }
 
+/// An annotation line at the start of `buf` (`#...\r\n`, as Redis 7 skips them): returns
+/// its length, taking the write timestamp of a `#mvcc:<n>` line into `mvcc`. None if `buf`
+/// does not start with a complete annotation.
+fn annotation(buf: &[u8], mvcc: &mut Option<u64>) -> Option<usize> {
+    if buf.first() != Some(&b'#') {
+        return None;
+    }
+    let end = buf.windows(2).position(|w| w == b"\r\n")?;
+    if let Some(v) = buf[..end].strip_prefix(b"#mvcc:") {
+        *mvcc = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
+    }
+    Some(end + 2)
+}
+
 /// Replays one AOF file of commands (`loadSingleAppendOnlyFile`) through the normal command
 /// path with a loading client. A truncated last command in the last file is cut off when
 /// `aof-load-truncated` allows it; anything else that is not a whole command is an error
@@ -299,9 +313,18 @@ fn replay(shared: &Shared, store: &mut Store, path: &Path, data: &[u8], last_fil
     let mut argv: Vec<Bytes> = Vec::new();
     let lim = ParseLimits { max_bulk_len: i64::MAX, authenticated: true, is_master: true };
     let mut valid_up_to = 0usize;
+    let mut pending_mvcc: Option<u64> = None;
     loop {
         if buf.is_empty() {
             break;
+        }
+        if let Some(consumed) = annotation(&buf, &mut pending_mvcc) {
+            let _ = buf.split_to(consumed);
+            valid_up_to = data.len() - buf.len();
+            continue;
+        }
+        if buf[0] == b'#' {
+            break; // an annotation cut short: a truncated tail
         }
         if buf[0] != b'*' && valid_up_to == data.len() - buf.len() {
             return Err(format!(
@@ -313,8 +336,10 @@ your AOF file, then use fluidb-check-aof --fix <filename.manifest>",
         match parser.next_command(&mut buf, &lim, &mut argv) {
             Ok(true) => {
                 valid_up_to = data.len() - buf.len();
+                store.replay_mvcc = pending_mvcc.take();
                 store.begin_batch();
                 crate::commands::call::call(shared, store, &mut client, &mut out, &argv);
+                store.replay_mvcc = None;
                 store.end_batch();
                 out.buf.clear();
             }
@@ -587,6 +612,17 @@ pub fn check_commands(data: &[u8]) -> Checked {
         let at = data.len() - buf.len();
         if buf.is_empty() {
             break None;
+        }
+        let mut ignored = None;
+        if let Some(n) = annotation(&buf, &mut ignored) {
+            let _ = buf.split_to(n);
+            if multi_start.is_none() {
+                ok_up_to = data.len() - buf.len();
+            }
+            continue;
+        }
+        if buf[0] == b'#' {
+            break Some(format!("Unexpected EOF reading an annotation at offset {at}"));
         }
         if buf[0] != b'*' {
             break Some(format!("Expected prefix '*', got: '{}' at offset {at}", buf[0] as char));

@@ -99,6 +99,16 @@ impl WriteStream {
             self.push_bytes(&sel);
             self.last_db = Some(db);
         }
+        if let Some(t) = self.aof_tap.as_mut() {
+            // The AOF keeps each write's timestamp in an annotation line, which Redis 7
+            // skips when it loads an AOF (as its own `#TS:` lines).
+            if mvcc != 0 {
+                let mut b = itoa::Buffer::new();
+                t.extend_from_slice(b"#mvcc:");
+                t.extend_from_slice(b.format(mvcc).as_bytes());
+                t.extend_from_slice(b"\r\n");
+            }
+        }
         let mut hdr = [0u8; 24];
         let n = header(&mut hdr, b'*', argv.len());
         self.push_bytes(&hdr[..n]);

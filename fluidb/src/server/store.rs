@@ -250,6 +250,9 @@ pub struct Store {
     pub aof: Option<crate::persistence::aof::Aof>,
     /// BGREWRITEAOF state.
     pub aofrw: crate::persistence::aof::RewriteState,
+    /// The write timestamp the next write must take (set while replaying the AOF from
+    /// its `#mvcc:` annotations).
+    pub replay_mvcc: Option<u64>,
 }
 
 impl Store {
@@ -277,6 +280,7 @@ impl Store {
             bgsave: crate::persistence::bgsave::BgState::new(),
             aof: None,
             aofrw: crate::persistence::aof::RewriteState::new(),
+            replay_mvcc: None,
             pause: Default::default(),
             blocking: Default::default(),
             cfg,
@@ -471,6 +475,11 @@ impl Store {
     /// Hands out the mvcc timestamp for a write executed at `now_ms`.
     #[inline]
     pub fn next_mvcc(&mut self, now_ms: i64) -> u64 {
+        if let Some(m) = self.replay_mvcc.take() {
+            // A write replayed from the AOF keeps the stamp it had when it first ran.
+            self.clock.observe(m);
+            return m;
+        }
         self.clock.next(now_ms)
     }
 
