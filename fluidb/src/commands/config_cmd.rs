@@ -141,6 +141,11 @@ fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, S
             let dir = ctx.store.cfg.dir.clone();
             std::env::set_current_dir(&dir).map_err(|e| ("dir", e.to_string()))?;
         }
+        if name == "appendfsync" {
+            if let Some(aof) = &ctx.store.aof {
+                aof.set_policy(ctx.store.cfg.appendfsync);
+            }
+        }
         if name == "appendonly" {
             // On: the current dataset becomes the base of a new AOF (written now, under the
             // lock; Redis forks a rewrite). Off: appending stops.

@@ -104,6 +104,8 @@ pub struct Aof {
     /// The file the everysec thread fsyncs (a clone of `file`'s descriptor).
     sync_target: Arc<Mutex<Option<File>>>,
     sync_failed: Arc<AtomicBool>,
+    /// Whether the fsync thread works (`appendfsync everysec`); CONFIG SET switches it.
+    everysec: Arc<AtomicBool>,
     /// Bytes in the current incremental file (`aof_current_size` counts the base too).
     pub incr_size: u64,
     pub base_size: u64,
@@ -139,10 +141,9 @@ impl Aof {
             manifest.base.as_ref().and_then(|b| fs::metadata(dir.join(&b.name)).ok()).map_or(0, |m| m.len());
         let sync_target = Arc::new(Mutex::new(Some(file.try_clone()?)));
         let sync_failed = Arc::new(AtomicBool::new(false));
-        if store.cfg.appendfsync == AppendFsync::Everysec {
-            spawn_everysec(sync_target.clone(), sync_failed.clone());
-        }
-        Ok(Aof { dir, manifest, file, sync_target, sync_failed, incr_size, base_size, last_write_ok: true })
+        let everysec = Arc::new(AtomicBool::new(store.cfg.appendfsync == AppendFsync::Everysec));
+        spawn_fsync_thread(sync_target.clone(), sync_failed.clone(), everysec.clone());
+        Ok(Aof { dir, manifest, file, sync_target, sync_failed, everysec, incr_size, base_size, last_write_ok: true })
     }
 
     /// The manifest in use.
@@ -153,6 +154,11 @@ impl Aof {
     /// Where the AOF files are.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Follows `appendfsync` after CONFIG SET: the fsync thread works only under everysec.
+    pub fn set_policy(&self, p: AppendFsync) {
+        self.everysec.store(p == AppendFsync::Everysec, Ordering::Relaxed);
     }
 
     /// Whether an fsync of the everysec thread failed (writes are then refused).
@@ -168,14 +174,16 @@ impl Drop for Aof {
     }
 }
 
-/// The everysec fsync thread: once a second, `fdatasync` of the current file, outside
-/// the store lock.
-fn spawn_everysec(target: Arc<Mutex<Option<File>>>, failed: Arc<AtomicBool>) {
+/// The fsync thread: under `everysec`, once a second, `fdatasync` of the current file,
+/// outside the store lock. It ends when the AOF is closed.
+fn spawn_fsync_thread(target: Arc<Mutex<Option<File>>>, failed: Arc<AtomicBool>, everysec: Arc<AtomicBool>) {
     let _ = std::thread::Builder::new().name("fluidb-aof-fsync".into()).spawn(move || loop {
         std::thread::sleep(Duration::from_secs(1));
         let guard = target.lock();
         let Some(f) = guard.as_ref() else { return };
-        failed.store(f.sync_data().is_err(), Ordering::Relaxed);
+        if everysec.load(Ordering::Relaxed) {
+            failed.store(f.sync_data().is_err(), Ordering::Relaxed);
+        }
     });
 }
 
@@ -259,7 +267,8 @@ pub fn start(store: &mut Store) -> Result<(), String> {
     let seq = 1;
     let base = Part { name: format!("{}.{seq}.base.rdb", store.cfg.appendfilename), seq, kind: 'b' };
     let incr = Part { name: format!("{}.{seq}.incr.aof", store.cfg.appendfilename), seq, kind: 'i' };
-    super::snapshot::save(store, &dir.join(&base.name), 0).map_err(|e| format!("Can't write the AOF base: {e}"))?;
+    super::snapshot::save(store, &dir.join(&base.name), 0, true)
+        .map_err(|e| format!("Can't write the AOF base: {e}"))?;
     File::create(dir.join(&incr.name)).map_err(|e| e.to_string())?;
     let manifest = Manifest { base: Some(base), incrs: vec![incr] };
     write_atomically(&dir, &manifest_name(&store.cfg), manifest.format().as_bytes()).map_err(|e| e.to_string())?;
@@ -486,7 +495,7 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
         return Err(format!("Can't rewrite append only file in background: fork: {}", io::Error::last_os_error()));
     }
     if pid == 0 {
-        let ok = super::snapshot::save(store, &path, 0).is_ok();
+        let ok = super::snapshot::save(store, &path, 0, true).is_ok();
         // SAFETY: ends the child at once.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) }
     }

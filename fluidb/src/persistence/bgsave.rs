@@ -67,7 +67,7 @@ pub fn start(store: &mut Store) -> Result<(), String> {
         return Err(format!("Can't save in background: fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        let ok = super::snapshot::save(store, &path, used).is_ok();
+        let ok = super::snapshot::save(store, &path, used, false).is_ok();
         // SAFETY: ends the child immediately, as Redis's `exitFromChild`.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) }
     }

@@ -38,7 +38,7 @@ pub fn save_now(store: &mut Store) -> io::Result<u64> {
         return Err(io::Error::other("Background save already in progress"));
     }
     let path = rdb_path(store);
-    let n = save(store, &path, crate::commands::info::used_memory())?;
+    let n = save(store, &path, crate::commands::info::used_memory(), false)?;
     store.dirty_saved = store.dirty;
     store.lastsave = crate::util::time::unix_secs();
     store.rdb.saves += 1;
@@ -92,13 +92,14 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
     Ok(())
 }
 
-/// Writes every database to `path` atomically. Returns the bytes written.
-pub fn save(store: &Store, path: &Path, used_mem: u64) -> io::Result<u64> {
+/// Writes every database to `path` atomically. Returns the bytes written. `aof_base`: the
+/// file is an AOF's base (its `aof-base` AUX field says 1, as Redis writes it).
+pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Result<u64> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
     let result = (|| {
         let f = File::create(&tmp)?;
-        let aux = header_aux(used_mem, crate::util::time::unix_secs());
+        let aux = header_aux(used_mem, crate::util::time::unix_secs(), aof_base);
         let mut w = RdbWriter::new(
             BufWriter::with_capacity(1 << 16, f),
             store.cfg.rdbcompression,
@@ -202,7 +203,7 @@ mod tests {
             }
             a.dbs[i % 3].insert(format!("k{i}").as_bytes(), e);
         }
-        save(&a, &path, 0).expect("save");
+        save(&a, &path, 0, false).expect("save");
         let mut b = Store::new(Config::default());
         let info = load(&mut b, &path).expect("load");
         assert_eq!(info.keys, 4);

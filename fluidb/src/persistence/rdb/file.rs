@@ -137,13 +137,13 @@ impl<W: Write> RdbWriter<W> {
 }
 
 /// The AUX fields Redis 7.0 writes in a header (`rdbSaveInfoAuxFields`).
-pub fn header_aux(used_mem: u64, now_secs: i64) -> Vec<(&'static str, Vec<u8>)> {
+pub fn header_aux(used_mem: u64, now_secs: i64, aof_base: bool) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("redis-ver", b"7.0.15".to_vec()),
         ("redis-bits", b"64".to_vec()),
         ("ctime", now_secs.to_string().into_bytes()),
         ("used-mem", used_mem.to_string().into_bytes()),
-        ("aof-base", b"0".to_vec()),
+        ("aof-base", if aof_base { b"1".to_vec() } else { b"0".to_vec() }),
     ]
 }
 
