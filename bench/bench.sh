@@ -20,6 +20,8 @@
 #              CPU 1: each server gets one whole core, steadier figures on a 2-core host
 #   FLUIDB_BIN use this binary and skip the build
 #   FLUIDB_ARGS extra fluidb-server arguments, e.g. "--min-clients-per-thread 0"
+#   SERVER_ARGS extra arguments for both servers, after the defaults, e.g.
+#              "--appendonly yes --appendfsync everysec" to compare with the AOF on
 #   REDIS_SERVER / REDIS_BENCHMARK  reference server / benchmark binaries
 #   CARGO_TARGET_DIR is honoured for the build.
 set -euo pipefail
@@ -60,14 +62,14 @@ setup_work bench
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis" "$WORK/fluidb"
 "${SERVER_CPU[@]}" "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no \
-  --dir "$WORK/redis" >"$WORK/redis.log" 2>&1 &
+  --dir "$WORK/redis" ${SERVER_ARGS:-} >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 wait_ready "$REDIS_PORT" redis
 
 FLUIDB_PORT=$(free_port)
 while [ "$FLUIDB_PORT" = "$REDIS_PORT" ]; do FLUIDB_PORT=$(free_port); done
 (cd "$WORK/fluidb" && exec "${SERVER_CPU[@]}" "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' \
-  --appendonly no ${FLUIDB_ARGS:-} >"$WORK/fluidb.log" 2>&1) &
+  --appendonly no ${SERVER_ARGS:-} ${FLUIDB_ARGS:-} >"$WORK/fluidb.log" 2>&1) &
 PIDS+=($!)
 wait_ready "$FLUIDB_PORT" fluidb
 

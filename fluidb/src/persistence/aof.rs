@@ -96,6 +96,87 @@ impl Manifest {
     }
 }
 
+/// Group commit for `appendfsync always`: a batch's writes are appended under the store
+/// lock, but the fsync happens outside it, on the `fluidb-aof-commit` thread, and one fsync
+/// covers every batch written before it. A connection whose batch wrote awaits the fsync
+/// of its bytes (asynchronously: its worker keeps serving other connections, whose writes
+/// join the next fsync) before sending its replies. So with many clients one fsync
+/// acknowledges many writes, as Redis's one fsync per event-loop iteration does.
+pub struct GroupSync {
+    /// The file to fsync (the current incremental AOF file), shared with the everysec thread.
+    target: Arc<Mutex<Option<File>>>,
+    /// Bytes ever written to the AOF (across files), updated after each write.
+    written: std::sync::atomic::AtomicU64,
+    /// The highest offset a connection waits for; the commit thread sleeps on `cv`.
+    requested: Mutex<u64>,
+    cv: parking_lot::Condvar,
+    /// Bytes known to be on disk.
+    synced: tokio::sync::watch::Sender<u64>,
+    started: AtomicBool,
+}
+
+impl Default for GroupSync {
+    fn default() -> Self {
+        GroupSync {
+            target: Arc::default(),
+            written: Default::default(),
+            requested: Mutex::new(0),
+            cv: parking_lot::Condvar::new(),
+            synced: tokio::sync::watch::channel(0).0,
+            started: AtomicBool::new(false),
+        }
+    }
+}
+
+impl GroupSync {
+    /// Bytes written to the AOF so far: a batch's durability target.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Acquire)
+    }
+
+    /// Resolves once every AOF byte up to `upto` is fsynced.
+    pub async fn wait_durable(self: &Arc<Self>, upto: u64) {
+        let mut rx = self.synced.subscribe();
+        if *rx.borrow() >= upto {
+            return;
+        }
+        self.start_thread();
+        {
+            let mut r = self.requested.lock();
+            if *r < upto {
+                *r = upto;
+                self.cv.notify_one();
+            }
+        }
+        let _ = rx.wait_for(|&s| s >= upto).await;
+    }
+
+    fn start_thread(self: &Arc<Self>) {
+        if self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        let _ = std::thread::Builder::new().name("fluidb-aof-commit".into()).spawn(move || loop {
+            {
+                let mut r = me.requested.lock();
+                while *r <= *me.synced.borrow() {
+                    me.cv.wait(&mut r);
+                }
+            }
+            let covered = me.written();
+            // A failed fsync under `always` stops the server, as Redis does: an
+            // acknowledged write must be on disk.
+            if me.target.lock().as_ref().is_some_and(|f| f.sync_data().is_err()) {
+                crate::log_warning!(
+                    "Can't recover from AOF fsync error when the AOF fsync policy is 'always'. Exiting..."
+                );
+                std::process::exit(1);
+            }
+            me.synced.send_modify(|s| *s = (*s).max(covered));
+        });
+    }
+}
+
 /// The open AOF.
 pub struct Aof {
     dir: PathBuf,
@@ -133,13 +214,14 @@ fn write_atomically(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
 impl Aof {
     /// Opens (creating if needed) the last incremental file for appending.
     fn open(store: &Store, dir: PathBuf, manifest: Manifest) -> io::Result<Aof> {
+        let sync_target = store.aof_sync.target.clone();
         let incr = manifest.incrs.last().ok_or_else(|| io::Error::other("no incremental AOF file"))?;
         let path = dir.join(&incr.name);
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
         let incr_size = file.metadata()?.len();
         let base_size =
             manifest.base.as_ref().and_then(|b| fs::metadata(dir.join(&b.name)).ok()).map_or(0, |m| m.len());
-        let sync_target = Arc::new(Mutex::new(Some(file.try_clone()?)));
+        *sync_target.lock() = Some(file.try_clone()?);
         let sync_failed = Arc::new(AtomicBool::new(false));
         let everysec = Arc::new(AtomicBool::new(store.cfg.appendfsync == AppendFsync::Everysec));
         spawn_fsync_thread(sync_target.clone(), sync_failed.clone(), everysec.clone());
@@ -188,8 +270,8 @@ fn spawn_fsync_thread(target: Arc<Mutex<Option<File>>>, failed: Arc<AtomicBool>,
 }
 
 /// Appends what the write stream produced since the last call (end of every batch, and
-/// the cron for expiry deletions). Under `appendfsync always` the data is fsynced before
-/// returning, i.e. before the batch's replies go out.
+/// the cron for expiry deletions). Under `appendfsync always` the connection then waits in
+/// [`GroupSync::wait_durable`], after releasing the lock and before sending its replies.
 pub fn flush(store: &mut Store) {
     let Some(aof) = store.aof.as_mut() else { return };
     let Some(buf) = store.stream.aof_tap.as_mut() else { return };
@@ -197,9 +279,10 @@ pub fn flush(store: &mut Store) {
         return;
     }
     let always = store.cfg.appendfsync == AppendFsync::Always;
-    match aof.file.write_all(buf).and_then(|_| if always { aof.file.sync_data() } else { Ok(()) }) {
+    match aof.file.write_all(buf) {
         Ok(()) => {
             aof.incr_size += buf.len() as u64;
+            store.aof_sync.written.fetch_add(buf.len() as u64, Ordering::AcqRel);
             buf.clear();
             aof.last_write_ok = true;
         }
@@ -476,6 +559,8 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
             let mut m = aof.manifest.clone();
             m.incrs.push(incr);
             write_atomically(&dir, &manifest_name(&cfg), m.format().as_bytes()).map_err(|e| e.to_string())?;
+            // Everything in the old file is made durable before the fsync target moves on.
+            aof.file.sync_data().map_err(|e| e.to_string())?;
             *aof.sync_target.lock() = Some(file.try_clone().map_err(|e| e.to_string())?);
             aof.file = file;
             aof.manifest = m;

@@ -238,11 +238,13 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
         let mut paused = None;
         let mut killed = false;
         let mut blocked = None;
+        let durable;
         {
             let mut st = shared.lock_store();
             st.stats.total_net_input_bytes += bytes_read as u64;
             st.stats.total_reads_processed += 1;
             st.begin_batch();
+            let stream_at_start = st.stream.offset();
             while i < batch.len() {
                 let argv = &batch[i];
                 // A killed client runs nothing more; a paused command waits (CLIENT PAUSE).
@@ -277,8 +279,17 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
             let mut info = client.shared.info.lock();
             info.last_interaction = st.last_tick.unwrap_or_else(std::time::Instant::now);
             st.end_batch();
+            // Under `appendfsync always`, a batch that wrote waits for the fsync of its
+            // AOF bytes (after the lock is released) before its replies go out.
+            durable = (st.stream.offset() != stream_at_start
+                && st.aof.is_some()
+                && st.cfg.appendfsync == crate::config::AppendFsync::Always)
+                .then(|| (st.aof_sync.clone(), st.aof_sync.written()));
             let last = i.checked_sub(1).and_then(|j| batch.get(j)).map(|a| a.as_slice());
             crate::commands::client_cmd::sync_info(&st, client, &mut info, last);
+        }
+        if let Some((sync, upto)) = durable {
+            sync.wait_durable(upto).await;
         }
         if killed {
             keep = false;

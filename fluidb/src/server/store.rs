@@ -250,6 +250,9 @@ pub struct Store {
     pub aof: Option<crate::persistence::aof::Aof>,
     /// BGREWRITEAOF state.
     pub aofrw: crate::persistence::aof::RewriteState,
+    /// Group commit of `appendfsync always` (shared with the connections, used without the
+    /// lock).
+    pub aof_sync: std::sync::Arc<crate::persistence::aof::GroupSync>,
     /// The write timestamp the next write must take (set while replaying the AOF from
     /// its `#mvcc:` annotations).
     pub replay_mvcc: Option<u64>,
@@ -281,6 +284,7 @@ impl Store {
             aof: None,
             aofrw: crate::persistence::aof::RewriteState::new(),
             replay_mvcc: None,
+            aof_sync: Default::default(),
             pause: Default::default(),
             blocking: Default::default(),
             cfg,
