@@ -192,3 +192,47 @@ fn a_failed_bgsave_stops_writes_until_a_save_succeeds() {
     assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
     assert_eq!(r.call(&["SET", "b", "2"]), "+OK\r\n");
 }
+
+/// A snapshot child killed in the middle of its work (a crash during BGSAVE) leaves the
+/// previous file whole and no temporary file behind.
+#[test]
+fn a_crash_during_bgsave_leaves_the_previous_snapshot_intact() {
+    let s = Server::start(&["--save", ""]);
+    let mut r = s.raw();
+    r.call(&["SET", "old", "1"]);
+    assert_eq!(r.call(&["SAVE"]), "+OK\r\n");
+    let file = s.dir.path().join("dump.rdb");
+    let before = std::fs::read(&file).expect("dump");
+    let v = "x".repeat(200);
+    for chunk in 0..200 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..1000 {
+            args.push(format!("k:{chunk}:{i}"));
+            args.push(v.clone());
+        }
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        r.call(&a);
+    }
+    assert_eq!(r.call(&["BGSAVE"]), "+Background saving started\r\n");
+    // The child is the server's only child process: kill it at once.
+    let pid = s.child.id();
+    let children = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect::<Vec<_>>();
+    assert_eq!(children.len(), 1, "{children:?}");
+    Command::new("kill").args(["-9", &children[0]]).status().expect("kill");
+    wait_for("the failure to be seen", std::time::Duration::from_secs(10), || {
+        info_field(&mut r, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    // (40 MB take far longer to write than the kill takes to arrive.)
+    assert_eq!(info_field(&mut r, "persistence", "rdb_last_bgsave_status"), "err");
+    assert_eq!(std::fs::read(&file).expect("dump"), before, "the previous snapshot is untouched");
+    let temps: Vec<_> = std::fs::read_dir(s.dir.path())
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("temp-"))
+        .collect();
+    assert!(temps.is_empty(), "temporary files left: {temps:?}");
+}

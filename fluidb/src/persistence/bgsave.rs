@@ -104,6 +104,8 @@ pub fn check_child(store: &mut Store) {
         store.rdb.saves += 1;
     } else {
         crate::log_warning!("Background saving error");
+        // A child killed mid-way leaves its temporary file (`rdbRemoveTempFile`).
+        let _ = std::fs::remove_file(format!("temp-{pid}.rdb"));
     }
 }
 
