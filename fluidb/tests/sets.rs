@@ -15,27 +15,6 @@ use inproc::Local;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-/// Parses a flat RESP2/RESP3 reply (an array/set of bulks and integers, possibly nested one
-/// level as SSCAN's [cursor, [members]]) into strings; nils become "(nil)".
-fn flat(raw: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut lines = raw.split("\r\n").peekable();
-    while let Some(l) = lines.next() {
-        if l.is_empty() {
-            continue;
-        }
-        match l.as_bytes()[0] {
-            b'*' | b'%' | b'~' => {}
-            b'$' if l == "$-1" => out.push("(nil)".into()),
-            b'_' => out.push("(nil)".into()),
-            b'$' => out.push(lines.next().unwrap_or_default().to_string()),
-            b':' | b'+' | b'-' => out.push(l.to_string()),
-            _ => panic!("unexpected line {l:?} in {raw:?}"),
-        }
-    }
-    out
-}
-
 /// The members of a multi-bulk reply, sorted (for replies in hash order).
 fn sorted(raw: &str) -> Vec<String> {
     let mut v = flat(raw);

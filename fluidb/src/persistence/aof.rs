@@ -595,14 +595,8 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
 /// files are deleted; on failure the old files stay in use.
 pub fn check_rewrite(store: &mut Store) {
     let Some(rw) = store.aofrw.running.as_ref() else { return };
-    let mut status: libc::c_int = 0;
-    // SAFETY: waitpid on our own child with a valid out pointer.
-    let r = unsafe { libc::waitpid(rw.child, &mut status, libc::WNOHANG) };
-    if r == 0 {
-        return;
-    }
+    let Some(ok) = super::child::reap(rw.child) else { return };
     let Some(rw) = store.aofrw.running.take() else { return };
-    let ok = r == rw.child && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
     store.aofrw.last_secs = rw.started.elapsed().as_secs() as i64;
     let dir = PathBuf::from(&store.cfg.appenddirname);
     if !ok {
@@ -673,12 +667,7 @@ pub fn cron(store: &mut Store) {
 /// base; the manifest still names the previous files.
 pub fn kill_rewrite(store: &mut Store) {
     if let Some(rw) = store.aofrw.running.take() {
-        // SAFETY: signalling and reaping our own child.
-        unsafe {
-            libc::kill(rw.child, libc::SIGUSR1);
-            let mut status = 0;
-            libc::waitpid(rw.child, &mut status, 0);
-        }
+        super::child::kill(rw.child);
         let _ = fs::remove_file(PathBuf::from(&store.cfg.appenddirname).join(&rw.base.name));
     }
 }

@@ -86,13 +86,7 @@ pub fn start(store: &mut Store) -> Result<(), String> {
 /// status INFO reports.
 pub fn check_child(store: &mut Store) {
     let Some(pid) = store.bgsave.child else { return };
-    let mut status: libc::c_int = 0;
-    // SAFETY: waitpid on our own child with a valid out pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-    if r == 0 {
-        return; // still running
-    }
-    let ok = r == pid && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+    let Some(ok) = super::child::reap(pid) else { return }; // still running
     let st = &mut store.bgsave;
     st.child = None;
     st.last_ok = ok;
@@ -112,12 +106,7 @@ pub fn check_child(store: &mut Store) {
 /// Kills a running child (SHUTDOWN, FLUSHALL) and removes its temporary file.
 pub fn kill_child(store: &mut Store) {
     if let Some(pid) = store.bgsave.child.take() {
-        // SAFETY: signalling and reaping our own child.
-        unsafe {
-            libc::kill(pid, libc::SIGUSR1);
-            let mut status = 0;
-            libc::waitpid(pid, &mut status, 0);
-        }
+        super::child::kill(pid);
         let _ = std::fs::remove_file(format!("temp-{pid}.rdb"));
     }
 }

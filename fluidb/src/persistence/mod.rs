@@ -6,5 +6,6 @@
 
 pub mod aof;
 pub mod bgsave;
+pub mod child;
 pub mod rdb;
 pub mod snapshot;

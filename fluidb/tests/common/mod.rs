@@ -302,8 +302,8 @@ pub fn split_line(line: &str) -> Vec<Vec<u8>> {
     args
 }
 
-/// Parses a flat RESP2 reply (an array of bulks/nils, possibly nested one level as HSCAN's
-/// [cursor, [elements]]) into strings; nils become "(nil)".
+/// Parses a flat RESP2/RESP3 reply (an array/set of bulks and integers, possibly nested
+/// one level as HSCAN's [cursor, [elements]]) into strings; nils become "(nil)".
 pub fn flat(raw: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut lines = raw.split("\r\n").peekable();
@@ -314,6 +314,7 @@ pub fn flat(raw: &str) -> Vec<String> {
         match l.as_bytes()[0] {
             b'*' | b'%' | b'~' => {}
             b'$' if l == "$-1" => out.push("(nil)".into()),
+            b'_' => out.push("(nil)".into()),
             b'$' => out.push(lines.next().unwrap_or_default().to_string()),
             b':' | b'+' | b'-' => out.push(l.to_string()),
             _ => panic!("unexpected line {l:?} in {raw:?}"),
