@@ -234,10 +234,18 @@ fn write_timestamps_survive_a_restart_from_the_aof_exactly() {
         r.call(&["SET", &format!("k{i}"), "v"]);
         r.call(&["HSET", &format!("h{}", i % 5), &format!("f{i}"), "1"]);
     }
+    // Every write of a transaction keeps its own stamp too, across databases.
     r.call(&["MULTI"]);
     r.call(&["SET", "tx", "1"]);
+    r.call(&["SET", "tx2", "1"]);
+    r.call(&["GET", "tx"]);
+    r.call(&["SELECT", "3"]);
+    r.call(&["SET", "tx3", "1"]);
+    r.call(&["SELECT", "0"]);
+    r.call(&["HSET", "h0", "ftx", "1"]);
     r.call(&["EXEC"]);
     let before = stamps(&mut r, &first);
+    assert_eq!(before.len(), 50 + 5 + 3);
     first.child.kill().expect("kill");
     std::fs::remove_file(first.dir.path().join("dump.rdb")).expect("rm"); // load from the AOF only
     let second = Server::start(&["--appendonly", "yes", "--dir", &dir_of(&first)]);
@@ -251,4 +259,125 @@ fn write_timestamps_survive_a_restart_from_the_aof_exactly() {
     r2.call(&["SET", "new", "1"]);
     let newest = stamps(&mut r2, &first);
     assert!(newest[&b"new".to_vec()] > *before.values().max().expect("some"));
+}
+
+fn incr_path(s: &Server, seq: u32) -> std::path::PathBuf {
+    s.dir.path().join("appendonlydir").join(format!("appendonly.aof.{seq}.incr.aof"))
+}
+
+/// A full disk (here a file size limit: writes fail with EFBIG as with ENOSPC) under
+/// `everysec`: the write that hit it was already answered, later writes get MISCONF and
+/// reads go on; the half-written command is cut off the file; once space is back the held
+/// bytes are written and writes resume; a crash afterwards loses nothing acknowledged.
+#[test]
+fn a_full_disk_refuses_writes_with_misconf_and_loses_nothing() {
+    let mut first = Server::start(&["--appendonly", "yes", "--appendfsync", "everysec", "--hz", "50"]);
+    let mut r = first.raw();
+    for i in 0..100 {
+        assert_eq!(r.call(&["SET", &format!("k{i}"), "v"]), "+OK\r\n");
+    }
+    let incr = incr_path(&first, 1);
+    let size = std::fs::metadata(&incr).expect("incr").len();
+    set_file_size_limit(first.child.id(), Some(size + 20));
+    // Written in part (20 bytes fit), then cut back to the last whole command.
+    assert_eq!(r.call(&["SET", "held", "x".repeat(100).as_str()]), "+OK\r\n");
+    let refused = r.call(&["SET", "refused", "1"]);
+    assert_eq!(refused, "-MISCONF Errors writing to the AOF file: File too large\r\n");
+    assert!(r.call(&["INCR", "k1"]).starts_with("-MISCONF"));
+    assert_eq!(r.call(&["GET", "k0"]), "$1\r\nv\r\n", "reads go on");
+    assert_eq!(persistence_field(&mut r, "aof_last_write_status"), "err");
+    assert_eq!(std::fs::metadata(&incr).expect("incr").len(), size, "no partial command left");
+    assert!(r.call(&["BGREWRITEAOF"]).starts_with("-ERR"), "no rewrite while writes fail");
+    set_file_size_limit(first.child.id(), None);
+    wait_for("writes to resume", Duration::from_secs(10), || r.call(&["SET", "after", "1"]) == "+OK\r\n");
+    assert_eq!(persistence_field(&mut r, "aof_last_write_status"), "ok");
+    assert!(first.log().contains("File too large"), "the log names the error");
+    let digest = r.call(&["DEBUG", "DIGEST"]);
+    // Let the fsync thread run, then crash.
+    thread::sleep(Duration::from_millis(2200));
+    first.child.kill().expect("kill -9");
+    let second = Server::start(&["--appendonly", "yes", "--aof-load-truncated", "no", "--dir", &dir_of(&first)]);
+    let mut r2 = second.raw();
+    assert_eq!(r2.call(&["DEBUG", "DIGEST"]), digest);
+    assert_eq!(r2.call(&["STRLEN", "held"]), ":100\r\n");
+    assert_eq!(r2.call(&["EXISTS", "refused"]), ":0\r\n");
+}
+
+/// The same under `appendfsync always`: the write whose bytes cannot be written is not
+/// answered until they are on disk (nothing acknowledged can be lost), other writes get
+/// MISCONF meanwhile, and the held reply arrives once the disk takes the bytes.
+#[test]
+fn a_full_disk_under_always_holds_the_reply_until_the_write_is_durable() {
+    let mut first = Server::start(&["--appendonly", "yes", "--appendfsync", "always", "--hz", "50"]);
+    let mut r = first.raw();
+    assert_eq!(r.call(&["SET", "before", "1"]), "+OK\r\n");
+    let size = std::fs::metadata(incr_path(&first, 1)).expect("incr").len();
+    set_file_size_limit(first.child.id(), Some(size));
+    let mut held = first.raw();
+    held.cmd(&[b"SET", b"held", b"1"]);
+    held.w.set_read_timeout(Some(Duration::from_millis(700))).expect("timeout");
+    assert_eq!(held.try_read_reply(), None, "no reply while the write is not on disk");
+    assert!(r.call(&["SET", "other", "1"]).starts_with("-MISCONF Errors writing to the AOF file"));
+    set_file_size_limit(first.child.id(), None);
+    held.w.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    assert_eq!(held.read_reply(), b"+OK\r\n");
+    // Acknowledged: it must survive a crash right now.
+    first.child.kill().expect("kill -9");
+    let second = Server::start(&["--appendonly", "yes", "--dir", &dir_of(&first)]);
+    let mut r2 = second.raw();
+    assert_eq!(r2.call(&["MGET", "before", "held", "other"]), "*3\r\n$1\r\n1\r\n$1\r\n1\r\n$-1\r\n");
+}
+
+/// A rewrite child killed in the middle (a crash during BGREWRITEAOF) changes nothing the
+/// AOF relies on: the old base and incr files stay in the manifest, the half-written new
+/// base is removed, writing goes on, and the next rewrite works.
+#[test]
+fn a_crash_during_a_rewrite_leaves_the_old_files_in_use() {
+    let mut first = Server::start(&["--appendonly", "yes", "--enable-debug-command", "yes", "--hz", "50"]);
+    let mut r = first.raw();
+    assert_eq!(r.call(&["DEBUG", "POPULATE", "20000"]), "+OK\r\n");
+    assert_eq!(r.call(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
+    wait_for("the first rewrite", Duration::from_secs(20), || persistence_field(&mut r, "aof_rewrites") == "1");
+    let m1 = manifest(&first);
+    // 200 µs per key: the next rewrite takes about 4 s, and is killed well before its end.
+    assert_eq!(r.call(&["CONFIG", "SET", "rdb-key-save-delay", "200"]), "+OK\r\n");
+    assert_eq!(r.call(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
+    let children = child_pids(first.child.id());
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(r.call(&["SET", "during", "1"]), "+OK\r\n");
+    let dir = first.dir.path().join("appendonlydir");
+    wait_for("the child to start its base", Duration::from_secs(10), || {
+        std::fs::read_dir(&dir)
+            .expect("dir")
+            .any(|e| e.expect("entry").file_name().to_string_lossy().starts_with("temp-"))
+    });
+    Command::new("kill").args(["-9", &children[0]]).status().expect("kill");
+    wait_for("the failure to be seen", Duration::from_secs(10), || {
+        persistence_field(&mut r, "aof_rewrite_in_progress") == "0"
+    });
+    assert_eq!(persistence_field(&mut r, "aof_last_bgrewrite_status"), "err");
+    // The old base and incr are still named; the incr opened at the fork is kept too.
+    let m2 = manifest(&first);
+    assert!(m2.starts_with(&m1), "{m1:?} -> {m2:?}");
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with("temp-")), "temporary file left: {names:?}");
+    for line in m2.lines() {
+        let name = line.split(' ').nth(1).expect("name");
+        assert!(names.iter().any(|n| n == name), "{name} missing");
+    }
+    assert_eq!(r.call(&["SET", "after", "1"]), "+OK\r\n");
+    let digest = r.call(&["DEBUG", "DIGEST"]);
+    first.child.kill().expect("kill -9");
+    let second = Server::start(&["--appendonly", "yes", "--enable-debug-command", "yes", "--dir", &dir_of(&first)]);
+    let mut r2 = second.raw();
+    assert_eq!(r2.call(&["DEBUG", "DIGEST"]), digest);
+    assert_eq!(r2.call(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
+    wait_for("a rewrite after the crash", Duration::from_secs(20), || {
+        persistence_field(&mut r2, "aof_rewrites") == "1"
+    });
+    assert_eq!(persistence_field(&mut r2, "aof_last_bgrewrite_status"), "ok");
+    assert_eq!(r2.call(&["DEBUG", "DIGEST"]), digest);
 }

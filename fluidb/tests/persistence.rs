@@ -216,11 +216,7 @@ fn a_crash_during_bgsave_leaves_the_previous_snapshot_intact() {
     assert_eq!(r.call(&["BGSAVE"]), "+Background saving started\r\n");
     // The child is the server's only child process: kill it at once.
     let pid = s.child.id();
-    let children = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .expect("tasks")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
-        .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect::<Vec<_>>();
+    let children = child_pids(pid);
     assert_eq!(children.len(), 1, "{children:?}");
     Command::new("kill").args(["-9", &children[0]]).status().expect("kill");
     wait_for("the failure to be seen", std::time::Duration::from_secs(10), || {

@@ -94,7 +94,6 @@ impl Ctx<'_> {
 /// Standard error replies shared by every family.
 pub mod err {
     pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
-    pub const MISCONF_AOF: &str = "-MISCONF Errors writing to the AOF file: check the server logs";
     pub const MISCONF_RDB: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
 persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report \
 errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for \
@@ -258,8 +257,8 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
             reject(store, client, out, Some(cmd), err::MISCONF_RDB, argv);
             return Flow::Continue;
         }
-        if crate::persistence::aof::writes_denied(store) {
-            reject(store, client, out, Some(cmd), err::MISCONF_AOF, argv);
+        if let Some(msg) = crate::persistence::aof::writes_denied(store) {
+            reject(store, client, out, Some(cmd), &msg, argv);
             return Flow::Continue;
         }
     }

@@ -57,6 +57,11 @@ const HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
     "PROTOCOL <type>",
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
@@ -134,6 +139,7 @@ fn debug(ctx: &mut Ctx) {
         }
         (b"digest-value", _) => debug_digest_value(ctx),
         (b"reload", _) => debug_reload(ctx),
+        (b"populate", 3..=5) => debug_populate(ctx),
         (b"protocol", 3) => debug_protocol(ctx),
         (b"log", 3) => {
             log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(&ctx.argv[2]));
@@ -182,6 +188,50 @@ fn debug_reload(ctx: &mut Ctx) {
             ctx.out.error("Error trying to load the RDB dump, check server logs.");
         }
     }
+}
+
+/// DEBUG POPULATE count [prefix] [size] (debug.c): string keys `<prefix>:<n>` holding
+/// `value:<n>` (padded with zero bytes or cut to `size`), skipping keys that exist. Like
+/// Redis it is neither propagated nor counted as a change.
+fn debug_populate(ctx: &mut Ctx) {
+    const OUT_OF_RANGE: &str = "value is out of range, must be positive";
+    // Redis answers the same for a negative number and for no number at all.
+    let positive = |a: &[u8]| crate::util::numeric::string2ll(a).filter(|&n| n >= 0);
+    let Some(keys) = positive(&ctx.argv[2]) else { return ctx.out.error(OUT_OF_RANGE) };
+    let size = match ctx.argv.get(4) {
+        None => None,
+        Some(a) => match positive(a) {
+            Some(n) => (n > 0).then_some(n as usize),
+            None => return ctx.out.error(OUT_OF_RANGE),
+        },
+    };
+    // `proto-max-bulk-len` bounds a value a client could have written itself.
+    if size.is_some_and(|n| n as u64 > ctx.store.cfg.proto_max_bulk_len as u64) {
+        return ctx.out.error("string exceeds maximum allowed size (proto-max-bulk-len)");
+    }
+    let prefix: Vec<u8> = ctx.argv.get(3).map_or(b"key".to_vec(), |p| p.to_vec());
+    let db = ctx.db();
+    let now = ctx.now_ms;
+    let mut b = itoa::Buffer::new();
+    for j in 0..keys as u64 {
+        let mut key = prefix.clone();
+        key.push(b':');
+        key.extend_from_slice(b.format(j).as_bytes());
+        key.truncate(127); // snprintf into a 128-byte buffer
+        if ctx.store.lookup_write(db, &key, now).is_some() {
+            continue;
+        }
+        let mut val = b"value:".to_vec();
+        val.extend_from_slice(b.format(j).as_bytes());
+        if let Some(n) = size {
+            val.resize(n, 0);
+        }
+        let mvcc = ctx.store.next_mvcc(now);
+        let e = crate::keyspace::Entry::new(Value::Str(RStr::from_bytes(&val)), mvcc, crate::util::time::lru_clock());
+        ctx.store.dbs[db].insert(&key, e);
+        ctx.store.watch.touch(db, &key);
+    }
+    ctx.out.ok();
 }
 
 /// C's `atoi`: optional sign and leading digits, 0 when there are none.

@@ -460,7 +460,7 @@ config_table! {
     bgsave_cpulist: Option<String> = None; "bgsave_cpulist" [] NULL_STR, IMM;
     ignore_warnings: String = s(""); "ignore-warnings" [] STR, MOD;
     // --------------------------------------------------- hidden (debug/tests)
-    rdb_key_save_delay: i32 = 0; "rdb-key-save-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN;
+    rdb_key_save_delay: i32 = 0; "rdb-key-save-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
     key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN;
     watchdog_period: i32 = 0; "watchdog-period" [] int(0, INT_MAX), MOD | HIDDEN;
     use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
@@ -589,6 +589,7 @@ mod tests {
             "requirepass",
             "notify-keyspace-events",
             "proto-max-bulk-len",
+            "rdb-key-save-delay",
             "client-query-buffer-limit",
             "slowlog-log-slower-than",
             "slowlog-max-len",

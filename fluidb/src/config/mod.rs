@@ -20,7 +20,7 @@
 //! ```
 
 mod args;
-mod cstr;
+pub(crate) mod cstr;
 mod directives;
 mod notify;
 mod parse;

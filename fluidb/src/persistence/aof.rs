@@ -134,6 +134,16 @@ impl GroupSync {
         self.written.load(Ordering::Acquire)
     }
 
+    /// Counts `n` more bytes as written; `wake` prods the commit thread, which may sleep
+    /// with waiters whose bytes a failed write held back.
+    fn advance(&self, n: u64, wake: bool) {
+        self.written.fetch_add(n, Ordering::AcqRel);
+        if wake {
+            let _r = self.requested.lock();
+            self.cv.notify_one();
+        }
+    }
+
     /// Resolves once every AOF byte up to `upto` is fsynced.
     pub async fn wait_durable(self: &Arc<Self>, upto: u64) {
         let mut rx = self.synced.subscribe();
@@ -158,8 +168,14 @@ impl GroupSync {
         let me = self.clone();
         let _ = std::thread::Builder::new().name("fluidb-aof-commit".into()).spawn(move || loop {
             {
+                // Sleeps until someone waits for bytes that are written but not yet
+                // synced (bytes a failed write holds back wake it through `advance`).
                 let mut r = me.requested.lock();
-                while *r <= *me.synced.borrow() {
+                loop {
+                    let synced = *me.synced.borrow();
+                    if *r > synced && me.written() > synced {
+                        break;
+                    }
                     me.cv.wait(&mut r);
                 }
             }
@@ -192,6 +208,9 @@ pub struct Aof {
     pub base_size: u64,
     /// `aof_last_write_status`.
     pub last_write_ok: bool,
+    /// What the last failed write or fsync said (the MISCONF reply names it, as Redis's
+    /// `strerror(aof_last_write_errno)`).
+    last_error: String,
 }
 
 fn manifest_name(cfg: &crate::config::Config) -> String {
@@ -225,7 +244,18 @@ impl Aof {
         let sync_failed = Arc::new(AtomicBool::new(false));
         let everysec = Arc::new(AtomicBool::new(store.cfg.appendfsync == AppendFsync::Everysec));
         spawn_fsync_thread(sync_target.clone(), sync_failed.clone(), everysec.clone());
-        Ok(Aof { dir, manifest, file, sync_target, sync_failed, everysec, incr_size, base_size, last_write_ok: true })
+        Ok(Aof {
+            dir,
+            manifest,
+            file,
+            sync_target,
+            sync_failed,
+            everysec,
+            incr_size,
+            base_size,
+            last_write_ok: true,
+            last_error: String::new(),
+        })
     }
 
     /// The manifest in use.
@@ -272,37 +302,76 @@ fn spawn_fsync_thread(target: Arc<Mutex<Option<File>>>, failed: Arc<AtomicBool>,
 /// Appends what the write stream produced since the last call (end of every batch, and
 /// the cron for expiry deletions). Under `appendfsync always` the connection then waits in
 /// [`GroupSync::wait_durable`], after releasing the lock and before sending its replies.
+///
+/// A failed write (a full disk, a file size limit) keeps the bytes in the buffer and is
+/// retried by the cron; meanwhile writes are refused with MISCONF, and under `always` the
+/// connections whose writes are pending get no reply until their bytes are on disk. A
+/// partial write is cut back off the file (Redis's `flushAppendOnlyFile`), so a retry
+/// never leaves half a command in the middle of the file; if the truncation fails too,
+/// the written part is dropped from the buffer instead.
 pub fn flush(store: &mut Store) {
     let Some(aof) = store.aof.as_mut() else { return };
     let Some(buf) = store.stream.aof_tap.as_mut() else { return };
     if buf.is_empty() {
         return;
     }
-    let always = store.cfg.appendfsync == AppendFsync::Always;
-    match aof.file.write_all(buf) {
-        Ok(()) => {
-            aof.incr_size += buf.len() as u64;
-            store.aof_sync.written.fetch_add(buf.len() as u64, Ordering::AcqRel);
-            buf.clear();
-            aof.last_write_ok = true;
+    let (done, err) = write_some(&mut aof.file, buf);
+    let Some(e) = err else {
+        aof.incr_size += buf.len() as u64;
+        store.aof_sync.advance(buf.len() as u64, !aof.last_write_ok);
+        buf.clear();
+        if !aof.last_write_ok {
+            crate::log_notice!("AOF write error looks solved, Redis can write again.");
         }
-        Err(e) => {
-            if always {
-                crate::log_warning!(
-                    "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...: {e}"
-                );
-                std::process::exit(1);
-            }
-            // Kept in the buffer and retried; writes are refused meanwhile (MISCONF).
-            crate::log_warning!("Error writing to the AOF file: {e}");
-            aof.last_write_ok = false;
+        aof.last_write_ok = true;
+        return;
+    };
+    if done > 0 {
+        if aof.file.set_len(aof.incr_size).is_ok() {
+            crate::log_warning!("Short write while writing to the AOF file ({done} of {} bytes); cut back", buf.len());
+        } else {
+            aof.incr_size += done as u64;
+            store.aof_sync.advance(done as u64, false);
+            buf.drain(..done);
         }
     }
+    if aof.last_write_ok {
+        crate::log_warning!("Error writing to the AOF file: {e}");
+    }
+    aof.last_write_ok = false;
+    aof.last_error = crate::config::cstr::strerror(&e);
 }
 
-/// Whether AOF errors refuse writes (`writeCommandsDeniedByDiskError`'s AOF part).
-pub fn writes_denied(store: &Store) -> bool {
-    store.aof.as_ref().is_some_and(|a| !a.last_write_ok || a.fsync_failed())
+/// Writes as much of `data` as the file takes: the bytes written and the error that
+/// stopped it, if any.
+fn write_some(f: &mut File, data: &[u8]) -> (usize, Option<io::Error>) {
+    let mut done = 0;
+    while done < data.len() {
+        match f.write(&data[done..]) {
+            Ok(0) => return (done, Some(io::Error::from(io::ErrorKind::WriteZero))),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
+}
+
+/// The AOF offset a batch that just wrote must see fsynced before it replies: every byte
+/// handed to the AOF so far, including bytes still waiting for a failed write's retry.
+pub fn durability_target(store: &Store) -> u64 {
+    store.aof_sync.written() + store.stream.aof_tap.as_ref().map_or(0, |b| b.len() as u64)
+}
+
+/// The MISCONF error refusing writes after an AOF write or fsync failed
+/// (`writeCommandsDeniedByDiskError`'s AOF part), or None while the AOF works.
+pub fn writes_denied(store: &Store) -> Option<String> {
+    let a = store.aof.as_ref()?;
+    if a.last_write_ok && !a.fsync_failed() {
+        return None;
+    }
+    let why = if a.last_write_ok { "fsync failed" } else { a.last_error.as_str() };
+    Some(format!("-MISCONF Errors writing to the AOF file: {why}"))
 }
 
 /// At boot with `appendonly yes` (before the RDB is considered): loads the AOF named by the
@@ -373,6 +442,10 @@ fn install(store: &mut Store, aof: Aof) {
 pub fn stop(store: &mut Store) {
     kill_rewrite(store);
     flush(store);
+    // Bytes a failed write left behind are dropped with the AOF; their waiters are let go
+    // (there is no longer a file to make them durable in).
+    let left = store.stream.aof_tap.as_ref().map_or(0, |b| b.len() as u64);
+    store.aof_sync.advance(left, true);
     store.stream.aof_tap = None;
     store.aof = None;
 }
@@ -428,10 +501,16 @@ your AOF file, then use fluidb-check-aof --fix <filename.manifest>",
         match parser.next_command(&mut buf, &lim, &mut argv) {
             Ok(true) => {
                 valid_up_to = data.len() - buf.len();
-                store.replay_mvcc = pending_mvcc.take();
+                // A write takes the stamp annotated before it. Inside MULTI the stamps of
+                // the queued commands wait for EXEC, which hands them out in order (the
+                // stamps of MULTI and EXEC themselves are not write stamps and are dropped).
+                let in_multi = client.multi.is_some();
+                store.replay_mvcc.extend(pending_mvcc.take());
                 store.begin_batch();
                 crate::commands::call::call(shared, store, &mut client, &mut out, &argv);
-                store.replay_mvcc = None;
+                if !in_multi || client.multi.is_none() {
+                    store.replay_mvcc.clear();
+                }
                 store.end_batch();
                 out.buf.clear();
             }
@@ -546,6 +625,11 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
         return Err("a background child is already active".into());
     }
     flush(store);
+    if store.stream.aof_tap.as_ref().is_some_and(|b| !b.is_empty()) {
+        // Writes a failed AOF write holds back would land after a base that already has
+        // them, and be applied twice at the next load.
+        return Err("Can't rewrite append only file while writing to it fails".into());
+    }
     let dir = PathBuf::from(&store.cfg.appenddirname);
     fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let cfg = store.cfg.clone();
@@ -602,6 +686,7 @@ pub fn check_rewrite(store: &mut Store) {
     if !ok {
         crate::log_warning!("Background AOF rewrite terminated with error");
         let _ = fs::remove_file(dir.join(&rw.base.name));
+        let _ = fs::remove_file(super::snapshot::temp_path(&dir, rw.child as u32));
         store.aofrw.last_ok = false;
         return;
     }
@@ -668,7 +753,9 @@ pub fn cron(store: &mut Store) {
 pub fn kill_rewrite(store: &mut Store) {
     if let Some(rw) = store.aofrw.running.take() {
         super::child::kill(rw.child);
-        let _ = fs::remove_file(PathBuf::from(&store.cfg.appenddirname).join(&rw.base.name));
+        let dir = PathBuf::from(&store.cfg.appenddirname);
+        let _ = fs::remove_file(dir.join(&rw.base.name));
+        let _ = fs::remove_file(super::snapshot::temp_path(&dir, rw.child as u32));
     }
 }
 

@@ -99,7 +99,7 @@ pub fn check_child(store: &mut Store) {
     } else {
         crate::log_warning!("Background saving error");
         // A child killed mid-way leaves its temporary file (`rdbRemoveTempFile`).
-        let _ = std::fs::remove_file(format!("temp-{pid}.rdb"));
+        let _ = std::fs::remove_file(super::snapshot::temp_path(std::path::Path::new("."), pid as u32));
     }
 }
 
@@ -107,7 +107,7 @@ pub fn check_child(store: &mut Store) {
 pub fn kill_child(store: &mut Store) {
     if let Some(pid) = store.bgsave.child.take() {
         super::child::kill(pid);
-        let _ = std::fs::remove_file(format!("temp-{pid}.rdb"));
+        let _ = std::fs::remove_file(super::snapshot::temp_path(std::path::Path::new("."), pid as u32));
     }
 }
 

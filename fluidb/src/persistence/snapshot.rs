@@ -92,11 +92,17 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
     Ok(())
 }
 
+/// The temporary file a save by process `pid` writes in `dir` before renaming it; a
+/// parent removes it when it finds the child killed.
+pub fn temp_path(dir: &Path, pid: u32) -> PathBuf {
+    dir.join(format!("temp-{pid}.rdb"))
+}
+
 /// Writes every database to `path` atomically. Returns the bytes written. `aof_base`: the
 /// file is an AOF's base (its `aof-base` AUX field says 1, as Redis writes it).
 pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Result<u64> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let tmp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let tmp = temp_path(dir, std::process::id());
     let result = (|| {
         let f = File::create(&tmp)?;
         let aux = header_aux(used_mem, crate::util::time::unix_secs(), aof_base);
@@ -106,6 +112,7 @@ pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Re
             store.cfg.rdbchecksum,
             &aux,
         )?;
+        w.key_delay = store.cfg.rdb_key_save_delay as i64;
         for db in &store.dbs {
             w.db(db)?;
         }

@@ -284,7 +284,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
             durable = (st.stream.offset() != stream_at_start
                 && st.aof.is_some()
                 && st.cfg.appendfsync == crate::config::AppendFsync::Always)
-                .then(|| (st.aof_sync.clone(), st.aof_sync.written()));
+                .then(|| (st.aof_sync.clone(), crate::persistence::aof::durability_target(&st)));
             let last = i.checked_sub(1).and_then(|j| batch.get(j)).map(|a| a.as_slice());
             crate::commands::client_cmd::sync_info(&st, client, &mut info, last);
         }

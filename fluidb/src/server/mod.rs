@@ -168,6 +168,10 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
         tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
     tokio::spawn(cron::run(shared.clone()));
+    // A file grown past RLIMIT_FSIZE must fail the write (EFBIG, handled like a full disk:
+    // MISCONF and a retry), not kill the server with SIGXFSZ.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     log_notice!("Ready to accept connections");
     loop {
         if shared.shutting_down.load(Ordering::SeqCst) {

@@ -253,9 +253,9 @@ pub struct Store {
     /// Group commit of `appendfsync always` (shared with the connections, used without the
     /// lock).
     pub aof_sync: std::sync::Arc<crate::persistence::aof::GroupSync>,
-    /// The write timestamp the next write must take (set while replaying the AOF from
-    /// its `#mvcc:` annotations).
-    pub replay_mvcc: Option<u64>,
+    /// The write timestamps the next writes must take, in order (filled while replaying
+    /// the AOF from its `#mvcc:` annotations; a replayed EXEC takes one per queued write).
+    pub replay_mvcc: std::collections::VecDeque<u64>,
 }
 
 impl Store {
@@ -283,7 +283,7 @@ impl Store {
             bgsave: crate::persistence::bgsave::BgState::new(),
             aof: None,
             aofrw: crate::persistence::aof::RewriteState::new(),
-            replay_mvcc: None,
+            replay_mvcc: Default::default(),
             aof_sync: Default::default(),
             pause: Default::default(),
             blocking: Default::default(),
@@ -479,7 +479,7 @@ impl Store {
     /// Hands out the mvcc timestamp for a write executed at `now_ms`.
     #[inline]
     pub fn next_mvcc(&mut self, now_ms: i64) -> u64 {
-        if let Some(m) = self.replay_mvcc.take() {
+        if let Some(m) = self.replay_mvcc.pop_front() {
             // A write replayed from the AOF keeps the stamp it had when it first ran.
             self.clock.observe(m);
             return m;

@@ -382,3 +382,24 @@ pub fn fill_every_type(r: &mut Raw) -> Vec<String> {
     run("zset-big", vec![c]);
     keys
 }
+
+/// The child processes of `pid` (a BGSAVE or rewrite child), from /proc.
+pub fn child_pids(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+/// Sets the soft RLIMIT_FSIZE of a running process (None: unlimited): writes past the
+/// limit fail with EFBIG, as they would on a full disk, without needing a mount.
+pub fn set_file_size_limit(pid: u32, limit: Option<u64>) {
+    let v = limit.map_or("unlimited".to_string(), |n| n.to_string());
+    let ok = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), &format!("--fsize={v}:")])
+        .status()
+        .expect("prlimit")
+        .success();
+    assert!(ok, "prlimit failed");
+}

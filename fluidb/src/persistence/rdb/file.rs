@@ -47,13 +47,26 @@ pub struct RdbWriter<W: Write> {
     checksum: bool,
     /// Bytes written so far (for INFO's `rdb_last_cow_size`-like reporting and tests).
     pub written: u64,
+    /// `rdb-key-save-delay` (a testing directive, as Redis's `debugDelay`): microseconds
+    /// to sleep after each key; a negative -n sleeps 1 µs after every n-th key. Tests use
+    /// it to catch a save or a rewrite in the middle.
+    pub key_delay: i64,
+    keys: u64,
 }
 
 impl<W: Write> RdbWriter<W> {
     /// Starts a file: the magic, the version and the AUX fields given.
     pub fn new(w: W, compress: bool, checksum: bool, aux: &[(&str, Vec<u8>)]) -> io::Result<Self> {
-        let mut s =
-            RdbWriter { w, buf: Vec::with_capacity(CHUNK * 2), crc: CRC64.digest(), compress, checksum, written: 0 };
+        let mut s = RdbWriter {
+            w,
+            buf: Vec::with_capacity(CHUNK * 2),
+            crc: CRC64.digest(),
+            compress,
+            checksum,
+            written: 0,
+            key_delay: 0,
+            keys: 0,
+        };
         s.buf.extend_from_slice(format!("REDIS{:04}", RDB_VERSION_WRITTEN).as_bytes());
         for (k, v) in aux {
             s.aux(k.as_bytes(), v)?;
@@ -109,6 +122,13 @@ impl<W: Write> RdbWriter<W> {
         self.buf.push(type_byte(&e.val));
         write_string(&mut self.buf, key, self.compress);
         write_object(&mut self.buf, &e.val, self.compress);
+        self.keys += 1;
+        match self.key_delay {
+            0 => {}
+            d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
+            d if self.keys.is_multiple_of(d.unsigned_abs()) => std::thread::sleep(std::time::Duration::from_micros(1)),
+            _ => {}
+        }
         self.flush_if_full()
     }
 
