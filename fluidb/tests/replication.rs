@@ -8,6 +8,8 @@
 
 mod common;
 
+use std::cell::RefCell;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -27,11 +29,44 @@ fn with_fast<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 }
 
 fn redis(extra: &[&str]) -> Server {
-    Server::start_redis(&with_fast(extra))
+    register(Server::start_redis(&with_fast(extra)))
 }
 
 fn fluidb(extra: &[&str]) -> Server {
-    Server::start(&with_fast(extra))
+    register(Server::start(&with_fast(extra)))
+}
+
+thread_local! {
+    /// The nodes this test (thread) started: name and log file.
+    static NODES: RefCell<Vec<(String, PathBuf)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn register(s: Server) -> Server {
+    let name = format!("{} on port {}", s.kind, s.port);
+    NODES.with(|n| n.borrow_mut().push((name, s.dir.path().join("stdout.log"))));
+    s
+}
+
+/// Declared after a scenario's servers (so dropped before them and their log files): on
+/// a panic, prints the end of every node's log.
+struct LogsOnPanic;
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        NODES.with(|n| {
+            for (name, path) in n.borrow().iter() {
+                let log = std::fs::read_to_string(path).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!("---- {name}: {} ----", path.display());
+                for l in &lines[lines.len().saturating_sub(30)..] {
+                    eprintln!("{l}");
+                }
+            }
+        });
+    }
 }
 
 /// Each scenario `name(start_master, start_replica)` as a module `name` of four tests.
@@ -70,6 +105,7 @@ matrix!(
     replica_read_only,
     expiry_on_replica,
     promote_with_replicaof_no_one,
+    old_master_follows_promoted_replica,
     chained_replicas,
     masterauth,
     wait_command,
@@ -200,6 +236,7 @@ fn replica_line(m: &mut Raw, n: usize) -> Vec<(String, String)> {
 fn link_and_role(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = (master.raw(), replica.raw());
     ok(&mut m, &["SET", "k", "v"]);
     replicaof(&mut r, &master);
@@ -256,6 +293,7 @@ fn link_and_role(start_master: Start, start_replica: Start) {
 fn full_sync(start_master: Start, start_replica: Start, master_args: &[&str], replica_args: &[&str]) {
     let master = start_master(master_args);
     let replica = start_replica(replica_args);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = (master.raw(), replica.raw());
     fill_every_type(&mut m);
     fill_with_ttls(&mut m);
@@ -290,6 +328,7 @@ fn full_sync_diskless_swapdb(start_master: Start, start_replica: Start) {
 fn live_stream(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = attached(&master, &replica);
     run(
         &mut m,
@@ -417,6 +456,7 @@ fn live_stream(start_master: Start, start_replica: Start) {
 fn partial_resync_after_client_kill(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = (master.raw(), replica.raw());
     fill_every_type(&mut m);
     replicaof(&mut r, &master);
@@ -441,6 +481,7 @@ fn partial_resync_after_client_kill(start_master: Start, start_replica: Start) {
 fn replica_read_only(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = (master.raw(), replica.raw());
     ok(&mut m, &["SET", "k", "v"]);
     replicaof(&mut r, &master);
@@ -466,6 +507,7 @@ fn replica_read_only(start_master: Start, start_replica: Start) {
 fn expiry_on_replica(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = attached(&master, &replica);
     ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
     ok(&mut m, &["SET", "keep", "v"]);
@@ -490,6 +532,7 @@ fn expiry_on_replica(start_master: Start, start_replica: Start) {
 fn promote_with_replicaof_no_one(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = (master.raw(), replica.raw());
     fill_every_type(&mut m);
     replicaof(&mut r, &master);
@@ -519,6 +562,33 @@ fn promote_with_replicaof_no_one(start_master: Start, start_replica: Start) {
     assert_eq!(m.call(&["EXISTS", "now-writable"]), ":0\r\n");
 }
 
+/// (7b) Failover: after REPLICAOF NO ONE the promoted node still serves partial resyncs
+/// of its old replication history (`master_replid2` up to `second_repl_offset`), so the
+/// old master, turned into its replica, continues with PSYNC <old replid> <offset+1>
+/// (a master turned replica offers its own history) instead of a full sync. Pings to
+/// replicas are disabled here: one sent just before the promotion and not yet received
+/// would put the old master past the promoted node's history.
+fn old_master_follows_promoted_replica(start_master: Start, start_replica: Start) {
+    let no_pings = ["--repl-ping-replica-period", "3600"];
+    let master = start_master(&no_pings);
+    let replica = start_replica(&no_pings);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    fill_every_type(&mut m);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    run(&mut r, &[&["SET", "after-failover", "1"], &["RPUSH", "list-small", "new"]]);
+    assert_eq!(syncs(&mut r), (0, 0));
+
+    replicaof(&mut m, &replica);
+    wait_synced(&mut r, &mut m);
+    assert_eq!(syncs(&mut r), (0, 1), "(sync_full, sync_partial_ok) on the promoted node");
+    assert_eq!(info_field(&mut m, "replication", "master_replid"), info_field(&mut r, "replication", "master_replid"));
+    assert_same_data(&mut r, &mut m);
+    assert_eq!(m.call(&["GET", "after-failover"]), "$1\r\n1\r\n");
+}
+
 /// (8) A -> B -> C: B proxies A's stream, so C ends at A's offset with A's data. A and C
 /// are started as masters, B as the replica (for mixed runs the middle node is the other
 /// implementation). C attaches with the SLAVEOF alias.
@@ -526,6 +596,7 @@ fn chained_replicas(start_master: Start, start_replica: Start) {
     let a = start_master(&[]);
     let b = start_replica(&[]);
     let c = start_master(&[]);
+    let _logs = LogsOnPanic;
     let (mut ra, mut rb, mut rc) = (a.raw(), b.raw(), c.raw());
     fill_every_type(&mut ra);
     replicaof(&mut rb, &a);
@@ -554,6 +625,7 @@ fn masterauth(start_master: Start, start_replica: Start) {
     let master = start_master(&["--requirepass", "secret"]);
     let good = start_replica(&["--masterauth", "secret"]);
     let bad = start_replica(&["--masterauth", "wrong"]);
+    let _logs = LogsOnPanic;
     let mut m = master.raw();
     ok(&mut m, &["AUTH", "secret"]);
     fill_every_type(&mut m);
@@ -579,6 +651,7 @@ fn masterauth(start_master: Start, start_replica: Start) {
 fn wait_command(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = attached(&master, &replica);
     // After a diskless transfer Redis shows the replica online at once but holds the
     // stream back until the replica's first REPLCONF ACK (sent once a second): the first
@@ -607,6 +680,7 @@ fn wait_command(start_master: Start, start_replica: Start) {
 fn replica_restart_resyncs_partially(start_master: Start, start_replica: Start) {
     let master = start_master(&[]);
     let mut replica = start_replica(&["--save", "3600 1"]);
+    let _logs = LogsOnPanic;
     let (mut m, mut r) = (master.raw(), replica.raw());
     fill_every_type(&mut m);
     replicaof(&mut r, &master);
