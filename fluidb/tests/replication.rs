@@ -1,0 +1,704 @@
+//! Primary-replica replication (issue #5), interoperable with Redis 7.0 in both directions.
+//!
+//! Every scenario is a function generic over how the nodes are started, run four ways by
+//! `matrix!`: `redis_to_redis` (real redis-server 7.0 on both sides: proves the test itself
+//! is right), `fluidb_to_redis` (fluidB master, Redis replica), `redis_to_fluidb` (Redis
+//! master, fluidB replica) and `fluidb_to_fluidb`. Every condition is polled with a
+//! deadline (`wait_for`); only WAIT's timeout is measured in wall time.
+
+mod common;
+
+use std::cell::RefCell;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// How a node is started: `redis` or `fluidb`, with extra `--directive value` arguments.
+type Start = fn(&[&str]) -> Server;
+
+/// Given to every node: a fast cron (timeouts, expiry), no 5 s wait before a diskless
+/// transfer (the 7.0 default), DEBUG enabled.
+const FAST: &[&str] = &["--hz", "100", "--repl-diskless-sync-delay", "0", "--enable-debug-command", "yes"];
+
+/// Deadline for a sync or a reconnection (Redis reconnects from a once-a-second cron).
+const SYNC: Duration = Duration::from_secs(15);
+
+fn with_fast<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    FAST.iter().copied().chain(extra.iter().copied()).collect()
+}
+
+fn redis(extra: &[&str]) -> Server {
+    register(Server::start_redis(&with_fast(extra)))
+}
+
+fn fluidb(extra: &[&str]) -> Server {
+    register(Server::start(&with_fast(extra)))
+}
+
+thread_local! {
+    /// The nodes this test (thread) started: name and log file.
+    static NODES: RefCell<Vec<(String, PathBuf)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn register(s: Server) -> Server {
+    let name = format!("{} on port {}", s.kind, s.port);
+    NODES.with(|n| n.borrow_mut().push((name, s.dir.path().join("stdout.log"))));
+    s
+}
+
+/// Declared after a scenario's servers (so dropped before them and their log files): on
+/// a panic, prints the end of every node's log.
+struct LogsOnPanic;
+
+impl Drop for LogsOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        NODES.with(|n| {
+            for (name, path) in n.borrow().iter() {
+                let log = std::fs::read_to_string(path).unwrap_or_default();
+                let lines: Vec<&str> = log.lines().collect();
+                eprintln!("---- {name}: {} ----", path.display());
+                for l in &lines[lines.len().saturating_sub(30)..] {
+                    eprintln!("{l}");
+                }
+            }
+        });
+    }
+}
+
+/// Each scenario `name(start_master, start_replica)` as a module `name` of four tests.
+macro_rules! matrix {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::{fluidb, redis};
+            #[test]
+            fn redis_to_redis() {
+                super::$name(redis, redis)
+            }
+            #[test]
+            fn fluidb_to_redis() {
+                super::$name(fluidb, redis)
+            }
+            #[test]
+            fn redis_to_fluidb() {
+                super::$name(redis, fluidb)
+            }
+            #[test]
+            fn fluidb_to_fluidb() {
+                super::$name(fluidb, fluidb)
+            }
+        }
+    )*};
+}
+
+matrix!(
+    link_and_role,
+    full_sync_disk,
+    full_sync_disk_swapdb,
+    full_sync_diskless,
+    full_sync_diskless_swapdb,
+    live_stream,
+    partial_resync_after_client_kill,
+    replica_read_only,
+    expiry_on_replica,
+    promote_with_replicaof_no_one,
+    old_master_follows_promoted_replica,
+    chained_replicas,
+    masterauth,
+    wait_command,
+    replica_restart_resyncs_partially,
+);
+
+// ---------------------------------------------------------------------------- helpers
+
+/// A field of `INFO <section>`, or None when absent.
+fn info_opt(r: &mut Raw, section: &str, field: &str) -> Option<String> {
+    let s = r.call(&["INFO", section]);
+    let prefix = format!("{field}:");
+    s.lines().find_map(|l| l.strip_prefix(&prefix).map(str::to_string))
+}
+
+fn info_field(r: &mut Raw, section: &str, field: &str) -> String {
+    info_opt(r, section, field).unwrap_or_else(|| panic!("{field} not in INFO {section}"))
+}
+
+fn info_int(r: &mut Raw, section: &str, field: &str) -> i64 {
+    let v = info_field(r, section, field);
+    v.parse().unwrap_or_else(|_| panic!("INFO {section} {field}:{v} is not an integer"))
+}
+
+/// An integer reply.
+fn int(r: &mut Raw, args: &[&str]) -> i64 {
+    let rep = r.call(args);
+    rep.strip_prefix(':')
+        .and_then(|s| s.strip_suffix("\r\n"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{args:?}: expected an integer reply, got {rep:?}"))
+}
+
+fn ok(r: &mut Raw, args: &[&str]) {
+    assert_eq!(r.call(args), "+OK\r\n", "{args:?}");
+}
+
+/// Runs commands, asserting none answers an error.
+fn run(r: &mut Raw, cmds: &[&[&str]]) {
+    for c in cmds {
+        let got = r.call(c);
+        assert!(!got.starts_with('-'), "{c:?}: {got}");
+    }
+}
+
+fn digest(r: &mut Raw) -> String {
+    let d = r.call(&["DEBUG", "DIGEST"]);
+    assert!(d.starts_with('+') && d.len() == 43, "DEBUG DIGEST: {d:?}");
+    d
+}
+
+/// `REPLICAOF 127.0.0.1 <master port>` answers +OK at once (the sync runs in the background).
+fn replicaof(r: &mut Raw, master: &Server) {
+    let t = Instant::now();
+    ok(r, &["REPLICAOF", "127.0.0.1", &master.port.to_string()]);
+    assert!(t.elapsed() < Duration::from_secs(1), "REPLICAOF took {:?}", t.elapsed());
+}
+
+fn wait_link_up(r: &mut Raw) {
+    wait_for("master_link_status:up", SYNC, || {
+        info_opt(r, "replication", "master_link_status").as_deref() == Some("up")
+    });
+}
+
+/// Waits until the replica's link is up, the master lists every replica as online, and
+/// the replica has processed everything the master produced (`master_repl_offset` equal
+/// on both sides).
+fn wait_synced(m: &mut Raw, r: &mut Raw) {
+    wait_link_up(r);
+    wait_for("every replica online in the master's INFO", SYNC, || {
+        let n: usize = info_field(m, "replication", "connected_slaves").parse().expect("connected_slaves");
+        n > 0 && (0..n).all(|i| replica_line(m, i).iter().any(|(k, v)| k == "state" && v == "online"))
+    });
+    wait_for("the replica's master_repl_offset to reach the master's", SYNC, || {
+        let mo = info_int(m, "replication", "master_repl_offset");
+        info_opt(r, "replication", "master_repl_offset").and_then(|v| v.parse::<i64>().ok()) == Some(mo)
+    });
+}
+
+/// Asserts both sides hold the same dataset (all databases, TTLs included).
+fn assert_same_data(m: &mut Raw, r: &mut Raw) {
+    assert_eq!(digest(r), digest(m), "DEBUG DIGEST differs between master and replica");
+}
+
+/// `INFO stats` counters of full and partial syncs served by a master.
+fn syncs(m: &mut Raw) -> (i64, i64) {
+    (info_int(m, "stats", "sync_full"), info_int(m, "stats", "sync_partial_ok"))
+}
+
+/// Master and replica started, the replica attached and synced; returns their connections.
+fn attached(master: &Server, replica: &Server) -> (Raw, Raw) {
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    replicaof(&mut r, master);
+    wait_synced(&mut m, &mut r);
+    (m, r)
+}
+
+/// Keys with TTLs in two databases, plus a list in db 9.
+fn fill_with_ttls(m: &mut Raw) {
+    run(
+        m,
+        &[
+            &["SET", "ttl-ex", "v", "EX", "1000"],
+            &["PEXPIRE", "hash-small", "500000"],
+            &["SELECT", "9"],
+            &["SET", "db9", "x"],
+            &["EXPIRE", "db9", "2000"],
+            &["RPUSH", "db9-list", "a", "b"],
+            &["SELECT", "0"],
+        ],
+    );
+}
+
+/// The `slaveN:` line of a master's INFO replication as its `key=value` pairs, in order.
+fn replica_line(m: &mut Raw, n: usize) -> Vec<(String, String)> {
+    let v = info_field(m, "replication", &format!("slave{n}"));
+    v.split(',')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or_else(|| panic!("slave{n}:{v}"));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------- scenarios
+
+/// (1) REPLICAOF answers +OK at once; the link comes up; ROLE and INFO on both sides.
+fn link_and_role(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    ok(&mut m, &["SET", "k", "v"]);
+    replicaof(&mut r, &master);
+    assert_eq!(
+        r.call(&["REPLICAOF", "127.0.0.1", &master.port.to_string()]),
+        "+OK Already connected to specified master\r\n"
+    );
+    wait_synced(&mut m, &mut r);
+    assert_eq!(r.call(&["GET", "k"]), "$1\r\nv\r\n");
+
+    // The replica's side.
+    assert_eq!(info_field(&mut r, "replication", "role"), "slave");
+    assert_eq!(info_field(&mut r, "replication", "master_host"), "127.0.0.1");
+    assert_eq!(info_field(&mut r, "replication", "master_port"), master.port.to_string());
+    assert_eq!(info_field(&mut r, "replication", "master_sync_in_progress"), "0");
+    assert_eq!(info_field(&mut r, "replication", "slave_read_only"), "1");
+    let off = info_int(&mut r, "replication", "master_repl_offset");
+    assert_eq!(info_int(&mut r, "replication", "slave_repl_offset"), off);
+    assert_eq!(info_field(&mut r, "replication", "master_replid"), info_field(&mut m, "replication", "master_replid"));
+    // ["slave", host, port (integer), "connected", offset (integer)]
+    let role = flat(&r.call(&["ROLE"]));
+    assert_eq!(role.len(), 5, "{role:?}");
+    assert_eq!(role[..4], ["slave", "127.0.0.1", &format!(":{}", master.port), "connected"]);
+    let role_off: i64 = role[4].strip_prefix(':').and_then(|v| v.parse().ok()).expect("integer offset");
+    assert!(role_off >= off, "{role:?} against master_repl_offset:{off}");
+
+    // The master's side: the replica is online once it has acknowledged the stream.
+    wait_for("state=online in the master's slave0 line", SYNC, || {
+        replica_line(&mut m, 0).iter().any(|(k, v)| k == "state" && v == "online")
+    });
+    assert_eq!(info_field(&mut m, "replication", "role"), "master");
+    assert_eq!(info_field(&mut m, "replication", "connected_slaves"), "1");
+    let line = replica_line(&mut m, 0);
+    let keys: Vec<&str> = line.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["ip", "port", "state", "offset", "lag"], "{line:?}");
+    assert_eq!(line[0].1, "127.0.0.1");
+    assert_eq!(line[1].1, replica.port.to_string());
+    assert!(line[3].1.parse::<i64>().is_ok() && line[4].1.parse::<i64>().is_ok(), "{line:?}");
+    // ["master", offset (integer), [[ip, port, acked offset] (all three bulk strings)]]
+    let raw = m.call(&["ROLE"]);
+    assert!(raw.starts_with("*3\r\n$6\r\nmaster\r\n:"), "{raw:?}");
+    assert!(raw.contains("\r\n*1\r\n*3\r\n$9\r\n127.0.0.1\r\n$"), "{raw:?}");
+    let role = flat(&raw);
+    assert_eq!(role.len(), 5, "{role:?}");
+    let moff: i64 = role[1].strip_prefix(':').and_then(|v| v.parse().ok()).expect("integer offset");
+    assert!(moff >= off, "{role:?}");
+    assert_eq!(role[3], replica.port.to_string());
+    let acked: i64 = role[4].parse().expect("acked offset");
+    assert!((0..=moff).contains(&acked), "{role:?}");
+}
+
+/// (2) Full sync of a dataset of every type (and TTLs, several databases) replaces what
+/// the replica held; `master_args` choose disk or diskless, `replica_args` the load mode.
+fn full_sync(start_master: Start, start_replica: Start, master_args: &[&str], replica_args: &[&str]) {
+    let master = start_master(master_args);
+    let replica = start_replica(replica_args);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    fill_every_type(&mut m);
+    fill_with_ttls(&mut m);
+    run(&mut r, &[&["SET", "replica-only", "x"], &["SELECT", "3"], &["SET", "replica-only-3", "y"], &["SELECT", "0"]]);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.call(&["EXISTS", "replica-only"]), ":0\r\n");
+    assert_eq!(int(&mut r, &["DBSIZE"]), int(&mut m, &["DBSIZE"]));
+    let pttl = int(&mut r, &["PTTL", "ttl-ex"]);
+    assert!((990_000..=1_000_000).contains(&pttl), "PTTL on the replica: {pttl}");
+    assert_eq!(syncs(&mut m), (1, 0));
+}
+
+fn full_sync_disk(start_master: Start, start_replica: Start) {
+    full_sync(start_master, start_replica, &["--repl-diskless-sync", "no"], &["--repl-diskless-load", "disabled"]);
+}
+
+fn full_sync_disk_swapdb(start_master: Start, start_replica: Start) {
+    full_sync(start_master, start_replica, &["--repl-diskless-sync", "no"], &["--repl-diskless-load", "swapdb"]);
+}
+
+fn full_sync_diskless(start_master: Start, start_replica: Start) {
+    full_sync(start_master, start_replica, &["--repl-diskless-sync", "yes"], &["--repl-diskless-load", "disabled"]);
+}
+
+fn full_sync_diskless_swapdb(start_master: Start, start_replica: Start) {
+    full_sync(start_master, start_replica, &["--repl-diskless-sync", "yes"], &["--repl-diskless-load", "swapdb"]);
+}
+
+/// (3) After the sync, writes of every family reach the replica through the stream.
+fn live_stream(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    run(
+        &mut m,
+        &[
+            // strings and bitmaps
+            &["SET", "s", "hello"],
+            &["APPEND", "s", " world"],
+            &["SETRANGE", "s", "0", "J"],
+            &["INCR", "n"],
+            &["INCRBY", "n", "41"],
+            &["DECR", "n"],
+            &["INCRBYFLOAT", "f", "10.5"],
+            &["INCRBYFLOAT", "f", "0.1"],
+            &["MSET", "m1", "a", "m2", "b"],
+            &["MSETNX", "m3", "c"],
+            &["GETSET", "m1", "z"],
+            &["GETDEL", "m2"],
+            &["SETEX", "se", "1000", "v"],
+            &["SET", "px", "v", "PX", "900000"],
+            &["GETEX", "px", "PERSIST"],
+            &["GETEX", "m1", "EX", "5000"],
+            &["SETNX", "nx", "1"],
+            &["SETBIT", "bits", "100", "1"],
+            &["BITOP", "OR", "bits2", "bits", "s"],
+            &["BITFIELD", "bf", "SET", "u8", "0", "255", "INCRBY", "u8", "0", "10"],
+            // lists
+            &["RPUSH", "l", "c", "a", "b", "d"],
+            &["LPUSH", "l", "z"],
+            &["LINSERT", "l", "BEFORE", "a", "y"],
+            &["LSET", "l", "0", "first"],
+            &["LMOVE", "l", "l2", "LEFT", "RIGHT"],
+            &["RPOPLPUSH", "l", "l2"],
+            &["LPOP", "l"],
+            &["RPUSH", "l", "x", "x", "x"],
+            &["LREM", "l", "2", "x"],
+            &["LTRIM", "l", "0", "10"],
+            &["LPUSHX", "l2", "p"],
+            &["RPOP", "l2", "1"],
+            // hashes
+            &["HSET", "h", "a", "1", "b", "2", "c", "x"],
+            &["HSETNX", "h", "d", "4"],
+            &["HINCRBY", "h", "a", "10"],
+            &["HINCRBYFLOAT", "h", "b", "2.5"],
+            &["HDEL", "h", "c"],
+            &["HMSET", "h", "e", "5"],
+            // sets (SPOP is random: the master propagates what it removed)
+            &["SADD", "set", "a", "b", "c", "d", "e", "f", "1"],
+            &["SREM", "set", "f"],
+            &["SPOP", "set", "2"],
+            &["SPOP", "set"],
+            &["SADD", "set2", "q"],
+            &["SMOVE", "set", "set2", "a"],
+            &["SADD", "set3", "b", "c", "q"],
+            &["SINTERSTORE", "si", "set", "set3"],
+            &["SUNIONSTORE", "su", "set", "set3"],
+            &["SDIFFSTORE", "sd", "set3", "set"],
+            &["SADD", "tiny", "1", "2"],
+            &["SPOP", "tiny", "5"],
+            // sorted sets
+            &["ZADD", "z", "1", "a", "2", "b", "3", "c", "4", "d"],
+            &["ZINCRBY", "z", "1.5", "a"],
+            &["ZREM", "z", "d"],
+            &["ZADD", "z", "GT", "CH", "10", "b"],
+            &["ZPOPMIN", "z"],
+            &["ZADD", "z2", "5", "a", "7", "x"],
+            &["ZUNIONSTORE", "zu", "2", "z", "z2", "WEIGHTS", "1", "2"],
+            &["ZINTERSTORE", "zi", "2", "z", "z2"],
+            &["ZRANGESTORE", "zr", "zu", "0", "-1"],
+            &["ZREMRANGEBYSCORE", "zu", "-inf", "(6"],
+            // SORT ... STORE
+            &["RPUSH", "nums", "3", "1", "2"],
+            &["SORT", "nums", "STORE", "sorted"],
+            &["SORT", "l", "ALPHA", "STORE", "sorted-alpha"],
+            // expiry
+            &["EXPIRE", "s", "1000"],
+            &["PEXPIRE", "n", "900000"],
+            &["EXPIREAT", "f", "4102444800"],
+            &["PERSIST", "s"],
+            &["PEXPIREAT", "h", "4102444800000"],
+            // generic keys
+            &["RENAME", "s", "s-renamed"],
+            &["RENAMENX", "s-renamed", "s2"],
+            &["COPY", "h", "h-copy"],
+            &["MOVE", "h-copy", "3"],
+            &["DEL", "nx"],
+            &["UNLINK", "m3"],
+            // a transaction
+            &["MULTI"],
+            &["SET", "tx", "1"],
+            &["INCR", "tx"],
+            &["LPUSH", "txl", "a"],
+            &["EXEC"],
+            // other databases, FLUSHDB, SWAPDB
+            &["SELECT", "5"],
+            &["SET", "in5", "x"],
+            &["SELECT", "6"],
+            &["SET", "in6", "y"],
+            &["RPUSH", "l6", "a"],
+            &["FLUSHDB"],
+            &["SET", "after-flush", "z"],
+            &["SELECT", "7"],
+            &["SET", "in7", "w"],
+            &["SWAPDB", "5", "7"],
+            &["SELECT", "0"],
+        ],
+    );
+    // BLMOVE served by a push: the master propagates the push, then an LMOVE.
+    let mut blocked = master.raw();
+    blocked.cmd(&[b"BLMOVE", b"src", b"dst", b"LEFT", b"RIGHT", b"5"]);
+    wait_for("BLMOVE to block", SYNC, || info_int(&mut m, "clients", "blocked_clients") == 1);
+    assert_eq!(m.call(&["RPUSH", "src", "pushed"]), ":1\r\n");
+    assert_eq!(String::from_utf8_lossy(&blocked.read_reply()), "$6\r\npushed\r\n");
+
+    wait_synced(&mut m, &mut r);
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.call(&["LRANGE", "dst", "0", "-1"]), "*1\r\n$6\r\npushed\r\n");
+    assert_eq!(r.call(&["GET", "f"]), "$4\r\n10.6\r\n");
+    assert_eq!(r.call(&["GET", "tx"]), "$1\r\n2\r\n");
+    ok(&mut r, &["SELECT", "5"]);
+    assert_eq!(r.call(&["GET", "in7"]), "$1\r\nw\r\n");
+}
+
+/// (4) A replica whose link the master cuts (CLIENT KILL TYPE replica, then TYPE slave)
+/// reconnects and continues from the backlog: partial resyncs only.
+fn partial_resync_after_client_kill(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    fill_every_type(&mut m);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    let (full, mut partial) = syncs(&mut m);
+    for kind in ["replica", "slave"] {
+        assert_eq!(m.call(&["CLIENT", "KILL", "TYPE", kind]), ":1\r\n", "CLIENT KILL TYPE {kind}");
+        for i in 0..50 {
+            run(&mut m, &[&["INCR", "counter"], &["RPUSH", "list-big", &format!("while-down-{kind}-{i}")]]);
+        }
+        run(&mut m, &[&["HSET", "hash-small", kind, "1"], &["SELECT", "2"], &["SET", kind, "x"], &["SELECT", "0"]]);
+        wait_for("the master to count a partial resync", SYNC, || syncs(&mut m).1 == partial + 1);
+        partial += 1;
+        wait_synced(&mut m, &mut r);
+    }
+    assert_eq!(syncs(&mut m), (full, partial));
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.call(&["GET", "counter"]), "$3\r\n100\r\n");
+}
+
+/// (5) A replica refuses writes unless `replica-read-only no`; its own writes stay local.
+fn replica_read_only(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    ok(&mut m, &["SET", "k", "v"]);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    const READONLY: &str = "-READONLY You can't write against a read only replica.\r\n";
+    assert_eq!(r.call(&["SET", "x", "1"]), READONLY);
+    assert_eq!(r.call(&["DEL", "k"]), READONLY);
+    assert_eq!(r.call(&["RPUSH", "l", "a"]), READONLY);
+    assert_eq!(r.call(&["GET", "k"]), "$1\r\nv\r\n");
+    ok(&mut r, &["CONFIG", "SET", "replica-read-only", "no"]);
+    assert_eq!(info_field(&mut r, "replication", "slave_read_only"), "0");
+    ok(&mut r, &["SET", "x", "1"]);
+    assert_eq!(r.call(&["GET", "x"]), "$1\r\n1\r\n");
+    // Writes on a replica are not propagated to its master.
+    ok(&mut m, &["SET", "after", "1"]);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(m.call(&["EXISTS", "x"]), ":0\r\n");
+    assert_eq!(r.call(&["GET", "after"]), "$1\r\n1\r\n");
+}
+
+/// (6) A replica never expires keys itself: a logically expired key reads as missing, yet
+/// it is still counted by DBSIZE until the master's DEL arrives.
+fn expiry_on_replica(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut m, &["SET", "keep", "v"]);
+    ok(&mut m, &["SET", "e", "v"]);
+    assert_eq!(m.call(&["PEXPIRE", "e", "200"]), ":1\r\n");
+    wait_synced(&mut m, &mut r);
+    wait_for("the key to read as expired on the replica", SYNC, || r.call(&["GET", "e"]) == "$-1\r\n");
+    assert_eq!(r.call(&["EXISTS", "e"]), ":0\r\n");
+    assert_eq!(r.call(&["TTL", "e"]), ":-2\r\n");
+    assert_eq!(r.call(&["TYPE", "e"]), "+none\r\n");
+    assert_eq!(r.call(&["DBSIZE"]), ":2\r\n", "the replica must keep the key until the master deletes it");
+    assert_eq!(m.call(&["DBSIZE"]), ":2\r\n");
+    // The master's lookup expires it and propagates a DEL.
+    assert_eq!(m.call(&["GET", "e"]), "$-1\r\n");
+    wait_for("the master's DEL to reach the replica", SYNC, || r.call(&["DBSIZE"]) == ":1\r\n");
+    wait_synced(&mut m, &mut r);
+    assert_same_data(&mut m, &mut r);
+}
+
+/// (7) REPLICAOF NO ONE promotes the replica: it keeps its data, accepts writes and keeps
+/// the old replication id as `master_replid2` (valid up to `second_repl_offset`).
+fn promote_with_replicaof_no_one(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    fill_every_type(&mut m);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    let old_id = info_field(&mut m, "replication", "master_replid");
+    assert_eq!(info_field(&mut r, "replication", "master_replid"), old_id);
+    let before = info_int(&mut r, "replication", "master_repl_offset");
+    let data = digest(&mut m);
+
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    let off = info_int(&mut r, "replication", "master_repl_offset");
+    assert!(off >= before, "{off} < {before}");
+    assert_eq!(r.call(&["ROLE"]), format!("*3\r\n$6\r\nmaster\r\n:{off}\r\n*0\r\n"));
+    assert_eq!(info_field(&mut r, "replication", "role"), "master");
+    assert_eq!(info_field(&mut r, "replication", "connected_slaves"), "0");
+    assert_eq!(info_field(&mut r, "replication", "master_replid2"), old_id);
+    assert_eq!(info_int(&mut r, "replication", "second_repl_offset"), off + 1);
+    assert_ne!(info_field(&mut r, "replication", "master_replid"), old_id);
+    assert_eq!(digest(&mut r), data);
+    ok(&mut r, &["SET", "now-writable", "1"]);
+    assert_eq!(r.call(&["GET", "now-writable"]), "$1\r\n1\r\n");
+    // REPLICAOF NO ONE on a master is a no-op.
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    wait_for("the old master to drop its replica", SYNC, || {
+        info_field(&mut m, "replication", "connected_slaves") == "0"
+    });
+    assert_eq!(m.call(&["EXISTS", "now-writable"]), ":0\r\n");
+}
+
+/// (7b) Failover: after REPLICAOF NO ONE the promoted node still serves partial resyncs
+/// of its old replication history (`master_replid2` up to `second_repl_offset`), so the
+/// old master, turned into its replica, continues with PSYNC <old replid> <offset+1>
+/// (a master turned replica offers its own history) instead of a full sync. Pings to
+/// replicas are disabled here: one sent just before the promotion and not yet received
+/// would put the old master past the promoted node's history.
+fn old_master_follows_promoted_replica(start_master: Start, start_replica: Start) {
+    let no_pings = ["--repl-ping-replica-period", "3600"];
+    let master = start_master(&no_pings);
+    let replica = start_replica(&no_pings);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    fill_every_type(&mut m);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    ok(&mut r, &["REPLICAOF", "NO", "ONE"]);
+    run(&mut r, &[&["SET", "after-failover", "1"], &["RPUSH", "list-small", "new"]]);
+    assert_eq!(syncs(&mut r), (0, 0));
+
+    replicaof(&mut m, &replica);
+    wait_synced(&mut r, &mut m);
+    assert_eq!(syncs(&mut r), (0, 1), "(sync_full, sync_partial_ok) on the promoted node");
+    assert_eq!(info_field(&mut m, "replication", "master_replid"), info_field(&mut r, "replication", "master_replid"));
+    assert_same_data(&mut r, &mut m);
+    assert_eq!(m.call(&["GET", "after-failover"]), "$1\r\n1\r\n");
+}
+
+/// (8) A -> B -> C: B proxies A's stream, so C ends at A's offset with A's data. A and C
+/// are started as masters, B as the replica (for mixed runs the middle node is the other
+/// implementation). C attaches with the SLAVEOF alias.
+fn chained_replicas(start_master: Start, start_replica: Start) {
+    let a = start_master(&[]);
+    let b = start_replica(&[]);
+    let c = start_master(&[]);
+    let _logs = LogsOnPanic;
+    let (mut ra, mut rb, mut rc) = (a.raw(), b.raw(), c.raw());
+    fill_every_type(&mut ra);
+    replicaof(&mut rb, &a);
+    ok(&mut rc, &["SLAVEOF", "127.0.0.1", &b.port.to_string()]);
+    wait_synced(&mut ra, &mut rb);
+    wait_synced(&mut rb, &mut rc);
+    run(&mut ra, &[&["SET", "late", "1"], &["LPUSH", "list-small", "late"], &["ZADD", "zset-small", "9", "late"]]);
+    wait_synced(&mut ra, &mut rc);
+    assert_eq!(
+        info_int(&mut rc, "replication", "master_repl_offset"),
+        info_int(&mut ra, "replication", "master_repl_offset")
+    );
+    let d = digest(&mut ra);
+    assert_eq!(digest(&mut rb), d);
+    assert_eq!(digest(&mut rc), d);
+    assert_eq!(rc.call(&["GET", "late"]), "$1\r\n1\r\n");
+    assert_eq!(info_field(&mut rb, "replication", "role"), "slave");
+    assert_eq!(info_field(&mut rb, "replication", "connected_slaves"), "1");
+    assert_eq!(info_field(&mut rc, "replication", "master_port"), b.port.to_string());
+    assert_eq!(info_field(&mut ra, "replication", "connected_slaves"), "1");
+}
+
+/// (9) `masterauth` authenticates the replica to a master with `requirepass`; a wrong one
+/// keeps the link down (the master sees every attempt fail with WRONGPASS).
+fn masterauth(start_master: Start, start_replica: Start) {
+    let master = start_master(&["--requirepass", "secret"]);
+    let good = start_replica(&["--masterauth", "secret"]);
+    let bad = start_replica(&["--masterauth", "wrong"]);
+    let _logs = LogsOnPanic;
+    let mut m = master.raw();
+    ok(&mut m, &["AUTH", "secret"]);
+    fill_every_type(&mut m);
+    let mut g = good.raw();
+    replicaof(&mut g, &master);
+    wait_synced(&mut m, &mut g);
+    assert_same_data(&mut m, &mut g);
+
+    let mut b = bad.raw();
+    replicaof(&mut b, &master);
+    let wrongpass = |m: &mut Raw| {
+        info_opt(m, "errorstats", "errorstat_WRONGPASS")
+            .and_then(|v| v.strip_prefix("count=").and_then(|n| n.parse::<i64>().ok()))
+            .unwrap_or(0)
+    };
+    wait_for("two failed AUTH attempts from the replica", SYNC, || wrongpass(&mut m) >= 2);
+    assert_eq!(info_field(&mut b, "replication", "master_link_status"), "down");
+    assert_eq!(b.call(&["DBSIZE"]), ":0\r\n");
+    assert_eq!(info_field(&mut m, "replication", "connected_slaves"), "1");
+}
+
+/// (10) WAIT counts the replicas that acknowledged the client's last write.
+fn wait_command(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    // After a diskless transfer Redis shows the replica online at once but holds the
+    // stream back until the replica's first REPLCONF ACK (sent once a second): the first
+    // WAIT may last up to a second. Time only the later ones.
+    ok(&mut m, &["SET", "k", "u"]);
+    assert_eq!(m.call(&["WAIT", "1", "5000"]), ":1\r\n");
+    ok(&mut m, &["SET", "k", "v"]);
+    let t = Instant::now();
+    assert_eq!(m.call(&["WAIT", "1", "1000"]), ":1\r\n");
+    assert!(t.elapsed() < Duration::from_millis(900), "WAIT 1 1000 took {:?}", t.elapsed());
+    ok(&mut m, &["SET", "k", "w"]);
+    let t = Instant::now();
+    assert_eq!(m.call(&["WAIT", "2", "200"]), ":1\r\n");
+    let took = t.elapsed();
+    assert!(took >= Duration::from_millis(190) && took < Duration::from_secs(2), "WAIT 2 200 took {took:?}");
+    assert_eq!(
+        r.call(&["WAIT", "1", "100"]),
+        "-ERR WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is \
+         configured to be writable (which is not the default) writes to replicas are just local and are not \
+         propagated.\r\n"
+    );
+}
+
+/// (11) A replica shut down with save points writes its replication id and offset into
+/// its RDB; restarted with the same `dir` and `--replicaof`, it resyncs partially.
+fn replica_restart_resyncs_partially(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let mut replica = start_replica(&["--save", "3600 1"]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    fill_every_type(&mut m);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    let (full, partial) = syncs(&mut m);
+
+    r.cmd(&[b"SHUTDOWN"]);
+    assert_eq!(r.try_read_reply(), None, "SHUTDOWN closes the connection");
+    wait_for("the replica to exit", SYNC, || !replica.is_running());
+    assert!(replica.dir.path().join("dump.rdb").exists(), "no dump.rdb after SHUTDOWN");
+    run(&mut m, &[&["SET", "while-down", "1"], &["RPUSH", "list-small", "while-down"]]);
+
+    let dir = replica.dir.path().to_string_lossy().into_owned();
+    let port = master.port.to_string();
+    let again = start_replica(&["--dir", &dir, "--save", "3600 1", "--replicaof", "127.0.0.1", &port]);
+    let mut r = again.raw();
+    wait_synced(&mut m, &mut r);
+    assert_eq!(syncs(&mut m), (full, partial + 1), "(sync_full, sync_partial_ok) after the restart");
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.call(&["GET", "while-down"]), "$1\r\n1\r\n");
+}
