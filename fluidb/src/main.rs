@@ -81,6 +81,8 @@ fn main() {
 fn load_data(shared: &Shared) -> Result<(), String> {
     use fluidb::persistence::{aof, snapshot};
     let mut st = shared.store.lock();
+    // A replica keeps keys that expired while it was down: its master deletes them.
+    st.is_replica = !st.cfg.replicaof.is_empty();
     if st.cfg.appendonly {
         if aof::load_at_boot(shared, &mut st)? {
             return Ok(());

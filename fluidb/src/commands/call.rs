@@ -27,6 +27,15 @@ pub enum Flow {
     /// A blocking command found nothing: the client waits (its request is in
     /// `Client::block_req`) until a write serves it, it times out or is unblocked.
     Block,
+    /// SYNC/PSYNC: the connection now serves a replica (`replication::master`).
+    Replica,
+    /// WAIT found too few replicas: wait (without the lock) for `want` of them to
+    /// acknowledge `offset`, at most `timeout_ms` (0: forever), then reply the count.
+    Wait {
+        offset: u64,
+        want: usize,
+        timeout_ms: u64,
+    },
 }
 
 /// Everything a command handler works with.
@@ -94,6 +103,9 @@ impl Ctx<'_> {
 /// Standard error replies shared by every family.
 pub mod err {
     pub const WRONGTYPE: &str = "-WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOREPLICAS: &str = "-NOREPLICAS Not enough good replicas to write.";
+    pub const READONLY: &str = "-READONLY You can't write against a read only replica.";
+    pub const MASTERDOWN: &str = "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
     pub const MISCONF_RDB: &str = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
 persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report \
 errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for \
@@ -262,6 +274,10 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
             return Flow::Continue;
         }
     }
+    if let Some(msg) = replication_refusal(store, client, def) {
+        reject(store, client, out, Some(cmd), msg, argv);
+        return Flow::Continue;
+    }
     if client.multi.is_some() && !matches!(top, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if def.flags & flags::NO_MULTI != 0 {
             reject(store, client, out, Some(cmd), "Command not allowed inside a transaction", argv);
@@ -279,14 +295,50 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         return Flow::Continue;
     }
     let now_ms = store.now_ms();
+    // A writable replica's own writes stay local (as in Redis): its stream is its
+    // master's, byte for byte.
+    let local_only = store.is_replica && !client.is_master_link && !store.stream.muted;
+    store.stream.muted |= local_only;
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
     flush_propagation(store);
+    if local_only {
+        store.stream.muted = false;
+    }
     // Clients blocked on keys this command filled are served now, under the same lock,
     // before any other client runs (Redis's `handleClientsBlockedOnKeys`).
     if store.blocking.has_ready() {
         crate::server::blocking::serve_ready(shared, store);
     }
     flow
+}
+
+/// Why replication refuses this command, if it does (`processCommand`'s checks, in its
+/// order): too few good replicas for a write, a write on a read-only replica, or any
+/// non-STALE command on a replica whose link is down with `replica-serve-stale-data no`.
+fn replication_refusal(store: &Store, client: &Client, def: &super::table::Command) -> Option<&'static str> {
+    if client.is_master_link {
+        return None;
+    }
+    let write = def.flags & flags::WRITE != 0;
+    if write
+        && !store.is_replica
+        && store.cfg.min_replicas_to_write > 0
+        && store.cfg.min_replicas_max_lag > 0
+        && crate::replication::master::good_replicas(store) < store.cfg.min_replicas_to_write as usize
+    {
+        return Some(err::NOREPLICAS);
+    }
+    if !store.is_replica {
+        return None;
+    }
+    if write && store.cfg.replica_read_only {
+        return Some(err::READONLY);
+    }
+    let link_up = store.repl.link.as_ref().is_some_and(|l| l.is_connected());
+    if !link_up && !store.cfg.replica_serve_stale_data && def.flags & flags::STALE == 0 {
+        return Some(err::MASTERDOWN);
+    }
+    None
 }
 
 /// Executes a resolved command (Redis's `call()`): the handler plus its bookkeeping.

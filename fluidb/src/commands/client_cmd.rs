@@ -342,6 +342,8 @@ fn flags_of(store: &Store, c: &Client, buf: &mut String) {
     buf.clear();
     if c.shared.is_monitor.load(Ordering::Relaxed) {
         buf.push('O');
+    } else if c.repl_feed.is_some() {
+        buf.push('S');
     }
     if c.is_master_link {
         buf.push('M');

@@ -141,6 +141,10 @@ fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, S
             let dir = ctx.store.cfg.dir.clone();
             std::env::set_current_dir(&dir).map_err(|e| ("dir", e.to_string()))?;
         }
+        if name == "repl-backlog-size" {
+            let cap = crate::replication::stream::backlog_capacity(ctx.store.cfg.repl_backlog_size);
+            ctx.store.stream.resize(cap);
+        }
         if name == "appendfsync" {
             if let Some(aof) = &ctx.store.aof {
                 aof.set_policy(ctx.store.cfg.appendfsync);

@@ -88,12 +88,6 @@ fn info(ctx: &mut Ctx) {
     ctx.out.verbatim(s.as_bytes(), "txt");
 }
 
-/// The replication ID this node reports (INFO `master_replid`), random per process.
-pub fn master_replid() -> &'static str {
-    static ID: OnceLock<String> = OnceLock::new();
-    ID.get_or_init(|| (0..40).map(|_| format!("{:x}", rand::random::<u8>() & 15)).collect())
-}
-
 /// Formats a byte count as Redis's `bytesToHuman`.
 pub fn bytes_to_human(n: u64) -> String {
     let d = n as f64;
@@ -509,9 +503,9 @@ fn stats_section(s: &mut String, store: &Store) {
          instantaneous_input_repl_kbps:0.00\r\n\
          instantaneous_output_repl_kbps:0.00\r\n\
          rejected_connections:{}\r\n\
-         sync_full:0\r\n\
-         sync_partial_ok:0\r\n\
-         sync_partial_err:0\r\n\
+         sync_full:{}\r\n\
+         sync_partial_ok:{}\r\n\
+         sync_partial_err:{}\r\n\
          expired_keys:{}\r\n\
          expired_stale_perc:{:.2}\r\n\
          expired_time_cap_reached_count:{}\r\n\
@@ -552,6 +546,9 @@ fn stats_section(s: &mut String, store: &Store) {
         st.total_net_input_bytes,
         st.total_net_output_bytes,
         st.rejected_connections,
+        store.repl.stats.sync_full,
+        store.repl.stats.sync_partial_ok,
+        store.repl.stats.sync_partial_err,
         st.expired_keys,
         st.expired_stale_perc * 100.0,
         st.expired_time_cap_reached_count,
@@ -568,25 +565,88 @@ fn stats_section(s: &mut String, store: &Store) {
 }
 
 fn replication_section(s: &mut String, store: &Store) {
+    use crate::replication::master::ReplicaState;
     let w = &store.stream;
+    let repl = &store.repl;
+    let _ = write!(s, "# Replication\r\nrole:{}\r\n", if store.is_replica { "slave" } else { "master" });
+    if let Some(l) = repl.link.as_ref().filter(|_| store.is_replica) {
+        let up = l.is_connected();
+        let syncing = l.state == crate::replication::replica::LinkState::Transfer;
+        let _ = write!(
+            s,
+            "master_host:{}\r\n\
+             master_port:{}\r\n\
+             master_link_status:{}\r\n\
+             master_last_io_seconds_ago:{}\r\n\
+             master_sync_in_progress:{}\r\n\
+             slave_read_repl_offset:{}\r\n\
+             slave_repl_offset:{}\r\n",
+            l.host,
+            l.port,
+            if up { "up" } else { "down" },
+            if up { l.last_io.elapsed().as_secs() as i64 } else { -1 },
+            u8::from(syncing),
+            w.offset(),
+            w.offset(),
+        );
+        if syncing {
+            let total = l.sync_size;
+            let read = l.sync_read as i64;
+            let left = if total >= 0 { total - read } else { 0 };
+            let perc = if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 };
+            let _ = write!(
+                s,
+                "master_sync_total_bytes:{total}\r\n\
+                 master_sync_read_bytes:{read}\r\n\
+                 master_sync_left_bytes:{left}\r\n\
+                 master_sync_perc:{perc:.2}\r\n\
+                 master_sync_last_io_seconds_ago:{}\r\n",
+                l.last_io.elapsed().as_secs()
+            );
+        }
+        if !up {
+            let since = l.down_since.map_or(-1, |t| t.elapsed().as_secs() as i64);
+            let _ = write!(s, "master_link_down_since_seconds:{since}\r\n");
+        }
+        let _ = write!(
+            s,
+            "slave_priority:{}\r\nslave_read_only:{}\r\nreplica_announced:{}\r\n",
+            store.cfg.replica_priority,
+            u8::from(store.cfg.replica_read_only),
+            u8::from(store.cfg.replica_announced)
+        );
+    }
+    let _ = write!(s, "connected_slaves:{}\r\n", repl.replicas.len());
+    if store.cfg.min_replicas_to_write > 0 && store.cfg.min_replicas_max_lag > 0 {
+        let _ = write!(s, "min_slaves_good_slaves:{}\r\n", crate::replication::master::good_replicas(store));
+    }
+    for (i, r) in repl.replicas.iter().enumerate() {
+        let lag = if r.state == ReplicaState::Online { r.ack_time.elapsed().as_secs() } else { 0 };
+        let _ = write!(
+            s,
+            "slave{i}:ip={},port={},state={},offset={},lag={lag}\r\n",
+            r.ip,
+            r.conf.listening_port,
+            r.state.name(),
+            r.ack_offset
+        );
+    }
     let active = w.backlog_active();
     let _ = write!(
         s,
-        "# Replication\r\n\
-         role:{}\r\n\
-         connected_slaves:0\r\n\
-         master_failover_state:no-failover\r\n\
+        "master_failover_state:no-failover\r\n\
          master_replid:{}\r\n\
-         master_replid2:0000000000000000000000000000000000000000\r\n\
+         master_replid2:{}\r\n\
          master_repl_offset:{}\r\n\
-         second_repl_offset:-1\r\n\
+         second_repl_offset:{}\r\n\
          repl_backlog_active:{}\r\n\
          repl_backlog_size:{}\r\n\
          repl_backlog_first_byte_offset:{}\r\n\
          repl_backlog_histlen:{}\r\n",
-        if store.is_replica { "slave" } else { "master" },
-        master_replid(),
+        repl.replid,
+        repl.replid2,
         w.offset(),
+        repl.second_offset,
         u8::from(active),
         w.capacity(),
         if active { w.first_offset() + 1 } else { 0 },

@@ -20,6 +20,7 @@ pub mod keys;
 pub mod lists;
 pub mod multi;
 pub mod pubsub;
+pub mod replication;
 pub mod server_cmds;
 pub mod sets;
 pub mod sort;

@@ -72,17 +72,6 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
-        name: "role",
-        arity: 1,
-        flags: NOSCRIPT | LOADING | STALE | FAST,
-        acl: acl::ADMIN | acl::DANGEROUS,
-        handler: role,
-        group: "server",
-        since: "2.8.12",
-        summary: "Return the role of the instance in the context of replication",
-        ..Command::DEFAULT
-    },
-    Command {
         name: "slowlog",
         arity: -2,
         group: "server",
@@ -305,14 +294,6 @@ fn bgrewriteaof(ctx: &mut Ctx) {
 
 fn lastsave(ctx: &mut Ctx) {
     ctx.out.int(ctx.store.lastsave);
-}
-
-fn role(ctx: &mut Ctx) {
-    let offset = ctx.store.stream.offset() as i64;
-    ctx.out.array(3);
-    ctx.out.bulk(b"master");
-    ctx.out.int(offset);
-    ctx.out.array(0);
 }
 
 const SLOWLOG_HELP: &[&str] = &[

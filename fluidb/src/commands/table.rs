@@ -357,6 +357,7 @@ fn families() -> Vec<&'static [Command]> {
         super::expire::COMMANDS,
         super::connection::COMMANDS,
         super::server_cmds::COMMANDS,
+        super::replication::COMMANDS,
         super::client_cmd::COMMANDS,
         super::command_cmd::COMMANDS,
         super::info::COMMANDS,

@@ -329,25 +329,25 @@ config_table! {
     replicaof: Vec<(String, u16)> = Vec::new(); "replicaof" ["slaveof"] special(Special::Replicaof), IMM | MULTI_ARG | IMPL;
     masterauth: Option<Vec<u8>> = None; "masterauth" [] BYTES, MOD | SENSITIVE | IMPL;
     masteruser: Option<String> = None; "masteruser" [] NULL_STR, MOD | SENSITIVE | IMPL;
-    replica_serve_stale_data: bool = true; "replica-serve-stale-data" ["slave-serve-stale-data"] BOOL, MOD;
-    replica_read_only: bool = true; "replica-read-only" ["slave-read-only"] BOOL, MOD;
-    repl_diskless_sync: bool = true; "repl-diskless-sync" [] BOOL, MOD;
-    repl_diskless_sync_delay: i32 = 5; "repl-diskless-sync-delay" [] int(0, INT_MAX), MOD;
-    repl_diskless_sync_max_replicas: i32 = 0; "repl-diskless-sync-max-replicas" [] int(0, INT_MAX), MOD;
-    repl_diskless_load: ReplDisklessLoad = ReplDisklessLoad::Disabled; "repl-diskless-load" [] enm(ReplDisklessLoad::NAMES), MOD | DENY_LOADING;
-    repl_ping_replica_period: i32 = 10; "repl-ping-replica-period" ["repl-ping-slave-period"] int(1, INT_MAX), MOD;
-    repl_timeout: i32 = 60; "repl-timeout" [] int(1, INT_MAX), MOD;
+    replica_serve_stale_data: bool = true; "replica-serve-stale-data" ["slave-serve-stale-data"] BOOL, MOD | IMPL;
+    replica_read_only: bool = true; "replica-read-only" ["slave-read-only"] BOOL, MOD | IMPL;
+    repl_diskless_sync: bool = true; "repl-diskless-sync" [] BOOL, MOD | IMPL;
+    repl_diskless_sync_delay: i32 = 5; "repl-diskless-sync-delay" [] int(0, INT_MAX), MOD | IMPL;
+    repl_diskless_sync_max_replicas: i32 = 0; "repl-diskless-sync-max-replicas" [] int(0, INT_MAX), MOD | IMPL;
+    repl_diskless_load: ReplDisklessLoad = ReplDisklessLoad::Disabled; "repl-diskless-load" [] enm(ReplDisklessLoad::NAMES), MOD | DENY_LOADING | IMPL;
+    repl_ping_replica_period: i32 = 10; "repl-ping-replica-period" ["repl-ping-slave-period"] int(1, INT_MAX), MOD | IMPL;
+    repl_timeout: i32 = 60; "repl-timeout" [] int(1, INT_MAX), MOD | IMPL;
     repl_disable_tcp_nodelay: bool = false; "repl-disable-tcp-nodelay" [] BOOL, MOD;
-    repl_backlog_size: i64 = 1 << 20; "repl-backlog-size" [] mem(1, LONG_MAX), MOD;
-    repl_backlog_ttl: i64 = 3600; "repl-backlog-ttl" [] int(0, LONG_MAX), MOD;
+    repl_backlog_size: i64 = 1 << 20; "repl-backlog-size" [] mem(1, LONG_MAX), MOD | IMPL;
+    repl_backlog_ttl: i64 = 3600; "repl-backlog-ttl" [] int(0, LONG_MAX), MOD | IMPL;
     replica_priority: i32 = 100; "replica-priority" ["slave-priority"] int(0, INT_MAX), MOD;
     propagation_error_behavior: PropagationErrorBehavior = PropagationErrorBehavior::Ignore; "propagation-error-behavior" [] enm(PropagationErrorBehavior::NAMES), MOD;
     replica_ignore_disk_write_errors: bool = false; "replica-ignore-disk-write-errors" [] BOOL, MOD;
     replica_announced: bool = true; "replica-announced" [] BOOL, MOD;
-    min_replicas_to_write: i32 = 0; "min-replicas-to-write" ["min-slaves-to-write"] int(0, INT_MAX), MOD;
-    min_replicas_max_lag: i32 = 10; "min-replicas-max-lag" ["min-slaves-max-lag"] int(0, INT_MAX), MOD;
-    replica_announce_ip: Option<String> = None; "replica-announce-ip" ["slave-announce-ip"] NULL_STR, MOD;
-    replica_announce_port: u16 = 0; "replica-announce-port" ["slave-announce-port"] int(0, 65535), MOD;
+    min_replicas_to_write: i32 = 0; "min-replicas-to-write" ["min-slaves-to-write"] int(0, INT_MAX), MOD | IMPL;
+    min_replicas_max_lag: i32 = 10; "min-replicas-max-lag" ["min-slaves-max-lag"] int(0, INT_MAX), MOD | IMPL;
+    replica_announce_ip: Option<String> = None; "replica-announce-ip" ["slave-announce-ip"] NULL_STR, MOD | IMPL;
+    replica_announce_port: u16 = 0; "replica-announce-port" ["slave-announce-port"] int(0, 65535), MOD | IMPL;
     replica_lazy_flush: bool = false; "replica-lazy-flush" ["slave-lazy-flush"] BOOL, MOD;
     replica_ignore_maxmemory: bool = true; "replica-ignore-maxmemory" ["slave-ignore-maxmemory"] BOOL, MOD;
     // --------------------------------------------------------- keys tracking
@@ -590,6 +590,20 @@ mod tests {
             "notify-keyspace-events",
             "proto-max-bulk-len",
             "rdb-key-save-delay",
+            "replica-serve-stale-data",
+            "replica-read-only",
+            "repl-diskless-sync",
+            "repl-diskless-sync-delay",
+            "repl-diskless-sync-max-replicas",
+            "repl-diskless-load",
+            "repl-ping-replica-period",
+            "repl-timeout",
+            "repl-backlog-size",
+            "repl-backlog-ttl",
+            "min-replicas-to-write",
+            "min-replicas-max-lag",
+            "replica-announce-ip",
+            "replica-announce-port",
             "client-query-buffer-limit",
             "slowlog-log-slower-than",
             "slowlog-max-len",

@@ -203,7 +203,15 @@ impl Loader {
             if !d.is_multi_arg() && argv.len() != 2 {
                 return Err("wrong number of arguments".into());
             }
-            let args: Vec<&[u8]> = argv[1..].iter().map(Vec::as_slice).collect();
+            // A multi-argument directive given as one argument is split on spaces, as
+            // Redis 7.0 does (`--save "3600 1"` on the command line).
+            let split: Vec<&[u8]>;
+            let args: Vec<&[u8]> = if d.is_multi_arg() && argv.len() == 2 && !argv[1].is_empty() {
+                split = argv[1].split(|&b| b == b' ').collect();
+                split
+            } else {
+                argv[1..].iter().map(Vec::as_slice).collect()
+            };
             return self.standard(d, &args, origin);
         }
         let argc = argv.len();

@@ -657,17 +657,8 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
     store.stream.reset_db();
     let base = next_part(&cfg, base_seq, 'b');
     let path = dir.join(&base.name);
-    // SAFETY: as in `bgsave::start`: the child only writes its copy of the dataset with
-    // plain file calls and leaves with `_exit`.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("Can't rewrite append only file in background: fork: {}", io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        let ok = super::snapshot::save(store, &path, 0, true).is_ok();
-        // SAFETY: ends the child at once.
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) }
-    }
+    let pid = super::bgsave::fork_child(|| super::snapshot::save(store, &path, 0, true).is_ok())
+        .map_err(|e| format!("Can't rewrite append only file in background: {e}"))?;
     store.bgsave.total_forks += 1;
     crate::log_notice!("Background append only file rewriting started by pid {pid}");
     store.aofrw.running = Some(Rewrite { child: pid, base, first_kept_incr, started: std::time::Instant::now() });

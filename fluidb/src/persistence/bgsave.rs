@@ -37,6 +37,8 @@ pub struct BgState {
     pub total_forks: u64,
     /// A BGSAVE SCHEDULE waiting for the running child (an AOF rewrite later) to end.
     pub scheduled: bool,
+    /// The running child writes into a replication pipe (diskless sync), not a file.
+    pub to_pipe: bool,
 }
 
 impl BgState {
@@ -58,28 +60,78 @@ pub fn start(store: &mut Store) -> Result<(), String> {
     }
     let path: PathBuf = super::snapshot::rdb_path(store);
     let used = crate::commands::info::used_memory();
-    // SAFETY: fork() has no memory-safety preconditions. In the child only this thread
-    // exists; it uses its private copy of `store` and exits with `_exit` without
-    // returning into code that could touch other threads' state.
     let fork_start = std::time::Instant::now();
+    let pid = fork_child(|| super::snapshot::save(store, &path, used, false).is_ok())?;
+    forked(store, pid, fork_start, false);
+    crate::log_notice!("Background saving started by pid {pid}");
+    Ok(())
+}
+
+/// Forks; the child runs `work` on its copy-on-write view of the process and leaves with
+/// `_exit` (status 0 when `work` succeeded). Returns the child's pid in the parent.
+pub(crate) fn fork_child(work: impl FnOnce() -> bool) -> Result<libc::pid_t, String> {
+    // SAFETY: fork() has no memory-safety preconditions. In the child only this thread
+    // exists; `work` uses its private copy of the data and the child exits with `_exit`
+    // without returning into code that could touch other threads' state.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         return Err(format!("Can't save in background: fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        let ok = super::snapshot::save(store, &path, used, false).is_ok();
+        let ok = work();
         // SAFETY: ends the child immediately, as Redis's `exitFromChild`.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) }
     }
+    Ok(pid)
+}
+
+fn forked(store: &mut Store, pid: libc::pid_t, fork_start: std::time::Instant, to_pipe: bool) {
     let st = &mut store.bgsave;
     st.latest_fork_usec = fork_start.elapsed().as_micros() as u64;
     st.total_forks += 1;
     st.child = Some(pid);
+    st.to_pipe = to_pipe;
     st.started = crate::util::time::unix_secs();
     st.started_instant = Some(std::time::Instant::now());
     st.dirty_at_start = store.dirty;
-    crate::log_notice!("Background saving started by pid {pid}");
-    Ok(())
+}
+
+/// Forks a child that writes the snapshot into a pipe (a diskless full sync,
+/// `rdbSaveToSlavesSockets`); returns its pid and the pipe's read end, which the parent
+/// relays to the replicas.
+pub fn start_to_pipe(store: &mut Store) -> Result<(libc::pid_t, tokio::net::unix::pipe::Receiver), String> {
+    if store.bgsave.in_progress() || store.aofrw.running.is_some() {
+        return Err("a background child is already active".into());
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 fills the two descriptors of the array it is given.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("Can't create the pipe for a diskless sync: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (rd, wr) = unsafe {
+        use std::os::fd::FromRawFd;
+        (std::os::fd::OwnedFd::from_raw_fd(fds[0]), std::os::fd::OwnedFd::from_raw_fd(fds[1]))
+    };
+    let used = crate::commands::info::used_memory();
+    let fork_start = std::time::Instant::now();
+    let wr_child = wr.try_clone().map_err(|e| e.to_string())?;
+    let rd_raw = std::os::fd::AsRawFd::as_raw_fd(&rd);
+    let pid = fork_child(|| {
+        // The child must not hold the read end: when every replica is gone the parent
+        // closes it, and the child's writes must then fail (EPIPE), not block.
+        // SAFETY: closes the child's copy of a descriptor it does not otherwise use.
+        unsafe { libc::close(rd_raw) };
+        let f = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::from(wr_child));
+        super::snapshot::write_rdb(store, f, used, false)
+            .and_then(|(w, _)| w.into_inner().map_err(|e| e.into_error()))
+            .is_ok()
+    })?;
+    drop(wr);
+    let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(rd).map_err(|e| e.to_string())?;
+    forked(store, pid, fork_start, true);
+    crate::log_notice!("Background RDB transfer started by pid {pid}");
+    Ok((pid, rx))
 }
 
 /// Reaps a finished child (from the cron): updates LASTSAVE, the change counter and the
@@ -89,8 +141,14 @@ pub fn check_child(store: &mut Store) {
     let Some(ok) = super::child::reap(pid) else { return }; // still running
     let st = &mut store.bgsave;
     st.child = None;
+    if std::mem::take(&mut st.to_pipe) {
+        // A diskless sync wrote no file: nothing changes for the snapshot on disk.
+        crate::replication::master::round_done(store, pid, ok);
+        return;
+    }
     st.last_ok = ok;
     st.last_secs = st.started_instant.map_or(-1, |t| t.elapsed().as_secs() as i64);
+    crate::replication::master::round_done(store, pid, ok);
     if ok {
         crate::log_notice!("Background saving terminated with success");
         store.dirty_saved = store.dirty_saved.max(store.bgsave.dirty_at_start);
@@ -107,7 +165,10 @@ pub fn check_child(store: &mut Store) {
 pub fn kill_child(store: &mut Store) {
     if let Some(pid) = store.bgsave.child.take() {
         super::child::kill(pid);
+        store.bgsave.to_pipe = false;
         let _ = std::fs::remove_file(super::snapshot::temp_path(std::path::Path::new("."), pid as u32));
+        // Replicas waiting for this snapshot are dropped (they retry).
+        crate::replication::master::round_done(store, pid, false);
     }
 }
 

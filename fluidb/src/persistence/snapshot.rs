@@ -88,8 +88,31 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
     let started = std::time::Instant::now();
     let info = load(store, &path)?;
     crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
+    if store.is_replica {
+        adopt_replication_info(store, &info);
+    }
     crate::log_notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// A replica restarting from its own snapshot continues the history recorded in it
+/// (`repl-id`, `repl-offset`, `repl-stream-db`), so it can ask its master for a partial
+/// resync instead of a full one (Redis's `rdbPopulateSaveInfo` / `loadDataFromDisk`).
+fn adopt_replication_info(store: &mut Store, info: &LoadInfo) {
+    let aux =
+        |name: &[u8]| info.aux.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let (Some(id), Some(off)) = (aux(b"repl-id"), aux(b"repl-offset").and_then(|o| o.parse::<u64>().ok())) else {
+        return;
+    };
+    if id.len() != 40 {
+        return;
+    }
+    let db = aux(b"repl-stream-db").and_then(|d| d.parse::<usize>().ok()).filter(|&d| d < store.dbs.len());
+    store.repl.replid = id;
+    store.repl.clear_id2();
+    store.stream.reset_to(off);
+    store.stream.set_current_db(db);
+    crate::log_notice!("Using the replication ID and offset of the RDB file: {}:{off}", store.repl.replid);
 }
 
 /// The temporary file a save by process `pid` writes in `dir` before renaming it; a
@@ -105,31 +128,42 @@ pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Re
     let tmp = temp_path(dir, std::process::id());
     let result = (|| {
         let f = File::create(&tmp)?;
-        let aux = header_aux(used_mem, crate::util::time::unix_secs(), aof_base);
-        let mut w = RdbWriter::new(
-            BufWriter::with_capacity(1 << 16, f),
-            store.cfg.rdbcompression,
-            store.cfg.rdbchecksum,
-            &aux,
-        )?;
-        w.key_delay = store.cfg.rdb_key_save_delay as i64;
-        for db in &store.dbs {
-            w.db(db)?;
-        }
-        let written = w.written;
-        let f = w.finish()?.into_inner().map_err(|e| e.into_error())?;
+        let (w, written) = write_rdb(store, BufWriter::with_capacity(1 << 16, f), used_mem, aof_base)?;
+        let f = w.into_inner().map_err(|e| e.into_error())?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         if let Ok(d) = File::open(dir) {
             // Make the rename itself durable.
             let _ = d.sync_all();
         }
-        Ok(written + 8)
+        Ok(written)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Writes the whole dataset as an RDB file into `w` (a file, or the pipe of a diskless
+/// full sync); returns `w` and the bytes written. A node that has replication history (a
+/// replica, or a master with a backlog) records it in the header (`repl-id`,
+/// `repl-offset`, `repl-stream-db`), as Redis does, so a restarted replica can continue
+/// with a partial resync.
+pub fn write_rdb<W: io::Write>(store: &Store, w: W, used_mem: u64, aof_base: bool) -> io::Result<(W, u64)> {
+    let mut aux = header_aux(used_mem, crate::util::time::unix_secs(), aof_base);
+    if store.is_replica || store.stream.backlog_active() {
+        let db = store.stream.current_db().unwrap_or(0);
+        aux.insert(4, ("repl-stream-db", db.to_string().into_bytes()));
+        aux.insert(5, ("repl-id", store.repl.replid.as_bytes().to_vec()));
+        aux.insert(6, ("repl-offset", store.stream.offset().to_string().into_bytes()));
+    }
+    let mut w = RdbWriter::new(w, store.cfg.rdbcompression, store.cfg.rdbchecksum, &aux)?;
+    w.key_delay = store.cfg.rdb_key_save_delay as i64;
+    for db in &store.dbs {
+        w.db(db)?;
+    }
+    let written = w.written + 8;
+    Ok((w.finish()?, written))
 }
 
 /// Loads `path` into the (empty) databases of `store`. Keys already expired are skipped
@@ -144,15 +178,29 @@ pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
 /// Loads RDB bytes (a file, or an AOF's base) into `store`; see [`load`].
 pub fn load_bytes(store: &mut Store, data: &[u8]) -> Result<LoadInfo, String> {
     let lim = Limits::from_config(&store.cfg);
+    let keep_expired = store.is_replica;
+    let info = load_into(&mut store.dbs, &mut store.clock, &lim, keep_expired, data)?;
+    store.rdb.last_load_keys_loaded = info.keys;
+    store.rdb.last_load_keys_expired = info.expired;
+    Ok(info)
+}
+
+/// Reads RDB bytes into `dbs`: keys keep their stored write timestamps (`clock` moves past
+/// them) or get fresh ones from `clock`; expired keys are skipped unless `keep_expired`
+/// (a replica keeps them until its master deletes them).
+pub fn load_into(
+    dbs: &mut [crate::keyspace::Db],
+    clock: &mut crate::keyspace::clock::MvccClock,
+    lim: &Limits,
+    keep_expired: bool,
+    data: &[u8],
+) -> Result<LoadInfo, String> {
     let now = crate::util::time::unix_ms();
     let lru = crate::util::time::lru_clock();
-    let databases = store.dbs.len();
-    let is_replica = store.is_replica;
+    let databases = dbs.len();
     let mut expired = 0u64;
-    let dbs = &mut store.dbs;
-    let clock = &mut store.clock;
-    let mut info = load_rdb(data, &lim, databases, |k| {
-        if k.expire != NO_EXPIRE && k.expire <= now && !is_replica {
+    let mut info = load_rdb(data, lim, databases, |k| {
+        if k.expire != NO_EXPIRE && k.expire <= now && !keep_expired {
             expired += 1;
             return;
         }
@@ -170,8 +218,6 @@ pub fn load_bytes(store: &mut Store, data: &[u8]) -> Result<LoadInfo, String> {
     .map_err(|e| e.to_string())?;
     info.keys -= expired.min(info.keys);
     info.expired = expired;
-    store.rdb.last_load_keys_loaded = info.keys;
-    store.rdb.last_load_keys_expired = expired;
     Ok(info)
 }
 

@@ -18,12 +18,27 @@ use bytes::Bytes;
 /// Default backlog size, as Redis's `repl-backlog-size` default (1 MB).
 pub const DEFAULT_BACKLOG: usize = 1024 * 1024;
 
+/// Smallest backlog, as Redis's `CONFIG_REPL_BACKLOG_MIN_SIZE`.
+pub const MIN_BACKLOG: usize = 16 * 1024;
+
+/// The ring size for `repl-backlog-size` (at least [`MIN_BACKLOG`]).
+pub fn backlog_capacity(configured: i64) -> usize {
+    usize::try_from(configured).unwrap_or(usize::MAX).max(MIN_BACKLOG)
+}
+
 /// The write stream of one node.
 #[derive(Debug)]
 pub struct WriteStream {
     /// A copy of every byte appended, for the AOF (`persistence::aof` drains it at the end
     /// of each batch); None while the AOF is off.
     pub aof_tap: Option<Vec<u8>>,
+    /// A copy of every byte appended since the last hand-over to the replicas
+    /// (`replication::master::feed`, at the end of each batch); None without replicas.
+    pub repl_tap: Option<Vec<u8>>,
+    /// Set while a replica applies its master's stream: the commands it executes are not
+    /// re-encoded; the master's bytes are appended as they are ([`Self::append_raw`]), so
+    /// this node's offsets equal its master's and sub-replicas get the stream unchanged.
+    pub muted: bool,
     /// Offset of the next byte to be appended (Redis's `master_repl_offset`).
     offset: u64,
     /// Database the last record was written for; a different one emits SELECT first.
@@ -77,6 +92,8 @@ impl WriteStream {
         assert!(capacity > 0);
         WriteStream {
             aof_tap: None,
+            repl_tap: None,
+            muted: false,
             offset: 0,
             last_db: None,
             ring: Vec::new(),
@@ -91,6 +108,9 @@ impl WriteStream {
     /// Appends one executed write. `db` is the database it ran in. Encodes straight into
     /// the ring: no intermediate buffer on this per-write path.
     pub fn append(&mut self, db: usize, mvcc: u64, argv: &[Bytes]) {
+        if self.muted {
+            return;
+        }
         if self.last_db != Some(db) {
             let mut b = itoa::Buffer::new();
             let dbs = b.format(db);
@@ -122,6 +142,73 @@ impl WriteStream {
         self.last_mvcc = mvcc;
     }
 
+    /// Appends bytes received from this node's master, as they are, once executed; `db` is
+    /// the database the master's stream is in after them.
+    pub fn append_raw(&mut self, data: &[u8], db: usize) {
+        self.push_bytes(data);
+        self.last_db = Some(db);
+        self.records += 1;
+    }
+
+    /// Appends a command for the replicas only (the master's PING, REPLCONF GETACK), in
+    /// whatever database the stream is in: it is not a write, so the AOF does not get it.
+    pub fn append_for_replicas(&mut self, argv: &[&[u8]]) {
+        let mut buf = Vec::with_capacity(64);
+        encode_command(&mut buf, argv);
+        let aof = self.aof_tap.take();
+        self.push_bytes(&buf);
+        self.aof_tap = aof;
+    }
+
+    /// Restarts the stream at `offset` with an empty backlog (a replica after a full
+    /// sync takes its master's offset). The next record starts with a SELECT.
+    pub fn reset_to(&mut self, offset: u64) {
+        self.offset = offset;
+        self.backlog_start = offset;
+        self.last_db = None;
+    }
+
+    /// The database the stream is in (the last SELECT), if known.
+    pub fn current_db(&self) -> Option<usize> {
+        self.last_db
+    }
+
+    /// Sets the database the stream is in (a replica loading its master's snapshot takes
+    /// the master's `repl-stream-db`).
+    pub fn set_current_db(&mut self, db: Option<usize>) {
+        self.last_db = db;
+    }
+
+    /// Changes the backlog size (CONFIG SET repl-backlog-size). The ring keeps what fits.
+    pub fn resize(&mut self, capacity: usize) {
+        assert!(capacity > 0);
+        if capacity == self.capacity {
+            return;
+        }
+        if !self.backlog {
+            self.capacity = capacity;
+            return;
+        }
+        let keep = (self.histlen()).min(capacity);
+        let tail = self.read_from(self.offset - keep as u64).unwrap_or_default();
+        self.capacity = capacity;
+        self.ring = vec![0; capacity];
+        self.backlog_start = self.offset - tail.len() as u64;
+        let end = self.offset;
+        self.offset = self.backlog_start;
+        let (aof, repl) = (self.aof_tap.take(), self.repl_tap.take());
+        self.push_bytes(&tail);
+        (self.aof_tap, self.repl_tap) = (aof, repl);
+        debug_assert_eq!(self.offset, end);
+    }
+
+    /// Drops the backlog ring (`repl-backlog-ttl` passed without replicas).
+    pub fn disable_backlog(&mut self) {
+        self.backlog = false;
+        self.ring = Vec::new();
+        self.backlog_start = self.offset;
+    }
+
     /// Starts keeping the backlog ring (from the current offset on).
     pub fn enable_backlog(&mut self) {
         if !self.backlog {
@@ -145,6 +232,9 @@ impl WriteStream {
     #[inline]
     fn push_bytes(&mut self, data: &[u8]) {
         if let Some(t) = self.aof_tap.as_mut() {
+            t.extend_from_slice(data);
+        }
+        if let Some(t) = self.repl_tap.as_mut() {
             t.extend_from_slice(data);
         }
         if !self.backlog {

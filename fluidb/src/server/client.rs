@@ -153,6 +153,12 @@ pub struct Client {
     pub close_after_reply: bool,
     pub name: Option<Bytes>,
     pub is_master_link: bool,
+    /// What REPLCONF said before PSYNC.
+    pub replconf: crate::replication::ReplicaConf,
+    /// Set by PSYNC/SYNC: this connection now feeds a replica.
+    pub repl_feed: Option<std::sync::Arc<crate::replication::master::Feed>>,
+    /// Stream offset after this client's last write (WAIT waits for replicas to reach it).
+    pub woff: u64,
     pub is_unix: bool,
     pub no_evict: bool,
     /// Set by `Ctx::block` when a blocking command must wait; taken by the connection.
@@ -176,6 +182,9 @@ impl Client {
             close_after_reply: false,
             name: None,
             is_master_link: false,
+            replconf: Default::default(),
+            repl_feed: None,
+            woff: 0,
             is_unix: false,
             no_evict: false,
             block_req: None,

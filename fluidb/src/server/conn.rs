@@ -279,6 +279,9 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
             let mut info = client.shared.info.lock();
             info.last_interaction = st.last_tick.unwrap_or_else(std::time::Instant::now);
             st.end_batch();
+            if st.stream.offset() != stream_at_start {
+                client.woff = st.stream.offset(); // what WAIT waits for
+            }
             // Under `appendfsync always`, a batch that wrote waits for the fsync of its
             // AOF bytes (after the lock is released) before its replies go out.
             durable = (st.stream.offset() != stream_at_start
@@ -339,6 +342,19 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
             }
             // A blocked client was handled above.
             Flow::Block => {}
+            Flow::Replica => {
+                // Replies so far (+FULLRESYNC / +CONTINUE) go first; the connection then
+                // carries the snapshot and the stream until the replica goes away.
+                if flush(sock, out).await {
+                    crate::replication::master::serve_replica(shared, sock, inbuf, client).await;
+                }
+                keep = false;
+                break;
+            }
+            Flow::Wait { offset, want, timeout_ms } => {
+                let n = crate::replication::master::wait_acks(shared, offset, want, timeout_ms).await;
+                out.int(n as i64);
+            }
         }
     }
     batch.clear();

@@ -30,8 +30,9 @@ pub async fn run(shared: Arc<Shared>) {
             let mut st = shared.lock_store();
             crate::persistence::bgsave::cron(&mut st);
             crate::persistence::aof::cron(&mut st);
-            // Deletions by active expiry reach the AOF too.
-            crate::persistence::aof::flush(&mut st);
+            crate::replication::master::cron(&mut st);
+            // Deletions by active expiry reach the AOF and the replicas too.
+            st.flush_stream_consumers();
         }
     }
 }

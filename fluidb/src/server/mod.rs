@@ -57,12 +57,15 @@ pub struct Shared {
     pub shutdown: Notify,
     pub executable: String,
     pub config_file: String,
+    /// This very value, for handlers that start background tasks (REPLICAOF).
+    me: std::sync::Weak<Shared>,
 }
 
 impl Shared {
     pub fn new(cfg: Config, config_file: String) -> Arc<Shared> {
         let run_id: String = (0..40).map(|_| format!("{:x}", rand::random::<u8>() & 15)).collect();
-        Arc::new(Shared {
+        Arc::new_cyclic(|me| Shared {
+            me: me.clone(),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),
             started_unix_ms: crate::util::time::unix_ms(),
@@ -79,6 +82,11 @@ impl Shared {
             config_file,
             store: Mutex::new(Store::new(cfg)),
         })
+    }
+
+    /// An owning handle to the shared state (None only while it is being dropped).
+    pub fn arc(&self) -> Option<Arc<Shared>> {
+        self.me.upgrade()
     }
 
     /// Copies configuration values read outside the lock after a change.
@@ -168,6 +176,12 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
         tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
     tokio::spawn(cron::run(shared.clone()));
+    {
+        let mut st = shared.store.lock();
+        if let Some((host, port)) = st.cfg.replicaof.first().cloned() {
+            crate::replication::replica::set_master(&shared, &mut st, host, port);
+        }
+    }
     // A file grown past RLIMIT_FSIZE must fail the write (EFBIG, handled like a full disk:
     // MISCONF and a retry), not kill the server with SIGXFSZ.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.

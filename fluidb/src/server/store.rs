@@ -256,6 +256,11 @@ pub struct Store {
     /// The write timestamps the next writes must take, in order (filled while replaying
     /// the AOF from its `#mvcc:` annotations; a replayed EXEC takes one per queued write).
     pub replay_mvcc: std::collections::VecDeque<u64>,
+    /// Replication: history, attached replicas, the link to our master.
+    pub repl: crate::replication::ReplState,
+    /// Set while commands from this node's master execute (a replica shows them keys
+    /// that are logically expired: only the master decides when they go).
+    pub executing_master: bool,
 }
 
 impl Store {
@@ -268,7 +273,7 @@ impl Store {
             watch: WatchRegistry::default(),
             pubsub: PubSub::default(),
             clients: ClientRegistry::default(),
-            stream: WriteStream::default(),
+            stream: WriteStream::new(crate::replication::stream::backlog_capacity(cfg.repl_backlog_size)),
             slowlog: SlowLog::default(),
             dirty: 0,
             is_replica: false,
@@ -284,6 +289,8 @@ impl Store {
             aof: None,
             aofrw: crate::persistence::aof::RewriteState::new(),
             replay_mvcc: Default::default(),
+            repl: Default::default(),
+            executing_master: false,
             aof_sync: Default::default(),
             pause: Default::default(),
             blocking: Default::default(),
@@ -306,7 +313,10 @@ impl Store {
         }
         // Replicas hide expired keys; during CLIENT PAUSE nothing is deleted either, so a
         // paused node writes nothing to its stream (Redis 7.0 pauses expiry too).
-        if self.is_replica || self.pause.active().is_some() {
+        if self.is_replica {
+            return !self.executing_master;
+        }
+        if self.pause.active().is_some() {
             return true;
         }
         self.delete_expired(db, key);
@@ -462,9 +472,16 @@ impl Store {
     pub fn end_batch(&mut self) {
         self.clock_base = None;
         self.last_tick = None;
-        // The batch's writes reach the AOF (and, under `appendfsync always`, the disk)
-        // before any of its replies is sent.
+        self.flush_stream_consumers();
+    }
+
+    /// Hands what the write stream produced to its consumers: the AOF (and, under
+    /// `appendfsync always`, the disk) before any reply of the batch is sent, and the
+    /// replicas. Called at the end of every batch and by the cron, so that the stream's
+    /// taps are empty whenever the lock is free.
+    pub fn flush_stream_consumers(&mut self) {
         crate::persistence::aof::flush(self);
+        crate::replication::master::feed(self);
     }
 
     /// Unix time in ms for the command about to run.

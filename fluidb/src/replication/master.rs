@@ -1,0 +1,762 @@
+//! The master side: replicas attach with PSYNC (or SYNC), get either the missing part of
+//! the stream from the backlog (+CONTINUE) or a snapshot followed by the stream from the
+//! snapshot's offset on (+FULLRESYNC), and then every write as it happens.
+//!
+//! Each replica has a [`Feed`]: the stream bytes it has not been sent yet, filled at the
+//! end of every batch (under the store lock, one copy per replica, as Redis 7's shared
+//! replication buffer costs one reference per replica) and drained by the replica's own
+//! connection task, which owns the socket. A replica that falls more than the
+//! `client-output-buffer-limit replica` hard limit behind is dropped, so a stalled
+//! replica can never make the master run out of memory.
+//!
+//! A full sync forks a child that writes the snapshot: to `dbfilename` (disk) or into a
+//! pipe whose bytes the parent relays to the replicas (diskless, `$EOF:<mark>` framing).
+//! The stream offset at the fork is the offset the replica continues from. Replicas that
+//! ask while a disk snapshot for replication is being written join it; others wait for
+//! the next round (`repl-diskless-sync-delay` lets more replicas join a diskless one).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, Notify};
+
+use super::ReplicaConf;
+use crate::commands::call::{Ctx, Flow};
+use crate::protocol::{ParseLimits, Parser};
+use crate::server::client::Client;
+use crate::server::store::Store;
+use crate::server::Shared;
+
+/// Chunks of a diskless payload in flight to one replica (backpressure: a slow replica
+/// slows the pipe, it does not make the master buffer the snapshot).
+const PIPE_CHUNKS_IN_FLIGHT: usize = 16;
+/// Bytes read from the snapshot pipe at a time.
+const PIPE_CHUNK: usize = 64 * 1024;
+/// Bytes of a disk snapshot sent at a time.
+const FILE_CHUNK: usize = 256 * 1024;
+/// Largest REPLCONF line a replica may send us before we give up on it.
+const REPLICA_QUERY_LIMIT: usize = 64 * 1024;
+
+/// Where a replica's snapshot comes from.
+pub enum Rdb {
+    /// Partial resync: no snapshot, the stream starts at once.
+    None,
+    /// Waiting for a fork (another child runs, or the diskless delay).
+    WaitFork,
+    /// The disk snapshot is being written.
+    Writing,
+    /// The disk snapshot is ready to be sent.
+    File(PathBuf),
+    /// Diskless: chunks arrive from the pipe; the sender is dropped at the end.
+    Pipe(Option<mpsc::Receiver<Bytes>>),
+    /// The snapshot could not be made: the replica is dropped.
+    Failed,
+}
+
+/// What one replica's connection task has to send.
+pub struct FeedState {
+    /// `+FULLRESYNC <id> <offset>`, sent once the fork happened.
+    pub preamble: Vec<u8>,
+    pub rdb: Rdb,
+    /// Whether a diskless child ended well (None while it runs).
+    pub pipe_done: Option<bool>,
+    /// Stream bytes not sent yet.
+    pub bytes: Vec<u8>,
+    /// Why the replica must be dropped, if it must.
+    pub close: Option<String>,
+}
+
+/// The hand-over between the store (which appends) and a replica's task (which sends).
+pub struct Feed {
+    pub state: Mutex<FeedState>,
+    pub notify: Notify,
+}
+
+impl std::fmt::Debug for Feed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Feed")
+    }
+}
+
+impl Feed {
+    fn new(rdb: Rdb) -> Arc<Feed> {
+        Arc::new(Feed {
+            state: Mutex::new(FeedState { preamble: Vec::new(), rdb, pipe_done: None, bytes: Vec::new(), close: None }),
+            notify: Notify::new(),
+        })
+    }
+
+    /// Appends stream bytes; past `limit` pending bytes the replica is dropped.
+    fn push(&self, data: &[u8], limit: usize) {
+        let mut st = self.state.lock();
+        if st.close.is_some() {
+            return;
+        }
+        if limit > 0 && st.bytes.len() + data.len() > limit {
+            st.close = Some("output buffer limit reached".into());
+            st.bytes = Vec::new();
+        } else {
+            st.bytes.extend_from_slice(data);
+        }
+        drop(st);
+        self.notify.notify_one();
+    }
+
+    fn close(&self, why: &str) {
+        self.state.lock().close = Some(why.to_string());
+        self.notify.notify_one();
+    }
+}
+
+/// A replica's state as INFO shows it (`slaveN:...,state=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaState {
+    WaitBgsaveStart,
+    WaitBgsaveEnd,
+    SendBulk,
+    Online,
+}
+
+impl ReplicaState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ReplicaState::WaitBgsaveStart | ReplicaState::WaitBgsaveEnd => "wait_bgsave",
+            ReplicaState::SendBulk => "send_bulk",
+            ReplicaState::Online => "online",
+        }
+    }
+}
+
+/// An attached replica.
+pub struct Replica {
+    pub client_id: u64,
+    pub ip: String,
+    pub conf: ReplicaConf,
+    pub state: ReplicaState,
+    /// The offset it acknowledged last (REPLCONF ACK) and when.
+    pub ack_offset: u64,
+    pub ack_time: Instant,
+    pub feed: Arc<Feed>,
+    /// When it started waiting for a snapshot.
+    pub since: Instant,
+}
+
+/// A full sync in progress: the child writing the snapshot.
+pub struct SyncRound {
+    pub pid: libc::pid_t,
+    pub diskless: bool,
+    pub offset: u64,
+    pub path: PathBuf,
+    /// The replicas served by this snapshot (client ids).
+    pub members: Vec<u64>,
+}
+
+fn output_limit(store: &Store) -> usize {
+    store.cfg.client_output_buffer_limit.replica.hard_bytes as usize
+}
+
+/// Hands the stream bytes of the batch that just ended to every replica that follows the
+/// stream (at the end of every batch, with the AOF's flush).
+pub fn feed(store: &mut Store) {
+    let limit = output_limit(store);
+    let Some(tap) = store.stream.repl_tap.as_mut() else { return };
+    if tap.is_empty() {
+        return;
+    }
+    for r in &store.repl.replicas {
+        if r.state != ReplicaState::WaitBgsaveStart {
+            r.feed.push(tap, limit);
+        }
+    }
+    tap.clear();
+}
+
+/// SYNC and PSYNC (`syncCommand`): the connection becomes a replica's. Partial resync when
+/// the requested history and offset are in the backlog, a full sync otherwise.
+pub fn psync(ctx: &mut Ctx, is_psync: bool) {
+    if ctx.client.repl_feed.is_some() {
+        return; // already a replica: ignored, as Redis
+    }
+    let store = &mut *ctx.store;
+    if store.is_replica && !store.repl.link.as_ref().is_some_and(|l| l.is_connected()) {
+        return ctx.out.error("-NOMASTERLINK Can't SYNC while not connected with my master");
+    }
+    let mut conf = ctx.client.replconf.clone();
+    conf.old_sync = !is_psync;
+    let ip = ctx.client.shared.addr.rsplit_once(':').map_or(String::new(), |(h, _)| h.to_string());
+    let ip = conf.ip.clone().unwrap_or(ip);
+    let addr = ctx.client.shared.addr.clone();
+    store.stream.enable_backlog();
+    if store.stream.repl_tap.is_none() {
+        store.stream.repl_tap = Some(Vec::with_capacity(1 << 16));
+    }
+    store.repl.no_replicas_since = None;
+    let now = Instant::now();
+    if is_psync {
+        let (want_id, want_off) = (&ctx.argv[1], &ctx.argv[2]);
+        if let Some(backlog) = try_partial(store, want_id, want_off, &addr) {
+            let line = if conf.capa_psync2 {
+                format!("+CONTINUE {}\r\n", store.repl.replid)
+            } else {
+                "+CONTINUE\r\n".to_string()
+            };
+            ctx.out.raw(line.as_bytes());
+            let feed = Feed::new(Rdb::None);
+            feed.state.lock().bytes = backlog;
+            store.repl.stats.sync_partial_ok += 1;
+            store.repl.replicas.push(Replica {
+                client_id: ctx.client.id,
+                ip,
+                conf,
+                state: ReplicaState::Online,
+                ack_offset: 0,
+                ack_time: now,
+                feed: feed.clone(),
+                since: now,
+            });
+            become_replica(ctx, feed);
+            return;
+        }
+        if want_id.as_ref() != b"?" {
+            store.repl.stats.sync_partial_err += 1;
+        }
+    }
+    crate::log_notice!("Replica {addr} asks for synchronization");
+    crate::log_notice!("Full resync requested by replica {addr}");
+    store.repl.stats.sync_full += 1;
+    let feed = Feed::new(Rdb::WaitFork);
+    store.repl.replicas.push(Replica {
+        client_id: ctx.client.id,
+        ip,
+        conf,
+        state: ReplicaState::WaitBgsaveStart,
+        ack_offset: 0,
+        ack_time: now,
+        feed: feed.clone(),
+        since: now,
+    });
+    join_or_start_round(store, ctx.client.id);
+    become_replica(ctx, feed);
+}
+
+fn become_replica(ctx: &mut Ctx, feed: Arc<Feed>) {
+    ctx.client.repl_feed = Some(feed);
+    ctx.client.shared.info.lock().flags = "S".into();
+    ctx.flow = Flow::Replica;
+}
+
+/// The backlog from the requested offset on, if the request continues our history
+/// (`masterTryPartialResynchronization`).
+fn try_partial(store: &Store, want_id: &[u8], want_off: &[u8], addr: &str) -> Option<Vec<u8>> {
+    let off: i64 = std::str::from_utf8(want_off).ok()?.parse().ok()?;
+    let repl = &store.repl;
+    let ours = want_id == repl.replid.as_bytes();
+    let second = want_id == repl.replid2.as_bytes() && off <= repl.second_offset;
+    if !ours && !second {
+        if want_id != b"?" {
+            crate::log_notice!(
+                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{}', my \
+replication IDs are '{}' and '{}')",
+                String::from_utf8_lossy(want_id),
+                repl.replid,
+                repl.replid2
+            );
+        }
+        return None;
+    }
+    let from = u64::try_from(off - 1).ok()?;
+    let data = store.stream.read_from(from);
+    if data.is_none() {
+        crate::log_notice!(
+            "Unable to partial resync with replica {addr} for lack of backlog (Replica request was: {off})."
+        );
+    }
+    let data = data?;
+    crate::log_notice!(
+        "Partial resynchronization request from {addr} accepted. Sending {} bytes of backlog starting from offset {off}.",
+        data.len()
+    );
+    Some(data)
+}
+
+/// Puts a replica waiting for a snapshot into the running disk round if there is one it
+/// can join, else starts a round when no child runs (the cron retries otherwise).
+fn join_or_start_round(store: &mut Store, id: u64) {
+    if let Some(round) = store.repl.round.as_ref() {
+        if !round.diskless {
+            // Join: same snapshot, same starting offset, and the stream bytes the others
+            // buffered since the fork.
+            let donor = store.repl.replicas.iter().find(|r| round.members.contains(&r.client_id));
+            let copied = donor.map(|d| d.feed.state.lock().bytes.clone());
+            if let Some(bytes) = copied {
+                let line = format!("+FULLRESYNC {} {}\r\n", store.repl.replid, round.offset);
+                if let Some(r) = store.repl.replicas.iter_mut().find(|r| r.client_id == id) {
+                    let mut st = r.feed.state.lock();
+                    st.preamble = if r.conf.old_sync { b"\n".to_vec() } else { line.into_bytes() };
+                    st.bytes = bytes;
+                    st.rdb = Rdb::Writing;
+                    drop(st);
+                    r.state = ReplicaState::WaitBgsaveEnd;
+                    r.feed.notify.notify_one();
+                }
+                if let Some(round) = store.repl.round.as_mut() {
+                    round.members.push(id);
+                }
+                crate::log_notice!("Waiting for end of BGSAVE for SYNC");
+                return;
+            }
+        }
+    }
+    maybe_start_round(store);
+}
+
+/// Starts a full-sync round for the waiting replicas when possible: no other child, and
+/// for diskless, the delay passed (or enough replicas wait).
+fn maybe_start_round(store: &mut Store) {
+    let waiting: Vec<&Replica> =
+        store.repl.replicas.iter().filter(|r| r.state == ReplicaState::WaitBgsaveStart).collect();
+    if waiting.is_empty() || crate::persistence::aof::has_active_child(store) {
+        return;
+    }
+    let diskless = store.cfg.repl_diskless_sync && waiting.iter().all(|r| r.conf.capa_eof);
+    if diskless {
+        let oldest = waiting.iter().map(|r| r.since).min().unwrap_or_else(Instant::now);
+        let max = store.cfg.repl_diskless_sync_max_replicas;
+        let enough = max > 0 && waiting.len() >= max as usize;
+        if !enough && oldest.elapsed() < Duration::from_secs(store.cfg.repl_diskless_sync_delay.max(0) as u64) {
+            return;
+        }
+    }
+    if let Err(e) = start_round(store, diskless) {
+        crate::log_warning!("BGSAVE for replication failed: {e}");
+        for r in store.repl.replicas.iter().filter(|r| r.state == ReplicaState::WaitBgsaveStart) {
+            r.feed.state.lock().rdb = Rdb::Failed;
+            r.feed.close("BGSAVE for replication failed");
+        }
+    }
+}
+
+/// Forks the snapshot child of a round and tells each waiting replica its offset.
+fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
+    // The stream restarts with a SELECT, so a replica loading the snapshot (which starts
+    // in database 0) follows the right database.
+    store.stream.reset_db();
+    let offset = store.stream.offset();
+    let path = crate::persistence::snapshot::rdb_path(store);
+    let members: Vec<u64> =
+        store.repl.replicas.iter().filter(|r| r.state == ReplicaState::WaitBgsaveStart).map(|r| r.client_id).collect();
+    crate::log_notice!("Starting BGSAVE for SYNC with target: {}", if diskless { "replicas sockets" } else { "disk" });
+    let line = format!("+FULLRESYNC {} {}\r\n", store.repl.replid, offset);
+    let preamble = |r: &Replica| {
+        // SYNC (the old protocol) gets no +FULLRESYNC line: a newline, which every replica
+        // skips before the payload, keeps the "preamble first" order of the task.
+        if r.conf.old_sync {
+            b"\n".to_vec()
+        } else {
+            line.clone().into_bytes()
+        }
+    };
+    // The preamble and the snapshot source are set under one lock of the feed: the
+    // replica's task (which does not take the store lock) must never see one without
+    // the other.
+    let pid = if diskless {
+        let (pid, rx) = crate::persistence::bgsave::start_to_pipe(store)?;
+        let mut senders = Vec::new();
+        for r in store.repl.replicas.iter().filter(|r| members.contains(&r.client_id)) {
+            let (tx, prx) = mpsc::channel(PIPE_CHUNKS_IN_FLIGHT);
+            let mut st = r.feed.state.lock();
+            st.preamble = preamble(r);
+            st.rdb = Rdb::Pipe(Some(prx));
+            senders.push(tx);
+        }
+        tokio::spawn(relay_pipe(rx, senders));
+        pid
+    } else {
+        crate::persistence::bgsave::start(store)?;
+        for r in store.repl.replicas.iter().filter(|r| members.contains(&r.client_id)) {
+            let mut st = r.feed.state.lock();
+            st.preamble = preamble(r);
+            st.rdb = Rdb::Writing;
+        }
+        store.bgsave.child.unwrap_or(0)
+    };
+    for r in store.repl.replicas.iter_mut().filter(|r| members.contains(&r.client_id)) {
+        r.state = ReplicaState::WaitBgsaveEnd;
+        r.feed.notify.notify_one();
+    }
+    store.repl.round = Some(SyncRound { pid, diskless, offset, path, members });
+    Ok(())
+}
+
+/// Reads the diskless child's pipe and hands each chunk to every replica of the round.
+async fn relay_pipe(mut rx: tokio::net::unix::pipe::Receiver, mut senders: Vec<mpsc::Sender<Bytes>>) {
+    let mut buf = BytesMut::with_capacity(PIPE_CHUNK);
+    loop {
+        buf.reserve(PIPE_CHUNK);
+        match rx.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                let chunk = buf.split().freeze();
+                let mut alive = Vec::with_capacity(senders.len());
+                for tx in senders.drain(..) {
+                    if tx.send(chunk.clone()).await.is_ok() {
+                        alive.push(tx);
+                    }
+                }
+                senders = alive;
+                if senders.is_empty() {
+                    break; // every replica went away: the child gets EPIPE and ends
+                }
+            }
+        }
+    }
+}
+
+/// The snapshot child of a round ended (from `bgsave::check_child`).
+pub fn round_done(store: &mut Store, pid: libc::pid_t, ok: bool) {
+    let Some(round) = store.repl.round.take_if(|r| r.pid == pid) else { return };
+    crate::log_notice!("Background RDB transfer {}", if ok { "terminated with success" } else { "error" });
+    for r in store.repl.replicas.iter_mut().filter(|r| round.members.contains(&r.client_id)) {
+        let mut st = r.feed.state.lock();
+        if round.diskless {
+            st.pipe_done = Some(ok);
+        } else if ok {
+            st.rdb = Rdb::File(round.path.clone());
+            r.state = ReplicaState::SendBulk;
+        } else {
+            st.rdb = Rdb::Failed;
+        }
+        drop(st);
+        r.feed.notify.notify_one();
+    }
+    // Replicas that came while this child ran get the next round.
+    maybe_start_round(store);
+}
+
+/// The replication cron (master side): starts waiting rounds, PINGs the replicas every
+/// `repl-ping-replica-period`, drops replicas silent for `repl-timeout`, and frees the
+/// backlog `repl-backlog-ttl` seconds after the last replica left.
+pub fn cron(store: &mut Store) {
+    maybe_start_round(store);
+    let now = Instant::now();
+    if !store.repl.replicas.is_empty() {
+        let period = Duration::from_secs(store.cfg.repl_ping_replica_period.max(1) as u64);
+        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica {
+            store.repl.last_ping = Some(now);
+            store.stream.append_for_replicas(&[b"PING"]);
+            feed(store);
+        }
+        let timeout = Duration::from_secs(store.cfg.repl_timeout.max(1) as u64);
+        for r in &store.repl.replicas {
+            if r.state == ReplicaState::Online && now.duration_since(r.ack_time) > timeout {
+                crate::log_warning!(
+                    "Disconnecting timedout replica (streaming sync): {}:{}",
+                    r.ip,
+                    r.conf.listening_port
+                );
+                r.feed.close("timeout");
+            }
+        }
+    } else if store.stream.backlog_active() && !store.is_replica {
+        let ttl = store.cfg.repl_backlog_ttl;
+        if ttl > 0 && store.repl.no_replicas_since.is_some_and(|t| now.duration_since(t).as_secs() >= ttl as u64) {
+            crate::log_notice!("Replication backlog freed after {ttl} seconds without connected replicas.");
+            store.stream.disable_backlog();
+            store.repl.no_replicas_since = None;
+        }
+    }
+}
+
+/// Drops every replica (the node became a replica of another history, or shuts down).
+pub fn disconnect_replicas(store: &mut Store) {
+    for r in &store.repl.replicas {
+        r.feed.close("replication history changed");
+    }
+}
+
+/// Forgets a replica whose connection ended.
+fn detach(shared: &Shared, id: u64) {
+    let mut st = shared.store.lock();
+    if let Some(i) = st.repl.replicas.iter().position(|r| r.client_id == id) {
+        let r = st.repl.replicas.remove(i);
+        crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.conf.listening_port);
+    }
+    if st.repl.replicas.is_empty() {
+        st.stream.repl_tap = None;
+        st.repl.no_replicas_since = Some(Instant::now());
+    }
+    // A waiting round whose every member left still runs to its end (Redis does too);
+    // WAIT callers may now see fewer replicas.
+    st.repl.acks.send_modify(|n| *n += 1);
+}
+
+/// Runs a replica's connection after PSYNC: snapshot (if any), then the stream, while
+/// reading its REPLCONF ACKs. Returns when the replica is gone or must be dropped.
+pub async fn serve_replica<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    sock: &mut S,
+    inbuf: &mut BytesMut,
+    client: &mut Client,
+) {
+    let Some(feed) = client.repl_feed.clone() else { return };
+    let id = client.id;
+    let result = stream_to_replica(shared, sock, inbuf, client, &feed).await;
+    if let Err(why) = result {
+        crate::log_notice!("Replica {} dropped: {why}", client.shared.addr);
+    }
+    detach(shared, id);
+}
+
+async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Arc<Shared>,
+    sock: &mut S,
+    inbuf: &mut BytesMut,
+    client: &mut Client,
+    feed: &Arc<Feed>,
+) -> Result<(), String> {
+    let kill = client.shared.clone();
+    let (mut rd, mut wr) = tokio::io::split(sock);
+    let mut parser = Parser::new();
+    let mut argv: Vec<Bytes> = Vec::new();
+    let mut sent_preamble = false;
+    let mut rdb_sent = false;
+    // After a diskless payload the stream waits for the replica's first ACK: a replica
+    // finds the EOF mark at the end of what it read, so nothing may follow the mark in
+    // the same read (Redis's `repl_put_online_on_ack`).
+    let mut hold_for_ack = false;
+    let mut keepalive = tokio::time::interval(Duration::from_secs(1));
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        // Take what there is to send, under the feed's lock only.
+        enum Step {
+            Write(Vec<u8>),
+            File(PathBuf),
+            Pipe(mpsc::Receiver<Bytes>),
+            Wait,
+        }
+        let step = {
+            let mut st = feed.state.lock();
+            if let Some(why) = st.close.take() {
+                return Err(why);
+            }
+            if !sent_preamble && !st.preamble.is_empty() {
+                sent_preamble = true;
+                Step::Write(std::mem::take(&mut st.preamble))
+            } else if !rdb_sent && !sent_preamble && !matches!(st.rdb, Rdb::None | Rdb::Failed) {
+                Step::Wait // a full sync starts with its +FULLRESYNC line
+            } else if !rdb_sent {
+                match &mut st.rdb {
+                    Rdb::None => {
+                        rdb_sent = true;
+                        Step::Wait
+                    }
+                    Rdb::WaitFork | Rdb::Writing => Step::Wait,
+                    Rdb::File(p) => Step::File(p.clone()),
+                    Rdb::Pipe(rx) => match rx.take() {
+                        Some(rx) => Step::Pipe(rx),
+                        None => Step::Wait,
+                    },
+                    Rdb::Failed => return Err("snapshot for replication failed".into()),
+                }
+            } else if !st.bytes.is_empty() && !hold_for_ack {
+                Step::Write(std::mem::take(&mut st.bytes))
+            } else {
+                Step::Wait
+            }
+        };
+        match step {
+            Step::Write(b) => {
+                wr.write_all(&b).await.map_err(|e| e.to_string())?;
+                continue;
+            }
+            Step::File(path) => {
+                send_file(&mut wr, &path).await?;
+                rdb_sent = true;
+                crate::log_notice!("Synchronization with replica {} succeeded", client.shared.addr);
+                set_online(shared, client.id);
+                continue;
+            }
+            Step::Pipe(rx) => {
+                send_pipe(&mut wr, rx, feed, &kill).await?;
+                rdb_sent = true;
+                hold_for_ack = true;
+                crate::log_notice!("Synchronization with replica {} succeeded", client.shared.addr);
+                set_online(shared, client.id);
+                continue;
+            }
+            Step::Wait => {}
+        }
+        tokio::select! {
+            _ = feed.notify.notified() => {}
+            _ = kill.kill_notify.notified() => return Err("killed".into()),
+            _ = keepalive.tick(), if !rdb_sent => {
+                // Newlines keep the replica's read timeout from firing while it waits for
+                // the snapshot (Redis's replicationCron does the same).
+                wr.write_all(b"\n").await.map_err(|e| e.to_string())?;
+            }
+            r = rd.read_buf(inbuf) => {
+                match r {
+                    Ok(0) | Err(_) => return Err("connection closed".into()),
+                    Ok(_) => {}
+                }
+                if read_acks(shared, client, inbuf, &mut parser, &mut argv)? {
+                    hold_for_ack = false;
+                }
+            }
+        }
+        if kill.is_killed() {
+            return Err("killed".into());
+        }
+    }
+}
+
+/// Sends a disk snapshot as `$<len>\r\n<bytes>` (`sendBulkToSlave`).
+async fn send_file<W: AsyncWrite + Unpin>(wr: &mut W, path: &PathBuf) -> Result<(), String> {
+    let mut f = tokio::fs::File::open(path).await.map_err(|e| format!("open {}: {e}", path.display()))?;
+    let len = f.metadata().await.map_err(|e| e.to_string())?.len();
+    wr.write_all(format!("${len}\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut left = len;
+    while left > 0 {
+        let n = f.read(&mut buf).await.map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("snapshot file shorter than announced".into());
+        }
+        let n = n.min(left as usize);
+        wr.write_all(&buf[..n]).await.map_err(|e| e.to_string())?;
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+/// Sends a diskless snapshot: `$EOF:<mark>\r\n`, the bytes as the child writes them, then
+/// the mark, once the child ended well.
+async fn send_pipe<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    mut rx: mpsc::Receiver<Bytes>,
+    feed: &Arc<Feed>,
+    kill: &Arc<crate::server::client::ClientShared>,
+) -> Result<(), String> {
+    let mark = super::new_replid();
+    wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    while let Some(chunk) = rx.recv().await {
+        wr.write_all(&chunk).await.map_err(|e| e.to_string())?;
+    }
+    loop {
+        {
+            let mut st = feed.state.lock();
+            if let Some(why) = st.close.take() {
+                return Err(why);
+            }
+            match st.pipe_done {
+                Some(true) => break,
+                Some(false) => return Err("diskless snapshot child failed".into()),
+                None => {}
+            }
+        }
+        tokio::select! {
+            _ = feed.notify.notified() => {}
+            _ = kill.kill_notify.notified() => return Err("killed".into()),
+        }
+    }
+    wr.write_all(mark.as_bytes()).await.map_err(|e| e.to_string())
+}
+
+fn set_online(shared: &Shared, id: u64) {
+    let mut st = shared.store.lock();
+    if let Some(r) = st.repl.replicas.iter_mut().find(|r| r.client_id == id) {
+        r.state = ReplicaState::Online;
+        r.ack_time = Instant::now();
+    }
+}
+
+/// Reads what a replica sends: REPLCONF ACK <offset> (and GETACK/others, ignored).
+/// Returns whether an ACK came.
+fn read_acks(
+    shared: &Shared,
+    client: &Client,
+    inbuf: &mut BytesMut,
+    parser: &mut Parser,
+    argv: &mut Vec<Bytes>,
+) -> Result<bool, String> {
+    let mut acked = false;
+    let lim = ParseLimits { max_bulk_len: 1 << 20, authenticated: true, is_master: false };
+    loop {
+        match parser.next_command(inbuf, &lim, argv) {
+            Ok(true) => {
+                let is_ack = argv.len() >= 3
+                    && argv[0].eq_ignore_ascii_case(b"replconf")
+                    && argv[1].eq_ignore_ascii_case(b"ack");
+                if is_ack {
+                    acked = true;
+                    if let Some(off) = std::str::from_utf8(&argv[2]).ok().and_then(|s| s.parse::<u64>().ok()) {
+                        let mut st = shared.store.lock();
+                        if let Some(r) = st.repl.replicas.iter_mut().find(|r| r.client_id == client.id) {
+                            r.ack_offset = r.ack_offset.max(off);
+                            r.ack_time = Instant::now();
+                        }
+                        st.repl.acks.send_modify(|n| *n += 1);
+                    }
+                }
+                argv.clear();
+            }
+            Ok(false) => break,
+            Err(e) => return Err(format!("protocol error from replica: {}", e.0)),
+        }
+    }
+    if inbuf.len() > REPLICA_QUERY_LIMIT {
+        return Err("replica sent too much".into());
+    }
+    Ok(acked)
+}
+
+/// Replicas that acknowledged at least `offset` (`replicationCountAcksByOffset`).
+pub fn count_acks(store: &Store, offset: u64) -> usize {
+    store.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.ack_offset >= offset).count()
+}
+
+/// Replicas whose last ACK is at most `min-replicas-max-lag` seconds old
+/// (`repl_good_slaves_count`).
+pub fn good_replicas(store: &Store) -> usize {
+    let lag = Duration::from_secs(store.cfg.min_replicas_max_lag.max(0) as u64);
+    store.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.ack_time.elapsed() <= lag).count()
+}
+
+/// Asks every replica for an ACK now (WAIT): `REPLCONF GETACK *` in the stream.
+pub fn request_acks(store: &mut Store) {
+    if store.repl.replicas.is_empty() {
+        return;
+    }
+    store.stream.append_for_replicas(&[b"REPLCONF", b"GETACK", b"*"]);
+    feed(store);
+}
+
+/// WAIT numreplicas timeout, once the command found too few replicas: waits (without
+/// the lock) until enough replicas acknowledged `offset` or the timeout (0: forever).
+pub async fn wait_acks(shared: &Shared, offset: u64, want: usize, timeout_ms: u64) -> usize {
+    let mut rx = shared.store.lock().repl.acks.subscribe();
+    let deadline = (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
+    loop {
+        let n = count_acks(&shared.store.lock(), offset);
+        if n >= want {
+            return n;
+        }
+        let changed = rx.changed();
+        match deadline {
+            Some(d) => {
+                if tokio::time::timeout_at(d, changed).await.is_err() {
+                    return count_acks(&shared.store.lock(), offset);
+                }
+            }
+            None => {
+                if changed.await.is_err() {
+                    return count_acks(&shared.store.lock(), offset);
+                }
+            }
+        }
+    }
+}

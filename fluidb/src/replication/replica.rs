@@ -1,0 +1,710 @@
+//! The replica side: a background task per master link (REPLICAOF returns at once) that
+//! connects, does Redis's handshake (PING, AUTH, REPLCONF listening-port / capa, PSYNC),
+//! receives a snapshot when the master asks for a full sync, and then applies the
+//! master's stream, acknowledging the offset every second.
+//!
+//! A snapshot never replaces the data half-way: it is received whole (into a temporary
+//! file renamed over `dbfilename`, or into memory with `repl-diskless-load`), decoded into
+//! fresh databases off the store lock, and swapped in under the lock in one step. While
+//! that happens the old data keeps being served (`replica-serve-stale-data`), and a
+//! transfer that fails leaves it untouched.
+//!
+//! Commands from the master run through the same `call()` as everyone's, with the
+//! master client's flag (no READONLY, expired keys visible); the stream records are not
+//! re-encoded by `call()` (`WriteStream::muted`) but appended as the master sent them, so
+//! this node's offset is its master's and sub-replicas receive the same bytes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::config::ReplDisklessLoad;
+use crate::protocol::{ParseLimits, Parser, Reply};
+use crate::server::client::{Client, ClientShared};
+use crate::server::store::Store;
+use crate::server::Shared;
+
+/// Longest status line accepted from a master during the handshake.
+const MAX_LINE: usize = 64 * 1024;
+/// Reconnection delays: the first retry is quick, later ones back off up to the cap.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// Most bytes reserved up front for an in-memory snapshot, whatever size is announced.
+const MAX_PREALLOC: usize = 64 << 20;
+/// Most commands applied per lock acquisition.
+const MAX_BATCH: usize = 1024;
+
+/// Where the link is (INFO `master_link_status`, ROLE's state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    Connect,
+    Connecting,
+    Handshake,
+    Transfer,
+    Connected,
+}
+
+impl LinkState {
+    /// The state word of ROLE.
+    pub fn role_name(self) -> &'static str {
+        match self {
+            LinkState::Connect => "connect",
+            LinkState::Connecting => "connecting",
+            LinkState::Handshake => "handshake",
+            LinkState::Transfer => "sync",
+            LinkState::Connected => "connected",
+        }
+    }
+}
+
+/// The link to this node's master.
+#[derive(Debug)]
+pub struct Link {
+    pub host: String,
+    pub port: u16,
+    pub state: LinkState,
+    /// Last time anything came from the master.
+    pub last_io: Instant,
+    /// When the link went down (for `master_link_down_since_seconds`).
+    pub down_since: Option<Instant>,
+    /// Snapshot transfer progress: announced size (-1 for diskless), bytes read, start.
+    pub sync_size: i64,
+    pub sync_read: u64,
+    pub sync_start: Option<Instant>,
+    /// The master's client, while connected (CLIENT KILL TYPE master reaches it).
+    pub master_client: Option<Arc<ClientShared>>,
+}
+
+impl Link {
+    fn new(host: String, port: u16) -> Link {
+        Link {
+            host,
+            port,
+            state: LinkState::Connect,
+            last_io: Instant::now(),
+            down_since: Some(Instant::now()),
+            sync_size: -1,
+            sync_read: 0,
+            sync_start: None,
+            master_client: None,
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.state == LinkState::Connected
+    }
+}
+
+/// REPLICAOF host port (and `replicaof` at boot): follow a new master. The link is made in
+/// the background. A node that was a master keeps its history, so it can continue with a
+/// partial resync if the new master has it (a failover).
+pub fn set_master(shared: &Arc<Shared>, store: &mut Store, host: String, port: u16) {
+    drop_link(store);
+    store.is_replica = true;
+    store.repl.link_gen += 1;
+    store.repl.link = Some(Link::new(host.clone(), port));
+    // Clients blocked on keys would wait for writes that can only come from the master.
+    crate::log_notice!("Connecting to MASTER {host}:{port}");
+    let gen = store.repl.link_gen;
+    tokio::spawn(run_link(shared.clone(), gen));
+}
+
+/// REPLICAOF NO ONE: become a master. A new history starts (the master's becomes the
+/// secondary ID, so our own replicas can continue), and our replicas are told by being
+/// disconnected (they come back with a partial resync).
+pub fn unset_master(store: &mut Store) {
+    if !store.is_replica {
+        return;
+    }
+    drop_link(store);
+    store.repl.link = None;
+    store.repl.link_gen += 1;
+    store.is_replica = false;
+    let offset = store.stream.offset();
+    store.repl.shift_id(offset);
+    store.stream.reset_db();
+    super::master::disconnect_replicas(store);
+    crate::log_notice!("MASTER MODE enabled (user request from 'id=?')");
+}
+
+/// Closes the current master connection, if any.
+fn drop_link(store: &mut Store) {
+    if let Some(l) = store.repl.link.as_mut() {
+        if let Some(c) = l.master_client.take() {
+            c.kill();
+        }
+    }
+}
+
+fn current(shared: &Shared, gen: u64) -> bool {
+    shared.store.lock().repl.link_gen == gen
+}
+
+fn set_state(shared: &Shared, gen: u64, state: LinkState) {
+    let mut st = shared.store.lock();
+    if st.repl.link_gen != gen {
+        return;
+    }
+    if let Some(l) = st.repl.link.as_mut() {
+        if state != LinkState::Connected && l.state == LinkState::Connected {
+            l.down_since = Some(Instant::now());
+        }
+        l.state = state;
+        if state == LinkState::Connected {
+            l.down_since = None;
+        }
+    }
+}
+
+/// The link task: connects, syncs and applies the stream until the link drops, then
+/// retries with backoff, until the master changes.
+async fn run_link(shared: Arc<Shared>, gen: u64) {
+    let mut delay = BACKOFF_FIRST;
+    loop {
+        if !current(&shared, gen) || shared.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        match link_once(&shared, gen).await {
+            Ok(true) => delay = BACKOFF_FIRST,
+            Ok(false) => {}
+            Err(e) => crate::log_warning!("{e}"),
+        }
+        set_state(&shared, gen, LinkState::Connect);
+        if !current(&shared, gen) {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// A connection to the master, buffered for the handshake's line replies.
+struct MasterConn {
+    sock: TcpStream,
+    buf: BytesMut,
+    timeout: Duration,
+}
+
+impl MasterConn {
+    async fn send(&mut self, args: &[&[u8]]) -> Result<(), String> {
+        let mut b = Vec::new();
+        super::stream::encode_command(&mut b, args);
+        tokio::time::timeout(self.timeout, self.sock.write_all(&b))
+            .await
+            .map_err(|_| "Timeout writing to MASTER".to_string())?
+            .map_err(|e| format!("Error writing to MASTER: {e}"))
+    }
+
+    /// Reads one line (without its CR LF). Empty lines are keepalives and are returned as such.
+    async fn line(&mut self) -> Result<String, String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let l = self.buf.split_to(i + 1);
+                let l = l.strip_suffix(b"\n").unwrap_or(&l);
+                let l = l.strip_suffix(b"\r").unwrap_or(l);
+                return Ok(String::from_utf8_lossy(l).into_owned());
+            }
+            if self.buf.len() > MAX_LINE {
+                return Err("MASTER sent a line that is too long".into());
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads more bytes into the buffer, within `repl-timeout`.
+    async fn fill(&mut self) -> Result<usize, String> {
+        self.buf.reserve(64 * 1024);
+        match tokio::time::timeout(self.timeout, self.sock.read_buf(&mut self.buf)).await {
+            Err(_) => Err("Timeout connecting to the MASTER...".into()),
+            Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
+            Ok(Ok(0)) => Err("MASTER closed the connection".into()),
+            Ok(Ok(n)) => Ok(n),
+        }
+    }
+
+    /// A command's one-line reply, skipping keepalive newlines.
+    async fn reply(&mut self) -> Result<String, String> {
+        loop {
+            let l = self.line().await?;
+            if !l.is_empty() {
+                return Ok(l);
+            }
+        }
+    }
+}
+
+/// One connection's life. Ok(true) if a sync succeeded (the backoff restarts).
+async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
+    let (host, port, timeout, auth, user, my_port, announce_ip) = {
+        let st = shared.store.lock();
+        let Some(l) = st.repl.link.as_ref() else { return Ok(false) };
+        let my_port = match st.cfg.replica_announce_port {
+            0 => shared.port.load(std::sync::atomic::Ordering::Relaxed) as u16,
+            p => p,
+        };
+        (
+            l.host.clone(),
+            l.port,
+            Duration::from_secs(st.cfg.repl_timeout.max(1) as u64),
+            st.cfg.masterauth.clone(),
+            st.cfg.masteruser.clone(),
+            my_port,
+            st.cfg.replica_announce_ip.clone(),
+        )
+    };
+    set_state(shared, gen, LinkState::Connecting);
+    let sock = match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return Err(format!("Error condition on socket for SYNC: {e}")),
+        Err(_) => return Err("Timeout connecting to the MASTER...".into()),
+    };
+    let _ = sock.set_nodelay(true);
+    crate::log_notice!("MASTER <-> REPLICA sync started");
+    set_state(shared, gen, LinkState::Handshake);
+    let mut m = MasterConn { sock, buf: BytesMut::with_capacity(64 * 1024), timeout };
+
+    // The handshake, as Redis's syncWithMaster.
+    m.send(&[b"PING"]).await?;
+    let pong = m.reply().await?;
+    let auth_err = ["-NOAUTH", "-NOPERM", "-ERR operation not permitted"].iter().any(|p| pong.starts_with(p));
+    if pong.starts_with('-') && !auth_err {
+        return Err(format!("Error reply to PING from master: '{pong}'"));
+    }
+    crate::log_notice!("Master replied to PING, replication can continue...");
+    if let Some(pass) = auth.as_ref() {
+        match user.as_ref() {
+            Some(u) => m.send(&[b"AUTH", u.as_bytes(), pass]).await?,
+            None => m.send(&[b"AUTH", pass]).await?,
+        }
+        let r = m.reply().await?;
+        if r.starts_with('-') {
+            return Err(format!("Unable to AUTH to MASTER: {r}"));
+        }
+    }
+    m.send(&[b"REPLCONF", b"listening-port", my_port.to_string().as_bytes()]).await?;
+    let r = m.reply().await?;
+    if r.starts_with('-') {
+        crate::log_notice!("(Non critical) Master does not understand REPLCONF listening-port: {r}");
+    }
+    if let Some(ip) = announce_ip.as_ref() {
+        m.send(&[b"REPLCONF", b"ip-address", ip.as_bytes()]).await?;
+        let r = m.reply().await?;
+        if r.starts_with('-') {
+            crate::log_notice!("(Non critical) Master does not understand REPLCONF ip-address: {r}");
+        }
+    }
+    m.send(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]).await?;
+    let r = m.reply().await?;
+    if r.starts_with('-') {
+        crate::log_notice!("(Non critical) Master does not understand REPLCONF capa: {r}");
+    }
+
+    // PSYNC with our history: the master's we followed, or our own (as Redis 7.0, which
+    // caches itself as master when it becomes a replica), so a failover's old master can
+    // continue from the new one.
+    let (my_id, my_off) = {
+        let st = shared.store.lock();
+        (st.repl.replid.clone(), st.stream.offset())
+    };
+    crate::log_notice!("Trying a partial resynchronization (request {my_id}:{}).", my_off + 1);
+    m.send(&[b"PSYNC", my_id.as_bytes(), (my_off + 1).to_string().as_bytes()]).await?;
+    let reply = m.reply().await?;
+    if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
+        let mut it = rest.split_whitespace();
+        let (Some(id), Some(off)) = (it.next(), it.next().and_then(|o| o.parse::<u64>().ok())) else {
+            return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
+        };
+        if id.len() != 40 {
+            return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
+        }
+        crate::log_notice!("Full resync from master: {id}:{off}");
+        full_sync(shared, gen, &mut m, id.to_string(), off).await?;
+    } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
+        let new_id = rest.trim();
+        crate::log_notice!("Successful partial resynchronization with master.");
+        let mut st = shared.store.lock();
+        if st.repl.link_gen != gen {
+            return Ok(false);
+        }
+        if !new_id.is_empty() && new_id != st.repl.replid {
+            // The master continues our history under a new ID: keep the old one as the
+            // secondary, and let our replicas reconnect to learn it.
+            let off = st.stream.offset();
+            st.repl.replid2 = std::mem::replace(&mut st.repl.replid, new_id.to_string());
+            st.repl.second_offset = off as i64 + 1;
+            crate::log_notice!("Master replication ID changed to {new_id}");
+            super::master::disconnect_replicas(&mut st);
+        }
+        st.stream.enable_backlog();
+        crate::log_notice!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+    } else if reply.starts_with("-NOMASTERLINK") || reply.starts_with("-LOADING") {
+        crate::log_notice!("Master is currently unable to PSYNC but should be in the future: {reply}");
+        return Ok(false);
+    } else {
+        return Err(format!("Unexpected reply to PSYNC from master: {reply}"));
+    }
+    stream(shared, gen, m).await;
+    Ok(true)
+}
+
+/// Receives the snapshot after +FULLRESYNC and swaps it in.
+async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: String, offset: u64) -> Result<(), String> {
+    // The payload header, after any keepalive newlines.
+    let header = m.reply().await?;
+    let (eof_mark, size): (Option<Vec<u8>>, i64) = if let Some(mark) = header.strip_prefix("$EOF:") {
+        if mark.len() != 40 {
+            return Err(format!("Bad protocol from MASTER, the first byte is not '$': {header}"));
+        }
+        (Some(mark.as_bytes().to_vec()), -1)
+    } else if let Some(n) = header.strip_prefix('$').and_then(|n| n.parse::<i64>().ok()).filter(|&n| n >= 0) {
+        (None, n)
+    } else {
+        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
+    };
+    let (to_disk, dir_file, tmp) = {
+        let mut st = shared.store.lock();
+        if let Some(l) = st.repl.link.as_mut() {
+            l.state = LinkState::Transfer;
+            l.sync_size = size;
+            l.sync_read = 0;
+            l.sync_start = Some(Instant::now());
+        }
+        let to_disk = st.cfg.repl_diskless_load == ReplDisklessLoad::Disabled;
+        let file = crate::persistence::snapshot::rdb_path(&st);
+        let tmp = PathBuf::from(format!("temp-{}.{}.rdb", crate::util::time::unix_secs(), std::process::id()));
+        (to_disk, file, tmp)
+    };
+    crate::log_notice!(
+        "MASTER <-> REPLICA sync: receiving {} from master to {}",
+        if size >= 0 { format!("{size} bytes") } else { "streamed RDB".to_string() },
+        if to_disk { "disk" } else { "parser" }
+    );
+    let data = receive_payload(shared, gen, m, eof_mark.as_deref(), size, to_disk.then_some(&tmp)).await;
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    let data = if to_disk {
+        // As Redis: the received file becomes this node's dbfilename, then it is loaded.
+        std::fs::rename(&tmp, &dir_file).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!(
+                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                dir_file.display()
+            )
+        })?;
+        std::fs::read(&dir_file)
+            .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))?
+    } else {
+        data
+    };
+    crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
+    let (lim, ndb, clock) = {
+        let st = shared.store.lock();
+        (crate::persistence::rdb::load::Limits::from_config(&st.cfg), st.dbs.len(), st.clock.clone())
+    };
+    let parsed = tokio::task::spawn_blocking(move || {
+        let mut dbs: Vec<crate::keyspace::Db> = (0..ndb).map(crate::keyspace::Db::new).collect();
+        let mut clock = clock;
+        crate::persistence::snapshot::load_into(&mut dbs, &mut clock, &lim, true, &data).map(|info| (dbs, clock, info))
+    })
+    .await
+    .map_err(|e| format!("loading task: {e}"))?;
+    let (dbs, clock, info) =
+        parsed.map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
+    let stream_db = info
+        .aux
+        .iter()
+        .find(|(k, _)| k == b"repl-stream-db")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<usize>().ok())
+        .filter(|&d| d < ndb);
+    let old = {
+        let mut st = shared.store.lock();
+        if st.repl.link_gen != gen {
+            return Err("master changed during the sync".into());
+        }
+        // Our own replicas followed the old data: they need a full sync of the new.
+        super::master::disconnect_replicas(&mut st);
+        st.signal_flushed_db(None);
+        let old = std::mem::replace(&mut st.dbs, dbs);
+        st.clock.observe(clock.last());
+        st.repl.replid = id;
+        st.repl.clear_id2();
+        st.stream.reset_to(offset);
+        st.stream.set_current_db(stream_db);
+        // A replica keeps a backlog too: once promoted, its replicas continue from it.
+        st.stream.enable_backlog();
+        st.rdb.last_load_keys_loaded = info.keys;
+        if st.aof.is_some() {
+            // The AOF restarts from the new data (Redis's restartAOFAfterSYNC).
+            crate::persistence::aof::stop(&mut st);
+            if let Err(e) = crate::persistence::aof::start(&mut st) {
+                crate::log_warning!("Failed enabling the AOF after successful master synchronization! {e}");
+            }
+        }
+        if let Some(l) = st.repl.link.as_mut() {
+            l.sync_start = None;
+        }
+        old
+    };
+    // The old data is freed without the lock.
+    tokio::task::spawn_blocking(move || drop(old));
+    Ok(())
+}
+
+/// Reads the snapshot: `size` bytes, or up to the EOF mark (diskless); into `tmp` when
+/// given (returns nothing then) or into memory.
+async fn receive_payload(
+    shared: &Shared,
+    gen: u64,
+    m: &mut MasterConn,
+    eof_mark: Option<&[u8]>,
+    size: i64,
+    tmp: Option<&PathBuf>,
+) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut file = match tmp {
+        Some(p) => Some(std::io::BufWriter::with_capacity(
+            1 << 20,
+            std::fs::File::create(p)
+                .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?,
+        )),
+        None => None,
+    };
+    let mut mem: Vec<u8> = Vec::with_capacity(if size > 0 { (size as usize).min(MAX_PREALLOC) } else { 0 });
+    let mut total: u64 = 0;
+    // Diskless: the last bytes received are held back until more arrive, because they may
+    // be (part of) the EOF mark, which is not part of the payload.
+    let mut held: Vec<u8> = Vec::with_capacity(128);
+    let mut last_report = Instant::now();
+    loop {
+        if m.buf.is_empty() {
+            m.fill().await?;
+        }
+        let mut chunk = m.buf.split();
+        if size >= 0 {
+            let left = size as u64 - total;
+            if chunk.len() as u64 > left {
+                // What follows the payload is the stream: it stays in the buffer.
+                m.buf = chunk.split_off(left as usize);
+            }
+        }
+        total += chunk.len() as u64;
+        let (data, done): (&[u8], bool) = match eof_mark {
+            None => (&chunk, total == size as u64),
+            Some(mark) => {
+                held.extend_from_slice(&chunk);
+                // The mark ends the payload; a master may send the stream right after it
+                // in the same read (Redis waits for the first ACK; we do not rely on it).
+                let found = held.windows(mark.len()).position(|w| w == mark);
+                if let Some(at) = found {
+                    // What follows the mark is the stream: back into the buffer.
+                    let mut rest = BytesMut::from(&held[at + mark.len()..]);
+                    rest.extend_from_slice(&m.buf);
+                    m.buf = rest;
+                    held.truncate(at + mark.len());
+                }
+                let done = found.is_some();
+                let keep = if done { mark.len() } else { mark.len().min(held.len()) };
+                let cut = held.len() - keep;
+                match file.as_mut() {
+                    Some(f) => {
+                        f.write_all(&held[..cut]).map_err(|e| format!("Write error writing to the DB on disk: {e}"))?
+                    }
+                    None => mem.extend_from_slice(&held[..cut]),
+                }
+                held.drain(..cut);
+                (&[], done)
+            }
+        };
+        match file.as_mut() {
+            Some(f) => f.write_all(data).map_err(|e| format!("Write error writing to the DB on disk: {e}"))?,
+            None => mem.extend_from_slice(data),
+        }
+        if done {
+            break;
+        }
+        if last_report.elapsed() > Duration::from_millis(100) {
+            last_report = Instant::now();
+            let mut st = shared.store.lock();
+            if st.repl.link_gen != gen {
+                return Err("master changed during the transfer".into());
+            }
+            if let Some(l) = st.repl.link.as_mut() {
+                l.sync_read = total;
+                l.last_io = Instant::now();
+            }
+        }
+    }
+    if let Some(f) = file {
+        let f = f.into_inner().map_err(|e| e.to_string())?;
+        f.sync_all().map_err(|e| {
+            format!("Failed trying to sync the temp DB to disk in MASTER <-> REPLICA synchronization: {e}")
+        })?;
+    }
+    Ok(mem)
+}
+
+/// Applies the master's stream until the link drops or the master changes, acknowledging
+/// the offset every second.
+async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
+    let MasterConn { sock, mut buf, timeout } = m;
+    let (mut rd, mut wr) = sock.into_split();
+    let id = shared.next_client_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let addr = rd.as_ref().peer_addr().map(|a| a.to_string()).unwrap_or_default();
+    let laddr = rd.as_ref().local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let (cs, _mailbox) = ClientShared::new(id, addr, laddr, -1);
+    let mut client = Client::new(cs.clone(), true);
+    client.is_master_link = true;
+    cs.info.lock().flags = "M".into();
+    {
+        let mut st = shared.store.lock();
+        if st.repl.link_gen != gen {
+            return;
+        }
+        client.db = st.stream.current_db().unwrap_or(0);
+        st.clients.by_id.insert(id, cs.clone());
+        if let Some(l) = st.repl.link.as_mut() {
+            l.master_client = Some(cs.clone());
+            l.state = LinkState::Connected;
+            l.down_since = None;
+            l.last_io = Instant::now();
+        }
+    }
+    crate::log_notice!("MASTER <-> REPLICA sync: Finished with success");
+    let mut parser = Parser::new();
+    let mut argv: Vec<Bytes> = Vec::new();
+    let mut batch: Vec<Vec<Bytes>> = Vec::new();
+    let mut out = Reply::new();
+    let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
+    ack_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let lim = ParseLimits { max_bulk_len: i64::MAX, authenticated: true, is_master: true };
+    let mut pending_ack: Option<u64> = None;
+    let reason = 'link: loop {
+        // Apply everything complete in the buffer.
+        loop {
+            batch.clear();
+            let mut proto_err = None;
+            while batch.len() < MAX_BATCH {
+                match parser.next_command(&mut buf, &lim, &mut argv) {
+                    Ok(true) => batch.push(std::mem::take(&mut argv)),
+                    Ok(false) => break,
+                    Err(e) => {
+                        proto_err = Some(e.0);
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                match apply(shared, gen, &mut client, &mut out, &batch) {
+                    Some(ack) => {
+                        if ack.is_some() {
+                            pending_ack = ack;
+                        }
+                    }
+                    None => break 'link "master changed".to_string(),
+                }
+            }
+            if let Some(e) = proto_err {
+                break 'link format!("Protocol error from MASTER: {e}");
+            }
+            if batch.len() < MAX_BATCH {
+                break;
+            }
+        }
+        if let Some(off) = pending_ack.take() {
+            if send_ack(&mut wr, off).await.is_err() {
+                break 'link "error writing to MASTER".to_string();
+            }
+        }
+        buf.reserve(16 * 1024);
+        tokio::select! {
+            r = tokio::time::timeout(timeout, rd.read_buf(&mut buf)) => match r {
+                Err(_) => break 'link "MASTER timeout: no data nor PING received...".to_string(),
+                Ok(Ok(0)) => break 'link "MASTER closed the connection".to_string(),
+                Ok(Err(e)) => break 'link format!("Error reading from MASTER: {e}"),
+                Ok(Ok(_)) => {
+                    let mut st = shared.store.lock();
+                    if let Some(l) = st.repl.link.as_mut() {
+                        l.last_io = Instant::now();
+                    }
+                }
+            },
+            _ = ack_timer.tick() => {
+                let off = shared.store.lock().stream.offset();
+                if send_ack(&mut wr, off).await.is_err() {
+                    break 'link "error writing to MASTER".to_string();
+                }
+            }
+            _ = cs.kill_notify.notified() => break 'link "connection killed".to_string(),
+        }
+        if cs.is_killed() {
+            break 'link "connection killed".to_string();
+        }
+    };
+    crate::log_notice!("Connection with master lost ({reason}).");
+    let mut st = shared.store.lock();
+    st.clients.by_id.remove(&id);
+    if st.repl.link_gen == gen {
+        if let Some(l) = st.repl.link.as_mut() {
+            l.master_client = None;
+            l.state = LinkState::Connect;
+            l.down_since = Some(Instant::now());
+        }
+    }
+}
+
+async fn send_ack(wr: &mut tokio::net::tcp::OwnedWriteHalf, off: u64) -> std::io::Result<()> {
+    let mut b = Vec::with_capacity(64);
+    super::stream::encode_command(&mut b, &[b"REPLCONF", b"ACK", off.to_string().as_bytes()]);
+    wr.write_all(&b).await
+}
+
+/// Executes a batch of the master's commands under the store lock. None if the master
+/// changed meanwhile; Some(Some(offset)) when the master asked for an ACK (GETACK).
+fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch: &[Vec<Bytes>]) -> Option<Option<u64>> {
+    let mut st = shared.lock_store();
+    if st.repl.link_gen != gen {
+        return None;
+    }
+    let mut ack = None;
+    st.begin_batch();
+    st.executing_master = true;
+    let mut raw = Vec::with_capacity(256);
+    for argv in batch {
+        let getack =
+            argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
+        if getack {
+            // Redis acknowledges the offset before the GETACK itself.
+            ack = Some(st.stream.offset());
+        } else {
+            st.stream.muted = true;
+            crate::commands::call::call(shared, &mut st, client, out, argv);
+            st.stream.muted = false;
+            if out.buf.first() == Some(&b'-') {
+                crate::log_warning!(
+                    "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
+                    String::from_utf8_lossy(out.buf.strip_suffix(b"\r\n").unwrap_or(&out.buf)),
+                    String::from_utf8_lossy(&argv[0])
+                );
+            }
+            out.buf.clear();
+            let _ = out.take_errors();
+        }
+        raw.clear();
+        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+        super::stream::encode_command(&mut raw, &refs);
+        let db = client.db;
+        st.stream.append_raw(&raw, db);
+    }
+    st.executing_master = false;
+    st.end_batch();
+    Some(ack)
+}
