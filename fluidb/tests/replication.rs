@@ -110,6 +110,9 @@ matrix!(
     masterauth,
     wait_command,
     replica_restart_resyncs_partially,
+    min_replicas_to_write,
+    stale_data_refused,
+    backlog_resize_keeps_partial_resync,
 );
 
 // ---------------------------------------------------------------------------- helpers
@@ -701,4 +704,99 @@ fn replica_restart_resyncs_partially(start_master: Start, start_replica: Start) 
     assert_eq!(syncs(&mut m), (full, partial + 1), "(sync_full, sync_partial_ok) after the restart");
     assert_same_data(&mut m, &mut r);
     assert_eq!(r.call(&["GET", "while-down"]), "$1\r\n1\r\n");
+}
+
+/// (13) `min-replicas-to-write`: writes are refused until enough replicas acknowledge.
+fn min_replicas_to_write(start_master: Start, start_replica: Start) {
+    let master = start_master(&["--min-replicas-to-write", "1", "--min-replicas-max-lag", "10"]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let mut m = master.raw();
+    assert_eq!(m.call(&["SET", "k", "v"]), "-NOREPLICAS Not enough good replicas to write.\r\n");
+    assert_eq!(m.call(&["GET", "k"]), "$-1\r\n", "reads are served");
+    assert_eq!(info_field(&mut m, "replication", "min_slaves_good_slaves"), "0");
+    let mut r = replica.raw();
+    replicaof(&mut r, &master);
+    wait_for("a good replica", SYNC, || m.call(&["SET", "k", "v"]) == "+OK\r\n");
+    assert_eq!(info_field(&mut m, "replication", "min_slaves_good_slaves"), "1");
+    wait_synced(&mut m, &mut r);
+    assert_eq!(r.call(&["GET", "k"]), "$1\r\nv\r\n");
+}
+
+/// (14) `replica-serve-stale-data no`: a replica whose link is down refuses data
+/// commands with MASTERDOWN but still answers INFO (a STALE command).
+fn stale_data_refused(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&["--replica-serve-stale-data", "no"]);
+    let _logs = LogsOnPanic;
+    let mut r = replica.raw();
+    ok(&mut r, &["SET", "mine", "1"]);
+    // A master that is not there: the link stays down.
+    let dead = free_port().to_string();
+    ok(&mut r, &["REPLICAOF", "127.0.0.1", &dead]);
+    let down = "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    wait_for("MASTERDOWN", SYNC, || r.call(&["GET", "mine"]) == down);
+    assert_eq!(info_field(&mut r, "replication", "master_link_status"), "down");
+    // Once a master is reachable, data is served again.
+    replicaof(&mut r, &master);
+    wait_link_up(&mut r);
+    assert_eq!(r.call(&["DBSIZE"]), ":0\r\n");
+}
+
+/// (15) CONFIG SET repl-backlog-size takes effect (INFO) and keeps the history: a
+/// replica cut off afterwards still resyncs partially.
+fn backlog_resize_keeps_partial_resync(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("k{i}"), "v"]);
+    }
+    wait_synced(&mut m, &mut r);
+    ok(&mut m, &["CONFIG", "SET", "repl-backlog-size", "32mb"]);
+    assert_eq!(info_field(&mut m, "replication", "repl_backlog_size"), "33554432");
+    let (full, partial) = syncs(&mut m);
+    assert_eq!(m.call(&["CLIENT", "KILL", "TYPE", "replica"]), ":1\r\n");
+    ok(&mut m, &["SET", "after", "1"]);
+    wait_for("a partial resync", SYNC, || syncs(&mut m).1 == partial + 1);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(syncs(&mut m).0, full);
+    assert_same_data(&mut m, &mut r);
+}
+
+/// SYNC, the pre-PSYNC protocol: no +FULLRESYNC line, then `$<len>` and an RDB file,
+/// then the stream.
+fn old_sync_command(start_master: Start) {
+    let master = start_master(&["--repl-diskless-sync", "no"]);
+    let _logs = LogsOnPanic;
+    let mut m = master.raw();
+    ok(&mut m, &["SET", "k", "v"]);
+    let mut s = master.raw();
+    s.send(b"SYNC\r\n");
+    let mut line = String::new();
+    while line.trim().is_empty() {
+        line.clear();
+        std::io::BufRead::read_line(&mut s.r, &mut line).expect("read");
+    }
+    let len: usize = line.trim().strip_prefix('$').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{line:?}"));
+    let mut rdb = vec![0u8; len];
+    std::io::Read::read_exact(&mut s.r, &mut rdb).expect("payload");
+    assert!(rdb.starts_with(b"REDIS00"), "{:?}", &rdb[..9]);
+    ok(&mut m, &["SET", "k2", "v2"]);
+    // The stream follows: a SELECT then the SET.
+    let cmd = s.read_reply();
+    assert!(String::from_utf8_lossy(&cmd).to_lowercase().contains("select"), "{}", String::from_utf8_lossy(&cmd));
+    let cmd = s.read_reply();
+    assert_eq!(cmd, b"*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n");
+}
+
+#[test]
+fn old_sync_command_redis() {
+    old_sync_command(redis);
+}
+
+#[test]
+fn old_sync_command_fluidb() {
+    old_sync_command(fluidb);
 }

@@ -196,6 +196,9 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
     }
     store.repl.no_replicas_since = None;
     let now = Instant::now();
+    // The first PING comes one period after replicas appear (Redis counts periods of its
+    // cron), not at once.
+    store.repl.last_ping.get_or_insert(now);
     if is_psync {
         let (want_id, want_off) = (&ctx.argv[1], &ctx.argv[2]);
         if let Some(backlog) = try_partial(store, want_id, want_off, &addr) {
