@@ -353,6 +353,17 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
 
 /// Receives the snapshot after +FULLRESYNC and swaps it in.
 async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: String, offset: u64) -> Result<(), String> {
+    // The transfer has begun (INFO master_sync_in_progress:1), even while the master
+    // still writes its snapshot and sends only keepalive newlines.
+    {
+        let mut st = shared.store.lock();
+        if let Some(l) = st.repl.link.as_mut() {
+            l.state = LinkState::Transfer;
+            l.sync_size = -1;
+            l.sync_read = 0;
+            l.sync_start = Some(Instant::now());
+        }
+    }
     // The payload header, after any keepalive newlines.
     let header = m.reply().await?;
     let (eof_mark, size): (Option<Vec<u8>>, i64) = if let Some(mark) = header.strip_prefix("$EOF:") {

@@ -73,14 +73,13 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
         return;
     }
     if compress && s.len() > LZF_MIN_LEN {
-        if let Ok(c) = lzf::compress(s) {
-            if c.len() + 4 <= s.len() {
-                out.push((ENCVAL << 6) | ENC_LZF);
-                write_len(out, c.len() as u64);
-                write_len(out, s.len() as u64);
-                out.extend_from_slice(&c);
-                return;
-            }
+        // As Redis: only worth it when it saves at least 4 bytes.
+        if let Some(c) = super::lzf::compress(s, s.len() - 4) {
+            out.push((ENCVAL << 6) | ENC_LZF);
+            write_len(out, c.len() as u64);
+            write_len(out, s.len() as u64);
+            out.extend_from_slice(&c);
+            return;
         }
     }
     write_len(out, s.len() as u64);
