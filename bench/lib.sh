@@ -8,14 +8,20 @@ need_fluidb_bin() {
     FLUIDB_BIN="${CARGO_TARGET_DIR:-target}/release/fluidb-server"
   fi
   [ -x "$FLUIDB_BIN" ] || { echo "$0: $FLUIDB_BIN is not executable" >&2; exit 1; }
-  FLUIDB_BIN=$(realpath "$FLUIDB_BIN")
+  # -s: keep symlinks (Debian's redis-server is a link to redis-check-rdb, which picks its
+  # mode from the name it was started under).
+  FLUIDB_BIN=$(realpath -s "$FLUIDB_BIN")
 }
 
 # Creates $WORK; the servers whose pids are appended to PIDS are stopped at exit.
 setup_work() { # name
   WORK=$(mktemp -d -t "fluidb-$1.XXXXXX")
   PIDS=()
-  trap cleanup EXIT INT TERM
+  trap cleanup EXIT
+  # Interrupted: exit, and the EXIT trap cleans up (a cleanup trap on INT alone would
+  # return and let the script go on).
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
 }
 
 cleanup() {

@@ -97,9 +97,6 @@ for p in "${PAIR[@]}"; do
   esac
 done
 setup_work repl
-# lib.sh's cleanup returns on INT/TERM and the script would go on: exit (the EXIT trap cleans).
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # The measuring client: a minimal RESP2 connection, `sync` (one full sync) and `probe` (lag).
 cat >"$WORK/tool.py" <<'PY'
