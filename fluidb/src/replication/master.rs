@@ -68,13 +68,6 @@ pub struct FeedState {
     pub bytes: Vec<u8>,
     /// Why the replica must be dropped, if it must.
     pub close: Option<String>,
-    /// The replica's socket while its task is in the streaming phase and not writing:
-    /// then `push` writes stream bytes straight to it (non-blocking), from the thread that
-    /// ran the batch, saving the wake-up of the replica's task on the replication lag
-    /// path (Redis writes replica output in the same event-loop iteration too). The task
-    /// clears it (under this lock) before it writes itself and before the socket closes,
-    /// so bytes never overtake each other and the descriptor is never stale.
-    pub direct_fd: Option<std::os::fd::RawFd>,
 }
 
 /// The hand-over between the store (which appends) and a replica's task (which sends).
@@ -92,14 +85,7 @@ impl std::fmt::Debug for Feed {
 impl Feed {
     fn new(rdb: Rdb) -> Arc<Feed> {
         Arc::new(Feed {
-            state: Mutex::new(FeedState {
-                preamble: Vec::new(),
-                rdb,
-                pipe_done: None,
-                bytes: Vec::new(),
-                close: None,
-                direct_fd: None,
-            }),
+            state: Mutex::new(FeedState { preamble: Vec::new(), rdb, pipe_done: None, bytes: Vec::new(), close: None }),
             notify: Notify::new(),
         })
     }
@@ -110,22 +96,9 @@ impl Feed {
         if st.close.is_some() {
             return;
         }
-        let mut data = data;
-        if let (Some(fd), true) = (st.direct_fd, st.bytes.is_empty()) {
-            // SAFETY: `fd` is the replica's open, non-blocking socket: the task clears
-            // `direct_fd` under this lock before the socket can be closed.
-            let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-            if n > 0 {
-                data = &data[n as usize..];
-            }
-            if data.is_empty() {
-                return;
-            }
-        }
         if limit > 0 && st.bytes.len() + data.len() > limit {
             st.close = Some("output buffer limit reached".into());
             st.bytes = Vec::new();
-            st.direct_fd = None;
         } else {
             st.bytes.extend_from_slice(data);
         }
@@ -134,10 +107,7 @@ impl Feed {
     }
 
     fn close(&self, why: &str) {
-        let mut st = self.state.lock();
-        st.close = Some(why.to_string());
-        st.direct_fd = None;
-        drop(st);
+        self.state.lock().close = Some(why.to_string());
         self.notify.notify_one();
     }
 }
@@ -538,8 +508,6 @@ pub async fn serve_replica<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(feed) = client.repl_feed.clone() else { return };
     let id = client.id;
     let result = stream_to_replica(shared, sock, inbuf, client, &feed).await;
-    // Before the socket closes (when the caller returns), no one may write to it.
-    feed.state.lock().direct_fd = None;
     if let Err(why) = result {
         crate::log_notice!("Replica {} dropped: {why}", client.shared.addr);
     }
@@ -553,8 +521,6 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     client: &mut Client,
     feed: &Arc<Feed>,
 ) -> Result<(), String> {
-    // The socket's descriptor, for direct writes (see `FeedState::direct_fd`).
-    let direct_fd = i32::try_from(client.shared.fd).ok().filter(|&fd| fd >= 0);
     let kill = client.shared.clone();
     let (mut rd, mut wr) = tokio::io::split(sock);
     let mut parser = Parser::new();
@@ -577,7 +543,6 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
         }
         let step = {
             let mut st = feed.state.lock();
-            st.direct_fd = None;
             if let Some(why) = st.close.take() {
                 return Err(why);
             }
@@ -603,10 +568,6 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
             } else if !st.bytes.is_empty() && !hold_for_ack {
                 Step::Write(std::mem::take(&mut st.bytes))
             } else {
-                if rdb_sent && !hold_for_ack && direct_fd.is_some() {
-                    // Idle in the streaming phase: the next bytes may go out directly.
-                    st.direct_fd = direct_fd;
-                }
                 Step::Wait
             }
         };
