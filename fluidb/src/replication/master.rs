@@ -522,9 +522,15 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     feed: &Arc<Feed>,
 ) -> Result<(), String> {
     let kill = client.shared.clone();
+    let timeout = Duration::from_secs(shared.store.lock().cfg.repl_timeout.max(1) as u64);
     let (mut rd, mut wr) = tokio::io::split(sock);
     let mut parser = Parser::new();
     let mut argv: Vec<Bytes> = Vec::new();
+    // What the replica sent after PSYNC in the same read is looked at now, not at its
+    // next write (garbage there must drop it at once).
+    if !inbuf.is_empty() {
+        read_acks(shared, client, inbuf, &mut parser, &mut argv)?;
+    }
     let mut sent_preamble = false;
     let mut rdb_sent = false;
     // After a diskless payload the stream waits for the replica's first ACK: a replica
@@ -573,18 +579,18 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
         };
         match step {
             Step::Write(b) => {
-                wr.write_all(&b).await.map_err(|e| e.to_string())?;
+                write_watched(&mut wr, &b, feed, &kill, timeout).await?;
                 continue;
             }
             Step::File(path) => {
-                send_file(&mut wr, &path).await?;
+                send_file(&mut wr, &path, feed, &kill, timeout).await?;
                 rdb_sent = true;
                 crate::log_notice!("Synchronization with replica {} succeeded", client.shared.addr);
                 set_online(shared, client.id);
                 continue;
             }
             Step::Pipe(rx) => {
-                send_pipe(&mut wr, rx, feed, &kill).await?;
+                send_pipe(&mut wr, rx, feed, &kill, timeout).await?;
                 rdb_sent = true;
                 hold_for_ack = true;
                 crate::log_notice!("Synchronization with replica {} succeeded", client.shared.addr);
@@ -599,7 +605,7 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
             _ = keepalive.tick(), if !rdb_sent => {
                 // Newlines keep the replica's read timeout from firing while it waits for
                 // the snapshot (Redis's replicationCron does the same).
-                wr.write_all(b"\n").await.map_err(|e| e.to_string())?;
+                write_watched(&mut wr, b"\n", feed, &kill, timeout).await?;
             }
             r = rd.read_buf(inbuf) => {
                 match r {
@@ -617,11 +623,54 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Writes `buf` to a replica, giving up when the replica is dropped meanwhile (its feed
+/// closed: output buffer limit, ACK timeout), killed, or takes nothing for `timeout`
+/// (`repl-timeout`). A replica that stops reading must not hold its task in a write
+/// forever: the close would never be seen, the replica never detached, and a diskless
+/// child never finish (its relay waits for this task).
+async fn write_watched<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    buf: &[u8],
+    feed: &Feed,
+    kill: &crate::server::client::ClientShared,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut pos = 0;
+    while pos < buf.len() {
+        // `write` is cancel-safe: when another branch wins, nothing was written.
+        tokio::select! {
+            r = tokio::time::timeout(timeout, wr.write(&buf[pos..])) => match r {
+                Err(_) => {
+                    return Err(format!("timeout: no progress writing to it for {} s (repl-timeout)", timeout.as_secs()))
+                }
+                Ok(Ok(0)) => return Err("connection closed".into()),
+                Ok(Ok(n)) => pos += n,
+                Ok(Err(e)) => return Err(e.to_string()),
+            },
+            // The caller re-reads the feed after every write, so a wake-up for new bytes
+            // consumed here is not lost.
+            _ = feed.notify.notified() => {
+                if let Some(why) = feed.state.lock().close.take() {
+                    return Err(why);
+                }
+            }
+            _ = kill.kill_notify.notified() => return Err("killed".into()),
+        }
+    }
+    Ok(())
+}
+
 /// Sends a disk snapshot as `$<len>\r\n<bytes>` (`sendBulkToSlave`).
-async fn send_file<W: AsyncWrite + Unpin>(wr: &mut W, path: &PathBuf) -> Result<(), String> {
+async fn send_file<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    path: &PathBuf,
+    feed: &Feed,
+    kill: &crate::server::client::ClientShared,
+    timeout: Duration,
+) -> Result<(), String> {
     let mut f = tokio::fs::File::open(path).await.map_err(|e| format!("open {}: {e}", path.display()))?;
     let len = f.metadata().await.map_err(|e| e.to_string())?.len();
-    wr.write_all(format!("${len}\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    write_watched(wr, format!("${len}\r\n").as_bytes(), feed, kill, timeout).await?;
     let mut buf = vec![0u8; FILE_CHUNK];
     let mut left = len;
     while left > 0 {
@@ -630,7 +679,7 @@ async fn send_file<W: AsyncWrite + Unpin>(wr: &mut W, path: &PathBuf) -> Result<
             return Err("snapshot file shorter than announced".into());
         }
         let n = n.min(left as usize);
-        wr.write_all(&buf[..n]).await.map_err(|e| e.to_string())?;
+        write_watched(wr, &buf[..n], feed, kill, timeout).await?;
         left -= n as u64;
     }
     Ok(())
@@ -643,11 +692,12 @@ async fn send_pipe<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Bytes>,
     feed: &Arc<Feed>,
     kill: &Arc<crate::server::client::ClientShared>,
+    timeout: Duration,
 ) -> Result<(), String> {
     let mark = super::new_replid();
-    wr.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    write_watched(wr, format!("$EOF:{mark}\r\n").as_bytes(), feed, kill, timeout).await?;
     while let Some(chunk) = rx.recv().await {
-        wr.write_all(&chunk).await.map_err(|e| e.to_string())?;
+        write_watched(wr, &chunk, feed, kill, timeout).await?;
     }
     loop {
         {
@@ -666,7 +716,7 @@ async fn send_pipe<W: AsyncWrite + Unpin>(
             _ = kill.kill_notify.notified() => return Err("killed".into()),
         }
     }
-    wr.write_all(mark.as_bytes()).await.map_err(|e| e.to_string())
+    write_watched(wr, mark.as_bytes(), feed, kill, timeout).await
 }
 
 fn set_online(shared: &Shared, id: u64) {

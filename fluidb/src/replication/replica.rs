@@ -107,8 +107,6 @@ pub fn set_master(shared: &Arc<Shared>, store: &mut Store, host: String, port: u
     store.is_replica = true;
     store.repl.link_gen += 1;
     store.repl.link = Some(Link::new(host.clone(), port));
-    // Clients blocked on keys would wait for writes that can only come from the master.
-    crate::log_notice!("Connecting to MASTER {host}:{port}");
     let gen = store.repl.link_gen;
     tokio::spawn(run_link(shared.clone(), gen));
 }
@@ -187,7 +185,14 @@ struct MasterConn {
     sock: TcpStream,
     buf: BytesMut,
     timeout: Duration,
+    /// What a read timeout is logged as: Redis's words for the phase the link is in.
+    timeout_msg: &'static str,
 }
+
+/// Read timeouts during the handshake and during the snapshot transfer (Redis's).
+const TIMEOUT_HANDSHAKE: &str = "Timeout connecting to the MASTER...";
+const TIMEOUT_TRANSFER: &str = "Timeout receiving bulk data from MASTER... If the problem persists try to set the \
+'repl-timeout' parameter in redis.conf to a larger value.";
 
 impl MasterConn {
     async fn send(&mut self, args: &[&[u8]]) -> Result<(), String> {
@@ -219,7 +224,7 @@ impl MasterConn {
     async fn fill(&mut self) -> Result<usize, String> {
         self.buf.reserve(64 * 1024);
         match tokio::time::timeout(self.timeout, self.sock.read_buf(&mut self.buf)).await {
-            Err(_) => Err("Timeout connecting to the MASTER...".into()),
+            Err(_) => Err(self.timeout_msg.into()),
             Ok(Err(e)) => Err(format!("Error reading from MASTER: {e}")),
             Ok(Ok(0)) => Err("MASTER closed the connection".into()),
             Ok(Ok(n)) => Ok(n),
@@ -257,6 +262,8 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
         )
     };
     set_state(shared, gen, LinkState::Connecting);
+    // Every attempt is logged, as Redis's connectWithMaster: a retry after a failure shows.
+    crate::log_notice!("Connecting to MASTER {host}:{port}");
     let sock = match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("Error condition on socket for SYNC: {e}")),
@@ -265,7 +272,7 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
     let _ = sock.set_nodelay(true);
     crate::log_notice!("MASTER <-> REPLICA sync started");
     set_state(shared, gen, LinkState::Handshake);
-    let mut m = MasterConn { sock, buf: BytesMut::with_capacity(64 * 1024), timeout };
+    let mut m = MasterConn { sock, buf: BytesMut::with_capacity(64 * 1024), timeout, timeout_msg: TIMEOUT_HANDSHAKE };
 
     // The handshake, as Redis's syncWithMaster.
     m.send(&[b"PING"]).await?;
@@ -322,6 +329,7 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
             return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
         }
         crate::log_notice!("Full resync from master: {id}:{off}");
+        m.timeout_msg = TIMEOUT_TRANSFER;
         full_sync(shared, gen, &mut m, id.to_string(), off).await?;
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
@@ -403,16 +411,13 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         }
     };
     let data = if to_disk {
-        // As Redis: the received file becomes this node's dbfilename, then it is loaded.
-        std::fs::rename(&tmp, &dir_file).map_err(|e| {
+        // Loaded from the temporary file, which replaces dbfilename only once it proved
+        // good: a corrupt snapshot must not take the place of this node's own dump.rdb
+        // (Redis renames first; a restart would then find the bad file).
+        std::fs::read(&tmp).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
-            format!(
-                "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
-                dir_file.display()
-            )
-        })?;
-        std::fs::read(&dir_file)
-            .map_err(|e| format!("Failed trying to load the MASTER synchronization DB from disk: {e}"))?
+            format!("Failed trying to load the MASTER synchronization DB from disk: {e}")
+        })?
     } else {
         data
     };
@@ -427,9 +432,17 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         crate::persistence::snapshot::load_into(&mut dbs, &mut clock, &lim, true, &data).map(|info| (dbs, clock, info))
     })
     .await
-    .map_err(|e| format!("loading task: {e}"))?;
-    let (dbs, clock, info) =
-        parsed.map_err(|e| format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))?;
+    .map_err(|e| format!("loading task: {e}"));
+    let (dbs, clock, info) = match parsed {
+        Ok(Ok(p)) => p,
+        Ok(Err(e)) | Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!(
+                "Failed trying to load the MASTER synchronization DB from {}: {e}",
+                if to_disk { "disk" } else { "socket" }
+            ));
+        }
+    };
     let stream_db = info
         .aux
         .iter()
@@ -439,7 +452,19 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
     let old = {
         let mut st = shared.store.lock();
         if st.repl.link_gen != gen {
+            let _ = std::fs::remove_file(&tmp);
             return Err("master changed during the sync".into());
+        }
+        if to_disk {
+            // As Redis: the received file becomes this node's dbfilename (renamed with the
+            // swap, so the file on disk always matches the data in memory).
+            std::fs::rename(&tmp, &dir_file).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                format!(
+                    "Failed trying to rename the temp DB into {} in MASTER <-> REPLICA synchronization: {e}",
+                    dir_file.display()
+                )
+            })?;
         }
         // Our own replicas followed the old data: they need a full sync of the new.
         super::master::disconnect_replicas(&mut st);
@@ -566,7 +591,7 @@ async fn receive_payload(
 /// Applies the master's stream until the link drops or the master changes, acknowledging
 /// the offset every second.
 async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
-    let MasterConn { sock, mut buf, timeout } = m;
+    let MasterConn { sock, mut buf, timeout, .. } = m;
     let (mut rd, mut wr) = sock.into_split();
     let id = shared.next_client_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let addr = rd.as_ref().peer_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -596,8 +621,14 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
     let mut out = Reply::new();
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     ack_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let lim = ParseLimits { max_bulk_len: i64::MAX, authenticated: true, is_master: true };
+    // A master's arguments are exempt from our proto-max-bulk-len in Redis, but an absurd
+    // length must not become an allocation of that size (the parser reserves a big
+    // argument's room at once): the bound is ours, at least Redis's default 512 MB.
+    let max_bulk = shared.max_bulk_len.load(std::sync::atomic::Ordering::Relaxed).max(512 << 20);
+    let lim = ParseLimits { max_bulk_len: max_bulk, authenticated: true, is_master: false };
     let mut pending_ack: Option<u64> = None;
+    // The read deadline moves only when bytes arrive (the ACK timer must not restart it).
+    let mut last_read = tokio::time::Instant::now();
     let reason = 'link: loop {
         // Apply everything complete in the buffer.
         loop {
@@ -631,17 +662,18 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             }
         }
         if let Some(off) = pending_ack.take() {
-            if send_ack(&mut wr, off).await.is_err() {
+            if send_ack(&mut wr, off, timeout).await.is_err() {
                 break 'link "error writing to MASTER".to_string();
             }
         }
         buf.reserve(16 * 1024);
         tokio::select! {
-            r = tokio::time::timeout(timeout, rd.read_buf(&mut buf)) => match r {
+            r = tokio::time::timeout_at(last_read + timeout, rd.read_buf(&mut buf)) => match r {
                 Err(_) => break 'link "MASTER timeout: no data nor PING received...".to_string(),
                 Ok(Ok(0)) => break 'link "MASTER closed the connection".to_string(),
                 Ok(Err(e)) => break 'link format!("Error reading from MASTER: {e}"),
                 Ok(Ok(_)) => {
+                    last_read = tokio::time::Instant::now();
                     let mut st = shared.store.lock();
                     if let Some(l) = st.repl.link.as_mut() {
                         l.last_io = Instant::now();
@@ -650,7 +682,7 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             },
             _ = ack_timer.tick() => {
                 let off = shared.store.lock().stream.offset();
-                if send_ack(&mut wr, off).await.is_err() {
+                if send_ack(&mut wr, off, timeout).await.is_err() {
                     break 'link "error writing to MASTER".to_string();
                 }
             }
@@ -672,10 +704,14 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
     }
 }
 
-async fn send_ack(wr: &mut tokio::net::tcp::OwnedWriteHalf, off: u64) -> std::io::Result<()> {
+/// Sends REPLCONF ACK; a master that stopped reading makes it fail after `repl-timeout`.
+async fn send_ack(wr: &mut tokio::net::tcp::OwnedWriteHalf, off: u64, timeout: Duration) -> Result<(), ()> {
     let mut b = Vec::with_capacity(64);
     super::stream::encode_command(&mut b, &[b"REPLCONF", b"ACK", off.to_string().as_bytes()]);
-    wr.write_all(&b).await
+    match tokio::time::timeout(timeout, wr.write_all(&b)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// Executes a batch of the master's commands under the store lock. None if the master
