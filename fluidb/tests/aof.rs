@@ -104,6 +104,20 @@ fn a_truncated_tail_is_cut_when_allowed_and_fatal_otherwise() {
     assert_eq!(third.raw().call(&["GET", "d"]), "$1\r\n4\r\n");
 }
 
+/// A tail announcing an enormous argument (a corrupt length) is a truncated tail like
+/// any other: no huge allocation, no crash.
+#[test]
+fn a_huge_announced_length_in_the_tail_is_a_truncated_tail() {
+    let mut first = Server::start(&["--appendonly", "yes"]);
+    let mut r = first.raw();
+    r.call(&["SET", "a", "1"]);
+    first.child.kill().expect("kill");
+    append_to_incr(&first, b"*3\r\n$3\r\nSET\r\n$1\r\nc\r\n$9223372036854775807\r\nabc");
+    let second = Server::start(&["--appendonly", "yes", "--dir", &dir_of(&first)]);
+    let mut r = second.raw();
+    assert_eq!(r.call(&["MGET", "a", "c"]), "*2\r\n$1\r\n1\r\n$-1\r\n");
+}
+
 #[test]
 fn a_corrupt_aof_stops_the_boot_naming_the_offset() {
     let mut first = Server::start(&["--appendonly", "yes"]);

@@ -18,6 +18,10 @@ const UNAUTH_MAX_MULTIBULK: i64 = 10;
 const UNAUTH_MAX_BULK: i64 = 16384;
 /// Arguments at least this long are "big" (Redis's PROTO_MBULK_BIG_ARG).
 pub const BIG_ARG: usize = 32 * 1024;
+/// Most bytes reserved up front for one announced bulk; beyond it the buffer grows as the
+/// bytes really arrive.
+const BIG_PREALLOC_MAX: usize = 64 << 20;
+
 /// Upper bound of argument slots reserved up front for a multibulk, whatever count the peer
 /// announces: memory is only committed as arguments really arrive.
 const ARGV_PREALLOC_MAX: usize = 1024;
@@ -206,14 +210,16 @@ impl Parser {
                     self.pos = cr + 2;
                     self.bulk_len = l;
                     // A large argument: make room once for all of it, as Redis does for
-                    // PROTO_MBULK_BIG_ARG, instead of growing the buffer step by step.
-                    let need = self.pos + l as usize + 2;
+                    // PROTO_MBULK_BIG_ARG, instead of growing the buffer step by step. At
+                    // most BIG_PREALLOC_MAX up front: a master or an AOF is exempt from
+                    // `proto-max-bulk-len`, and an announced length is not data.
+                    let need = self.pos.saturating_add(l as usize).saturating_add(2);
                     if need > buf.len() && l as usize >= BIG_ARG {
-                        buf.reserve(need - buf.len());
+                        buf.reserve((need - buf.len()).min(BIG_PREALLOC_MAX));
                     }
                 }
                 let l = self.bulk_len as usize;
-                if buf.len() < self.pos + l + 2 {
+                if buf.len() < self.pos.saturating_add(l).saturating_add(2) {
                     return Ok(false);
                 }
                 self.spans.push((self.pos, self.pos + l));
@@ -301,6 +307,20 @@ mod tests {
         }
         assert_eq!(argv[2].as_ref(), b"value");
         assert!(buf.is_empty());
+    }
+
+    /// A master (or an AOF) is exempt from `proto-max-bulk-len`, but an announced
+    /// length is not data: no huge reservation, no overflow, just "need more input".
+    #[test]
+    fn huge_bulk_from_a_master_reserves_little() {
+        let lim = ParseLimits { max_bulk_len: 10, authenticated: true, is_master: true };
+        for len in ["99999999999999", "9223372036854775807"] {
+            let mut p = Parser::new();
+            let mut buf = BytesMut::from(format!("*2\r\n$3\r\nSET\r\n${len}\r\nabc").as_str());
+            let mut argv = Vec::new();
+            assert!(matches!(p.next_command(&mut buf, &lim, &mut argv), Ok(false)));
+            assert!(buf.capacity() <= BIG_PREALLOC_MAX + 4096, "{}", buf.capacity());
+        }
     }
 
     #[test]
