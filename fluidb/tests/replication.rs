@@ -800,3 +800,16 @@ fn old_sync_command_redis() {
 fn old_sync_command_fluidb() {
     old_sync_command(fluidb);
 }
+
+/// A replica's REPLCONF ACK pipelined in the same packet as its PSYNC is read as the
+/// replica's (it was parsed with the PSYNC, before the connection became a replica's).
+#[test]
+fn an_ack_pipelined_after_psync_counts() {
+    let master = fluidb(&["--repl-diskless-sync", "no"]);
+    let _logs = LogsOnPanic;
+    let mut m = master.raw();
+    let mut s = master.raw();
+    s.send(b"REPLCONF listening-port 7777\r\nPSYNC ? -1\r\nREPLCONF ACK 5\r\n");
+    assert_eq!(s.read_reply(), b"+OK\r\n");
+    wait_for("the pipelined ACK", SYNC, || info_field(&mut m, "replication", "slave0").contains(",offset=5,"));
+}

@@ -345,6 +345,18 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
             Flow::Replica => {
                 // Replies so far (+FULLRESYNC / +CONTINUE) go first; the connection then
                 // carries the snapshot and the stream until the replica goes away.
+                // Commands the replica pipelined after PSYNC (a REPLCONF ACK) were parsed
+                // already: they go back in front of the unparsed bytes, to be read as a
+                // replica's.
+                if i < batch.len() {
+                    let mut rest = Vec::new();
+                    for argv in &batch[i..] {
+                        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+                        crate::replication::stream::encode_command(&mut rest, &refs);
+                    }
+                    rest.extend_from_slice(inbuf);
+                    *inbuf = BytesMut::from(rest.as_slice());
+                }
                 if flush(sock, out).await {
                     crate::replication::master::serve_replica(shared, sock, inbuf, client).await;
                 }
