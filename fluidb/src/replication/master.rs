@@ -422,7 +422,15 @@ async fn relay_pipe(mut rx: tokio::net::unix::pipe::Receiver, mut senders: Vec<m
 /// The snapshot child of a round ended (from `bgsave::check_child`).
 pub fn round_done(store: &mut Store, pid: libc::pid_t, ok: bool) {
     let Some(round) = store.repl.round.take_if(|r| r.pid == pid) else { return };
-    crate::log_notice!("Background RDB transfer {}", if ok { "terminated with success" } else { "error" });
+    // A disk round is a BGSAVE, which logs its own outcome; a diskless one logs here, in
+    // Redis's words.
+    if round.diskless {
+        if ok {
+            crate::log_notice!("Background RDB transfer terminated with success");
+        } else {
+            crate::log_warning!("Background transfer error");
+        }
+    }
     for r in store.repl.replicas.iter_mut().filter(|r| round.members.contains(&r.client_id)) {
         let mut st = r.feed.state.lock();
         if round.diskless {
