@@ -12,18 +12,6 @@ fn q(r: &mut Raw, args: &[&str]) -> String {
     r.call(args)
 }
 
-fn int(r: &mut Raw, args: &[&str]) -> i64 {
-    let rep = r.call(args);
-    rep.strip_prefix(':')
-        .and_then(|s| s.strip_suffix("\r\n"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{args:?}: expected an integer reply, got {rep:?}"))
-}
-
-fn ok(r: &mut Raw, args: &[&str]) {
-    assert_eq!(r.call(args), "+OK\r\n", "{args:?}");
-}
-
 fn err(msg: &str) -> String {
     format!("-{msg}\r\n")
 }

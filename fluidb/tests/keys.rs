@@ -12,19 +12,6 @@ fn q(r: &mut Raw, args: &[&str]) -> String {
     r.call(args)
 }
 
-/// Sends a command whose reply must be an integer.
-fn int(r: &mut Raw, args: &[&str]) -> i64 {
-    let rep = r.call(args);
-    rep.strip_prefix(':')
-        .and_then(|s| s.strip_suffix("\r\n"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{args:?}: expected an integer reply, got {rep:?}"))
-}
-
-fn ok(r: &mut Raw, args: &[&str]) {
-    assert_eq!(r.call(args), "+OK\r\n", "{args:?}");
-}
-
 fn bulk(s: &str) -> String {
     format!("${}\r\n{}\r\n", s.len(), s)
 }

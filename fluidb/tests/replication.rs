@@ -133,19 +133,6 @@ fn info_int(r: &mut Raw, section: &str, field: &str) -> i64 {
     v.parse().unwrap_or_else(|_| panic!("INFO {section} {field}:{v} is not an integer"))
 }
 
-/// An integer reply.
-fn int(r: &mut Raw, args: &[&str]) -> i64 {
-    let rep = r.call(args);
-    rep.strip_prefix(':')
-        .and_then(|s| s.strip_suffix("\r\n"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{args:?}: expected an integer reply, got {rep:?}"))
-}
-
-fn ok(r: &mut Raw, args: &[&str]) {
-    assert_eq!(r.call(args), "+OK\r\n", "{args:?}");
-}
-
 /// Runs commands, asserting none answers an error.
 fn run(r: &mut Raw, cmds: &[&[&str]]) {
     for c in cmds {

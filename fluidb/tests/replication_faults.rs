@@ -76,10 +76,6 @@ fn digest(r: &mut Raw) -> String {
     d
 }
 
-fn ok(r: &mut Raw, args: &[&str]) {
-    assert_eq!(r.call(args), "+OK\r\n", "{args:?}");
-}
-
 /// Waits for `needle` in the node's log.
 fn wait_log(s: &Server, needle: &str) {
     wait_log_after(s, 0, needle);

@@ -7,14 +7,6 @@ use common::*;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-fn int(r: &mut Raw, args: &[&str]) -> i64 {
-    let rep = r.call(args);
-    rep.strip_prefix(':')
-        .and_then(|s| s.strip_suffix("\r\n"))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{args:?}: expected an integer reply, got {rep:?}"))
-}
-
 /// Bulk strings of a flat array reply.
 fn bulks(rep: &[u8]) -> Vec<String> {
     let s = String::from_utf8_lossy(rep);

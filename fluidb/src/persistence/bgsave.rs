@@ -141,24 +141,24 @@ pub fn check_child(store: &mut Store) {
     let Some(ok) = super::child::reap(pid) else { return }; // still running
     let st = &mut store.bgsave;
     st.child = None;
-    if std::mem::take(&mut st.to_pipe) {
-        // A diskless sync wrote no file: nothing changes for the snapshot on disk.
-        crate::replication::master::round_done(store, pid, ok);
-        return;
+    // A diskless sync wrote no file: nothing changes for the snapshot on disk.
+    if !std::mem::take(&mut st.to_pipe) {
+        st.last_ok = ok;
+        st.last_secs = st.started_instant.map_or(-1, |t| t.elapsed().as_secs() as i64);
+        if ok {
+            crate::log_notice!("Background saving terminated with success");
+            store.dirty_saved = store.dirty_saved.max(store.bgsave.dirty_at_start);
+            store.lastsave = store.bgsave.started;
+            store.rdb.saves += 1;
+        } else {
+            crate::log_warning!("Background saving error");
+            // A child killed mid-way leaves its temporary file (`rdbRemoveTempFile`).
+            let _ = std::fs::remove_file(super::snapshot::temp_path(std::path::Path::new("."), pid as u32));
+        }
     }
-    st.last_ok = ok;
-    st.last_secs = st.started_instant.map_or(-1, |t| t.elapsed().as_secs() as i64);
+    // Last: replicas waiting for this snapshot go on, and the next round may fork a new
+    // child, which must not see this one's bookkeeping half done.
     crate::replication::master::round_done(store, pid, ok);
-    if ok {
-        crate::log_notice!("Background saving terminated with success");
-        store.dirty_saved = store.dirty_saved.max(store.bgsave.dirty_at_start);
-        store.lastsave = store.bgsave.started;
-        store.rdb.saves += 1;
-    } else {
-        crate::log_warning!("Background saving error");
-        // A child killed mid-way leaves its temporary file (`rdbRemoveTempFile`).
-        let _ = std::fs::remove_file(super::snapshot::temp_path(std::path::Path::new("."), pid as u32));
-    }
 }
 
 /// Kills a running child (SHUTDOWN, FLUSHALL) and removes its temporary file.

@@ -145,6 +145,13 @@ pub struct Replica {
     pub since: Instant,
 }
 
+impl Replica {
+    fn new(client_id: u64, ip: String, conf: ReplicaConf, state: ReplicaState, feed: Arc<Feed>) -> Replica {
+        let now = Instant::now();
+        Replica { client_id, ip, conf, state, ack_offset: 0, ack_time: now, feed, since: now }
+    }
+}
+
 /// A full sync in progress: the child writing the snapshot.
 pub struct SyncRound {
     pub pid: libc::pid_t,
@@ -211,16 +218,7 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
             let feed = Feed::new(Rdb::None);
             feed.state.lock().bytes = backlog;
             store.repl.stats.sync_partial_ok += 1;
-            store.repl.replicas.push(Replica {
-                client_id: ctx.client.id,
-                ip,
-                conf,
-                state: ReplicaState::Online,
-                ack_offset: 0,
-                ack_time: now,
-                feed: feed.clone(),
-                since: now,
-            });
+            store.repl.replicas.push(Replica::new(ctx.client.id, ip, conf, ReplicaState::Online, feed.clone()));
             become_replica(ctx, feed);
             return;
         }
@@ -232,16 +230,7 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
     crate::log_notice!("Full resync requested by replica {addr}");
     store.repl.stats.sync_full += 1;
     let feed = Feed::new(Rdb::WaitFork);
-    store.repl.replicas.push(Replica {
-        client_id: ctx.client.id,
-        ip,
-        conf,
-        state: ReplicaState::WaitBgsaveStart,
-        ack_offset: 0,
-        ack_time: now,
-        feed: feed.clone(),
-        since: now,
-    });
+    store.repl.replicas.push(Replica::new(ctx.client.id, ip, conf, ReplicaState::WaitBgsaveStart, feed.clone()));
     join_or_start_round(store, ctx.client.id);
     become_replica(ctx, feed);
 }

@@ -387,10 +387,7 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
     let (to_disk, dir_file, tmp) = {
         let mut st = shared.store.lock();
         if let Some(l) = st.repl.link.as_mut() {
-            l.state = LinkState::Transfer;
-            l.sync_size = size;
-            l.sync_read = 0;
-            l.sync_start = Some(Instant::now());
+            l.sync_size = size; // the transfer state was set at +FULLRESYNC
         }
         let to_disk = st.cfg.repl_diskless_load == ReplDisklessLoad::Disabled;
         let file = crate::persistence::snapshot::rdb_path(&st);

@@ -403,3 +403,17 @@ pub fn set_file_size_limit(pid: u32, limit: Option<u64>) {
         .success();
     assert!(ok, "prlimit failed");
 }
+
+/// An integer reply, or a panic naming the command and what came instead.
+pub fn int(r: &mut Raw, args: &[&str]) -> i64 {
+    let rep = r.call(args);
+    rep.strip_prefix(':')
+        .and_then(|s| s.strip_suffix("\r\n"))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{args:?}: expected an integer reply, got {rep:?}"))
+}
+
+/// Runs a command that must answer +OK.
+pub fn ok(r: &mut Raw, args: &[&str]) {
+    assert_eq!(r.call(args), "+OK\r\n", "{args:?}");
+}
