@@ -29,6 +29,7 @@ fn main() {
         daemonize();
     }
     log::configure(log_level(&cfg), &cfg.logfile);
+    server::process::init(&cfg);
     log_notice!("oO0OoO0OoO0Oo fluidB is starting oO0OoO0OoO0Oo");
     log_notice!("fluidB version={}, bits=64, pid={}, just started", env!("CARGO_PKG_VERSION"), std::process::id());
     if cfg.config_file.is_none() {
@@ -41,6 +42,7 @@ fn main() {
     for w in &warnings {
         log_warning!("{w}");
     }
+    server::process::show_logo(&cfg);
     if let Err(e) = std::env::set_current_dir(&cfg.dir) {
         log_warning!("Can't chdir to '{}': {e}", cfg.dir);
         std::process::exit(1);

@@ -781,3 +781,31 @@ fn replica_leaving_in_the_middle_of_a_transfer() {
         real_replica_syncs(&s, &mut c);
     }
 }
+
+// ------------------------------------------------------ commands the master sends that fail
+
+/// A write of the master that fails on the replica (here INCR of a non-integer the
+/// replica holds) is logged as critical and counted; `propagation-error-behavior ignore`
+/// (the default) keeps the replica serving, `panic` stops a read-only replica.
+#[test]
+fn propagation_error_behavior_ignore_counts_and_panic_stops() {
+    for (behavior, stops) in [("ignore", false), ("panic", true), ("panic-on-replicas", true)] {
+        let mut s = fluidb(&["--propagation-error-behavior", behavior]);
+        let mut c = s.raw();
+        let m = FakeMaster::new();
+        follow(&mut c, &m);
+        let mut conn = m.accept();
+        handshake(&mut conn);
+        good_sync(&s, &mut c, &mut conn, &[("k", "not-a-number")]);
+        conn.send(&command(&["INCR", "k"]));
+        conn.send(&command(&["SET", "after", "1"]));
+        wait_log(&s, "== CRITICAL == This replica is sending an error to its master: 'ERR value is not an integer");
+        if stops {
+            wait_for("the replica to abort", DEADLINE, || !s.0.is_running());
+            assert!(s.log().contains("This replica panicked sending an error to its master"), "{behavior}");
+        } else {
+            wait_for("the next write", DEADLINE, || c.call(&["GET", "after"]) == "$1\r\n1\r\n");
+            assert_eq!(info(&mut c, "stats", "unexpected_error_replies"), "1");
+        }
+    }
+}

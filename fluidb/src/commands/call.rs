@@ -428,6 +428,50 @@ pub fn execute(
     flow
 }
 
+/// Where a write that is not a client's comes from, for [`source_command_failed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The link to this node's master.
+    Master,
+    /// The append-only file being loaded.
+    Aof,
+}
+
+/// A command from the master link or the AOF answered an error (Redis's `afterErrorReply`
+/// for those clients): this node's data has diverged from its source, so it is logged as
+/// critical and counted in INFO `unexpected_error_replies`; with
+/// `propagation-error-behavior panic` (or `panic-on-replicas` on a read-only replica) the
+/// server stops rather than serve data it knows to be wrong. `reply` is the command's
+/// reply; nothing happens unless it is an error.
+pub fn source_command_failed(store: &mut Store, source: Source, command: &[u8], reply: &[u8]) {
+    use crate::config::PropagationErrorBehavior as B;
+    let Some(line) = reply.strip_prefix(b"-") else {
+        return;
+    };
+    let line = &line[..line.iter().position(|&b| b == b'\r').unwrap_or(line.len()).min(4096)];
+    let (from, to) = match source {
+        Source::Master => ("replica", "master"),
+        Source::Aof => ("server", "AOF-loading-client"),
+    };
+    let command = String::from_utf8_lossy(&command[..command.len().min(128)]).to_ascii_lowercase();
+    crate::log_warning!(
+        "== CRITICAL == This {from} is sending an error to its {to}: '{}' after processing the command '{command}'",
+        String::from_utf8_lossy(line)
+    );
+    store.stats.unexpected_error_replies += 1;
+    let behavior = store.cfg.propagation_error_behavior;
+    let panics = match source {
+        Source::Master => store.cfg.replica_read_only && matches!(behavior, B::Panic | B::PanicOnReplicas),
+        Source::Aof => behavior == B::Panic,
+    };
+    if panics {
+        crate::log_warning!(
+            "This {from} panicked sending an error to its {to} after processing the command '{command}'"
+        );
+        std::process::abort();
+    }
+}
+
 /// Moves the writes of the last top-level command into the write stream. As Redis 7.0's
 /// `propagatePendingCommands`, more than one write (the commands of an EXEC, or a command
 /// plus the deletions of keys it found expired) is wrapped in MULTI/EXEC; the MULTI takes

@@ -112,7 +112,8 @@ fn config_set(ctx: &mut Ctx) {
     let a = &ctx.client.shared.addr;
     let local = ctx.client.is_unix || a.starts_with("127.0.0.1:") || a.starts_with("[::1]:");
     let old = ctx.store.cfg.clone();
-    match ctx.store.cfg.set_with(&pairs, SetOptions { local_client: local, loading: false }) {
+    match ctx.store.cfg.set_with(&pairs, SetOptions { local_client: local, loading: false, refuse_unimplemented: true })
+    {
         Ok(changed) => {
             if let Err((name, why)) = apply(ctx, &changed) {
                 ctx.store.cfg = old;
@@ -144,6 +145,12 @@ fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, S
         if name == "repl-backlog-size" {
             let cap = crate::replication::stream::backlog_capacity(ctx.store.cfg.repl_backlog_size);
             ctx.store.stream.resize(cap);
+        }
+        if name == "proc-title-template" {
+            crate::server::process::set_title(&ctx.store.cfg);
+        }
+        if name == "jemalloc-bg-thread" {
+            crate::server::process::set_jemalloc_bg_thread(ctx.store.cfg.jemalloc_bg_thread);
         }
         if name == "appendfsync" {
             if let Some(aof) = &ctx.store.aof {

@@ -304,7 +304,7 @@ fn server_section(s: &mut String, shared: &Shared, store: &Store) {
         crate::util::time::unix_us(),
         uptime,
         uptime / 86400,
-        store.cfg.hz,
+        store.hz,
         store.cfg.hz,
         crate::util::time::lru_clock(),
         shared.executable,

@@ -41,10 +41,10 @@ pub use notify::*;
 pub use parse::ConfigError;
 pub use runtime::{set_failed_error, SetOptions, HZ_MAX, HZ_MIN, REWRITE_SIGNATURE};
 pub use values::{
-    AclPubsubDefault, AppendFsync, ClientOutputBufferLimits, ClusterEndpointType, Kind, LogLevel, MaxmemoryPolicy,
-    MemoryOrPercent, NumFormat, NumSpec, ObufLimit, OomScoreAdj, PropagationErrorBehavior, ProtectedAction,
-    ReplDisklessLoad, SanitizeDumpPayload, ShutdownFlags, Special, StorageCacheMode, Supervised, SyslogFacility,
-    ThreadAffinity, TlsAuthClients, MAX_BIND_ADDRESSES, MAX_SERVER_THREADS,
+    expand_proc_title, AclPubsubDefault, AppendFsync, ClientOutputBufferLimits, ClusterEndpointType, Kind, LogLevel,
+    MaxmemoryPolicy, MemoryOrPercent, NumFormat, NumSpec, ObufLimit, OomScoreAdj, PropagationErrorBehavior,
+    ProtectedAction, ReplDisklessLoad, SanitizeDumpPayload, ShutdownFlags, Special, StorageCacheMode, Supervised,
+    SyslogFacility, ThreadAffinity, TlsAuthClients, MAX_BIND_ADDRESSES, MAX_SERVER_THREADS,
 };
 
 /// Version printed in the fatal-error banner and `--version`.

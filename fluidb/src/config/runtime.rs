@@ -26,6 +26,9 @@ pub struct SetOptions {
     /// The server is loading its dataset: directives flagged
     /// [`DENY_LOADING`] are refused with a `LOADING` error.
     pub loading: bool,
+    /// Refuse any value but the default for a directive fluidB does not act on (the
+    /// server's CONFIG SET); off, CONFIG SET is the parser alone (tests of the table).
+    pub refuse_unimplemented: bool,
 }
 
 /// Redis's minimum and maximum `hz`; out-of-range values are clamped.
@@ -140,6 +143,11 @@ impl Config {
                 vec![*value]
             };
             let did_change = (d.set)(&mut new, &args, &ctx).map_err(|e| fail(registered, &e))?;
+            // A directive fluidB does not act on must not answer OK to a value that
+            // promises a behaviour: only its default (what fluidB does) is accepted.
+            if opts.refuse_unimplemented && !d.is_implemented() && d.value(&new) != d.default_value() {
+                return Err(fail(registered, &not_implemented(d)));
+            }
             if did_change && !changed.contains(&d.name) {
                 changed.push(d.name);
             }
@@ -371,6 +379,12 @@ impl Config {
     }
 }
 
+/// Why CONFIG SET refuses a value of a directive fluidB accepts but does not act on
+/// (yet): the directive is named, and the one value that is true of fluidB is given.
+pub fn not_implemented(d: &Directive) -> String {
+    format!("'{}' is not implemented by fluidB yet: only its default value '{}' is accepted", d.name, d.default_value())
+}
+
 /// The CONFIG SET error for a change that was accepted by [`Config::set`]
 /// but could not be applied by the server (Redis's texts are e.g. "Unable to
 /// listen on this port. Check server logs.", "Failed to bind to specified
@@ -491,7 +505,7 @@ mod tests {
         let mut cfg = Config { enable_protected_configs: ProtectedAction::Local, ..Config::default() };
         let d = dir.path().to_str().unwrap().as_bytes();
         assert!(cfg.set(&[(b"dir", d)]).is_err());
-        let opts = SetOptions { local_client: true, loading: false };
+        let opts = SetOptions { local_client: true, ..Default::default() };
         assert_eq!(cfg.set_with(&[(b"dir", d)], opts).unwrap(), vec!["dir"]);
         let canonical = std::fs::canonicalize(dir.path()).unwrap();
         assert_eq!(cfg.dir, canonical.to_str().unwrap());
@@ -499,7 +513,7 @@ mod tests {
             cfg.set_with(&[(b"dir", b"/nonexistent-fluidb")], opts).unwrap_err(),
             "ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory"
         );
-        let loading = SetOptions { local_client: true, loading: true };
+        let loading = SetOptions { local_client: true, loading: true, ..Default::default() };
         assert_eq!(
             cfg.set_with(&[(b"appendonly", b"yes")], loading).unwrap_err(),
             "LOADING Redis is loading the dataset in memory"

@@ -952,7 +952,28 @@ pub(crate) fn check_hostname(v: &[u8]) -> Result<(), &'static str> {
 /// balanced (`{{` is a literal brace), and the expansion must not be empty.
 /// Runtime-dependent variables are assumed empty except the address/ports.
 pub(crate) fn check_proc_title(v: &[u8]) -> Result<(), &'static str> {
-    const ERR: &str = "template format is invalid or contains unknown variables";
+    // Redis validates with an empty title and otherwise real values: a template that
+    // expands to nothing but spaces is refused.
+    let out = expand_proc_title(v, |name| match name {
+        b"title" | b"server-mode" | b"unixsocket" | b"config-file" => Some(Vec::new()),
+        b"listen-addr" => Some(b"*:6379".to_vec()),
+        b"port" | b"tls-port" => Some(b"0".to_vec()),
+        _ => None,
+    })
+    .ok_or(PROC_TITLE_ERR)?;
+    if out.is_empty() {
+        Err(PROC_TITLE_ERR)
+    } else {
+        Ok(())
+    }
+}
+
+const PROC_TITLE_ERR: &str = "template format is invalid or contains unknown variables";
+
+/// Expands a `proc-title-template` as Redis's `sdstemplate` + `sdstrim(" ")` do: `{name}`
+/// becomes `var(name)`, `{{` a literal `{`; `None` for an unknown variable or an
+/// unterminated `{`.
+pub fn expand_proc_title(v: &[u8], var: impl Fn(&[u8]) -> Option<Vec<u8>>) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < v.len() {
@@ -963,7 +984,7 @@ pub(crate) fn check_proc_title(v: &[u8]) -> Result<(), &'static str> {
         out.extend_from_slice(&v[i..open]);
         let name_start = open + 1;
         match v.get(name_start) {
-            None => return Err(ERR),
+            None => return None,
             Some(b'{') => {
                 out.push(b'{');
                 i = name_start + 1;
@@ -971,21 +992,13 @@ pub(crate) fn check_proc_title(v: &[u8]) -> Result<(), &'static str> {
             }
             Some(_) => {}
         }
-        let close = v[name_start..].iter().position(|&c| c == b'}').map(|k| name_start + k).ok_or(ERR)?;
-        let value: &[u8] = match &v[name_start..close] {
-            b"title" | b"server-mode" | b"unixsocket" | b"config-file" => b"",
-            b"listen-addr" => b"*:6379",
-            b"port" | b"tls-port" => b"0",
-            _ => return Err(ERR),
-        };
-        out.extend_from_slice(value);
+        let close = v[name_start..].iter().position(|&c| c == b'}').map(|k| name_start + k)?;
+        out.extend_from_slice(&var(&v[name_start..close])?);
         i = close + 1;
     }
-    if out.iter().all(|&c| c == b' ') {
-        Err(ERR)
-    } else {
-        Ok(())
-    }
+    let start = out.iter().position(|&c| c != b' ').unwrap_or(out.len());
+    let end = out.iter().rposition(|&c| c != b' ').map_or(start, |k| k + 1);
+    Some(out[start..end].to_vec())
 }
 
 #[cfg(test)]

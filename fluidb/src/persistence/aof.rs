@@ -21,6 +21,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
+use crate::commands::call::Source;
 use crate::config::AppendFsync;
 use crate::protocol::parse::{ParseLimits, Parser};
 use crate::protocol::Reply;
@@ -508,6 +509,7 @@ your AOF file, then use fluidb-check-aof --fix <filename.manifest>",
                 store.replay_mvcc.extend(pending_mvcc.take());
                 store.begin_batch();
                 crate::commands::call::call(shared, store, &mut client, &mut out, &argv);
+                crate::commands::call::source_command_failed(store, Source::Aof, &argv[0], &out.buf);
                 if !in_multi || client.multi.is_none() {
                     store.replay_mvcc.clear();
                 }

@@ -121,15 +121,45 @@ pub fn temp_path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(format!("temp-{pid}.rdb"))
 }
 
+/// Bytes a snapshot writes between two `fdatasync`s with `rdb-save-incremental-fsync` /
+/// `aof-rewrite-incremental-fsync` (Redis's REDIS_AUTOSYNC_BYTES).
+const AUTOSYNC_BYTES: u64 = 4 << 20;
+
+/// A file that is synced every `every` bytes (never when 0). Without it a multi-GB
+/// snapshot leaves all its pages dirty until the final fsync, which then saturates the
+/// disk for seconds and stalls the AOF's own fsyncs.
+struct AutoSync {
+    file: File,
+    every: u64,
+    since: u64,
+}
+
+impl io::Write for AutoSync {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.since += n as u64;
+        if self.every > 0 && self.since >= self.every {
+            self.file.sync_data()?;
+            self.since = 0;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Writes every database to `path` atomically. Returns the bytes written. `aof_base`: the
 /// file is an AOF's base (its `aof-base` AUX field says 1, as Redis writes it).
 pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Result<u64> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let tmp = temp_path(dir, std::process::id());
+    let incremental =
+        if aof_base { store.cfg.aof_rewrite_incremental_fsync } else { store.cfg.rdb_save_incremental_fsync };
     let result = (|| {
-        let f = File::create(&tmp)?;
+        let f = AutoSync { file: File::create(&tmp)?, every: if incremental { AUTOSYNC_BYTES } else { 0 }, since: 0 };
         let (w, written) = write_rdb(store, BufWriter::with_capacity(1 << 16, f), used_mem, aof_base)?;
-        let f = w.into_inner().map_err(|e| e.into_error())?;
+        let f = w.into_inner().map_err(|e| e.into_error())?.file;
         f.sync_all()?;
         fs::rename(&tmp, path)?;
         if let Ok(d) = File::open(dir) {

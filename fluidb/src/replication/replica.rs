@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::commands::call::Source;
 use crate::config::ReplDisklessLoad;
 use crate::protocol::{ParseLimits, Parser, Reply};
 use crate::server::client::{Client, ClientShared};
@@ -732,13 +733,7 @@ fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch:
             st.stream.muted = true;
             crate::commands::call::call(shared, &mut st, client, out, argv);
             st.stream.muted = false;
-            if out.buf.first() == Some(&b'-') {
-                crate::log_warning!(
-                    "== CRITICAL == This replica is sending an error to its master: '{}' after processing the command '{}'",
-                    String::from_utf8_lossy(out.buf.strip_suffix(b"\r\n").unwrap_or(&out.buf)),
-                    String::from_utf8_lossy(&argv[0])
-                );
-            }
+            crate::commands::call::source_command_failed(&mut st, Source::Master, &argv[0], &out.buf);
             out.buf.clear();
             let _ = out.take_errors();
         }

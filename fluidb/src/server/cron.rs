@@ -10,14 +10,23 @@ use super::Shared;
 /// Longest time one active-expiry step may hold the lock: short enough that no client
 /// waits noticeably, however many keys expire at once.
 const EXPIRE_STEP_BUDGET: Duration = Duration::from_millis(1);
-/// Keys sampled per database per step (Redis's ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
+/// Keys sampled per database per step at `active-expire-effort 1` (Redis's
+/// ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP); each effort step above 1 adds a quarter.
 const EXPIRE_KEYS_PER_LOOP: usize = 20;
-/// Total time budget of one cycle (25% of a 100 ms tick, like Redis's slow cycle).
-const EXPIRE_CYCLE_BUDGET: Duration = Duration::from_millis(25);
+/// Share of one cron tick an expiry cycle may take at effort 1, in percent (Redis's
+/// ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC); each effort step above 1 adds 2.
+const EXPIRE_CYCLE_PERC: u64 = 25;
+/// Clients one cron tick serves before `dynamic-hz` doubles the frequency (Redis's
+/// MAX_CLIENTS_PER_CLOCK_TICK).
+const MAX_CLIENTS_PER_TICK: usize = 200;
 
 pub async fn run(shared: Arc<Shared>) {
     loop {
-        let hz = shared.store.lock().cfg.hz.clamp(1, 500);
+        let hz = {
+            let mut st = shared.store.lock();
+            st.hz = effective_hz(st.cfg.hz, st.cfg.dynamic_hz, st.clients.by_id.len());
+            st.hz
+        };
         tokio::time::sleep(Duration::from_millis(1000 / hz as u64)).await;
         if shared.shutting_down.load(Ordering::Relaxed) {
             return;
@@ -41,6 +50,15 @@ pub async fn run(shared: Arc<Shared>) {
 /// a sample was expired, within the cycle budget, releasing the lock between steps.
 pub async fn active_expire_cycle(shared: &Shared) {
     let cycle_start = Instant::now();
+    let (keys_per_loop, budget) = {
+        let st = shared.store.lock();
+        let effort = st.cfg.active_expire_effort.clamp(1, 10) as usize - 1;
+        let perc = EXPIRE_CYCLE_PERC + 2 * effort as u64;
+        (
+            EXPIRE_KEYS_PER_LOOP + EXPIRE_KEYS_PER_LOOP / 4 * effort,
+            Duration::from_micros(perc * 10_000 / st.hz.max(1) as u64),
+        )
+    };
     loop {
         let more = {
             let mut st = shared.store.lock();
@@ -54,7 +72,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
                 if st.dbs[db].expires.is_empty() {
                     continue;
                 }
-                let sampled = st.dbs[db].sample_expires(EXPIRE_KEYS_PER_LOOP);
+                let sampled = st.dbs[db].sample_expires(keys_per_loop);
                 let mut expired = 0;
                 for key in &sampled {
                     if st.expire_if_needed(db, key, now) {
@@ -75,7 +93,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
         if !more {
             return;
         }
-        if cycle_start.elapsed() > EXPIRE_CYCLE_BUDGET {
+        if cycle_start.elapsed() > budget {
             shared.store.lock().stats.expired_time_cap_reached_count += 1;
             return;
         }
@@ -83,9 +101,28 @@ pub async fn active_expire_cycle(shared: &Shared) {
     }
 }
 
-/// Advances incremental rehashing of every database, 1 ms per database at most per tick.
+/// The cron frequency: `hz`, doubled (up to 500) while each tick would serve more than
+/// MAX_CLIENTS_PER_TICK clients under `dynamic-hz` (Redis's serverCron).
+fn effective_hz(configured: i32, dynamic: bool, clients: usize) -> i32 {
+    let mut hz = configured.clamp(crate::config::HZ_MIN, crate::config::HZ_MAX);
+    if dynamic {
+        while clients / hz as usize > MAX_CLIENTS_PER_TICK && hz < crate::config::HZ_MAX {
+            hz = (hz * 2).min(crate::config::HZ_MAX);
+        }
+    }
+    hz
+}
+
+/// Advances incremental rehashing of every database, 1 ms per database at most per tick
+/// (`activerehashing yes`; with `no`, tables rehash only as commands touch them).
 fn rehash(shared: &Shared) {
-    let n = shared.store.lock().dbs.len();
+    let (n, on) = {
+        let st = shared.store.lock();
+        (st.dbs.len(), st.cfg.activerehashing)
+    };
+    if !on {
+        return;
+    }
     for db in 0..n {
         shared.store.lock().dbs[db].rehash_for_micros(1000);
     }
@@ -110,5 +147,21 @@ fn client_timeouts(shared: &Shared) {
             log_verbose!("Closing idle client");
             c.kill();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_hz_doubles_per_200_clients_per_tick() {
+        assert_eq!(effective_hz(10, true, 0), 10);
+        assert_eq!(effective_hz(10, true, 2000), 10);
+        assert_eq!(effective_hz(10, true, 2010), 20);
+        assert_eq!(effective_hz(10, true, 9000), 80);
+        assert_eq!(effective_hz(10, false, 9000), 10);
+        assert_eq!(effective_hz(10, true, 10_000_000), 500);
+        assert_eq!(effective_hz(0, true, 0), 1);
     }
 }

@@ -15,6 +15,7 @@ pub mod cron;
 pub mod latency;
 pub mod monitor;
 pub mod pause;
+pub mod process;
 pub mod pubsub;
 pub mod slowlog;
 pub mod stats;

@@ -231,6 +231,9 @@ pub struct Store {
     pub last_tick: Option<std::time::Instant>,
     /// DEBUG SET-ACTIVE-EXPIRE switch.
     pub active_expire_enabled: bool,
+    /// The cron's frequency now: `hz`, raised with `dynamic-hz` while many clients are
+    /// connected (INFO `hz`; `configured_hz` is `cfg.hz`).
+    pub hz: i32,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: i64,
     /// LATENCY monitor samples.
@@ -279,6 +282,7 @@ impl Store {
             is_replica: false,
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
+            hz: cfg.hz,
             clock_base: None,
             last_tick: None,
             lastsave: crate::util::time::unix_secs(),

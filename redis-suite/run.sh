@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs Redis 7.0.15's own test suite (../shared/redis-7.0.15, unmodified) against fluidB:
+# every unit listed in redis-suite/units.txt for the chosen tier, with redis-suite/skip.txt
+# as the skip list, several units at a time. Prints each unit's result as run-suite.sh does
+# (`UNIT ok=N err=N exc=0|1 secs=S` and the failed tests under it), then the totals.
+# Exit status 0 only when no test failed and no unit raised an exception.
+#
+#   redis-suite/run.sh                  the default tier (what the test command runs)
+#   redis-suite/run.sh --soak           the default and the soak tier (FLUIDB_SOAK=1 runs this)
+#   redis-suite/run.sh UNIT...          just these units
+#
+# Env: SERVER (default target/release/fluidb-server), JOBS (units run at once, default 2),
+#      SUITE (default ../shared/redis-7.0.15), BASEPORT (default 21111; each job takes 1000 ports
+#      from it), UNIT_TIMEOUT (seconds per unit, default 600), KEEP=1 keeps the work dirs.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+suite=${SUITE:-$top/../shared/redis-7.0.15}
+server=${SERVER:-$top/target/release/fluidb-server}
+jobs=${JOBS:-2}
+base=${BASEPORT:-21111}
+[[ -x $suite/run-suite.sh ]] || { echo "no Redis test suite at $suite" >&2; exit 2; }
+[[ -x $server ]] || { echo "no server binary at $server (cargo build --release)" >&2; exit 2; }
+
+# The suite checks that the process title names a `redis-server` executable (unit/other),
+# so the binary runs through a symlink of that name, as Debian's redis-server does.
+bindir=$(mktemp -d /tmp/fluidb-suite-bin.XXXX)
+ln -s "$(realpath "$server")" "$bindir/redis-server"
+out=$(mktemp -d /tmp/fluidb-suite-out.XXXX)
+trap 'rm -rf "$bindir"; [[ -n ${KEEP:-} ]] || rm -rf "$out"' EXIT
+
+units=()
+if [[ $# -gt 0 && $1 != --soak ]]; then
+  units=("$@")
+else
+  want="default"
+  [[ ${1:-} == --soak ]] && want="default|soak"
+  while read -r tier unit _; do
+    [[ $tier =~ ^($want)$ ]] && units+=("$unit")
+  done < <(grep -Ev '^\s*(#|$)' "$here/units.txt")
+fi
+
+SECONDS=0
+# A simple job pool: unit i runs in slot i % jobs, each slot with its own port range, so
+# concurrent harnesses never race for the same ports.
+run_unit() {
+  local i=$1 unit=$2
+  local port=$((base + (i % jobs) * 1000))
+  BASEPORT=$port SKIPFILE="$here/skip.txt" UNIT_TIMEOUT=${UNIT_TIMEOUT:-600} KEEP=${KEEP:-} \
+    "$suite/run-suite.sh" "$bindir/redis-server" "$unit" >"$out/$i.txt" 2>&1
+}
+pids=()
+for i in "${!units[@]}"; do
+  slot=$((i % jobs))
+  if [[ -n ${pids[$slot]:-} ]]; then wait "${pids[$slot]}"; fi
+  run_unit "$i" "${units[$i]}" &
+  pids[$slot]=$!
+done
+wait
+
+tok=0; terr=0; texc=0
+for i in "${!units[@]}"; do
+  grep -v '^TOTAL\|^kept ' "$out/$i.txt"
+  line=$(grep -m1 "^${units[$i]} ok=" "$out/$i.txt")
+  if [[ -z $line ]]; then
+    echo "${units[$i]}: no result (the harness failed to run)"; texc=$((texc + 1)); continue
+  fi
+  ok=$(sed -E 's/.* ok=([0-9]+).*/\1/' <<<"$line")
+  err=$(sed -E 's/.* err=([0-9]+).*/\1/' <<<"$line")
+  exc=$(sed -E 's/.* exc=([0-9]+).*/\1/' <<<"$line")
+  tok=$((tok + ok)); terr=$((terr + err)); texc=$((texc + exc))
+done
+echo "REDIS SUITE TOTAL ok=$tok err=$terr exc=$texc units=${#units[@]} secs=$SECONDS"
+[[ -n ${KEEP:-} ]] && echo "outputs kept in $out"
+((terr == 0 && texc == 0))
