@@ -383,11 +383,7 @@ fn plain_and_compressed_nodes_survive_reload_and_restore() {
     assert_eq!(r.call(&["DEBUG", "DIGEST-VALUE", "l"]), digest);
     // Plain nodes come back plain: the layout is the same.
     assert_eq!(debug_object_fields(&mut r, "l", &["ql_nodes"]), nodes);
-    let mut raw_dump = vec![];
-    r.cmd(&[b"DUMP", b"l"]);
-    let rep = r.read_reply();
-    let body_start = rep.iter().position(|&c| c == b'\n').unwrap() + 1;
-    raw_dump.extend_from_slice(&rep[body_start..rep.len() - 2]);
+    let raw_dump = dump(&mut r, "l");
     r.cmd(&[b"RESTORE", b"l2", b"0", &raw_dump]);
     assert_eq!(r.read_reply(), b"+OK\r\n");
     assert_eq!(all(&mut r, "l2"), want);
@@ -408,10 +404,7 @@ fn redis_quicklist2_payloads_with_plain_and_compressed_nodes_restore() {
         b.call(&["RPUSH", "l", &e]);
         want.push(e);
     }
-    b.cmd(&[b"DUMP", b"l"]);
-    let rep = b.read_reply();
-    let body_start = rep.iter().position(|&c| c == b'\n').unwrap() + 1;
-    let payload = rep[body_start..rep.len() - 2].to_vec();
+    let payload = dump(&mut b, "l");
     // Redis 7.0 writes RDB version 10: a quicklist 2 with PLAIN containers and LZF nodes.
     assert_eq!(&payload[payload.len() - 10..payload.len() - 8], &[10, 0]);
     a.cmd(&[b"RESTORE", b"l", b"0", &payload]);
@@ -420,4 +413,34 @@ fn redis_quicklist2_payloads_with_plain_and_compressed_nodes_restore() {
     assert_eq!(a.call(&["DEBUG", "DIGEST-VALUE", "l"]), b.call(&["DEBUG", "DIGEST-VALUE", "l"]));
     // Redis's node layout is kept (60 plain nodes between runs of 4 packed elements).
     assert_eq!(debug_object_fields(&mut a, "l", &["ql_nodes"]), debug_object_fields(&mut b, "l", &["ql_nodes"]));
+}
+
+/// The payload of DUMP `key`.
+fn dump(r: &mut Raw, key: &str) -> Vec<u8> {
+    r.cmd(&[b"DUMP", key.as_bytes()]);
+    let rep = r.read_reply();
+    let body_start = rep.iter().position(|&c| c == b'\n').unwrap() + 1;
+    rep[body_start..rep.len() - 2].to_vec()
+}
+
+#[test]
+fn fluidb_payloads_with_plain_and_compressed_nodes_restore_into_redis() {
+    let f = Server::start(&["--list-compress-depth", "2", "--list-max-listpack-size", "3"]);
+    let redis = Server::start_redis(&[]);
+    let (mut a, mut b) = (f.raw(), redis.raw());
+    ok(&mut a, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "16b"]);
+    let mut want = vec![];
+    for i in 0..100 {
+        let e = if i % 4 == 0 { format!("a-plain-node-{i:04}") } else { format!("{}", i * 1000) };
+        a.call(&["RPUSH", "l", &e]);
+        want.push(e);
+    }
+    let payload = dump(&mut a, "l");
+    // RDB version 9, which Redis 7.0 (and KeyDB 6.3) read.
+    assert_eq!(&payload[payload.len() - 10..payload.len() - 8], &[9, 0]);
+    b.cmd(&[b"RESTORE", b"l", b"0", &payload]);
+    assert_eq!(b.read_reply(), b"+OK\r\n");
+    assert_eq!(all(&mut b, "l"), want);
+    assert_eq!(a.call(&["DEBUG", "DIGEST-VALUE", "l"]), b.call(&["DEBUG", "DIGEST-VALUE", "l"]));
+    ok(&mut a, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]);
 }

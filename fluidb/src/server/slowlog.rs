@@ -40,7 +40,10 @@ fn trim_args(argv: &[Bytes]) -> Vec<Bytes> {
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes());
             v.push(Bytes::from(s));
         } else {
-            v.push(a.clone());
+            // A copy, as Redis's `createStringObject`: the argument is a slice of the
+            // client's whole input buffer, which an entry must not keep alive (a pipeline of
+            // big commands would leave megabytes behind each entry).
+            v.push(Bytes::copy_from_slice(a));
         }
     }
     v

@@ -1139,6 +1139,43 @@ mod tests {
     }
 
     #[test]
+    fn merges_concatenate_entries() {
+        let mut a = Listpack::new();
+        let mut b = Listpack::new();
+        for i in 0..5 {
+            a.push_back(format!("a{i}").as_bytes());
+            b.push_back_int(i * 300);
+        }
+        b.push_back(&[b'x'; 200]);
+        let mut left = a.clone();
+        left.append_all(&b);
+        left.check();
+        let mut right = b.clone();
+        right.prepend_all(&a);
+        right.check();
+        assert_eq!(left, right);
+        assert_eq!(left.len(), 11);
+        let want: Vec<Vec<u8>> = a.iter().chain(b.iter()).map(|v| v.to_vec()).collect();
+        assert_eq!(left.iter().map(|v| v.to_vec()).collect::<Vec<_>>(), want);
+        assert_eq!(Listpack::from_trusted(left.bytes().to_vec(), 11), left);
+        let mut empty = Listpack::new();
+        empty.append_all(&Listpack::new());
+        assert_eq!(empty, Listpack::new());
+    }
+
+    #[test]
+    fn repr_prints_lprepr() {
+        let mut lp = Listpack::new();
+        lp.push_back(b"f");
+        lp.push_back(&[b'y'; 50]);
+        let mut out = String::new();
+        lp.repr(&mut out);
+        assert!(out.starts_with("{total bytes 62} {num entries 2}\n{\n\taddr: 0x"), "{out}");
+        assert!(out.contains("\tindex:  0,\n\toffset: 6,\n\thdr+entrylen+backlen:  3,\n\thdrlen:   1,\n\tbacklen:  1,\n\tpayload: 1\n\tbytes: 81|66|02|\n\t[str]f\n}\n"));
+        assert!(out.contains(&format!("\t[str]{}...\n}}\n{{end}}\n\n", "y".repeat(40))));
+    }
+
+    #[test]
     fn iter_from_and_get_next() {
         let mut lp = Listpack::new();
         for i in 0..10 {
