@@ -72,3 +72,20 @@ pub fn maybe_log(store: &mut Store, client: &Client, argv: &[Bytes], usec: u64) 
         log.entries.pop_back();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_do_not_keep_the_input_buffer() {
+        let input = Bytes::from(vec![b'x'; 1 << 20]);
+        let argv = vec![input.slice(0..5), input.slice(5..9)];
+        let kept = trim_args(&argv);
+        assert_eq!(kept, argv);
+        for a in &kept {
+            let p = a.as_ptr() as usize;
+            assert!(!(input.as_ptr() as usize..input.as_ptr() as usize + input.len()).contains(&p));
+        }
+    }
+}

@@ -660,46 +660,41 @@ impl List {
         }
     }
 
-    /// Pushes at `end` (`quicklistPush`).
+    /// Pushes at `end` (`quicklistPushHead` / `quicklistPushTail`): into the end node when
+    /// the size rules allow, else in a new node (a plain one for a large element).
     pub fn push(&mut self, end: End, v: &[u8]) {
+        let fill = self.fill as i32;
+        self.len += 1;
+        let edge = match end {
+            End::Head => self.nodes.front_mut(),
+            End::Tail => self.nodes.back_mut(),
+        };
+        if let Some(n) = edge {
+            if allow_insert(n, fill, v.len()) {
+                if let RawMut::Packed(lp) = n.raw_mut() {
+                    match end {
+                        End::Head => lp.push_front(v),
+                        End::Tail => lp.push_back(v),
+                    }
+                    return;
+                }
+            }
+        }
+        self.reserve_first_node();
+        let node = Node::for_element(v);
         match end {
-            End::Head => self.push_front(v),
-            End::Tail => self.push_back(v),
+            End::Head => self.nodes.push_front(node),
+            End::Tail => self.nodes.push_back(node),
         }
+        self.settle(0, 0);
     }
 
-    /// `quicklistPushHead`.
     pub fn push_front(&mut self, v: &[u8]) {
-        let fill = self.fill as i32;
-        self.len += 1;
-        if let Some(h) = self.nodes.front_mut() {
-            if allow_insert(h, fill, v.len()) {
-                if let RawMut::Packed(lp) = h.raw_mut() {
-                    lp.push_front(v);
-                    return;
-                }
-            }
-        }
-        self.reserve_first_node();
-        self.nodes.push_front(Node::for_element(v));
-        self.settle(0, 0);
+        self.push(End::Head, v);
     }
 
-    /// `quicklistPushTail`.
     pub fn push_back(&mut self, v: &[u8]) {
-        let fill = self.fill as i32;
-        self.len += 1;
-        if let Some(t) = self.nodes.back_mut() {
-            if allow_insert(t, fill, v.len()) {
-                if let RawMut::Packed(lp) = t.raw_mut() {
-                    lp.push_back(v);
-                    return;
-                }
-            }
-        }
-        self.reserve_first_node();
-        self.nodes.push_back(Node::for_element(v));
-        self.settle(0, 0);
+        self.push(End::Tail, v);
     }
 
     /// Pops the element at `end`, handing it to `f` before it is deleted (so a reply can

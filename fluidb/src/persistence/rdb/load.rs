@@ -447,6 +447,25 @@ mod tests {
         for i in 0..200 {
             z.add(i as f64 / 3.0, format!("m{i}").as_bytes(), AddFlags::default(), lim.zset).expect("score");
         }
+        // A list with plain nodes (elements of at least 20 bytes) and compressed ones.
+        crate::types::list::set_packed_threshold(20);
+        let mut list = List::with_options(4, 1);
+        for i in 0..300 {
+            let e = if i % 9 == 0 { format!("a plain element {i:08}") } else { format!("e{}", i * 7) };
+            list.push_back(e.as_bytes());
+        }
+        assert!(list.node_infos().any(|n| n.compressed.is_some()) && list.node_infos().any(|n| n.plain));
+        let layout: Vec<(bool, usize)> = list.node_infos().map(|n| (n.plain, n.count)).collect();
+        let lim_list = Limits { list_fill: 4, list_compress: 1, ..lim };
+        let p = super::super::save::dump_payload(&Value::List(Box::new(list.clone())), true);
+        match read_dump_object(verify_dump_payload(&p).expect("footer"), &lim_list).expect("load") {
+            Value::List(l) => {
+                assert!(*l == list);
+                assert_eq!(l.node_infos().map(|n| (n.plain, n.count)).collect::<Vec<_>>(), layout);
+            }
+            other => panic!("not a list: {other:?}"),
+        }
+        crate::types::list::set_packed_threshold(0);
         for v in [
             Value::Str(RStr::from_bytes(b"x")),
             Value::Str(RStr::from_bytes(&[7u8; 300])),
@@ -468,6 +487,34 @@ mod tests {
             let mut b = vec![t];
             b.extend_from_slice(&body);
             let _ = read_dump_object(&b, &Limits::default());
+        }
+
+        #[test]
+        fn mutated_list_payloads_never_panic(i in any::<usize>(), x in 1u8..=255, quicklist2 in any::<bool>()) {
+            let mut p = Vec::new();
+            if quicklist2 {
+                // RDB_TYPE_LIST_QUICKLIST_2: a PLAIN node then a PACKED one.
+                let mut lp = Listpack::new();
+                for e in [&b"a"[..], b"17", b"bcd"] {
+                    lp.push_back(e);
+                }
+                p.push(types::LIST_QUICKLIST_2);
+                super::super::codec::write_len(&mut p, 2);
+                super::super::codec::write_len(&mut p, 1);
+                super::super::codec::write_string(&mut p, b"plain element", false);
+                super::super::codec::write_len(&mut p, 2);
+                super::super::codec::write_string(&mut p, lp.bytes(), false);
+                prop_assert!(read_dump_object(&p, &Limits::default()).is_ok());
+            } else {
+                let mut l = List::with_options(2, 0);
+                for k in 0..9 {
+                    l.push_back(format!("{}", k * 1000).as_bytes());
+                }
+                super::super::save::write_value(&mut p, &Value::List(Box::new(l)), false);
+            }
+            let n = p.len();
+            p[i % n] ^= x;
+            let _ = read_dump_object(&p, &Limits::default());
         }
 
         #[test]
