@@ -9,6 +9,7 @@
 #   ELEMENTS    elements per case                       (default 1000000)
 #   SMALL       elements per key in the small cases     (default 100)
 #   CASES       comma-separated subset of the cases     (default: all)
+#   SERVER_ARGS extra arguments for both servers, e.g. "--list-compress-depth 1"
 #   FLUIDB_BIN  use this binary and skip the build
 #   REDIS_SERVER  reference server binary               (default redis-server)
 set -euo pipefail
@@ -29,13 +30,13 @@ setup_work mem
 REDIS_PORT=$(free_port)
 mkdir -p "$WORK/redis" "$WORK/fluidb"
 "$REDIS_SERVER" --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK/redis" \
-  >"$WORK/redis.log" 2>&1 &
+  ${SERVER_ARGS:-} >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
 wait_ready "$REDIS_PORT"
 FLUIDB_PORT=$(free_port)
 while [ "$FLUIDB_PORT" = "$REDIS_PORT" ]; do FLUIDB_PORT=$(free_port); done
 (cd "$WORK/fluidb" && exec "$FLUIDB_BIN" --port "$FLUIDB_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-  >"$WORK/fluidb.log" 2>&1) &
+  ${SERVER_ARGS:-} >"$WORK/fluidb.log" 2>&1) &
 PIDS+=($!)
 wait_ready "$FLUIDB_PORT"
 

@@ -1,6 +1,9 @@
 //! Lists against the real binary: large multi-node lists (positive and negative
-//! `list-max-listpack-size`) checked against a model, LRANGE windows, LPOS options,
-//! WRONGTYPE, keyspace events, and COMMAND INFO equal to redis-server's.
+//! `list-max-listpack-size`, compressed inner nodes, plain nodes) checked against a model,
+//! LRANGE windows, LPOS options, WRONGTYPE, keyspace events, COMMAND INFO equal to
+//! redis-server's, DEBUG QUICKLIST / LISTPACK / QUICKLIST-PACKED-THRESHOLD, DEBUG OBJECT's
+//! quicklist fields against redis-server's, and plain / compressed nodes through DEBUG
+//! RELOAD, DUMP / RESTORE and Redis 7.0's own DUMP payloads.
 
 mod common;
 use common::*;
@@ -37,9 +40,15 @@ fn load(r: &mut Raw, key: &str, items: &[String]) {
     }
 }
 
-fn check_against_model(fill: &str) {
-    let s = Server::start(&["--list-max-listpack-size", fill]);
+/// Runs the model check with `list-max-listpack-size` = `fill`, `list-compress-depth` =
+/// `depth` and, when given, a packed threshold (elements of at least that size get plain
+/// nodes).
+fn check_against_model(fill: &str, depth: &str, threshold: Option<&str>) {
+    let s = Server::start(&["--list-max-listpack-size", fill, "--list-compress-depth", depth]);
     let mut r = s.raw();
+    if let Some(t) = threshold {
+        ok(&mut r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", t]);
+    }
     let n = 20_000usize;
     let items: Vec<String> = (0..n).map(|i| format!("element:{i}")).collect();
     load(&mut r, "l", &items);
@@ -128,12 +137,25 @@ fn check_against_model(fill: &str) {
 
 #[test]
 fn large_list_with_count_limited_nodes() {
-    check_against_model("5");
+    check_against_model("5", "0", None);
 }
 
 #[test]
 fn large_list_with_size_limited_nodes() {
-    check_against_model("-1");
+    check_against_model("-1", "0", None);
+}
+
+#[test]
+fn large_list_with_compressed_nodes() {
+    check_against_model("-2", "1", None);
+    check_against_model("16", "3", None);
+}
+
+#[test]
+fn large_list_with_plain_nodes() {
+    // "element:NNNN" is 12 or 13 bytes: some elements are plain, some packed.
+    check_against_model("-2", "0", Some("13b"));
+    check_against_model("4", "2", Some("13b"));
 }
 
 #[test]
@@ -261,4 +283,164 @@ fn huge_elements_get_their_own_nodes() {
     assert_eq!(int(&mut r, &["LINSERT", "l", "AFTER", "b", &big]), 6);
     let all = bulks(&r.call(&["LRANGE", "l", "0", "-1"]));
     assert_eq!(all, vec![big.clone(), "small".into(), "b".into(), big.clone(), big.clone(), "c".into()]);
+}
+
+/// The `name:value` fields of a DEBUG OBJECT status reply.
+fn debug_object_fields(r: &mut Raw, key: &str, names: &[&str]) -> Vec<String> {
+    let line = r.call(&["DEBUG", "OBJECT", key]);
+    names
+        .iter()
+        .map(|n| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(&format!("{n}:")).map(str::to_string))
+                .unwrap_or_else(|| panic!("no {n} in {line}"))
+        })
+        .collect()
+}
+
+#[test]
+fn packed_threshold_and_quicklist_debug_replies() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let err = "-ERR argument must be a memory value bigger than 1 and smaller than 4gb\r\n";
+    for bad in ["5gb", "4294967296", "-1", "abc", "1tb"] {
+        assert_eq!(r.call(&["DEBUG", "QUICKLIST-PACKED-THRESHOLD", bad]), err, "{bad}");
+    }
+    ok(&mut r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "4095mb"]);
+    ok(&mut r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "5b"]);
+    r.call(&["RPUSH", "l", "aa", "bbbbbbb", "cc"]);
+    // A 7-byte element is plain: three nodes.
+    assert_eq!(debug_object_fields(&mut r, "l", &["ql_nodes"]), ["3"]);
+    assert_eq!(r.call(&["DEBUG", "QUICKLIST", "l"]), "+Quicklist structure printed on stdout\r\n");
+    assert_eq!(r.call(&["DEBUG", "QUICKLIST", "l", "1"]), "+Quicklist structure printed on stdout\r\n");
+    assert_eq!(r.call(&["DEBUG", "QUICKLIST", "nokey"]), "-ERR no such key\r\n");
+    assert_eq!(r.call(&["DEBUG", "LISTPACK", "l"]), "-ERR Not a listpack encoded object.\r\n");
+    r.call(&["HSET", "h", "f", "v"]);
+    assert_eq!(r.call(&["DEBUG", "QUICKLIST", "h"]), "-ERR Not a quicklist encoded object.\r\n");
+    assert_eq!(r.call(&["DEBUG", "LISTPACK", "h"]), "+Listpack structure printed on stdout\r\n");
+    assert_eq!(r.call(&["DEBUG", "LISTPACK", "nokey"]), "-ERR no such key\r\n");
+    wait_for("the dumps on stdout", std::time::Duration::from_secs(5), || {
+        let log = s.log();
+        log.contains("{container : PLAIN, encoding: RAW, size: 7, count: 1")
+            && log.contains("{ entry : bbbbbbb }")
+            && log.contains("{total bytes 13} {num entries 2}")
+            && log.contains("\t[str]f\n")
+    });
+    ok(&mut r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]);
+    r.call(&["RPUSH", "l2", "bbbbbbb"]);
+    assert_eq!(debug_object_fields(&mut r, "l2", &["ql_nodes", "ql_avg_node"]), ["1", "1.00"]);
+}
+
+/// Pushes the same elements into `key` on both servers and compares DEBUG OBJECT's
+/// quicklist fields (node count, average fill, fill, compression, uncompressed size).
+fn same_quicklist_fields(a: &mut Raw, b: &mut Raw, key: &str) {
+    let names = ["ql_nodes", "ql_avg_node", "ql_listpack_max", "ql_compressed", "ql_uncompressed_size"];
+    assert_eq!(debug_object_fields(a, key, &names), debug_object_fields(b, key, &names), "{key}");
+}
+
+#[test]
+fn debug_object_quicklist_fields_match_redis() {
+    let args = ["--list-compress-depth", "2", "--list-max-listpack-size", "-1"];
+    let f = Server::start(&args);
+    let redis = Server::start_redis(&args);
+    let (mut a, mut b) = (f.raw(), redis.raw());
+    for r in [&mut a, &mut b] {
+        for i in 0..3000 {
+            r.call(&["RPUSH", "l", &format!("value-{i}-{}", "x".repeat(i % 50))]);
+            r.call(&["LPUSH", "l", &i.to_string()]);
+        }
+        ok(r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "100b"]);
+        for i in 0..50 {
+            r.call(&["RPUSH", "p", &"y".repeat(90 + 3 * i)]);
+        }
+        ok(r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]);
+    }
+    same_quicklist_fields(&mut a, &mut b, "l");
+    same_quicklist_fields(&mut a, &mut b, "p");
+    assert_eq!(debug_object_fields(&mut a, "l", &["ql_compressed"]), ["1"]);
+}
+
+/// The elements of `key`, whole.
+fn all(r: &mut Raw, key: &str) -> Vec<String> {
+    bulks(&r.call(&["LRANGE", key, "0", "-1"]))
+}
+
+#[test]
+fn plain_and_compressed_nodes_survive_reload_and_restore() {
+    let s = Server::start(&["--list-compress-depth", "1", "--list-max-listpack-size", "4"]);
+    let mut r = s.raw();
+    ok(&mut r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "20b"]);
+    let mut want = vec![];
+    for i in 0..200 {
+        let e = if i % 7 == 3 { format!("plain-element-{i}-{}", "p".repeat(i % 30)) } else { format!("e{i}") };
+        r.call(&["RPUSH", "l", &e]);
+        want.push(e);
+    }
+    let digest = r.call(&["DEBUG", "DIGEST-VALUE", "l"]);
+    let nodes = debug_object_fields(&mut r, "l", &["ql_nodes"]);
+    ok(&mut r, &["DEBUG", "RELOAD"]);
+    assert_eq!(all(&mut r, "l"), want);
+    assert_eq!(r.call(&["DEBUG", "DIGEST-VALUE", "l"]), digest);
+    // Plain nodes come back plain: the layout is the same.
+    assert_eq!(debug_object_fields(&mut r, "l", &["ql_nodes"]), nodes);
+    let raw_dump = dump(&mut r, "l");
+    r.cmd(&[b"RESTORE", b"l2", b"0", &raw_dump]);
+    assert_eq!(r.read_reply(), b"+OK\r\n");
+    assert_eq!(all(&mut r, "l2"), want);
+    assert_eq!(r.call(&["DEBUG", "DIGEST-VALUE", "l2"]), digest);
+    ok(&mut r, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]);
+}
+
+#[test]
+fn redis_quicklist2_payloads_with_plain_and_compressed_nodes_restore() {
+    let redis = Server::start_redis(&["--list-compress-depth", "1", "--list-max-listpack-size", "8"]);
+    let f = Server::start(&[]);
+    let (mut a, mut b) = (f.raw(), redis.raw());
+    ok(&mut b, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "30b"]);
+    let mut want = vec![];
+    for i in 0..300 {
+        let e =
+            if i % 5 == 0 { format!("{}-{i}", "big".repeat(12)) } else { format!("item-{i}-{}", "z".repeat(i % 9)) };
+        b.call(&["RPUSH", "l", &e]);
+        want.push(e);
+    }
+    let payload = dump(&mut b, "l");
+    // Redis 7.0 writes RDB version 10: a quicklist 2 with PLAIN containers and LZF nodes.
+    assert_eq!(&payload[payload.len() - 10..payload.len() - 8], &[10, 0]);
+    a.cmd(&[b"RESTORE", b"l", b"0", &payload]);
+    assert_eq!(a.read_reply(), b"+OK\r\n");
+    assert_eq!(all(&mut a, "l"), want);
+    assert_eq!(a.call(&["DEBUG", "DIGEST-VALUE", "l"]), b.call(&["DEBUG", "DIGEST-VALUE", "l"]));
+    // Redis's node layout is kept (60 plain nodes between runs of 4 packed elements).
+    assert_eq!(debug_object_fields(&mut a, "l", &["ql_nodes"]), debug_object_fields(&mut b, "l", &["ql_nodes"]));
+}
+
+/// The payload of DUMP `key`.
+fn dump(r: &mut Raw, key: &str) -> Vec<u8> {
+    r.cmd(&[b"DUMP", key.as_bytes()]);
+    let rep = r.read_reply();
+    let body_start = rep.iter().position(|&c| c == b'\n').unwrap() + 1;
+    rep[body_start..rep.len() - 2].to_vec()
+}
+
+#[test]
+fn fluidb_payloads_with_plain_and_compressed_nodes_restore_into_redis() {
+    let f = Server::start(&["--list-compress-depth", "2", "--list-max-listpack-size", "3"]);
+    let redis = Server::start_redis(&[]);
+    let (mut a, mut b) = (f.raw(), redis.raw());
+    ok(&mut a, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "16b"]);
+    let mut want = vec![];
+    for i in 0..100 {
+        let e = if i % 4 == 0 { format!("a-plain-node-{i:04}") } else { format!("{}", i * 1000) };
+        a.call(&["RPUSH", "l", &e]);
+        want.push(e);
+    }
+    let payload = dump(&mut a, "l");
+    // RDB version 9, which Redis 7.0 (and KeyDB 6.3) read.
+    assert_eq!(&payload[payload.len() - 10..payload.len() - 8], &[9, 0]);
+    b.cmd(&[b"RESTORE", b"l", b"0", &payload]);
+    assert_eq!(b.read_reply(), b"+OK\r\n");
+    assert_eq!(all(&mut b, "l"), want);
+    assert_eq!(a.call(&["DEBUG", "DIGEST-VALUE", "l"]), b.call(&["DEBUG", "DIGEST-VALUE", "l"]));
+    ok(&mut a, &["DEBUG", "QUICKLIST-PACKED-THRESHOLD", "0"]);
 }

@@ -1,5 +1,5 @@
 //! DEBUG (Redis's debug.c): SLEEP, SET-ACTIVE-EXPIRE, OBJECT, DIGEST, DIGEST-VALUE,
-//! PROTOCOL, LOG, ERROR, HELP.
+//! PROTOCOL, LOG, ERROR, LISTPACK, QUICKLIST, QUICKLIST-PACKED-THRESHOLD, HELP.
 //!
 //! DEBUG DIGEST / DIGEST-VALUE return exactly what Redis 7.0 returns for the same dataset:
 //! `xorObjectDigest`/`computeDatasetDigest` below, over the `xorDigest`/`mixDigest` ports
@@ -70,8 +70,16 @@ const HELP: &[&str] = &[
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "QUICKLIST-PACKED-THRESHOLD <size>",
+    "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+    "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
+    "LISTPACK <key>",
+    "    Show low level info about the listpack encoding of <key>.",
+    "QUICKLIST <key> [<0|1>]",
+    "    Show low level info about the quicklist encoding of <key>.",
+    "    The optional argument (0 by default) sets the level of detail",
     "HELP",
     "    Prints this help.",
 ];
@@ -145,6 +153,9 @@ fn debug(ctx: &mut Ctx) {
             log_warning!("DEBUG LOG: {}", String::from_utf8_lossy(&ctx.argv[2]));
             ctx.out.ok();
         }
+        (b"quicklist-packed-threshold", 3) => debug_packed_threshold(ctx),
+        (b"listpack", 3) => debug_listpack(ctx),
+        (b"quicklist", 3 | 4) => debug_quicklist(ctx),
         (b"error", 3) => {
             let msg = format!("-{}", String::from_utf8_lossy(&ctx.argv[2]));
             ctx.out.error(&msg);
@@ -261,12 +272,19 @@ fn strtod(s: &[u8]) -> f64 {
 }
 
 /// DEBUG SLEEP: the connection waits outside the store lock, then the reply goes out.
+/// Inside a transaction it sleeps where it stands, holding the lock as Redis holds its
+/// only thread: the rest of the transaction, and what its end triggers (serving blocked
+/// clients, key expiry), happen after the sleep.
 fn debug_sleep(ctx: &mut Ctx) {
     let secs = strtod(&ctx.argv[2]);
     ctx.out.ok();
     if secs > 0.0 {
         if let Ok(d) = std::time::Duration::try_from_secs_f64(secs) {
-            ctx.flow = Flow::Sleep(d);
+            if ctx.in_exec {
+                std::thread::sleep(d);
+            } else {
+                ctx.flow = Flow::Sleep(d);
+            }
         }
     }
 }
@@ -321,16 +339,90 @@ fn debug_object(ctx: &mut Ctx) {
         Value::Set(x) => x.serialized_len(),
         Value::ZSet(z) => z.serialized_len(),
     };
+    let extra = match &e.val {
+        Value::List(l) => quicklist_fields(l),
+        _ => String::new(),
+    };
     let line = format!(
-        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        "Value at:{:p} refcount:{} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{}",
         &e.val as *const Value,
         refcount,
         e.val.encoding(),
         ser,
         e.lru,
-        crate::util::time::lru_idle_secs(e.lru)
+        crate::util::time::lru_idle_secs(e.lru),
+        extra
     );
     ctx.out.simple(&line);
+}
+
+/// DEBUG QUICKLIST-PACKED-THRESHOLD <size>: elements of at least `size` bytes (a memory
+/// value such as `1b`, `5kb`) get plain list nodes from now on, process-wide
+/// (`quicklistisSetPackedThreshold`); 0 restores the 1 GB default.
+fn debug_packed_threshold(ctx: &mut Ctx) {
+    match crate::config::parse_memory(&ctx.argv[2]) {
+        Some(sz) if crate::types::list::set_packed_threshold(sz) => ctx.out.ok(),
+        _ => ctx.out.error("argument must be a memory value bigger than 1 and smaller than 4gb"),
+    }
+}
+
+/// Writes a DEBUG LISTPACK / QUICKLIST dump where Redis `printf`s it: standard output.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+/// DEBUG LISTPACK <key>: prints the layout of a listpack-encoded value (a small hash or
+/// sorted set) on standard output (`lpRepr`).
+fn debug_listpack(ctx: &mut Ctx) {
+    let db = ctx.db();
+    let Some(e) = super::keys::lookup_read_notouch(ctx.store, db, &ctx.argv[2], ctx.now_ms, false) else {
+        return ctx.out.error("no such key");
+    };
+    let lp = match &e.val {
+        Value::Hash(h) => match &**h {
+            crate::types::Hash::Listpack(lp) => Some(lp),
+            _ => None,
+        },
+        Value::ZSet(z) => match &**z {
+            crate::types::ZSet::Small(lp) => Some(lp),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(lp) = lp else { return ctx.out.error("Not a listpack encoded object.") };
+    let mut text = String::new();
+    lp.repr(&mut text);
+    print_stdout(&text);
+    ctx.out.simple("Listpack structure printed on stdout");
+}
+
+/// DEBUG QUICKLIST <key> [<0|1>]: prints a list's nodes (and with 1 their elements) on
+/// standard output (`quicklistRepr`).
+fn debug_quicklist(ctx: &mut Ctx) {
+    let db = ctx.db();
+    let full = ctx.argv.get(3).is_some_and(|a| atoi(a) != 0);
+    let Some(e) = super::keys::lookup_read_notouch(ctx.store, db, &ctx.argv[2], ctx.now_ms, false) else {
+        return ctx.out.error("no such key");
+    };
+    let Value::List(l) = &e.val else { return ctx.out.error("Not a quicklist encoded object.") };
+    print_stdout(&l.repr(full));
+    ctx.out.simple("Quicklist structure printed on stdout");
+}
+
+/// DEBUG OBJECT's quicklist fields: node count, average elements per node, fill, whether
+/// compression is on, and the nodes' total uncompressed size.
+fn quicklist_fields(l: &crate::types::List) -> String {
+    let nodes = l.node_count();
+    let size: usize = l.node_infos().map(|i| i.sz).sum();
+    format!(
+        " ql_nodes:{nodes} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{size}",
+        l.len() as f64 / nodes as f64,
+        l.fill(),
+        u8::from(l.compress_depth() != 0)
+    )
 }
 
 fn debug_digest_value(ctx: &mut Ctx) {

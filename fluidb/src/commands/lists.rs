@@ -22,6 +22,7 @@ use crate::protocol::Reply;
 use crate::server::blocking::{parse_timeout, BlockType, TimeoutReply};
 use crate::server::store::notify;
 use crate::types::list::End;
+use crate::types::listpack::LpVal;
 use crate::types::List;
 use crate::util::numeric::string2ll;
 
@@ -307,11 +308,12 @@ the head or the tail of the list, or when the MAXLEN option is provided, the com
 /// "value is out of range, must be positive" (`getPositiveLongFromObjectOrReply`).
 const NOT_POSITIVE: &str = "value is out of range, must be positive";
 
-/// The list node size for lists created now (`list-max-listpack-size`).
+/// A list created now: its node size and compression depth are the configuration's
+/// (`list-max-listpack-size`, `list-compress-depth`) and stay with it.
 #[inline]
 fn new_list(ctx: &Ctx) -> impl FnOnce() -> List {
-    let fill = ctx.store.cfg.list_max_listpack_size;
-    move || List::with_fill(fill)
+    let (fill, depth) = (ctx.store.cfg.list_max_listpack_size, ctx.store.cfg.list_compress_depth);
+    move || List::with_options(fill, depth)
 }
 
 #[inline]
@@ -437,17 +439,19 @@ fn range_pop(l: &mut List, out: &mut Reply, end: End, count: usize) -> usize {
     if n == 0 {
         return 0;
     }
+    let mut left = n;
+    let reply = |v: LpVal<'_>| {
+        v.reply(out);
+        left -= 1;
+        left > 0
+    };
     match end {
         End::Head => {
-            for v in l.iter().take(n) {
-                v.reply(out);
-            }
+            l.walk(0, false, reply);
             l.delete_range(0, n);
         }
         End::Tail => {
-            for v in l.iter_at(l.len() - 1, true).take(n) {
-                v.reply(out);
-            }
+            l.walk(l.len() - 1, true, reply);
             l.delete_range(l.len() - n, n);
         }
     }
@@ -504,10 +508,11 @@ fn lindex(ctx: &mut Ctx) {
         Ok(None) => out.null(),
         Ok(Some(l)) => match index {
             None => out.error(err::NOT_INT),
-            Some(i) => match l.get(i) {
-                Some(v) => v.reply(out),
-                None => out.null(),
-            },
+            Some(i) => {
+                if l.get_with(i, |v| v.reply(out)).is_none() {
+                    out.null()
+                }
+            }
         },
     }
 }
@@ -535,9 +540,12 @@ fn lrange(ctx: &mut Ctx) {
             let end = end.min(llen - 1);
             let n = (end - start + 1) as usize;
             out.array(n);
-            for v in l.iter_at(start as usize, false).take(n) {
+            let mut left = n;
+            l.walk(start as usize, false, |v| {
                 v.reply(out);
-            }
+                left -= 1;
+                left > 0
+            });
         }
     }
 }
@@ -593,22 +601,26 @@ to start from the end of the list",
     let start = if reverse { llen.wrapping_sub(1) } else { 0 };
     let mut matches = 0u64;
     let mut found: Vec<i64> = Vec::new();
-    for (index, v) in l.iter_at(start, reverse).take(limit).enumerate() {
+    let mut index = 0;
+    l.walk(start, reverse, |v| {
+        if index >= limit {
+            return false;
+        }
+        index += 1;
         if !v.eq_bytes(ele) {
-            continue;
+            return true;
         }
         matches += 1;
         if matches < rank {
-            continue;
+            return true;
         }
-        let at = if reverse { llen - index - 1 } else { index };
+        let at = if reverse { llen - index } else { index - 1 };
         found.push(at as i64);
         match count {
-            None => break,
-            Some(c) if c != 0 && found.len() >= c => break,
-            Some(_) => {}
+            None => false,
+            Some(c) => c == 0 || found.len() < c,
         }
-    }
+    });
     match count {
         Some(_) => {
             out.array(found.len());

@@ -334,7 +334,7 @@ fn sort_generic(ctx: &mut Ctx, readonly: bool) {
         }
         return;
     };
-    let mut list = List::with_fill(ctx.store.cfg.list_max_listpack_size);
+    let mut list = List::with_options(ctx.store.cfg.list_max_listpack_size, ctx.store.cfg.list_compress_depth);
     for it in range {
         if o.get.is_empty() {
             list.push_back(&it.ele);

@@ -428,7 +428,7 @@ config_table! {
     hash_max_listpack_entries: u64 = 512; "hash-max-listpack-entries" ["hash-max-ziplist-entries"] uint(0, LONG_MAX), MOD | IMPL;
     hash_max_listpack_value: u64 = 64; "hash-max-listpack-value" ["hash-max-ziplist-value"] umem(0, LONG_MAX), MOD | IMPL;
     list_max_listpack_size: i32 = -2; "list-max-listpack-size" ["list-max-ziplist-size"] int(INT_MIN, INT_MAX), MOD | IMPL;
-    list_compress_depth: i32 = 0; "list-compress-depth" [] int(0, INT_MAX), MOD;
+    list_compress_depth: i32 = 0; "list-compress-depth" [] int(0, INT_MAX), MOD | IMPL;
     set_max_intset_entries: u64 = 512; "set-max-intset-entries" [] uint(0, LONG_MAX), MOD | IMPL;
     zset_max_listpack_entries: u64 = 128; "zset-max-listpack-entries" ["zset-max-ziplist-entries"] uint(0, LONG_MAX), MOD | IMPL;
     zset_max_listpack_value: u64 = 64; "zset-max-listpack-value" ["zset-max-ziplist-value"] umem(0, LONG_MAX), MOD | IMPL;

@@ -210,6 +210,17 @@ pub fn serve_ready(shared: &Shared, store: &mut Store) {
 }
 
 fn serve_key(shared: &Shared, store: &mut Store, db: usize, key: &Bytes) {
+    if !store.blocking.by_key.contains_key(&(db, key.clone())) {
+        return;
+    }
+    // `lookupKeyReadWithFlags` first: a key that expired meanwhile (SWAPDB brought it, or a
+    // transaction set a TTL that passed before its EXEC ended) is deleted now, its DEL
+    // propagated, and its waiters stay blocked.
+    let now_ms = store.now_ms();
+    if store.expire_if_needed(db, key, now_ms) {
+        crate::commands::call::flush_propagation(store);
+        return;
+    }
     let Some(queue) = store.blocking.by_key.get(&(db, key.clone())) else { return };
     // A snapshot: serving removes entries from the live queue.
     let order: Vec<ClientId> = queue.iter().copied().collect();

@@ -40,7 +40,10 @@ fn trim_args(argv: &[Bytes]) -> Vec<Bytes> {
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes());
             v.push(Bytes::from(s));
         } else {
-            v.push(a.clone());
+            // A copy, as Redis's `createStringObject`: the argument is a slice of the
+            // client's whole input buffer, which an entry must not keep alive (a pipeline of
+            // big commands would leave megabytes behind each entry).
+            v.push(Bytes::copy_from_slice(a));
         }
     }
     v
@@ -67,5 +70,22 @@ pub fn maybe_log(store: &mut Store, client: &Client, argv: &[Bytes], usec: u64) 
     let max = store.cfg.slowlog_max_len;
     while log.entries.len() as u64 > max {
         log.entries.pop_back();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_do_not_keep_the_input_buffer() {
+        let input = Bytes::from(vec![b'x'; 1 << 20]);
+        let argv = vec![input.slice(0..5), input.slice(5..9)];
+        let kept = trim_args(&argv);
+        assert_eq!(kept, argv);
+        for a in &kept {
+            let p = a.as_ptr() as usize;
+            assert!(!(input.as_ptr() as usize..input.as_ptr() as usize + input.len()).contains(&p));
+        }
     }
 }

@@ -652,6 +652,79 @@ impl Listpack {
         None
     }
 
+    /// Takes bytes this process wrote itself as a listpack holding `count` elements (a list
+    /// node's bytes after LZF decompression), without validating them again.
+    pub(crate) fn from_trusted(buf: Vec<u8>, count: usize) -> Listpack {
+        debug_assert!(buf.len() > LP_HDR_SIZE && buf.last() == Some(&LP_EOF));
+        let lp = Listpack { buf, count };
+        debug_assert_eq!(lp.iter().count(), count);
+        lp
+    }
+
+    /// `lpMerge` when `self` is the left listpack: appends every entry of `other` (entries
+    /// do not depend on their position, so this is one copy of `other`'s entry bytes).
+    pub fn append_all(&mut self, other: &Listpack) {
+        let at = self.buf.len() - 1;
+        self.insert_entries(at, other);
+    }
+
+    /// `lpMerge` when `self` is the right listpack: puts every entry of `other` first.
+    pub fn prepend_all(&mut self, other: &Listpack) {
+        self.insert_entries(LP_HDR_SIZE, other);
+    }
+
+    fn insert_entries(&mut self, at: usize, other: &Listpack) {
+        let body = &other.buf[LP_HDR_SIZE..other.buf.len() - 1];
+        let old_len = self.buf.len();
+        let new_len = old_len + body.len();
+        assert!(new_len <= LISTPACK_MAX_SAFETY_SIZE, "listpack over LISTPACK_MAX_SAFETY_SIZE");
+        if new_len > self.buf.capacity() {
+            self.buf.reserve_exact(size_class(new_len) - old_len);
+        }
+        self.buf.splice(at..at, body.iter().copied());
+        self.count += other.count;
+        self.write_header();
+    }
+
+    /// `lpRepr`: the listpack's layout, entry by entry, as Redis prints it for DEBUG
+    /// QUICKLIST (addresses are this process's).
+    pub fn repr(&self, out: &mut String) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "{{total bytes {}}} {{num entries {}}}", self.buf.len(), self.count);
+        let mut p = self.first();
+        let mut index = 0;
+        while let Some(q) = p {
+            let size_bytes = encoded_size_bytes(self.buf[q]);
+            let size = encoded_size(&self.buf, q);
+            let back = backlen_size(size as u64);
+            let _ = write!(
+                out,
+                "{{\n\taddr: 0x{:08x},\n\tindex: {:2},\n\toffset: {:1},\n\thdr+entrylen+backlen: {:2},\n\thdrlen: {:3},\n\tbacklen: {:2},\n\tpayload: {:1}\n",
+                self.buf.as_ptr() as usize + q,
+                index,
+                q,
+                size + back,
+                size_bytes,
+                back,
+                size - size_bytes
+            );
+            out.push_str("\tbytes: ");
+            for b in &self.buf[q..q + size + back] {
+                let _ = write!(out, "{b:02x}|");
+            }
+            out.push_str("\n\t[str]");
+            let v = self.get(q).to_vec();
+            out.push_str(&String::from_utf8_lossy(&v[..v.len().min(40)]));
+            if v.len() > 40 {
+                out.push_str("...");
+            }
+            out.push_str("\n}\n");
+            index += 1;
+            p = self.next(q);
+        }
+        out.push_str("{end}\n\n");
+    }
+
     /// Bytes one more element `v` takes in a listpack (encoding, data and backlen).
     pub fn entry_size(v: &[u8]) -> usize {
         Enc::bytes(v).total()
@@ -1063,6 +1136,43 @@ mod tests {
         lp.get(lp.last().unwrap()).reply(&mut out);
         lp.get(lp.first().unwrap()).reply(&mut out);
         assert_eq!(out.buf, b"$2\r\n-5\r\n$1\r\nx\r\n");
+    }
+
+    #[test]
+    fn merges_concatenate_entries() {
+        let mut a = Listpack::new();
+        let mut b = Listpack::new();
+        for i in 0..5 {
+            a.push_back(format!("a{i}").as_bytes());
+            b.push_back_int(i * 300);
+        }
+        b.push_back(&[b'x'; 200]);
+        let mut left = a.clone();
+        left.append_all(&b);
+        left.check();
+        let mut right = b.clone();
+        right.prepend_all(&a);
+        right.check();
+        assert_eq!(left, right);
+        assert_eq!(left.len(), 11);
+        let want: Vec<Vec<u8>> = a.iter().chain(b.iter()).map(|v| v.to_vec()).collect();
+        assert_eq!(left.iter().map(|v| v.to_vec()).collect::<Vec<_>>(), want);
+        assert_eq!(Listpack::from_trusted(left.bytes().to_vec(), 11), left);
+        let mut empty = Listpack::new();
+        empty.append_all(&Listpack::new());
+        assert_eq!(empty, Listpack::new());
+    }
+
+    #[test]
+    fn repr_prints_lprepr() {
+        let mut lp = Listpack::new();
+        lp.push_back(b"f");
+        lp.push_back(&[b'y'; 50]);
+        let mut out = String::new();
+        lp.repr(&mut out);
+        assert!(out.starts_with("{total bytes 62} {num entries 2}\n{\n\taddr: 0x"), "{out}");
+        assert!(out.contains("\tindex:  0,\n\toffset: 6,\n\thdr+entrylen+backlen:  3,\n\thdrlen:   1,\n\tbacklen:  1,\n\tpayload: 1\n\tbytes: 81|66|02|\n\t[str]f\n}\n"));
+        assert!(out.contains(&format!("\t[str]{}...\n}}\n{{end}}\n\n", "y".repeat(40))));
     }
 
     #[test]

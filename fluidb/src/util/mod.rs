@@ -1,10 +1,12 @@
 //! Self-contained helpers that reproduce Redis 7.0 behaviour byte-for-byte:
 //! glob matching, number parsing/formatting, long double arithmetic for
-//! INCRBYFLOAT, inline-command tokenizing and DEBUG DIGEST primitives.
+//! INCRBYFLOAT, inline-command tokenizing, DEBUG DIGEST primitives and LZF (liblzf's
+//! compressor, for RDB strings and compressed list nodes).
 
 pub mod digest;
 pub mod glob;
 pub mod ldouble;
+pub mod lzf;
 pub mod numeric;
 pub mod splitargs;
 pub mod time;

@@ -74,7 +74,7 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
     }
     if compress && s.len() > LZF_MIN_LEN {
         // As Redis: only worth it when it saves at least 4 bytes.
-        if let Some(c) = super::lzf::compress(s, s.len() - 4) {
+        if let Some(c) = crate::util::lzf::compress(s, s.len() - 4) {
             out.push((ENCVAL << 6) | ENC_LZF);
             write_len(out, c.len() as u64);
             write_len(out, s.len() as u64);

@@ -14,7 +14,7 @@ use crate::types::hash::{self, Hash};
 use crate::types::intset::Intset;
 use crate::types::listpack::{Listpack, LpVal};
 use crate::types::zset::{self, AddFlags, ZSet};
-use crate::types::{List, Set};
+use crate::types::{list, List, Set};
 use crate::util::numeric::string2d;
 
 /// The thresholds and limits a load follows (from the configuration).
@@ -24,6 +24,8 @@ pub struct Limits {
     pub zset: zset::Limits,
     pub set_max_intset: usize,
     pub list_fill: i32,
+    /// `list-compress-depth` of loaded lists.
+    pub list_compress: i32,
     /// Longest string accepted (`proto-max-bulk-len`).
     pub max_string: usize,
 }
@@ -35,6 +37,7 @@ impl Default for Limits {
             zset: zset::Limits { max_entries: 128, max_value: 64 },
             set_max_intset: 512,
             list_fill: crate::types::list::DEFAULT_FILL,
+            list_compress: 0,
             max_string: 512 << 20,
         }
     }
@@ -180,6 +183,48 @@ fn ziplist_entries(r: &Reader<'_>, zl: &[u8]) -> Result<Vec<Vec<u8>>, DecodeErro
     Ok(v)
 }
 
+/// A ziplist node of RDB_TYPE_LIST_QUICKLIST as a list node: a listpack of its entries,
+/// or a plain node when it holds one element of at least the packed threshold (how fluidB
+/// writes a plain node in version 9).
+fn append_ziplist_node(r: &Reader<'_>, l: &mut List, zl: &[u8]) -> Result<(), DecodeError> {
+    let mut lp = Listpack::new();
+    // An element too big for any listpack can only come as a node's single element.
+    let mut huge: Option<Vec<u8>> = None;
+    let mut too_big = false;
+    ziplist::decode(zl, |e| {
+        let len = e.byte_len();
+        if huge.is_some() {
+            too_big = true;
+        } else if !list::fits_packed(len) {
+            if lp.is_empty() {
+                huge = Some(e.to_vec());
+            } else {
+                too_big = true;
+            }
+        } else if !lp.safe_to_add(len + 16) {
+            too_big = true;
+        } else {
+            match e {
+                LpVal::Int(i) => lp.push_back_int(i),
+                LpVal::Str(s) => lp.push_back(s),
+            }
+        }
+    })
+    .map_err(|what| bad(r, what))?;
+    if too_big {
+        return Err(bad(r, "ziplist node too large for a listpack"));
+    }
+    if let Some(v) = huge {
+        l.append_plain(v);
+        return Ok(());
+    }
+    match lp.first().map(|p| lp.get(p)) {
+        Some(v) if lp.len() == 1 && list::is_large(v.byte_len()) => l.append_plain(v.to_vec()),
+        _ => l.append_listpack(lp),
+    }
+    Ok(())
+}
+
 /// Decodes a listpack string into its entries.
 fn listpack_entries(r: &Reader<'_>, lp: Vec<u8>) -> Result<Vec<Vec<u8>>, DecodeError> {
     let lp = Listpack::from_bytes(lp).ok_or_else(|| bad(r, "invalid listpack"))?;
@@ -201,7 +246,7 @@ pub fn read_value(r: &mut Reader<'_>, t: u8, lim: &Limits) -> Result<Value, Deco
         types::STRING => Ok(Value::Str(RStr::from_bytes(&r.string(max)?))),
         types::LIST => {
             let n = count(r)?;
-            let mut l = List::with_fill(lim.list_fill);
+            let mut l = List::with_options(lim.list_fill, lim.list_compress);
             for _ in 0..n {
                 l.push_back(&r.string(max)?);
             }
@@ -248,7 +293,7 @@ pub fn read_value(r: &mut Reader<'_>, t: u8, lim: &Limits) -> Result<Value, Deco
         }
         types::LIST_ZIPLIST => {
             let zl = r.string(max)?;
-            let mut l = List::with_fill(lim.list_fill);
+            let mut l = List::with_options(lim.list_fill, lim.list_compress);
             for e in ziplist_entries(r, &zl)? {
                 l.push_back(&e);
             }
@@ -298,25 +343,26 @@ pub fn read_value(r: &mut Reader<'_>, t: u8, lim: &Limits) -> Result<Value, Deco
         }
         types::LIST_QUICKLIST | types::LIST_QUICKLIST_2 => {
             let nodes = count(r)?;
-            let mut l = List::with_fill(lim.list_fill);
+            let mut l = List::with_options(lim.list_fill, lim.list_compress);
             for _ in 0..nodes {
                 // Quicklist 2 nodes say whether they are a single plain element (1) or a
                 // listpack (2).
+                // Nodes keep their layout (`quicklistAppendListpack`); empty ones are
+                // skipped, as Redis does.
                 let container = if t == types::LIST_QUICKLIST_2 { r.length()? } else { 2 };
+                if t == types::LIST_QUICKLIST_2 && container != 1 && container != 2 {
+                    return Err(bad(r, "unknown quicklist node container"));
+                }
                 let blob = r.string(max)?;
+                if blob.is_empty() {
+                    return Err(bad(r, "empty quicklist node"));
+                }
                 match (t, container) {
-                    (types::LIST_QUICKLIST_2, 1) => l.push_back(&blob),
-                    (types::LIST_QUICKLIST_2, 2) => {
-                        for e in listpack_entries(r, blob)? {
-                            l.push_back(&e);
-                        }
+                    (types::LIST_QUICKLIST_2, 1) => l.append_plain(blob),
+                    (types::LIST_QUICKLIST_2, _) => {
+                        l.append_listpack(Listpack::from_bytes(blob).ok_or_else(|| bad(r, "invalid listpack"))?)
                     }
-                    (types::LIST_QUICKLIST, _) => {
-                        for e in ziplist_entries(r, &blob)? {
-                            l.push_back(&e);
-                        }
-                    }
-                    _ => return Err(bad(r, "unknown quicklist node container")),
+                    _ => append_ziplist_node(r, &mut l, &blob)?,
                 }
             }
             list_done(r, l)
@@ -375,6 +421,7 @@ impl Limits {
             },
             set_max_intset: us(c.set_max_intset_entries),
             list_fill: c.list_max_listpack_size,
+            list_compress: c.list_compress_depth,
             max_string: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
         }
     }
@@ -400,6 +447,25 @@ mod tests {
         for i in 0..200 {
             z.add(i as f64 / 3.0, format!("m{i}").as_bytes(), AddFlags::default(), lim.zset).expect("score");
         }
+        // A list with plain nodes (elements of at least 20 bytes) and compressed ones.
+        crate::types::list::set_packed_threshold(20);
+        let mut list = List::with_options(4, 1);
+        for i in 0..300 {
+            let e = if i % 9 == 0 { format!("a plain element {i:08}") } else { format!("e{}", i * 7) };
+            list.push_back(e.as_bytes());
+        }
+        assert!(list.node_infos().any(|n| n.compressed.is_some()) && list.node_infos().any(|n| n.plain));
+        let layout: Vec<(bool, usize)> = list.node_infos().map(|n| (n.plain, n.count)).collect();
+        let lim_list = Limits { list_fill: 4, list_compress: 1, ..lim };
+        let p = super::super::save::dump_payload(&Value::List(Box::new(list.clone())), true);
+        match read_dump_object(verify_dump_payload(&p).expect("footer"), &lim_list).expect("load") {
+            Value::List(l) => {
+                assert!(*l == list);
+                assert_eq!(l.node_infos().map(|n| (n.plain, n.count)).collect::<Vec<_>>(), layout);
+            }
+            other => panic!("not a list: {other:?}"),
+        }
+        crate::types::list::set_packed_threshold(0);
         for v in [
             Value::Str(RStr::from_bytes(b"x")),
             Value::Str(RStr::from_bytes(&[7u8; 300])),
@@ -421,6 +487,34 @@ mod tests {
             let mut b = vec![t];
             b.extend_from_slice(&body);
             let _ = read_dump_object(&b, &Limits::default());
+        }
+
+        #[test]
+        fn mutated_list_payloads_never_panic(i in any::<usize>(), x in 1u8..=255, quicklist2 in any::<bool>()) {
+            let mut p = Vec::new();
+            if quicklist2 {
+                // RDB_TYPE_LIST_QUICKLIST_2: a PLAIN node then a PACKED one.
+                let mut lp = Listpack::new();
+                for e in [&b"a"[..], b"17", b"bcd"] {
+                    lp.push_back(e);
+                }
+                p.push(types::LIST_QUICKLIST_2);
+                super::super::codec::write_len(&mut p, 2);
+                super::super::codec::write_len(&mut p, 1);
+                super::super::codec::write_string(&mut p, b"plain element", false);
+                super::super::codec::write_len(&mut p, 2);
+                super::super::codec::write_string(&mut p, lp.bytes(), false);
+                prop_assert!(read_dump_object(&p, &Limits::default()).is_ok());
+            } else {
+                let mut l = List::with_options(2, 0);
+                for k in 0..9 {
+                    l.push_back(format!("{}", k * 1000).as_bytes());
+                }
+                super::super::save::write_value(&mut p, &Value::List(Box::new(l)), false);
+            }
+            let n = p.len();
+            p[i % n] ^= x;
+            let _ = read_dump_object(&p, &Limits::default());
         }
 
         #[test]

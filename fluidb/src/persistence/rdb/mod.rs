@@ -3,7 +3,6 @@
 pub mod codec;
 pub mod file;
 pub mod load;
-pub mod lzf;
 pub mod save;
 pub mod ziplist;
 pub mod zipmap;

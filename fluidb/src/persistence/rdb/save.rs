@@ -5,10 +5,18 @@
 //! wrote (a listpack's entries converted one for one): small hashes as HASH_ZIPLIST, small
 //! sorted sets as ZSET_ZIPLIST, every list as a QUICKLIST of ziplist nodes. Redis 7.0 and
 //! KeyDB 6.3 both load these.
+//!
+//! Version 9 knows neither plain nor compressed list nodes: a compressed node is written
+//! decompressed (then LZF-compressed as a string under `rdbcompression`), a plain node as a
+//! ziplist of its one element (the loader makes a one-element node whose element reaches
+//! the packed threshold plain again). A ziplist cannot hold an element of 4 GB or more, so
+//! a list with such an element is written as RDB_TYPE_LIST, one string per element.
 
 use super::codec::{write_binary_double, write_len, write_string, CRC64};
 use super::{types, ziplist, RDB_VERSION_WRITTEN};
 use crate::keyspace::Value;
+use crate::types::list::NodeRef;
+use crate::types::listpack::LpVal;
 use crate::types::{Hash, List, Set, ZSet};
 
 /// Writes `v` as its type byte followed by the object (`compress`: `rdbcompression`).
@@ -21,6 +29,7 @@ pub fn write_value(out: &mut Vec<u8>, v: &Value, compress: bool) {
 pub fn type_byte(v: &Value) -> u8 {
     match v {
         Value::Str(_) => types::STRING,
+        Value::List(l) if linked_form(l) => types::LIST,
         Value::List(_) => types::LIST_QUICKLIST,
         Value::Set(s) if s.is_intset() => types::SET_INTSET,
         Value::Set(_) => types::SET,
@@ -42,11 +51,31 @@ pub fn write_object(out: &mut Vec<u8>, v: &Value, compress: bool) {
     }
 }
 
+/// Elements up to this size fit a ziplist (whose total size is a 32-bit field).
+const ZIPLIST_ELEMENT_MAX: usize = u32::MAX as usize - 64;
+
+/// Whether `l` has an element too big for a ziplist node.
+fn linked_form(l: &List) -> bool {
+    l.largest_plain() > ZIPLIST_ELEMENT_MAX
+}
+
 fn write_list(out: &mut Vec<u8>, l: &List, compress: bool) {
-    write_len(out, l.node_count() as u64);
-    for node in l.nodes() {
-        write_string(out, &ziplist::encode(node.iter()), compress);
+    if linked_form(l) {
+        write_len(out, l.len() as u64);
+        l.walk(0, false, |v| {
+            v.with_bytes(|b| write_string(out, b, compress));
+            true
+        });
+        return;
     }
+    write_len(out, l.node_count() as u64);
+    l.for_each_node(|node| {
+        let zl = match node {
+            NodeRef::Packed(lp) => ziplist::encode(lp.iter()),
+            NodeRef::Plain(b) => ziplist::encode(std::iter::once(LpVal::Str(b))),
+        };
+        write_string(out, &zl, compress);
+    });
 }
 
 fn write_set(out: &mut Vec<u8>, s: &Set, compress: bool) {

@@ -1,5 +1,6 @@
 //! LZF compression as liblzf 3.6's `lzf_compress` (the VERY_FAST variant Redis builds),
-//! for RDB strings. Decompression uses the `lzf` crate.
+//! for RDB strings and the compressed inner nodes of lists (`list-compress-depth`).
+//! Decompression uses the `lzf` crate.
 //!
 //! Why our own: the crate's compressor allocates and zeroes a 512 KB hash table on every
 //! call, so an RDB of a million 100-byte values spent seconds in `memset`. Like liblzf we
@@ -35,6 +36,14 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
         let mut htab = h.borrow_mut();
         compress_with(input, max_out, &mut htab)
     })
+}
+
+/// Decompresses `data` into exactly `len` bytes; None when it is not valid LZF of that size.
+pub fn decompress(data: &[u8], len: usize) -> Option<Vec<u8>> {
+    match lzf::decompress(data, len) {
+        Ok(v) if v.len() == len => Some(v),
+        _ => None,
+    }
 }
 
 fn compress_with(input: &[u8], max_out: usize, htab: &mut [u32]) -> Option<Vec<u8>> {
