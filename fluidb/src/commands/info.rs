@@ -110,7 +110,7 @@ pub fn bytes_to_human(n: u64) -> String {
 /// jemalloc's counters (bytes): allocated by the application, in active pages, resident.
 /// The global allocator is jemalloc (see main.rs), as in Redis; `epoch::advance` refreshes
 /// the cached statistics (a few microseconds, fine for INFO and memory checks).
-fn jemalloc_stats() -> Option<(u64, u64, u64)> {
+pub(crate) fn jemalloc_stats() -> Option<(u64, u64, u64)> {
     use tikv_jemalloc_ctl::{epoch, stats};
     epoch::advance().ok()?;
     Some((
@@ -188,6 +188,14 @@ pub fn note_startup_memory() {
     let m = used_memory();
     STARTUP.get_or_init(|| m);
     PEAK.fetch_max(m, Ordering::Relaxed);
+}
+
+/// The memory peak (first raised to `used`) and the memory in use at startup, for INFO
+/// and MEMORY STATS.
+pub(crate) fn peak_and_startup(used: u64) -> (u64, u64) {
+    note_startup_memory();
+    let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+    (peak, *STARTUP.get().unwrap_or(&0))
 }
 
 /// Instantaneous rates: computed between successive INFO calls at least 100 ms apart

@@ -83,9 +83,18 @@ pub async fn active_expire_cycle(shared: &Shared) {
     }
 }
 
-/// Advances incremental rehashing of every database, 1 ms per database at most per tick.
+/// Advances incremental rehashing of every database, 1 ms per database at most per tick;
+/// none while a child process exists (Redis's `databasesCron`: a rehash would copy the
+/// pages the child shares).
 fn rehash(shared: &Shared) {
-    let n = shared.store.lock().dbs.len();
+    let n = {
+        let st = shared.store.lock();
+        st.update_dict_resize_policy();
+        if crate::persistence::aof::has_active_child(&st) {
+            return;
+        }
+        st.dbs.len()
+    };
     for db in 0..n {
         shared.store.lock().dbs[db].rehash_for_micros(1000);
     }

@@ -22,7 +22,7 @@
 use std::collections::VecDeque;
 
 use super::listpack::{Listpack, LpVal};
-use super::rdb_len_len;
+use super::{heap_alloc, rdb_len_len};
 use crate::util::digest;
 
 /// `SIZE_SAFETY_LIMIT`: a node grows past 8 KB only under a positive (count) fill when it
@@ -183,11 +183,17 @@ impl List {
         n
     }
 
-    /// Bytes this list allocates (for memory estimates and tests).
-    pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.nodes.capacity() * std::mem::size_of::<Listpack>()
-            + self.nodes.iter().map(Listpack::alloc_size).sum::<usize>()
+    /// MEMORY USAGE's estimate of the heap this list owns (Redis's `objectComputeSize`
+    /// for quicklists): the node array, then the first `samples` nodes' listpacks
+    /// averaged and multiplied by the number of nodes (`usize::MAX`: all of them).
+    pub fn mem_usage(&self, samples: usize) -> usize {
+        let (mut n, mut sum) = (0usize, 0usize);
+        for lp in self.nodes.iter().take(samples.max(1)) {
+            sum += heap_alloc(lp.alloc_size());
+            n += 1;
+        }
+        let nodes = if n == 0 { 0 } else { (sum as f64 / n as f64 * self.nodes.len() as f64) as usize };
+        heap_alloc(self.nodes.capacity() * std::mem::size_of::<Listpack>()) + nodes
     }
 
     // ---- ends ----
