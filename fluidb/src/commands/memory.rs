@@ -435,6 +435,20 @@ fn is_string_ctl(name: &str) -> bool {
     ) || (name.starts_with("arena.") && name.ends_with(".dss"))
 }
 
+/// Whether jemalloc knows the mallctl name (ENOENT when not), without running it (a
+/// name may be an action such as `arena.0.destroy`).
+fn ctl_exists(name: &CStr) -> Result<(), i32> {
+    let mut mib = [0usize; 8];
+    let mut len = mib.len();
+    // SAFETY: `mib` has room for `len` components, which jemalloc fills and updates.
+    let r = unsafe { tikv_jemalloc_sys::mallctlnametomib(name.as_ptr(), mib.as_mut_ptr(), &mut len) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(r)
+    }
+}
+
 /// What DEBUG MALLCTL / MALLCTL-STR answer.
 pub enum MallctlReply {
     Int(i64),
@@ -517,11 +531,13 @@ pub fn mallctl_str(name: &[u8], val: Option<&[u8]>) -> MallctlReply {
                 0,
             )
         }
-    } else if val.is_some() {
-        // Not readable as a string: what jemalloc answers a write-only option.
-        libc::EPERM
     } else {
-        libc::EINVAL
+        match ctl_exists(&cname) {
+            Err(e) => e,
+            // Not readable as a string: what jemalloc answers a write-only option.
+            Ok(()) if val.is_some() => libc::EPERM,
+            Ok(()) => libc::EINVAL,
+        }
     };
     if rret != 0 && !(rret == libc::EPERM && val.is_some()) {
         return MallctlReply::Err(strerror(rret));

@@ -493,16 +493,6 @@ fn reply_all(out: &mut Reply, s: &Set) {
 const SRANDMEMBER_SUB_STRATEGY_MUL: usize = 3;
 
 /// SRANDMEMBER key [count]
-/// SRANDMEMBER advances the rehash of a table it samples, as Redis's random reads do
-/// (see `Dict::rehash_for_draws`). Done before the read lookup, which lends the set
-/// immutably; the key's metadata is untouched.
-fn rehash_for_draws(ctx: &mut Ctx, draws: usize) {
-    let db = ctx.db();
-    if let Some(Value::Set(s)) = ctx.store.dbs[db].peek_mut(&ctx.argv[1]).map(|e| &mut e.val) {
-        s.rehash_for_draws(draws);
-    }
-}
-
 fn srandmember(ctx: &mut Ctx) {
     let argv = ctx.argv;
     if argv.len() == 3 {
@@ -511,8 +501,8 @@ fn srandmember(ctx: &mut Ctx) {
     if argv.len() > 3 {
         return ctx.syntax_error();
     }
-    rehash_for_draws(ctx, 1);
     let db = ctx.db();
+    coll::rehash_for_draws(ctx.store, db, &argv[1], 1);
     match coll::read::<Set>(ctx.store, db, &argv[1], ctx.now_ms) {
         Err(_) => ctx.wrongtype(),
         Ok(s) => match s.and_then(|s| s.random(&mut rand::thread_rng())) {
@@ -535,8 +525,8 @@ fn srandmember_with_count(ctx: &mut Ctx) {
         Some(l) => l,
     };
     let (count, uniq) = (l.unsigned_abs() as usize, l >= 0);
-    rehash_for_draws(ctx, count);
     let db = ctx.db();
+    coll::rehash_for_draws(ctx.store, db, &argv[1], count);
     let s = match coll::read::<Set>(ctx.store, db, &argv[1], ctx.now_ms) {
         Err(_) => return ctx.wrongtype(),
         Ok(None) => return ctx.out.array(0),

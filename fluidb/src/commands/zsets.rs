@@ -1332,6 +1332,7 @@ fn zrandmember(ctx: &mut Ctx) {
         };
         return zrandmember_count(ctx, l, withscores);
     }
+    coll::rehash_for_draws(ctx.store, ctx.db(), &argv[1], 1);
     let z = read_or!(ctx, &argv[1], ctx.out.null());
     if let Some((m, _)) = z.random(&mut rand::thread_rng()) {
         ctx.out.bulk(&m);
@@ -1341,6 +1342,7 @@ fn zrandmember(ctx: &mut Ctx) {
 fn zrandmember_count(ctx: &mut Ctx, l: i64, withscores: bool) {
     use rand::seq::index::sample;
     let argv = ctx.argv;
+    coll::rehash_for_draws(ctx.store, ctx.db(), &argv[1], l.unsigned_abs() as usize);
     let z = read_or!(ctx, &argv[1], ctx.out.array(0));
     if l == 0 {
         return ctx.out.array(0);

@@ -40,7 +40,10 @@ fn trim_args(argv: &[Bytes]) -> Vec<Bytes> {
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes());
             v.push(Bytes::from(s));
         } else {
-            v.push(a.clone());
+            // A copy: the argument is a slice of the connection's read buffer, which a
+            // clone would keep alive whole (a pipelined workload's megabytes) as long as
+            // the entry stays in the log.
+            v.push(Bytes::copy_from_slice(a));
         }
     }
     v

@@ -239,6 +239,14 @@ impl Hash {
         }
     }
 
+    /// The rehash work of `draws` random picks from a table (see
+    /// `Dict::rehash_for_draws`); nothing for a listpack.
+    pub fn rehash_for_draws(&mut self, draws: usize) {
+        if let Hash::Table(d) = self {
+            d.rehash_for_draws(draws);
+        }
+    }
+
     /// Whether the hash is in its listpack form.
     #[inline]
     pub fn is_listpack(&self) -> bool {

@@ -451,6 +451,14 @@ impl ZSet {
         });
     }
 
+    /// The rehash work of `draws` random picks from the member dict (see
+    /// `Dict::rehash_for_draws`); nothing for a listpack.
+    pub fn rehash_for_draws(&mut self, draws: usize) {
+        if let ZSet::Large(b) = self {
+            b.dict.rehash_for_draws(draws);
+        }
+    }
+
     /// MEMORY USAGE's estimate of the heap this zset owns: the listpack, or the boxed
     /// member dict and order tree, each sampled over its first `samples` elements
     /// (`usize::MAX`: all).
