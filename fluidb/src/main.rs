@@ -56,6 +56,8 @@ fn main() {
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let shared = Shared::new(cfg, config_file);
+    // Redis's `initial_memory_usage`: what the server uses before any data is loaded.
+    fluidb::commands::info::note_startup_memory();
     if let Err(e) = load_data(&shared) {
         log_warning!("Fatal error loading the DB: {e}. Exiting.");
         std::process::exit(1);

@@ -1,8 +1,11 @@
 //! Sorted sets against the real binary: large-set ranks and ranges, ZSCAN's guarantee
-//! while the set grows and shrinks, encoding conversions, and the blocking pops.
+//! while the set grows and shrinks, encoding conversions, the blocking pops, and how the
+//! pops propagate.
 
 mod common;
+mod inproc;
 use common::*;
+use inproc::Local;
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -184,4 +187,34 @@ fn blocking_pops() {
     w.call(&["MULTI"]);
     w.call(&["BZPOPMIN", "empty", "0"]);
     assert_eq!(w.call(&["EXEC"]), "*1\r\n*-1\r\n");
+}
+
+/// ZMPOP and BZMPOP propagate as ZPOPMIN/ZPOPMAX with the number of elements popped
+/// (Redis's `min(count, llen)`), BZPOPMIN as ZPOPMIN without a count; nothing when
+/// nothing was popped.
+#[test]
+fn pops_propagate_as_zpop_with_the_popped_count() {
+    let mut l = Local::new();
+    let a = l.connect();
+    l.run(a, &["ZADD", "z", "1", "one", "2", "two", "3", "three"]);
+    l.run(a, &["ZMPOP", "1", "z", "MIN"]);
+    l.run(a, &["ZMPOP", "2", "nokey", "z", "MAX", "COUNT", "10"]);
+    l.run(a, &["ZMPOP", "1", "z", "MAX", "COUNT", "10"]);
+    l.run(a, &["ZADD", "z", "1", "one", "2", "two", "3", "three"]);
+    l.run(a, &["BZMPOP", "0", "1", "z", "MAX", "COUNT", "2"]);
+    l.run(a, &["BZPOPMIN", "z", "0"]);
+    assert_eq!(l.run(a, &["ZPOPMIN", "z", "0"]), "*0\r\n");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        l.stream(),
+        vec![
+            s(&["SELECT", "0"]),
+            s(&["ZADD", "z", "1", "one", "2", "two", "3", "three"]),
+            s(&["ZPOPMIN", "z", "1"]),
+            s(&["ZPOPMAX", "z", "2"]),
+            s(&["ZADD", "z", "1", "one", "2", "two", "3", "three"]),
+            s(&["ZPOPMAX", "z", "2"]),
+            s(&["ZPOPMIN", "z"]),
+        ]
+    );
 }

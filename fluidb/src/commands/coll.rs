@@ -261,3 +261,19 @@ pub fn store_result(ctx: &mut Ctx, dst: &[u8], result: Value, n: usize, class: u
         }
     }
 }
+
+/// The rehash work of `draws` random picks from the hash table of the set, hash or sorted
+/// set at `key` (SRANDMEMBER, SPOP, HRANDFIELD, ZRANDMEMBER): Redis's random reads advance
+/// a table's rehash (see `Dict::rehash_for_draws`), so a collection that is only sampled
+/// still finishes it. Done before the read lookup, which lends the value immutably; the
+/// key's metadata is untouched.
+pub fn rehash_for_draws(store: &mut Store, db: usize, key: &[u8], draws: usize) {
+    if let Some(e) = store.dbs[db].peek_mut(key) {
+        match &mut e.val {
+            Value::Set(s) => s.rehash_for_draws(draws),
+            Value::Hash(h) => h.rehash_for_draws(draws),
+            Value::ZSet(z) => z.rehash_for_draws(draws),
+            Value::Str(_) | Value::List(_) => {}
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! DEBUG (Redis's debug.c): SLEEP, SET-ACTIVE-EXPIRE, OBJECT, DIGEST, DIGEST-VALUE,
-//! PROTOCOL, LOG, ERROR, LISTPACK, QUICKLIST, QUICKLIST-PACKED-THRESHOLD, HELP.
+//! PROTOCOL, LOG, ERROR, LISTPACK, QUICKLIST, QUICKLIST-PACKED-THRESHOLD, HTSTATS,
+//! HTSTATS-KEY, MALLCTL, MALLCTL-STR, HELP.
 //!
 //! DEBUG DIGEST / DIGEST-VALUE return exactly what Redis 7.0 returns for the same dataset:
 //! `xorObjectDigest`/`computeDatasetDigest` below, over the `xorDigest`/`mixDigest` ports
@@ -55,6 +56,14 @@ const HELP: &[&str] = &[
     "    unit tests to simulate Redis errors.",
     "LOG <message>",
     "    Write <message> to the server log.",
+    "HTSTATS <dbid>",
+    "    Return hash table statistics of the specified Redis database.",
+    "HTSTATS-KEY <key>",
+    "    Like HTSTATS but for the hash table stored at <key>'s value.",
+    "MALLCTL <key> [<val>]",
+    "    Get or set a malloc tuning integer.",
+    "MALLCTL-STR <key> [<val>]",
+    "    Get or set a malloc tuning string.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
     "POPULATE <count> [<prefix>] [<size>]",
@@ -156,6 +165,10 @@ fn debug(ctx: &mut Ctx) {
         (b"quicklist-packed-threshold", 3) => debug_packed_threshold(ctx),
         (b"listpack", 3) => debug_listpack(ctx),
         (b"quicklist", 3 | 4) => debug_quicklist(ctx),
+        (b"htstats", 3) => debug_htstats(ctx),
+        (b"htstats-key", 3) => debug_htstats_key(ctx),
+        (b"mallctl", 3..) => debug_mallctl(ctx, false),
+        (b"mallctl-str", 3..) => debug_mallctl(ctx, true),
         (b"error", 3) => {
             let msg = format!("-{}", String::from_utf8_lossy(&ctx.argv[2]));
             ctx.out.error(&msg);
@@ -243,6 +256,72 @@ fn debug_populate(ctx: &mut Ctx) {
         ctx.store.watch.touch(db, &key);
     }
     ctx.out.ok();
+}
+
+/// DEBUG HTSTATS <dbid>: `dictGetStats` of the database's key table and expires table.
+fn debug_htstats(ctx: &mut Ctx) {
+    let Some(id) = crate::util::numeric::string2ll(&ctx.argv[2]) else {
+        return ctx.out.error(super::call::err::NOT_INT);
+    };
+    let Some(db) = usize::try_from(id).ok().and_then(|i| ctx.store.dbs.get(i)) else {
+        return ctx.out.error("Out of range database");
+    };
+    let text = format!("[Dictionary HT]\n{}[Expires HT]\n{}", db.main.stats(), db.expires.stats());
+    ctx.out.verbatim(text.as_bytes(), "txt");
+}
+
+/// DEBUG HTSTATS-KEY <key>: `dictGetStats` of the hash table of a set or hash in the
+/// hashtable encoding, or of a sorted set's member dict (skiplist encoding).
+fn debug_htstats_key(ctx: &mut Ctx) {
+    let db = ctx.db();
+    let Some(e) = super::keys::lookup_read_notouch(ctx.store, db, &ctx.argv[2], ctx.now_ms, false) else {
+        return ctx.out.error("no such key");
+    };
+    let stats = match &e.val {
+        Value::Set(s) => match &**s {
+            crate::types::Set::Table(d) => Some(d.stats()),
+            _ => None,
+        },
+        Value::Hash(h) => match &**h {
+            crate::types::Hash::Table(d) => Some(d.stats()),
+            _ => None,
+        },
+        Value::ZSet(z) => match &**z {
+            crate::types::ZSet::Large(b) => Some(b.dict.stats()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match stats {
+        Some(text) => ctx.out.verbatim(text.as_bytes(), "txt"),
+        None => ctx.out.error("The value stored at the specified key is not represented using an hash table"),
+    }
+}
+
+/// DEBUG MALLCTL / MALLCTL-STR <key> [<val>]: jemalloc's controls (see
+/// `commands::memory::mallctl_int` and `mallctl_str`).
+fn debug_mallctl(ctx: &mut Ctx, string: bool) {
+    use super::memory::{mallctl_int, mallctl_str, MallctlReply};
+    let val = ctx.argv.get(3);
+    let r = if string {
+        mallctl_str(&ctx.argv[2], val.map(|v| &v[..]))
+    } else {
+        let n = match val {
+            None => None,
+            Some(v) => match crate::util::numeric::string2ll(v) {
+                Some(n) => Some(n),
+                None => return ctx.out.error(super::call::err::NOT_INT),
+            },
+        };
+        mallctl_int(&ctx.argv[2], n)
+    };
+    match r {
+        MallctlReply::Int(n) => ctx.out.int(n),
+        MallctlReply::Str(Some(s)) => ctx.out.bulk(&s),
+        MallctlReply::Str(None) => ctx.out.null(),
+        MallctlReply::Ok => ctx.out.ok(),
+        MallctlReply::Err(e) => ctx.out.error(&e),
+    }
 }
 
 /// C's `atoi`: optional sign and leading digits, 0 when there are none.

@@ -494,6 +494,7 @@ fn hrandfield(ctx: &mut Ctx) {
         return hrandfield_count(ctx, l, withvalues);
     }
     let db = ctx.db();
+    coll::rehash_for_draws(ctx.store, db, &argv[1], 1);
     match coll::read::<Hash>(ctx.store, db, &argv[1], ctx.now_ms) {
         Err(_) => ctx.wrongtype(),
         Ok(None) => ctx.out.null(),
@@ -520,6 +521,7 @@ fn reply_pair(out: &mut crate::protocol::Reply, f: LpVal<'_>, v: LpVal<'_>, with
 /// `hrandfieldWithCountCommand`: Redis's four cases.
 fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) {
     let db = ctx.db();
+    coll::rehash_for_draws(ctx.store, db, &ctx.argv[1], l.unsigned_abs() as usize);
     let h = match coll::read::<Hash>(ctx.store, db, &ctx.argv[1], ctx.now_ms) {
         Err(_) => return ctx.wrongtype(),
         Ok(None) => return ctx.out.array(0),

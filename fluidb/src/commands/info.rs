@@ -110,7 +110,7 @@ pub fn bytes_to_human(n: u64) -> String {
 /// jemalloc's counters (bytes): allocated by the application, in active pages, resident.
 /// The global allocator is jemalloc (see main.rs), as in Redis; `epoch::advance` refreshes
 /// the cached statistics (a few microseconds, fine for INFO and memory checks).
-fn jemalloc_stats() -> Option<(u64, u64, u64)> {
+pub(crate) fn jemalloc_stats() -> Option<(u64, u64, u64)> {
     use tikv_jemalloc_ctl::{epoch, stats};
     epoch::advance().ok()?;
     Some((
@@ -188,6 +188,14 @@ pub fn note_startup_memory() {
     let m = used_memory();
     STARTUP.get_or_init(|| m);
     PEAK.fetch_max(m, Ordering::Relaxed);
+}
+
+/// The memory peak (first raised to `used`) and the memory in use at startup, for INFO
+/// and MEMORY STATS.
+pub(crate) fn peak_and_startup(used: u64) -> (u64, u64) {
+    note_startup_memory();
+    let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
+    (peak, *STARTUP.get().unwrap_or(&0))
 }
 
 /// Instantaneous rates: computed between successive INFO calls at least 100 ms apart
@@ -331,17 +339,11 @@ fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
 }
 
 fn memory_section(s: &mut String, store: &Store) {
-    let (used, active, resident) = jemalloc_stats().unwrap_or_else(|| {
-        let rss = rss_bytes();
-        (rss, rss, rss)
-    });
-    note_startup_memory();
-    let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
-    let startup = *STARTUP.get().unwrap_or(&0);
-    let rss = rss_bytes();
-    let backlog = if store.stream.backlog_active() { store.stream.capacity() as u64 } else { 0 };
-    let overhead = (startup + backlog + store.clients.len() as u64 * 16 * 1024).min(used);
-    let dataset = used - overhead;
+    // The same figures as MEMORY STATS (Redis's `getMemoryOverheadData`).
+    let o = super::memory::overhead(store);
+    let (used, active, resident, rss) = (o.total_allocated, o.allocator_active, o.allocator_resident, o.rss);
+    let (peak, startup, backlog) = (o.peak_allocated, o.startup_allocated, o.repl_backlog);
+    let (overhead, dataset) = (o.overhead_total, o.dataset);
     let net = used.saturating_sub(startup);
     let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
     let total = total_system_memory();
@@ -417,7 +419,7 @@ fn memory_section(s: &mut String, store: &Store) {
         ratio(rss, resident),
         rss as i64 - resident as i64,
         rss as i64 - used as i64,
-        store.clients.len() as u64 * 16 * 1024,
+        o.clients_normal,
     );
 }
 

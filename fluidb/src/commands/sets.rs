@@ -502,6 +502,7 @@ fn srandmember(ctx: &mut Ctx) {
         return ctx.syntax_error();
     }
     let db = ctx.db();
+    coll::rehash_for_draws(ctx.store, db, &argv[1], 1);
     match coll::read::<Set>(ctx.store, db, &argv[1], ctx.now_ms) {
         Err(_) => ctx.wrongtype(),
         Ok(s) => match s.and_then(|s| s.random(&mut rand::thread_rng())) {
@@ -525,6 +526,7 @@ fn srandmember_with_count(ctx: &mut Ctx) {
     };
     let (count, uniq) = (l.unsigned_abs() as usize, l >= 0);
     let db = ctx.db();
+    coll::rehash_for_draws(ctx.store, db, &argv[1], count);
     let s = match coll::read::<Set>(ctx.store, db, &argv[1], ctx.now_ms) {
         Err(_) => return ctx.wrongtype(),
         Ok(None) => return ctx.out.array(0),

@@ -362,6 +362,7 @@ fn families() -> Vec<&'static [Command]> {
         super::command_cmd::COMMANDS,
         super::info::COMMANDS,
         super::debug::COMMANDS,
+        super::memory::COMMANDS,
         super::config_cmd::COMMANDS,
         super::multi::COMMANDS,
         super::pubsub::COMMANDS,

@@ -1091,8 +1091,9 @@ struct PopReply {
 }
 
 /// Redis's `genericZpopCommand` over `keys` (the first existing one is popped). Returns
-/// the key popped from, if any.
-fn generic_pop(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize, how: PopReply) -> Option<Bytes> {
+/// the key popped from and how many elements were popped, if any. A `count` of 0 (ZPOPMIN
+/// key 0) answers an empty array, but only after the type check, as in Redis.
+fn generic_pop(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize, how: PopReply) -> Option<(Bytes, usize)> {
     let db = ctx.db();
     let now = ctx.now_ms;
     let mut target = None;
@@ -1117,6 +1118,10 @@ fn generic_pop(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize, how: PopR
         }
         return None;
     };
+    if count == 0 {
+        ctx.out.array(0);
+        return None;
+    }
     let mvcc = ctx.mvcc;
     let out = &mut *ctx.out;
     let r = coll::write(ctx.store, db, &key, now, mvcc, |z: &mut ZSet| {
@@ -1159,7 +1164,7 @@ fn generic_pop(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: usize, how: PopR
         ctx.store.notify(notify::ZSET, if max { "zpopmax" } else { "zpopmin" }, &key, db);
         coll::remove_if_empty(ctx.store, db, &key);
     }
-    Some(key)
+    Some((key, n))
 }
 
 fn zpopmin(ctx: &mut Ctx) {
@@ -1181,16 +1186,14 @@ fn zpop_minmax(ctx: &mut Ctx, max: bool) {
     let mut count = 1usize;
     if argv.len() == 3 {
         let Some(c) = string2ll(&argv[2]).filter(|&c| c >= 0) else { return ctx.out.error(NOT_POSITIVE) };
-        if c == 0 {
-            return ctx.out.array(0);
-        }
         count = usize::try_from(c).unwrap_or(usize::MAX);
     }
     let nested = ctx.out.resp3 && argv.len() == 3;
     generic_pop(ctx, &argv[1..2], max, count, PopReply { emitkey: false, nested, nil_when_empty: false });
 }
 
-/// The propagated form of a pop served by ZMPOP/BZPOPMIN/BZMPOP: ZPOPMIN/ZPOPMAX key [count].
+/// The propagated form of a pop served by ZMPOP/BZPOPMIN/BZMPOP: ZPOPMIN/ZPOPMAX key [count],
+/// the count being the number of elements actually popped (Redis: `min(count, llen)`).
 fn propagate_pop(ctx: &mut Ctx, max: bool, key: Bytes, count: Option<usize>) {
     let mut v = vec![Bytes::from_static(if max { b"ZPOPMAX" } else { b"ZPOPMIN" }), key];
     if let Some(c) = count {
@@ -1247,8 +1250,8 @@ fn zmpop(ctx: &mut Ctx) {
     let Some((first, n, max, count)) = parse_mpop(ctx, 1) else { return };
     let argv = ctx.argv;
     let how = PopReply { emitkey: true, nested: true, nil_when_empty: true };
-    if let Some(key) = generic_pop(ctx, &argv[first..first + n], max, count, how) {
-        propagate_pop(ctx, max, key, Some(count));
+    if let Some((key, popped)) = generic_pop(ctx, &argv[first..first + n], max, count, how) {
+        propagate_pop(ctx, max, key, Some(popped));
     }
 }
 
@@ -1294,8 +1297,8 @@ fn blocking_pop(ctx: &mut Ctx, keys: &[Bytes], timeout_idx: usize, max: bool, co
             Err(_) => return ctx.wrongtype(),
             Ok(None) => continue,
             Ok(Some(_)) => {
-                if let Some(key) = generic_pop(ctx, std::slice::from_ref(k), max, count.unwrap_or(1), how) {
-                    propagate_pop(ctx, max, key, count);
+                if let Some((key, popped)) = generic_pop(ctx, std::slice::from_ref(k), max, count.unwrap_or(1), how) {
+                    propagate_pop(ctx, max, key, count.map(|_| popped));
                 }
                 return;
             }
@@ -1329,6 +1332,7 @@ fn zrandmember(ctx: &mut Ctx) {
         };
         return zrandmember_count(ctx, l, withscores);
     }
+    coll::rehash_for_draws(ctx.store, ctx.db(), &argv[1], 1);
     let z = read_or!(ctx, &argv[1], ctx.out.null());
     if let Some((m, _)) = z.random(&mut rand::thread_rng()) {
         ctx.out.bulk(&m);
@@ -1338,6 +1342,7 @@ fn zrandmember(ctx: &mut Ctx) {
 fn zrandmember_count(ctx: &mut Ctx, l: i64, withscores: bool) {
     use rand::seq::index::sample;
     let argv = ctx.argv;
+    coll::rehash_for_draws(ctx.store, ctx.db(), &argv[1], l.unsigned_abs() as usize);
     let z = read_or!(ctx, &argv[1], ctx.out.array(0));
     if l == 0 {
         return ctx.out.array(0);

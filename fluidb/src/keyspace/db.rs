@@ -123,9 +123,12 @@ impl Db {
         out
     }
     /// Incremental rehashing for a while (the server cron does it, as Redis's
-    /// `databasesCron`, because read-only traffic cannot advance a rehash). Returns true if
-    /// more work is left.
+    /// `databasesCron`, because read-only traffic cannot advance a rehash). A table left
+    /// sparse while shrinking was not allowed (a child process existed) starts its shrink
+    /// here, as Redis's `tryResizeHashTables`. Returns true if more work is left.
     pub fn rehash_for_micros(&mut self, us: u64) -> bool {
+        self.main.try_shrink();
+        self.expires.try_shrink();
         let a = self.main.rehash_for_micros(us);
         let b = self.expires.rehash_for_micros(us);
         a || b

@@ -25,12 +25,17 @@
 //! element lives in exactly one of the two tables: in `ht0` at `hash & mask0`, or in
 //! `ht1` at `hash & mask1`. Rehashing moves the boxes (no node is reallocated).
 //!
-//! Unlike Redis, `ht0` is migrated from its *last* bucket down to bucket 0 and the
-//! bucket vector is truncated as it goes (`pop`). So the rehash index is simply
-//! `ht0.buckets.len()`: buckets at or above it have been migrated and no longer exist.
-//! That keeps every lookup a plain `buckets.get(i)` and, because the vector has
-//! shrunk by the time the rehash completes, freeing the old table touches almost
-//! nothing (dropping a `Vec` of `Option<Box<_>>` must inspect every remaining slot).
+//! As in Redis, `ht0` is migrated from bucket 0 upwards, so the buckets a SCAN visits
+//! last (the reverse-binary cursor ends on the high buckets) are migrated last, and a
+//! set thinned by SSCAN+SREM keeps its survivors in `ht0` while it shrinks (Redis's
+//! test suite relies on that shape). The bucket vector stores bucket `i` at position
+//! `i ^ mask` (= `size - 1 - i`), so migrating bucket 0 first still truncates the
+//! vector from its end (`pop`): the rehash index is `size - ht0.buckets.len()` and the
+//! migrated buckets no longer exist. That keeps every lookup a plain `buckets.get(pos)`
+//! and, because the vector has shrunk by the time the rehash completes, freeing the old
+//! table touches almost nothing (dropping a `Vec` of `Option<Box<_>>` must inspect every
+//! remaining slot). Only [`Table::index`] and the SCAN cursor's bucket
+//! ([`visit_bucket`]) know about the reversal.
 //!
 //! # Resizing policy
 //!
@@ -45,6 +50,11 @@
 //!   `big / small` buckets of the bigger table for each bucket of the smaller one),
 //!   which in Redis can reach the whole table after a mass deletion.
 //! * No resize starts while one is in progress; inserts during a rehash go to `ht1`.
+//! * While a forked child (BGSAVE, AOF rewrite) shares the parent's pages, resizing
+//!   would copy them for nothing: the server sets [`ResizePolicy::Avoid`] (Redis's
+//!   `dict_can_resize`, see [`set_resize_policy`]). Then no shrink starts, a table
+//!   grows only past 5 entries per bucket, and a rehash in progress advances only
+//!   between sizes 5 or more times apart, as in Redis.
 //! * Tables never exceed [`MAX_BUCKETS`] (2^40 on 64-bit, 8 TiB of bucket array, far
 //!   beyond any real machine): past that the chains simply grow longer.
 //!
@@ -93,6 +103,7 @@ use std::fmt;
 use std::iter::{Chain, FusedIterator};
 use std::mem;
 use std::slice;
+use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -134,6 +145,58 @@ const MIN_FILL_PERCENT: usize = 10;
 /// One shrink divides the bucket count by at most this (see the module docs).
 pub const MAX_SHRINK_FACTOR: usize = 64;
 
+/// Under [`ResizePolicy::Avoid`], a table still grows past this many entries per bucket,
+/// and a rehash between sizes this many times apart still advances (Redis's
+/// `dict_force_resize_ratio`).
+const FORCE_RESIZE_RATIO: usize = 5;
+
+/// Whether tables may resize (Redis's `dict_can_resize`), process-wide: the server
+/// avoids resizing while a forked child shares its memory pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizePolicy {
+    /// Grow, shrink and rehash freely.
+    Enable,
+    /// Only grow past [`FORCE_RESIZE_RATIO`] entries per bucket, never shrink, and
+    /// advance a rehash only between sizes that ratio apart.
+    Avoid,
+    /// Like `Avoid`, and no rehash step at all.
+    Forbid,
+}
+
+static RESIZE_POLICY: AtomicU8 = AtomicU8::new(ResizePolicy::Enable as u8);
+
+/// Sets the process-wide [`ResizePolicy`] (Redis's `updateDictResizePolicy`).
+pub fn set_resize_policy(p: ResizePolicy) {
+    RESIZE_POLICY.store(p as u8, AtomicOrdering::Relaxed);
+}
+
+/// The current [`ResizePolicy`].
+pub fn resize_policy() -> ResizePolicy {
+    match RESIZE_POLICY.load(AtomicOrdering::Relaxed) {
+        0 => ResizePolicy::Enable,
+        1 => ResizePolicy::Avoid,
+        _ => ResizePolicy::Forbid,
+    }
+}
+
+/// Whether a table of `size` buckets holding `used` entries grows under `policy`
+/// (Redis's `_dictExpandIfNeeded`).
+#[inline]
+fn should_grow(policy: ResizePolicy, used: usize, size: usize) -> bool {
+    used >= size && (policy == ResizePolicy::Enable || used / size > FORCE_RESIZE_RATIO)
+}
+
+/// Whether a rehash from `from` to `to` buckets may advance under `policy` (Redis's
+/// check at the top of `dictRehash`).
+#[inline]
+fn rehash_allowed(policy: ResizePolicy, from: usize, to: usize) -> bool {
+    match policy {
+        ResizePolicy::Enable => true,
+        ResizePolicy::Forbid => false,
+        ResizePolicy::Avoid => from.max(to) / from.min(to).max(1) >= FORCE_RESIZE_RATIO,
+    }
+}
+
 /// Empty buckets a rehash step may skip per bucket it is asked to move (Redis: 10).
 const EMPTY_VISITS_PER_BUCKET: usize = 10;
 
@@ -165,14 +228,14 @@ fn hash_key(key: &[u8]) -> u64 {
     hasher().hash_one(key)
 }
 
-/// What a glibc-style allocator charges for an `n`-byte request: 8 bytes of header,
-/// rounded up to 16, at least 32. An estimate for INFO memory, not a promise.
+/// What the allocator (jemalloc, the server's global allocator) charges for an `n`-byte
+/// request: its size class, nothing for no allocation.
 #[inline]
 fn malloc_size(n: usize) -> usize {
     if n == 0 {
         0
     } else {
-        (n.saturating_add(8 + 15) & !15).max(32)
+        crate::types::size_class(n)
     }
 }
 
@@ -237,10 +300,18 @@ impl<V> Table<V> {
         self.size.wrapping_sub(1)
     }
 
+    /// The vector position of `hash`'s bucket: bucket `hash & mask` lives at position
+    /// `(hash & mask) ^ mask` (see the module docs, Layout).
     #[inline]
     fn index(&self, hash: u64) -> usize {
         // Truncation on 32-bit targets is fine: only the low bits are used.
-        (hash as usize) & self.mask()
+        !(hash as usize) & self.mask()
+    }
+
+    /// The vector position of bucket number `bucket` (a SCAN cursor's bucket).
+    #[inline]
+    fn position(&self, bucket: usize) -> usize {
+        bucket ^ self.mask()
     }
 
     /// The chain for `hash`: `None` if the table is empty, or the bucket migrated.
@@ -272,6 +343,54 @@ impl<V> Table<V> {
             cur = node.next.as_deref_mut();
         }
         None
+    }
+
+    /// Appends Redis's `_dictGetStatsHt` text for this table (number `which`). Buckets
+    /// already migrated count as empty, as Redis's NULL slots do.
+    fn stats(&self, which: u8, out: &mut String) {
+        use std::fmt::Write;
+        let name = if which == 0 { "main hash table" } else { "rehashing target" };
+        let _ = writeln!(out, "Hash table {which} stats ({name}):");
+        if self.used == 0 {
+            out.push_str("No stats available for empty dictionaries\n");
+            return;
+        }
+        // Redis's DICT_STATS_VECTLEN: chains of 49 or more share the last, unprinted slot.
+        const VECTLEN: usize = 50;
+        let mut clvector = [0usize; VECTLEN];
+        let (mut slots, mut max_chain, mut total_chain) = (0usize, 0usize, 0usize);
+        for bucket in &self.buckets {
+            let mut len = 0;
+            let mut cur = bucket.as_deref();
+            while let Some(node) = cur {
+                len += 1;
+                cur = node.next.as_deref();
+            }
+            if len == 0 {
+                continue;
+            }
+            slots += 1;
+            clvector[len.min(VECTLEN - 1)] += 1;
+            max_chain = max_chain.max(len);
+            total_chain += len;
+        }
+        clvector[0] = self.size - slots;
+        // The averages and percentages are C floats, as in Redis.
+        let _ = write!(
+            out,
+            " table size: {}\n number of elements: {}\n different slots: {slots}\n max chain length: {max_chain}\n \
+             avg chain length (counted): {:.2}\n avg chain length (computed): {:.2}\n Chain length distribution:\n",
+            self.size,
+            self.used,
+            (total_chain as f32 / slots as f32) as f64,
+            (self.used as f32 / slots as f32) as f64,
+        );
+        for (len, &n) in clvector.iter().enumerate().take(VECTLEN - 1) {
+            if n != 0 {
+                let pct = (n as f32 / self.size as f32) * 100.0;
+                let _ = writeln!(out, "   {len}: {n} ({:.2}%)", pct as f64);
+            }
+        }
     }
 
     /// Unlinks and returns the node for `key`, if this table has it.
@@ -313,10 +432,11 @@ fn find_link<'a, V>(mut link: &'a mut Link<V>, key: &[u8]) -> &'a mut Link<V> {
     link
 }
 
-/// Calls `f` on every node of bucket `idx` of `table` (nothing if it doesn't exist).
+/// Calls `f` on every node of bucket number `bucket` of `table` (nothing if it doesn't
+/// exist or was migrated).
 #[inline]
-fn visit_bucket<V, F: FnMut(&Key, &V)>(table: &Table<V>, idx: usize, f: &mut F) {
-    let mut cur = table.buckets.get(idx).and_then(|b| b.as_deref());
+fn visit_bucket<V, F: FnMut(&Key, &V)>(table: &Table<V>, bucket: usize, f: &mut F) {
+    let mut cur = table.buckets.get(table.position(bucket)).and_then(|b| b.as_deref());
     while let Some(node) = cur {
         f(&node.key, &node.val);
         cur = node.next.as_deref();
@@ -397,6 +517,28 @@ impl<V> Dict<V> {
         (self.ht0.size, self.ht1.size)
     }
 
+    /// The rehash work Redis's random reads do (`dictGetFairRandomKey` samples
+    /// `GETFAIR_NUM_ENTRIES` entries with `dictGetSomeKeys`, which first moves one bucket
+    /// per entry asked for), for `draws` random picks. Without it a dict that is only
+    /// sampled (SRANDMEMBER) would never finish a rehash: only the keyspace dicts have a
+    /// cron. Bounded by the rehash itself.
+    pub fn rehash_for_draws(&mut self, draws: usize) {
+        if self.is_rehashing() && draws > 0 {
+            self.rehash(draws.saturating_mul(FAIR_SAMPLE_SIZE));
+        }
+    }
+
+    /// Redis's `dictGetStats` text (DEBUG HTSTATS, DEBUG HTSTATS-KEY): the main table's
+    /// chain statistics, and the rehash target's while a rehash is in progress.
+    pub fn stats(&self) -> String {
+        let mut out = String::new();
+        self.ht0.stats(0, &mut out);
+        if self.is_rehashing() {
+            self.ht1.stats(1, &mut out);
+        }
+        out
+    }
+
     // ----- lookups -------------------------------------------------------------
 
     #[inline]
@@ -453,7 +595,7 @@ impl<V> Dict<V> {
         if !self.is_rehashing() {
             if self.ht0.size == 0 {
                 self.expand(MIN_BUCKETS);
-            } else if self.ht0.used >= self.ht0.size {
+            } else if should_grow(resize_policy(), self.ht0.used, self.ht0.size) {
                 self.expand(self.ht0.used.saturating_add(1));
             }
         }
@@ -602,9 +744,11 @@ impl<V> Dict<V> {
     }
 
     /// True if the table is sparse enough to shrink: more than [`MIN_BUCKETS`]
-    /// buckets, fewer than 10% filled, and no rehash in progress.
+    /// buckets, fewer than 10% filled, no rehash in progress, and the
+    /// [`ResizePolicy`] is `Enable`.
     pub fn should_shrink(&self) -> bool {
         !self.is_rehashing()
+            && resize_policy() == ResizePolicy::Enable
             && self.ht0.size > MIN_BUCKETS
             && self.ht0.used.saturating_mul(100) < self.ht0.size.saturating_mul(MIN_FILL_PERCENT)
     }
@@ -634,6 +778,9 @@ impl<V> Dict<V> {
         if !self.is_rehashing() {
             return false;
         }
+        if !rehash_allowed(resize_policy(), self.ht0.size, self.ht1.size) {
+            return true;
+        }
         debug_assert!(self.ht0.buckets.len() <= self.ht0.size);
         debug_assert!(self.ht1.buckets.len() == self.ht1.size);
         let growing = self.ht1.size > self.ht0.size;
@@ -652,15 +799,15 @@ impl<V> Dict<V> {
                 }
                 None => panic!("dict invariant broken: ht0.used > 0 but no bucket left"),
             };
-            let idx0 = self.ht0.buckets.len();
+            let pos0 = self.ht0.buckets.len();
             let mut cur = Some(head);
             while let Some(mut node) = cur {
                 cur = node.next.take();
                 let idx1 = if growing {
                     self.ht1.index(hash_key(key_bytes(&node.key)))
                 } else {
-                    // Shrinking between powers of two: hash & mask1 == idx0 & mask1.
-                    idx0 & mask1
+                    // Shrinking between powers of two: !hash & mask1 == pos0 & mask1.
+                    pos0 & mask1
                 };
                 let slot = &mut self.ht1.buckets[idx1];
                 node.next = slot.take();
@@ -683,6 +830,9 @@ impl<V> Dict<V> {
     pub fn rehash_for_micros(&mut self, micros: u64) -> bool {
         if !self.is_rehashing() {
             return false;
+        }
+        if !rehash_allowed(resize_policy(), self.ht0.size, self.ht1.size) {
+            return true;
         }
         let start = Instant::now();
         let budget = Duration::from_micros(micros);
@@ -733,7 +883,9 @@ impl<V> Dict<V> {
 
     /// Calls `f` on up to `count` entries taken from consecutive buckets starting at
     /// a random one (Redis's `dictGetSomeKeys`), in at most `10 * count` bucket
-    /// steps. Returns how many entries were reported.
+    /// steps. Returns how many entries were reported. The chain that fills the sample
+    /// is read to its end with reservoir sampling, so the tail of a chain longer than
+    /// `count` can be picked too (as Redis 7.0.12+ does).
     fn sample_nodes<'a, R: Rng + ?Sized, F: FnMut(&'a Node<V>)>(
         &'a self,
         count: usize,
@@ -744,15 +896,16 @@ impl<V> Dict<V> {
         if count == 0 {
             return 0;
         }
-        // Indices at or above `span` exist in neither table (`ht0`'s migrated part,
+        // Positions at or above `span` exist in neither table (`ht0`'s migrated part,
         // beyond `ht1`), so sampling there would only waste steps.
         let span = self.ht0.buckets.len().max(self.ht1.buckets.len());
         debug_assert!(span > 0);
         let mut i = rng.gen_range(0..span);
         let mut steps = count.saturating_mul(10);
         let mut empty_run = 0;
-        let mut found = 0;
-        while steps > 0 {
+        let mut picked: Vec<&'a Node<V>> = Vec::with_capacity(count);
+        let mut seen = 0usize;
+        'outer: while steps > 0 {
             steps -= 1;
             for table in [&self.ht0, &self.ht1] {
                 match table.buckets.get(i) {
@@ -769,12 +922,16 @@ impl<V> Dict<V> {
                         empty_run = 0;
                         let mut cur = Some(&**head);
                         while let Some(node) = cur {
-                            f(node);
-                            found += 1;
-                            if found == count {
-                                return found;
+                            if picked.len() < count {
+                                picked.push(node);
+                            } else if let Some(slot) = picked.get_mut(rng.gen_range(0..=seen)) {
+                                *slot = node;
                             }
+                            seen += 1;
                             cur = node.next.as_deref();
+                        }
+                        if picked.len() == count {
+                            break 'outer;
                         }
                     }
                 }
@@ -784,6 +941,8 @@ impl<V> Dict<V> {
                 i = 0;
             }
         }
+        let found = picked.len();
+        picked.into_iter().for_each(&mut f);
         found
     }
 
@@ -923,11 +1082,40 @@ impl<V> Dict<V> {
     /// Bytes used by the dict itself: the struct, both bucket arrays, the nodes and
     /// the key bytes (with allocator rounding), not heap owned by the values.
     pub fn mem_usage_estimate(&self) -> usize {
-        let slots = self.ht0.buckets.capacity() + self.ht1.buckets.capacity();
-        mem::size_of::<Self>()
-            + malloc_size(slots * mem::size_of::<Link<V>>())
-            + self.len() * malloc_size(mem::size_of::<Node<V>>())
-            + self.key_alloc_bytes
+        mem::size_of::<Self>() + self.overhead_bytes() + self.key_alloc_bytes
+    }
+
+    /// The allocation one entry's node takes (key inline, value, chain link).
+    pub fn node_bytes() -> usize {
+        malloc_size(mem::size_of::<Node<V>>())
+    }
+
+    /// Bytes of the table structure: both bucket arrays and one node per entry, not the
+    /// key bytes outside the nodes nor what values own (MEMORY STATS's per-database
+    /// `overhead.hashtable.*`).
+    pub fn overhead_bytes(&self) -> usize {
+        self.buckets_bytes() + self.len() * Self::node_bytes()
+    }
+
+    /// The allocations of both bucket arrays (a table being migrated keeps its array).
+    fn buckets_bytes(&self) -> usize {
+        let slots = |t: &Table<V>| malloc_size(t.buckets.capacity() * mem::size_of::<Link<V>>());
+        slots(&self.ht0) + slots(&self.ht1)
+    }
+
+    /// MEMORY USAGE's estimate of the heap the dict owns, sampled as Redis's
+    /// `objectComputeSize` does: the bucket arrays exactly, then the first `samples`
+    /// entries (node, key bytes and `value_bytes` of the value) averaged and multiplied
+    /// by the number of entries. `samples == usize::MAX` counts every entry.
+    pub fn mem_usage_sampled(&self, samples: usize, value_bytes: impl Fn(&V) -> usize) -> usize {
+        let node = Self::node_bytes();
+        let (mut n, mut sum) = (0usize, 0usize);
+        for (k, v) in self.iter().take(samples) {
+            sum += node + key_alloc_size(k) + value_bytes(v);
+            n += 1;
+        }
+        let entries = if n == 0 { 0 } else { (sum as f64 / n as f64 * self.len() as f64) as usize };
+        self.buckets_bytes() + entries
     }
 
     /// Checks every invariant, in O(n); panics if one is broken. For tests and

@@ -141,55 +141,66 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             r = sock.read_buf(&mut inbuf) => {
-                let n = match r {
+                let mut n = match r {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                if inbuf.capacity() - inbuf.len() < 1024 {
-                    inbuf.reserve(IOBUF_LEN);
-                }
-                let mut proto_err = None;
                 loop {
-                    let lim = ParseLimits {
-                        max_bulk_len: shared.max_bulk_len.load(Ordering::Relaxed),
-                        authenticated: client.authenticated,
-                        is_master: client.is_master_link,
-                    };
-                    match parser.next_command(&mut inbuf, &lim, &mut argv) {
-                        Ok(true) => {
-                            batch.push(std::mem::take(&mut argv));
-                            // Before authentication, execute one command at a time so
-                            // that AUTH takes effect for the parsing of what follows.
-                            if (!client.authenticated || batch.len() >= MAX_BATCH)
-                                && !run_batch(&shared, &mut sock, &mut inbuf, &mut client, &mut out, &mut batch, n, &mut mailbox).await
-                            {
-                                break 'conn;
+                    prepare_read_buffer(&mut inbuf);
+                    let mut proto_err = None;
+                    loop {
+                        let lim = ParseLimits {
+                            max_bulk_len: shared.max_bulk_len.load(Ordering::Relaxed),
+                            authenticated: client.authenticated,
+                            is_master: client.is_master_link,
+                        };
+                        match parser.next_command(&mut inbuf, &lim, &mut argv) {
+                            Ok(true) => {
+                                batch.push(std::mem::take(&mut argv));
+                                // Before authentication, execute one command at a time so
+                                // that AUTH takes effect for the parsing of what follows.
+                                if (!client.authenticated || batch.len() >= MAX_BATCH)
+                                    && !run_batch(&shared, &mut sock, &mut inbuf, &mut client, &mut out, &mut batch, n, &mut mailbox).await
+                                {
+                                    break 'conn;
+                                }
+                            }
+                            Ok(false) => break,
+                            Err(e) => {
+                                proto_err = Some(e);
+                                break;
                             }
                         }
-                        Ok(false) => break,
-                        Err(e) => {
-                            proto_err = Some(e);
-                            break;
-                        }
                     }
-                }
-                if !run_batch(&shared, &mut sock, &mut inbuf, &mut client, &mut out, &mut batch, n, &mut mailbox).await {
-                    break;
-                }
-                if let Some(e) = proto_err {
-                    log_verbose!("Protocol error ({}) from client: id={} addr={}", e.0, id, cs.addr);
-                    out.error(format!("-{}", e.0));
-                    shared.store.lock().stats.error("ERR");
-                    let _ = out.take_errors();
-                    flush(&mut sock, &mut out).await;
-                    break;
-                }
-                if inbuf.len() - parser.parked_bytes() > shared.query_buffer_limit.load(Ordering::Relaxed) {
-                    log_warning!("Closing client that reached max query buffer length: id={} addr={} (qbuf={})", id, cs.addr, inbuf.len());
-                    break;
-                }
-                if !flush(&mut sock, &mut out).await || client.close_after_reply {
-                    break;
+                    if !run_batch(&shared, &mut sock, &mut inbuf, &mut client, &mut out, &mut batch, n, &mut mailbox).await {
+                        break 'conn;
+                    }
+                    if let Some(e) = proto_err {
+                        log_verbose!("Protocol error ({}) from client: id={} addr={}", e.0, id, cs.addr);
+                        out.error(format!("-{}", e.0));
+                        shared.store.lock().stats.error("ERR");
+                        let _ = out.take_errors();
+                        flush(&mut sock, &mut out).await;
+                        break 'conn;
+                    }
+                    if inbuf.len() - parser.parked_bytes() > shared.query_buffer_limit.load(Ordering::Relaxed) {
+                        log_warning!("Closing client that reached max query buffer length: id={} addr={} (qbuf={})", id, cs.addr, inbuf.len());
+                        break 'conn;
+                    }
+                    if client.close_after_reply {
+                        flush(&mut sock, &mut out).await;
+                        break 'conn;
+                    }
+                    // The replies go out while the client's next requests are read and
+                    // executed, as Redis never stops reading a client whose replies wait:
+                    // a client may send its whole pipeline before reading any reply
+                    // (Redis's test suite sends a million commands so), and both sides
+                    // would block writing to each other.
+                    match write_or_read(&mut sock, &mut out, &mut inbuf).await {
+                        Io::Written => break,
+                        Io::Read(m) => n = m,
+                        Io::Closed => break 'conn,
+                    }
                 }
             }
         }
@@ -203,6 +214,80 @@ impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.0.connected.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// Makes room for the next read, as Redis sizes its query buffer: reads fill up to
+/// IOBUF_LEN (the pending partial command moves back to the front of the allocation rather
+/// than the allocation doubling), a big argument grows the buffer as it needs, and a
+/// buffer left big by a burst or a big argument while holding little is replaced by a
+/// fresh IOBUF_LEN one (`clientsCronResizeQueryBuffer`), so an idle connection keeps
+/// 16 KB, not its largest burst (the memory efficiency tests measure it).
+fn prepare_read_buffer(inbuf: &mut BytesMut) {
+    if inbuf.capacity() - inbuf.len() < 1024 {
+        inbuf.reserve(IOBUF_LEN.saturating_sub(inbuf.len()).max(1024));
+    }
+    if inbuf.capacity() > 4 * IOBUF_LEN && inbuf.len() < IOBUF_LEN / 2 {
+        let mut fresh = BytesMut::with_capacity(IOBUF_LEN);
+        fresh.extend_from_slice(inbuf);
+        *inbuf = fresh;
+    }
+}
+
+/// What [`write_or_read`] saw.
+enum Io {
+    /// All the pending output was written.
+    Written,
+    /// Some output may be left; this many bytes of input were appended to the buffer.
+    Read(usize),
+    /// The peer is gone.
+    Closed,
+}
+
+/// Writes the pending output, but returns as soon as input arrives while the socket
+/// cannot take more output (the unwritten rest stays in `out`, ready for more replies).
+async fn write_or_read<S: AsyncRead + AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply, inbuf: &mut BytesMut) -> Io {
+    use std::pin::Pin;
+    use std::task::Poll;
+    let mut written = 0;
+    let io = std::future::poll_fn(|cx| loop {
+        if written == out.buf.len() {
+            return Poll::Ready(Io::Written);
+        }
+        match Pin::new(&mut *sock).poll_write(cx, &out.buf[written..]) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
+            Poll::Ready(Ok(k)) => {
+                written += k;
+                continue;
+            }
+            Poll::Pending => {}
+        }
+        // The peer takes no output now: read what it sends meanwhile.
+        let len = inbuf.len();
+        inbuf.resize(len + IOBUF_LEN, 0);
+        let mut rb = tokio::io::ReadBuf::new(&mut inbuf[len..]);
+        let r = Pin::new(&mut *sock).poll_read(cx, &mut rb);
+        let got = rb.filled().len();
+        inbuf.truncate(len + got);
+        return match r {
+            Poll::Ready(Ok(())) if got > 0 => Poll::Ready(Io::Read(got)),
+            Poll::Ready(_) => Poll::Ready(Io::Closed),
+            Poll::Pending => Poll::Pending,
+        };
+    })
+    .await;
+    match io {
+        Io::Written => {
+            out.buf.clear();
+            if out.buf.capacity() > OUT_SHRINK_ABOVE {
+                out.buf.shrink_to(16 * 1024);
+            }
+        }
+        Io::Read(_) => {
+            out.buf.drain(..written);
+        }
+        Io::Closed => {}
+    }
+    io
 }
 
 /// Writes the pending output. Returns false if the peer is gone.

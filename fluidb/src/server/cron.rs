@@ -114,15 +114,18 @@ fn effective_hz(configured: i32, dynamic: bool, clients: usize) -> i32 {
 }
 
 /// Advances incremental rehashing of every database, 1 ms per database at most per tick
-/// (`activerehashing yes`; with `no`, tables rehash only as commands touch them).
+/// (`activerehashing yes`; with `no`, tables rehash only as commands touch them); none
+/// while a child process exists (Redis's `databasesCron`: a rehash would copy the pages
+/// the child shares).
 fn rehash(shared: &Shared) {
-    let (n, on) = {
+    let n = {
         let st = shared.store.lock();
-        (st.dbs.len(), st.cfg.activerehashing)
+        st.update_dict_resize_policy();
+        if !st.cfg.activerehashing || crate::persistence::aof::has_active_child(&st) {
+            return;
+        }
+        st.dbs.len()
     };
-    if !on {
-        return;
-    }
     for db in 0..n {
         shared.store.lock().dbs[db].rehash_for_micros(1000);
     }

@@ -467,9 +467,18 @@ impl Store {
 
     /// Starts a batch clock (see `clock_base`).
     pub fn begin_batch(&mut self) {
+        self.update_dict_resize_policy();
         let now = std::time::Instant::now();
         self.clock_base = Some((now, crate::util::time::unix_ms()));
         self.last_tick = Some(now);
+    }
+
+    /// Redis's `updateDictResizePolicy`: hash tables avoid resizing while a forked child
+    /// (BGSAVE, AOF rewrite) shares the memory pages, which a rehash would copy.
+    pub fn update_dict_resize_policy(&self) {
+        use crate::keyspace::dict::{set_resize_policy, ResizePolicy};
+        let child = crate::persistence::aof::has_active_child(self);
+        set_resize_policy(if child { ResizePolicy::Avoid } else { ResizePolicy::Enable });
     }
 
     /// Ends the batch clock: later commands read the clock themselves again.

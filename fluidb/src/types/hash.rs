@@ -21,7 +21,7 @@ use rand::Rng;
 
 use crate::keyspace::dict::{Dict, Key};
 use crate::types::listpack::{Listpack, LpVal};
-use crate::types::{rdb_len_len, rdb_string_len, size_class};
+use crate::types::{heap_alloc, rdb_len_len, rdb_string_len, size_class};
 use crate::util::digest;
 
 /// The conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`),
@@ -239,6 +239,14 @@ impl Hash {
         }
     }
 
+    /// The rehash work of `draws` random picks from a table (see
+    /// `Dict::rehash_for_draws`); nothing for a listpack.
+    pub fn rehash_for_draws(&mut self, draws: usize) {
+        if let Hash::Table(d) = self {
+            d.rehash_for_draws(draws);
+        }
+    }
+
     /// Whether the hash is in its listpack form.
     #[inline]
     pub fn is_listpack(&self) -> bool {
@@ -425,11 +433,14 @@ impl Hash {
         }
     }
 
-    /// Bytes this hash allocates (for memory estimates and tests).
-    pub fn mem_usage(&self) -> usize {
+    /// MEMORY USAGE's estimate of the heap this hash owns: the listpack, or the boxed
+    /// dict sampled over its first `samples` fields (`usize::MAX`: all).
+    pub fn mem_usage(&self, samples: usize) -> usize {
         match self {
-            Hash::Listpack(lp) => lp.alloc_size(),
-            Hash::Table(d) => d.mem_usage_estimate() + d.values().map(Val::heap_size).sum::<usize>(),
+            Hash::Listpack(lp) => heap_alloc(lp.alloc_size()),
+            Hash::Table(d) => {
+                heap_alloc(std::mem::size_of::<Dict<Val>>()) + d.mem_usage_sampled(samples, Val::heap_size)
+            }
         }
     }
 }

@@ -42,7 +42,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 use super::listpack::{Listpack, LpVal, LISTPACK_MAX_SAFETY_SIZE};
-use super::{rdb_len_len, rdb_string_len};
+use super::{heap_alloc, rdb_len_len, rdb_string_len};
 use crate::util::{digest, lzf};
 
 /// `SIZE_SAFETY_LIMIT`: a node grows past 8 KB only under a positive (count) fill when it
@@ -536,11 +536,17 @@ impl List {
         n
     }
 
-    /// Bytes this list allocates (for memory estimates and tests).
-    pub fn mem_usage(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
-            + self.nodes.iter().map(Node::alloc_size).sum::<usize>()
+    /// MEMORY USAGE's estimate of the heap this list owns (Redis's `objectComputeSize`
+    /// for quicklists): the node array, then the first `samples` nodes averaged and
+    /// multiplied by the number of nodes (`usize::MAX`: all of them).
+    pub fn mem_usage(&self, samples: usize) -> usize {
+        let (mut n, mut sum) = (0usize, 0usize);
+        for node in self.nodes.iter().take(samples.max(1)) {
+            sum += heap_alloc(node.alloc_size());
+            n += 1;
+        }
+        let nodes = if n == 0 { 0 } else { (sum as f64 / n as f64 * self.nodes.len() as f64) as usize };
+        heap_alloc(self.nodes.capacity() * std::mem::size_of::<Node>()) + nodes
     }
 
     /// Per node, head to tail: its container, compression, size and count.
@@ -1420,7 +1426,7 @@ mod tests {
         assert_eq!(infos.len(), 13);
         assert!(infos[0].compressed.is_none() && infos[12].compressed.is_none());
         assert!(infos[1..12].iter().all(|i| i.compressed.is_some_and(|c| c + MIN_COMPRESS_IMPROVE < i.sz)));
-        assert!(l.mem_usage() < infos.iter().map(|i| i.sz).sum::<usize>());
+        assert!(l.mem_usage(usize::MAX) < infos.iter().map(|i| i.sz).sum::<usize>());
         assert_eq!(get(&l, 100).unwrap(), format!("element-0100-{}", "abc".repeat(10)).into_bytes());
         // Popping down to the depth decompresses what reaches the ends.
         while l.len() > 20 {

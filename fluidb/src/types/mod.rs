@@ -7,7 +7,9 @@
 //! Each type offers the same small interface the rest of the server uses:
 //! `encoding()` (OBJECT ENCODING's name), `len()`, `digest(&mut [u8; 20])` (the type's part
 //! of DEBUG DIGEST, exactly as Redis's `xorObjectDigest`), `free_effort()` (allocations to
-//! free it, for lazy free) and `serialized_len()` (DEBUG OBJECT's `serializedlength`).
+//! free it, for lazy free), `serialized_len()` (DEBUG OBJECT's `serializedlength`) and
+//! `mem_usage(samples)` (MEMORY USAGE: the heap the value owns, large forms estimated
+//! from their first `samples` elements as Redis's `objectComputeSize` does).
 
 pub mod hash;
 pub mod intset;
@@ -50,6 +52,17 @@ pub(crate) fn rdb_string_len(b: &[u8]) -> usize {
         }
     }
     rdb_len_len(b.len()) + b.len()
+}
+
+/// What an `n`-byte allocation costs: its size class, nothing when nothing is allocated
+/// (an empty `Vec`). The unit of MEMORY USAGE's estimates.
+#[inline]
+pub(crate) fn heap_alloc(n: usize) -> usize {
+    if n == 0 {
+        0
+    } else {
+        size_class(n)
+    }
 }
 
 /// Size class the allocator rounds an `n`-byte allocation up to (jemalloc's: 8, 16..128 by

@@ -15,7 +15,7 @@ use rand::Rng;
 
 use super::intset::Intset;
 use super::listpack::LpVal;
-use super::{rdb_len_len, rdb_string_len};
+use super::{heap_alloc, rdb_len_len, rdb_string_len};
 use crate::keyspace::dict::{Dict, Key};
 use crate::util::digest;
 use crate::util::numeric::string2ll;
@@ -264,6 +264,14 @@ impl Set {
         }
     }
 
+    /// The rehash work of `draws` random picks from a table (see
+    /// [`Dict::rehash_for_draws`]); nothing for an intset.
+    pub fn rehash_for_draws(&mut self, draws: usize) {
+        if let Set::Table(d) = self {
+            d.rehash_for_draws(draws);
+        }
+    }
+
     /// Removes and returns a random member (`setTypePopRandom`).
     pub fn pop_random<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<Member> {
         match self {
@@ -272,6 +280,7 @@ impl Set {
                 (n > 0).then(|| Member::Int(is.remove_at(rng.gen_range(0..n))))
             }
             Set::Table(d) => {
+                d.rehash_for_draws(1);
                 let key = d.random_entry(rng)?.0.clone();
                 d.remove(&key).map(|(k, _)| Member::Key(k))
             }
@@ -316,11 +325,12 @@ impl Set {
         }
     }
 
-    /// Bytes this set allocates (for memory estimates and tests).
-    pub fn mem_usage(&self) -> usize {
+    /// MEMORY USAGE's estimate of the heap this set owns: the intset's array, or the
+    /// boxed dict sampled over its first `samples` members (`usize::MAX`: all).
+    pub fn mem_usage(&self, samples: usize) -> usize {
         match self {
-            Set::Intset(is) => is.alloc_size(),
-            Set::Table(d) => d.mem_usage_estimate(),
+            Set::Intset(is) => heap_alloc(is.alloc_size()),
+            Set::Table(d) => heap_alloc(std::mem::size_of::<Dict<()>>()) + d.mem_usage_sampled(samples, |_| 0),
         }
     }
 }

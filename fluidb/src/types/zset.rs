@@ -14,6 +14,7 @@
 //! [`ZSet::count_before`] (rank of a monotone bound), [`ZSet::walk`] (from a rank, in
 //! either direction) and [`ZSet::remove_ranks`], so each command has one code path.
 
+use super::heap_alloc;
 use super::listpack::{Listpack, LpVal};
 use super::zset_tree::{cmp_elem, ZTree};
 use crate::keyspace::dict::{Dict, Key};
@@ -448,6 +449,28 @@ impl ZSet {
             xor_digest(digest, &ele);
             true
         });
+    }
+
+    /// The rehash work of `draws` random picks from the member dict (see
+    /// `Dict::rehash_for_draws`); nothing for a listpack.
+    pub fn rehash_for_draws(&mut self, draws: usize) {
+        if let ZSet::Large(b) = self {
+            b.dict.rehash_for_draws(draws);
+        }
+    }
+
+    /// MEMORY USAGE's estimate of the heap this zset owns: the listpack, or the boxed
+    /// member dict and order tree, each sampled over its first `samples` elements
+    /// (`usize::MAX`: all).
+    pub fn mem_usage(&self, samples: usize) -> usize {
+        match self {
+            ZSet::Small(lp) => heap_alloc(lp.alloc_size()),
+            ZSet::Large(b) => {
+                heap_alloc(std::mem::size_of::<Big>())
+                    + b.dict.mem_usage_sampled(samples, |_| 0)
+                    + b.tree.mem_usage_sampled(samples)
+            }
+        }
     }
 
     /// Roughly the number of allocations freeing this value takes (lazy free).

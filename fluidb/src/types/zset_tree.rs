@@ -21,6 +21,7 @@
 
 use std::cmp::Ordering;
 
+use super::heap_alloc;
 use crate::keyspace::dict::Key;
 
 /// Most elements in a leaf (tiny in unit tests, so that they build deep trees).
@@ -476,25 +477,39 @@ impl ZTree {
         }
     }
 
-    /// Heap bytes used, for memory accounting (vector capacities).
-    pub fn heap_bytes(&self) -> usize {
-        fn rec(n: &Node) -> usize {
+    /// MEMORY USAGE's estimate of the heap the tree owns, sampled as Redis samples a
+    /// skiplist's first elements: the leaves holding the first `samples` elements are
+    /// measured (their vectors, their members' own bytes, and the parent's entry for each
+    /// leaf), averaged per element and multiplied by the length (`usize::MAX`: every leaf).
+    pub fn mem_usage_sampled(&self, samples: usize) -> usize {
+        use std::mem::size_of;
+        /// An inner node's entry for one child: bound score and member, count, child.
+        const PER_CHILD: usize = 8 + size_of::<Key>() + 8 + size_of::<Node>();
+        fn leaves(n: &Node, want: usize, bytes: &mut usize, elems: &mut usize) {
             match n {
                 Node::Leaf(l) => {
-                    l.scores.capacity() * 8
-                        + l.members.capacity() * std::mem::size_of::<Key>()
-                        + l.members.iter().map(|k| k.heap_len()).sum::<usize>()
+                    *bytes += heap_alloc(l.scores.capacity() * 8)
+                        + heap_alloc(l.members.capacity() * size_of::<Key>())
+                        + l.members.iter().map(|k| heap_alloc(k.heap_len())).sum::<usize>()
+                        + PER_CHILD;
+                    *elems += l.len();
                 }
                 Node::Inner(i) => {
-                    i.low_s.capacity() * 8
-                        + i.low_m.capacity() * std::mem::size_of::<Key>()
-                        + i.counts.capacity() * 8
-                        + i.children.capacity() * std::mem::size_of::<Node>()
-                        + i.children.iter().map(rec).sum::<usize>()
+                    for c in &i.children {
+                        if *elems >= want {
+                            return;
+                        }
+                        leaves(c, want, bytes, elems);
+                    }
                 }
             }
         }
-        rec(&self.root)
+        let (mut bytes, mut elems) = (0, 0);
+        leaves(&self.root, samples.max(1), &mut bytes, &mut elems);
+        if elems == 0 {
+            return 0;
+        }
+        (bytes as f64 / elems as f64 * self.len as f64) as usize
     }
 
     /// Number of nodes (lazy free effort).
