@@ -40,7 +40,9 @@ fn trim_args(argv: &[Bytes]) -> Vec<Bytes> {
             s.extend_from_slice(format!("... ({} more bytes)", a.len() - SLOWLOG_ENTRY_MAX_STRING).as_bytes());
             v.push(Bytes::from(s));
         } else {
-            v.push(a.clone());
+            // A copy: a slice would keep the whole request buffer it points into alive
+            // for as long as the entry (megabytes after a large pipeline or MSET).
+            v.push(Bytes::copy_from_slice(a));
         }
     }
     v
