@@ -389,6 +389,46 @@ fn client_pause_write_holds_writes_but_not_reads() {
     assert_eq!(blocked_clients(&mut admin), 0);
 }
 
+fn info_u64(r: &mut Raw, section: &str, field: &str) -> u64 {
+    let info = r.call(&["INFO", section]);
+    let prefix = format!("{field}:");
+    info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {field}")).trim().parse().unwrap()
+}
+
+#[test]
+fn client_pause_write_holds_a_replicas_stream_back() {
+    let m = Server::start(&[]);
+    let s = Server::start(&[]);
+    let (mut mr, mut sr) = (m.raw(), s.raw());
+    assert_eq!(sr.call(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]), "+OK\r\n");
+    wait_for("the link", Duration::from_secs(10), || {
+        sr.call(&["INFO", "replication"]).contains("master_link_status:up")
+    });
+    // A write after the sync, so the stream has selected its database already.
+    assert_eq!(mr.call(&["SET", "foo", "bar"]), "+OK\r\n");
+    wait_for("the replica to catch up", Duration::from_secs(10), || {
+        sr.call(&["GET", "foo"]) == "$3\r\nbar\r\n"
+            && info_u64(&mut sr, "replication", "slave_repl_offset")
+                == info_u64(&mut mr, "replication", "master_repl_offset")
+    });
+    let applied = info_u64(&mut sr, "replication", "slave_repl_offset");
+    // The master's writes are read (slave_read_repl_offset) but not applied.
+    assert_eq!(sr.call(&["CLIENT", "PAUSE", "100000", "WRITE"]), "+OK\r\n");
+    assert_eq!(mr.call(&["SET", "foo2", "bar2"]), "+OK\r\n");
+    let target = info_u64(&mut mr, "replication", "master_repl_offset");
+    wait_for("the replica to read the write", Duration::from_secs(10), || {
+        info_u64(&mut sr, "replication", "slave_read_repl_offset") == target
+    });
+    assert_eq!(info_u64(&mut sr, "replication", "slave_repl_offset"), applied);
+    assert_eq!(sr.call(&["GET", "foo2"]), "$-1\r\n");
+    // After the pause, the stream is applied.
+    assert_eq!(sr.call(&["CLIENT", "UNPAUSE"]), "+OK\r\n");
+    wait_for("the replica to apply the write", Duration::from_secs(10), || {
+        info_u64(&mut sr, "replication", "slave_repl_offset") == target
+    });
+    assert_eq!(sr.call(&["GET", "foo2"]), "$4\r\nbar2\r\n");
+}
+
 #[test]
 fn client_pause_all_holds_everything_until_it_ends() {
     let s = Server::start(&[]);

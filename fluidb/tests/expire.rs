@@ -2,7 +2,9 @@
 //! PEXPIRETIME, PERSIST; lazy expiry on access and active expiry in the background.
 
 mod common;
+mod inproc;
 use common::*;
+use inproc::Local;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -341,4 +343,58 @@ fn resp3_replies() {
         q(&mut r, &["EXPIRE", "k", "1", "GT", "LT"]),
         err("ERR GT and LT options at the same time are not compatible")
     );
+}
+
+fn info_str(r: &mut Raw, section: &str, field: &str) -> String {
+    let info = q(r, &["INFO", section]);
+    let prefix = format!("{field}:");
+    info.lines().find_map(|l| l.strip_prefix(&prefix)).map(str::to_string).unwrap_or_default()
+}
+
+#[test]
+fn a_writable_replica_expires_the_keys_it_set_itself() {
+    let m = Server::start(&[]);
+    let s = Server::start(&["--replica-read-only", "no"]);
+    let (mut mr, mut sr) = (m.raw(), s.raw());
+    // The master's keys stay until the master deletes them: with its active expiry off,
+    // an expired one is hidden on the replica but not deleted there.
+    ok(&mut mr, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut mr, &["SET", "from-master", "v", "PX", "50"]);
+    ok(&mut sr, &["REPLICAOF", "127.0.0.1", &m.port.to_string()]);
+    wait_for("the replica to sync", Duration::from_secs(10), || {
+        info_str(&mut sr, "replication", "master_link_status") == "up" && int(&mut sr, &["DBSIZE"]) == 1
+    });
+    // The replica's own keys with a TTL (SET PX, EXPIRE, COPY) are expired by its cron.
+    ok(&mut sr, &["SET", "mine", "v", "PX", "50"]);
+    ok(&mut sr, &["SET", "mine2", "v"]);
+    assert_eq!(int(&mut sr, &["PEXPIRE", "mine2", "50"]), 1);
+    ok(&mut sr, &["SET", "src", "v", "PX", "100000"]);
+    assert_eq!(int(&mut sr, &["COPY", "src", "copied"]), 1);
+    assert_eq!(int(&mut sr, &["PEXPIRE", "copied", "50"]), 1);
+    let before = info_field(&mut sr, "stats", "expired_keys");
+    wait_for("the replica's own keys to expire", Duration::from_secs(10), || {
+        info_field(&mut sr, "stats", "expired_keys") == before + 3
+    });
+    assert_eq!(q(&mut sr, &["GET", "mine"]), "$-1\r\n");
+    assert_eq!(int(&mut sr, &["EXISTS", "from-master"]), 0);
+    // from-master (hidden) and src remain.
+    assert_eq!(int(&mut sr, &["DBSIZE"]), 2);
+}
+
+#[test]
+fn lazyfree_lazy_expire_propagates_unlink() {
+    let mut l = Local::new();
+    let a = l.connect();
+    l.shared.store.lock().active_expire_enabled = false;
+    assert_eq!(l.run(a, &["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]), "+OK\r\n");
+    l.run(a, &["SET", "a", "v", "PX", "1"]);
+    l.run(a, &["SET", "b", "v"]);
+    l.run(a, &["SET", "c", "v"]);
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(l.run(a, &["GET", "a"]), "$-1\r\n"); // expired on access
+    assert_eq!(l.run(a, &["PEXPIRE", "b", "-1"]), ":1\r\n"); // a time in the past
+    assert_eq!(l.run(a, &["GETEX", "c", "PXAT", "1"]), "$1\r\nv\r\n");
+    let dels: Vec<String> =
+        l.stream().into_iter().filter(|c| c[0] == "UNLINK" || c[0] == "DEL").map(|c| c.join(" ")).collect();
+    assert_eq!(dels, ["UNLINK a", "UNLINK b", "UNLINK c"]);
 }

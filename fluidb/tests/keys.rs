@@ -97,6 +97,79 @@ fn unlink_of_many_keys_frees_them() {
     assert_eq!(int(&mut r, &["DBSIZE"]), 0);
 }
 
+fn info_int(r: &mut Raw, section: &str, field: &str) -> i64 {
+    let info = q(r, &["INFO", section]);
+    let prefix = format!("{field}:");
+    let v = info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("no {field} in {info}"));
+    v.trim().parse().unwrap_or_else(|_| panic!("{field}: {v}"))
+}
+
+/// SADD of `n` members to `key` in one command.
+fn big_set(r: &mut Raw, key: &str, n: usize) {
+    let mut args = vec!["SADD".to_string(), key.to_string()];
+    args.extend((0..n).map(|i| i.to_string()));
+    let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+    assert_eq!(int(r, &a), n as i64);
+}
+
+#[test]
+fn lazyfree_counts_in_info_as_redis() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let freed = |r: &mut Raw, n: i64| {
+        wait_for("the lazyfree thread", Duration::from_secs(10), || {
+            info_int(r, "memory", "lazyfreed_objects") == n && info_int(r, "memory", "lazyfree_pending_objects") == 0
+        })
+    };
+    assert_eq!(info_int(&mut r, "memory", "lazyfreed_objects"), 0);
+    // UNLINK of a large value: one object freed in the background; a small one inline.
+    big_set(&mut r, "big", 1000);
+    ok(&mut r, &["SET", "small", "v"]);
+    assert_eq!(int(&mut r, &["UNLINK", "big", "small"]), 2);
+    freed(&mut r, 1);
+    // DEL only under lazyfree-lazy-user-del.
+    big_set(&mut r, "big", 1000);
+    assert_eq!(int(&mut r, &["DEL", "big"]), 1);
+    freed(&mut r, 1);
+    ok(&mut r, &["CONFIG", "SET", "lazyfree-lazy-user-del", "yes"]);
+    big_set(&mut r, "big", 1000);
+    assert_eq!(int(&mut r, &["DEL", "big"]), 1);
+    freed(&mut r, 2);
+    // A value the server overwrites, under lazyfree-lazy-server-del.
+    big_set(&mut r, "big", 1000);
+    ok(&mut r, &["SET", "big", "v"]);
+    freed(&mut r, 2);
+    ok(&mut r, &["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"]);
+    big_set(&mut r, "big2", 1000);
+    ok(&mut r, &["SET", "big2", "v"]);
+    freed(&mut r, 3);
+    // FLUSHALL ASYNC counts every key.
+    ok(&mut r, &["FLUSHALL"]);
+    fill(&mut r, "f", 10, &[]);
+    ok(&mut r, &["FLUSHALL", "ASYNC"]);
+    freed(&mut r, 13);
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(info_int(&mut r, "memory", "lazyfreed_objects"), 0);
+}
+
+#[test]
+fn a_large_request_does_not_pin_memory() {
+    // A 100,000-argument command grows the connection's buffers; they are given back once
+    // it has run, so deleting what it created frees about everything (Redis's lazyfree
+    // test measures this with the connection still open).
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let orig = info_int(&mut r, "memory", "used_memory");
+    big_set(&mut r, "myset", 100_000);
+    let peak = info_int(&mut r, "memory", "used_memory");
+    assert!(peak > orig + 1_000_000, "{orig} -> {peak}");
+    assert_eq!(int(&mut r, &["UNLINK", "myset"]), 1);
+    wait_for("memory to be given back", Duration::from_secs(10), || {
+        let now = info_int(&mut r, "memory", "used_memory");
+        now < peak && now < orig * 2
+    });
+}
+
 #[test]
 fn type_and_dbsize() {
     let s = Server::start(&[]);

@@ -288,6 +288,80 @@ fn flushall_invalidates_watched_keys_that_exist() {
 }
 
 #[test]
+fn swapdb_invalidates_watches_as_redis_7_0() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let mut o = s.raw();
+    ok(&mut o, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    // A missing key replaced with a stale one is still logically absent.
+    set_px(&mut o, "x", 1);
+    std::thread::sleep(Duration::from_millis(5));
+    ok(&mut r, &["SELECT", "1"]);
+    ok(&mut r, &["WATCH", "x"]);
+    ok(&mut o, &["SWAPDB", "0", "1"]);
+    assert_eq!(try_exec(&mut r), EXEC_OK);
+    // ... and so is a stale key replaced with another stale one.
+    ok(&mut o, &["FLUSHALL"]);
+    ok(&mut o, &["SELECT", "1"]);
+    set_px(&mut o, "x", 1);
+    ok(&mut o, &["SELECT", "0"]);
+    set_px(&mut o, "x", 1);
+    std::thread::sleep(Duration::from_millis(5));
+    ok(&mut r, &["WATCH", "x"]);
+    ok(&mut o, &["SWAPDB", "0", "1"]);
+    assert_eq!(try_exec(&mut r), EXEC_OK);
+    // A missing key replaced with a live one is a change.
+    ok(&mut o, &["FLUSHALL"]);
+    ok(&mut o, &["SET", "x", "live"]);
+    ok(&mut r, &["WATCH", "x"]);
+    ok(&mut o, &["SWAPDB", "0", "1"]);
+    assert_eq!(try_exec(&mut r), EXEC_NULL);
+    // So is a live key replaced with nothing.
+    ok(&mut r, &["WATCH", "x"]);
+    ok(&mut o, &["SWAPDB", "0", "1"]);
+    assert_eq!(try_exec(&mut r), EXEC_NULL);
+}
+
+#[test]
+fn exec_is_refused_for_what_its_commands_are() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let mut o = s.raw();
+    // Queued writes make EXEC a write: too few good replicas refuse it as a whole.
+    ok(&mut r, &["SET", "xx", "1"]);
+    ok(&mut r, &["MULTI"]);
+    assert_eq!(r.call(&["INCR", "xx"]), "+QUEUED\r\n");
+    ok(&mut o, &["CONFIG", "SET", "min-replicas-to-write", "2"]);
+    assert_eq!(
+        r.call(&["EXEC"]),
+        "-EXECABORT Transaction discarded because of: NOREPLICAS Not enough good replicas to write.\r\n"
+    );
+    assert_eq!(r.call(&["GET", "xx"]), "$1\r\n1\r\n");
+    // Reads alone are not writes.
+    ok(&mut r, &["MULTI"]);
+    assert_eq!(r.call(&["GET", "xx"]), "+QUEUED\r\n");
+    assert_eq!(r.call(&["EXEC"]), "*1\r\n$1\r\n1\r\n");
+    ok(&mut o, &["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    // A replica gone stale refuses a transaction with a command that is not STALE, even
+    // when it became stale after the command was queued.
+    ok(&mut r, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    ok(&mut r, &["MULTI"]);
+    assert_eq!(r.call(&["GET", "xx"]), "+QUEUED\r\n");
+    let dead = free_port().to_string();
+    ok(&mut o, &["REPLICAOF", "127.0.0.1", &dead]);
+    assert_eq!(
+        r.call(&["EXEC"]),
+        "-EXECABORT Transaction discarded because of: MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n"
+    );
+    // MULTI itself and a transaction of STALE commands are allowed; PING is not STALE.
+    ok(&mut r, &["MULTI"]);
+    assert_eq!(r.call(&["CLIENT", "ID"]), "+QUEUED\r\n");
+    assert!(r.call(&["EXEC"]).starts_with("*1\r\n:"));
+    assert!(r.call(&["PING"]).starts_with("-MASTERDOWN"));
+    ok(&mut o, &["REPLICAOF", "NO", "ONE"]);
+}
+
+#[test]
 fn exec_uses_one_frozen_time() {
     let s = Server::start(&[]);
     let mut r = s.raw();
@@ -419,6 +493,48 @@ fn lazy_expiry_inside_a_write_propagates_as_a_transaction() {
     assert_eq!(names, ["SELECT", "SET", "MULTI", "DEL", "SET", "EXEC"]);
     assert_eq!(stream[3], ["DEL", "e"]);
     assert_eq!(stream[4], ["SET", "e", "2"]);
+}
+
+#[test]
+fn scan_and_randomkey_expiry_is_not_wrapped() {
+    // Keys these commands happen to find expired are unrelated deletions, propagated one
+    // by one like active expiry's (Redis's CMD_TOUCHES_ARBITRARY_KEYS).
+    for cmd in [&["SCAN", "0"][..], &["RANDOMKEY"][..]] {
+        let mut l = Local::new();
+        let a = l.connect();
+        l.shared.store.lock().active_expire_enabled = false;
+        l.run(a, &["SET", "foo1", "bar", "PX", "1"]);
+        l.run(a, &["SET", "foo2", "bar", "PX", "1"]);
+        std::thread::sleep(Duration::from_millis(5));
+        l.run(a, cmd);
+        let names: Vec<String> = l.stream().iter().map(|c| c[0].clone()).collect();
+        assert_eq!(names, ["SELECT", "SET", "SET", "DEL", "DEL"], "{cmd:?}");
+    }
+}
+
+#[test]
+fn publish_in_a_transaction_is_propagated() {
+    let mut l = Local::new();
+    let a = l.connect();
+    l.run(a, &["MULTI"]);
+    l.run(a, &["PUBLISH", "bla", "bla"]);
+    assert_eq!(l.run(a, &["EXEC"]), "*1\r\n:0\r\n");
+    l.run(a, &["MULTI"]);
+    l.run(a, &["SET", "k", "v"]);
+    l.run(a, &["PUBLISH", "bla", "2"]);
+    l.run(a, &["EXEC"]);
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        l.stream(),
+        vec![
+            s(&["SELECT", "0"]),
+            s(&["PUBLISH", "bla", "bla"]),
+            s(&["MULTI"]),
+            s(&["SET", "k", "v"]),
+            s(&["PUBLISH", "bla", "2"]),
+            s(&["EXEC"]),
+        ]
+    );
 }
 
 #[test]

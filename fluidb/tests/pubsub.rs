@@ -396,3 +396,75 @@ fn keyspace_events_reach_a_resp3_client_before_its_reply() {
             + "+OK\r\n"
     );
 }
+
+#[test]
+fn publish_reaches_the_subscribers_of_replicas_not_the_aof() {
+    let m = Server::start(&["--appendonly", "yes"]);
+    let s = Server::start(&[]);
+    let (mut mr, mut sr) = (m.raw(), s.raw());
+    assert_eq!(sr.call(&["REPLICAOF", "127.0.0.1", &m.port.to_string()]), "+OK\r\n");
+    wait_for("the replica link", Duration::from_secs(10), || {
+        sr.call(&["INFO", "replication"]).contains("master_link_status:up")
+    });
+    let mut sub = s.raw();
+    sub.cmd(&[b"SUBSCRIBE", b"ch"]);
+    assert_eq!(read(&mut sub), conf('*', "subscribe", Some("ch"), 1));
+    sub.cmd(&[b"SSUBSCRIBE", b"sch"]);
+    assert_eq!(read(&mut sub), conf('*', "ssubscribe", Some("sch"), 1));
+    // The master has no subscriber: 0 receivers, yet the replica's subscriber gets it.
+    assert_eq!(mr.call(&["PUBLISH", "ch", "hello"]), ":0\r\n");
+    assert_eq!(read(&mut sub), message('*', "ch", "hello"));
+    assert_eq!(mr.call(&["SPUBLISH", "sch", "world"]), ":0\r\n");
+    assert_eq!(read(&mut sub), format!("*3\r\n{}{}{}", bulk("smessage"), bulk("sch"), bulk("world")));
+    // A write after them, so the AOF has something: it holds the SET, not the PUBLISHes.
+    assert_eq!(mr.call(&["SET", "k", "v"]), "+OK\r\n");
+    let aof = s_path(&m, "appendonly.aof.1.incr.aof");
+    wait_for("the SET in the AOF", Duration::from_secs(10), || {
+        std::fs::read(&aof).is_ok_and(|b| b.windows(3).any(|w| w == b"SET"))
+    });
+    let bytes = std::fs::read(&aof).expect("AOF");
+    let text = String::from_utf8_lossy(&bytes).to_ascii_uppercase();
+    assert!(!text.contains("PUBLISH"), "{text}");
+}
+
+fn s_path(s: &Server, file: &str) -> std::path::PathBuf {
+    s.dir.path().join("appendonlydir").join(file)
+}
+
+#[test]
+fn client_reply_off_silences_replies_not_pushes() {
+    for proto in ["2", "3"] {
+        let s = Server::start(&[]);
+        let mut c = s.raw();
+        let mut p = s.raw();
+        assert!(c.call(&["HELLO", proto]).starts_with(if proto == "3" { "%" } else { "*" }));
+        let k = if proto == "3" { '>' } else { '*' };
+        c.cmd(&[b"CLIENT", b"REPLY", b"OFF"]);
+        c.cmd(&[b"SUBSCRIBE", b"ch"]);
+        assert_eq!(read(&mut c), conf(k, "subscribe", Some("ch"), 1));
+        c.cmd(&[b"PSUBSCRIBE", b"c*"]);
+        assert_eq!(read(&mut c), conf(k, "psubscribe", Some("c*"), 2));
+        c.cmd(&[b"PING"]);
+        assert_eq!(p.call(&["PUBLISH", "ch", "hello"]), ":2\r\n");
+        assert_eq!(read(&mut c), message(k, "ch", "hello"));
+        assert_eq!(read(&mut c), pmessage(k, "c*", "ch", "hello"));
+        if proto == "3" {
+            // A message to itself is a push too; PUBLISH's own reply is silenced.
+            c.cmd(&[b"PUBLISH", b"ch", b"me"]);
+            assert_eq!(read(&mut c), message(k, "ch", "me"));
+            assert_eq!(read(&mut c), pmessage(k, "c*", "ch", "me"));
+        }
+        c.cmd(&[b"UNSUBSCRIBE", b"ch"]);
+        assert_eq!(read(&mut c), conf(k, "unsubscribe", Some("ch"), 1));
+        c.cmd(&[b"PUNSUBSCRIBE"]);
+        assert_eq!(read(&mut c), conf(k, "punsubscribe", Some("c*"), 0));
+        // Nothing else was written: the next reply is CLIENT REPLY ON's.
+        assert_eq!(c.call(&["CLIENT", "REPLY", "ON"]), "+OK\r\n");
+        // SKIP silences one reply, not the pushes of that command.
+        c.cmd(&[b"CLIENT", b"REPLY", b"SKIP"]);
+        c.cmd(&[b"SSUBSCRIBE", b"s"]);
+        assert_eq!(read(&mut c), conf(k, "ssubscribe", Some("s"), 1));
+        c.cmd(&[b"SUNSUBSCRIBE"]);
+        assert_eq!(read(&mut c), conf(k, "sunsubscribe", Some("s"), 0));
+    }
+}

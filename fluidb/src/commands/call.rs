@@ -246,6 +246,12 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         return Flow::Continue;
     }
     let top = cmd.parent.map(|p| table.cmds[p].def.name).unwrap_or(def.name);
+    // EXEC is judged by the commands it will run as well as by its own flags.
+    let (any_flags, not_all_flags) = match client.multi.as_ref() {
+        Some(m) if top == "exec" => (def.flags | m.flags, !def.flags | m.inv_flags),
+        _ => (def.flags, !def.flags),
+    };
+    let write = any_flags & flags::WRITE != 0;
     // MONITOR clients are replicas in Redis: no keyspace access.
     if def.flags & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) != 0
         && client.shared.is_monitor.load(std::sync::atomic::Ordering::Relaxed)
@@ -264,7 +270,7 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
     // A failed background save stops writes (and PING, as Redis) while save points are set
     // and `stop-writes-on-bgsave-error` is on: nothing acknowledged can then be lost to
     // a disk that no longer takes snapshots.
-    if def.flags & flags::WRITE != 0 || top == "ping" {
+    if write || top == "ping" {
         if crate::persistence::snapshot::writes_denied(store) {
             reject(store, client, out, Some(cmd), err::MISCONF_RDB, argv);
             return Flow::Continue;
@@ -274,7 +280,7 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
             return Flow::Continue;
         }
     }
-    if let Some(msg) = replication_refusal(store, client, def) {
+    if let Some(msg) = replication_refusal(store, client, write, not_all_flags & flags::STALE != 0) {
         reject(store, client, out, Some(cmd), msg, argv);
         return Flow::Continue;
     }
@@ -288,6 +294,8 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         if let Some(m) = client.multi.as_mut() {
             if !m.aborted && !dirty {
                 m.queued.push(argv.to_vec());
+                m.flags |= def.flags;
+                m.inv_flags |= !def.flags;
                 client.shared.info.lock().multi = m.queued.len() as i64;
             }
         }
@@ -300,7 +308,7 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
     let local_only = store.is_replica && !client.is_master_link && !store.stream.muted;
     store.stream.muted |= local_only;
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
-    flush_propagation(store);
+    flush_propagation(store, def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0);
     if local_only {
         store.stream.muted = false;
     }
@@ -314,12 +322,12 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
 
 /// Why replication refuses this command, if it does (`processCommand`'s checks, in its
 /// order): too few good replicas for a write, a write on a read-only replica, or any
-/// non-STALE command on a replica whose link is down with `replica-serve-stale-data no`.
-fn replication_refusal(store: &Store, client: &Client, def: &super::table::Command) -> Option<&'static str> {
+/// non-STALE command (`deny_stale`) on a replica whose link is down with
+/// `replica-serve-stale-data no`.
+fn replication_refusal(store: &Store, client: &Client, write: bool, deny_stale: bool) -> Option<&'static str> {
     if client.is_master_link {
         return None;
     }
-    let write = def.flags & flags::WRITE != 0;
     if write
         && !store.is_replica
         && store.cfg.min_replicas_to_write > 0
@@ -335,7 +343,7 @@ fn replication_refusal(store: &Store, client: &Client, def: &super::table::Comma
         return Some(err::READONLY);
     }
     let link_up = store.repl.link.as_ref().is_some_and(|l| l.is_connected());
-    if !link_up && !store.cfg.replica_serve_stale_data && def.flags & flags::STALE == 0 {
+    if !link_up && !store.cfg.replica_serve_stale_data && deny_stale {
         return Some(err::MASTERDOWN);
     }
     None
@@ -369,7 +377,7 @@ pub fn execute(
     store.pubsub.current = prev_current;
     if !store.pubsub.to_self.is_empty() {
         let msgs = std::mem::take(&mut store.pubsub.to_self);
-        out.buf.splice(mark..mark, msgs);
+        out.insert_pushes(mark, msgs);
     }
     let end = Instant::now();
     if store.clock_base.is_some() {
@@ -398,15 +406,25 @@ pub fn execute(
         match propagate_as {
             Some(list) => {
                 for a in list {
-                    store.pending_propagate.push(Propagated { db: db_before, mvcc, expired: false, argv: a });
+                    store.pending_propagate.push(Propagated {
+                        db: db_before,
+                        mvcc,
+                        expired: false,
+                        repl_only: false,
+                        argv: a,
+                    });
                 }
             }
             // The common case, one plain write outside a transaction: straight into the
             // stream, without copying the arguments.
             None if !in_exec && store.pending_propagate.is_empty() => store.stream.append(db_before, mvcc, argv),
-            None => {
-                store.pending_propagate.push(Propagated { db: db_before, mvcc, expired: false, argv: argv.to_vec() })
-            }
+            None => store.pending_propagate.push(Propagated {
+                db: db_before,
+                mvcc,
+                expired: false,
+                repl_only: false,
+                argv: argv.to_vec(),
+            }),
         }
     }
 
@@ -474,35 +492,28 @@ pub fn source_command_failed(store: &mut Store, source: Source, command: &[u8], 
 
 /// Moves the writes of the last top-level command into the write stream. As Redis 7.0's
 /// `propagatePendingCommands`, more than one write (the commands of an EXEC, or a command
-/// plus the deletions of keys it found expired) is wrapped in MULTI/EXEC; the MULTI takes
-/// the database of the first write and the EXEC that of the last, so no extra SELECT is
-/// emitted.
-pub fn flush_propagation(store: &mut Store) {
+/// plus the deletions of keys it found expired) is wrapped in MULTI/EXEC if `wrap` (not
+/// for SCAN and RANDOMKEY, whose deletions are as unrelated as active expiry's); the
+/// MULTI takes the database of the first write and the EXEC that of the last, so no extra
+/// SELECT is emitted.
+pub fn flush_propagation(store: &mut Store, wrap: bool) {
     let Store { pending_propagate: pending, stream, .. } = store;
     match pending.len() {
         0 => {}
-        1 => {
-            let p = &pending[0];
-            stream.append(p.db, p.mvcc, &p.argv);
+        n if n == 1 || !wrap => {
+            for p in pending.iter() {
+                stream.append_to(p.db, p.mvcc, &p.argv, p.repl_only);
+            }
         }
         _ => {
             let mvcc = pending.iter().map(|p| p.mvcc).max().unwrap_or(0);
             let (first_db, last_db) = (pending[0].db, pending[pending.len() - 1].db);
             stream.append(first_db, mvcc, &[Bytes::from_static(b"MULTI")]);
             for p in pending.iter() {
-                stream.append(p.db, p.mvcc, &p.argv);
+                stream.append_to(p.db, p.mvcc, &p.argv, p.repl_only);
             }
             stream.append(last_db, mvcc, &[Bytes::from_static(b"EXEC")]);
         }
     }
     pending.clear(); // keeps the capacity for the next command
-}
-
-/// Moves expired-key deletions of active expiry into the write stream one by one, never
-/// wrapped (Redis propagates each active-expire deletion on its own).
-pub fn flush_expired_propagation(store: &mut Store) {
-    let pending = std::mem::take(&mut store.pending_propagate);
-    for p in pending {
-        store.stream.append(p.db, p.mvcc, &p.argv);
-    }
 }

@@ -173,6 +173,7 @@ fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, S
 
 fn config_resetstat(ctx: &mut Ctx) {
     ctx.store.stats.reset();
+    crate::keyspace::lazyfree::reset_stats();
     ctx.store.slowlog.entries.clear();
     ctx.out.ok();
 }

@@ -135,15 +135,23 @@ fn restore(ctx: &mut Ctx) {
             ctx.propagate(v);
         }
     }
-    // OBJECT IDLETIME as given (under an LFU policy Redis would set FREQ instead; LFU
-    // counters come with eviction, so FREQ is accepted and not kept yet).
-    if let (Some(idle), None) = (idle, freq) {
-        if let Some(e) = ctx.store.dbs[db].peek_mut(key) {
-            let clock = lru_clock() as i64;
-            let idle = idle.min(LRU_CLOCK_MAX as i64);
-            let abs = clock - idle;
-            e.lru =
-                if abs < 0 { ((clock + (LRU_CLOCK_MAX / 2) as i64) % LRU_CLOCK_MAX as i64) as u32 } else { abs as u32 };
+    // The access counter (FREQ) under an LFU policy, else the idle time (IDLETIME); the
+    // other is ignored, as Redis's `objectSetLRUOrLFU`.
+    let lfu = ctx.store.lfu_policy();
+    if let Some(e) = ctx.store.dbs[db].peek_mut(key) {
+        match (lfu, freq, idle) {
+            (true, Some(freq), _) => e.lru = crate::keyspace::lfu::stamp(freq as u8),
+            (false, _, Some(idle)) => {
+                let clock = lru_clock() as i64;
+                let idle = idle.min(LRU_CLOCK_MAX as i64);
+                let abs = clock - idle;
+                e.lru = if abs < 0 {
+                    ((clock + (LRU_CLOCK_MAX / 2) as i64) % LRU_CLOCK_MAX as i64) as u32
+                } else {
+                    abs as u32
+                };
+            }
+            _ => {}
         }
     }
     ctx.store.notify(notify::GENERIC, "restore", key, db);

@@ -165,7 +165,7 @@ fn expire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) {
     if when <= ctx.now_ms && !ctx.store.is_replica {
         // Already expired: delete now and propagate an explicit DEL (UNLINK when lazy).
         let lazy = lazyfree_lazy_expire(ctx.store);
-        if ctx.store.delete(db, &key, ctx.now_ms) {
+        if ctx.store.delete_lazy(db, &key, ctx.now_ms, lazy) {
             ctx.dirty(1);
             let verb: &'static [u8] = if lazy { b"UNLINK" } else { b"DEL" };
             ctx.propagate(vec![Bytes::from_static(verb), key.clone()]);

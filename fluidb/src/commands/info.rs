@@ -402,8 +402,8 @@ fn memory_section(s: &mut String, store: &Store) {
          mem_aof_buffer:0\r\n\
          mem_allocator:jemalloc-5.3.0\r\n\
          active_defrag_running:0\r\n\
-         lazyfree_pending_objects:0\r\n\
-         lazyfreed_objects:0\r\n",
+         lazyfree_pending_objects:{}\r\n\
+         lazyfreed_objects:{}\r\n",
         bytes_to_human(used),
         bytes_to_human(rss),
         bytes_to_human(peak),
@@ -420,6 +420,8 @@ fn memory_section(s: &mut String, store: &Store) {
         rss as i64 - resident as i64,
         rss as i64 - used as i64,
         o.clients_normal,
+        crate::keyspace::lazyfree::PENDING.load(std::sync::atomic::Ordering::Relaxed),
+        crate::keyspace::lazyfree::FREED.load(std::sync::atomic::Ordering::Relaxed),
     );
 }
 
@@ -588,7 +590,7 @@ fn replication_section(s: &mut String, store: &Store) {
             if up { "up" } else { "down" },
             if up { l.last_io.elapsed().as_secs() as i64 } else { -1 },
             u8::from(syncing),
-            w.offset(),
+            if up { l.read_offset.max(w.offset()) } else { w.offset() },
             w.offset(),
         );
         if syncing {

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::call::{err, Ctx};
 use super::table::{acl, flags::*, Command};
 use crate::keyspace::dict::Key;
+use crate::keyspace::lazyfree;
 use crate::keyspace::{Db, Entry, Value};
 use crate::server::store::{notify, Propagated, Store};
 use crate::util::glob::string_match;
@@ -78,7 +79,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "scan",
         arity: -2,
-        flags: READONLY,
+        flags: READONLY | TOUCHES_ARBITRARY_KEYS,
         acl: acl::KEYSPACE,
         handler: scan,
         since: "2.8.0",
@@ -89,7 +90,7 @@ pub static COMMANDS: &[Command] = &[
     Command {
         name: "randomkey",
         arity: 1,
-        flags: READONLY,
+        flags: READONLY | TOUCHES_ARBITRARY_KEYS,
         acl: acl::KEYSPACE,
         handler: randomkey,
         summary: "Return a random key from the keyspace",
@@ -297,19 +298,16 @@ pub fn lazyfree_lazy_user_del(store: &Store) -> bool {
 pub fn lazyfree_lazy_user_flush(store: &Store) -> bool {
     store.cfg.lazyfree_lazy_user_flush
 }
-/// `lazyfree-lazy-expire`: EXPIRE-in-the-past deletions propagate as UNLINK.
+/// `lazyfree-lazy-expire`: expired keys and EXPIRE-in-the-past deletions are freed in the
+/// background and propagate as UNLINK.
 pub fn lazyfree_lazy_expire(store: &Store) -> bool {
     store.cfg.lazyfree_lazy_expire
 }
-/// `lazyfree-lazy-server-del`: values overwritten by RENAME and COPY REPLACE are freed in the
+/// `lazyfree-lazy-server-del`: values the server deletes or overwrites on its own (RENAME
+/// and COPY REPLACE targets, SET over a value, empty STORE results...) are freed in the
 /// background.
 pub fn lazyfree_lazy_server_del(store: &Store) -> bool {
     store.cfg.lazyfree_lazy_server_del
-}
-/// Whether `maxmemory-policy` is an LFU policy (`MAXMEMORY_FLAG_LFU`).
-pub fn maxmemory_policy_is_lfu(store: &Store) -> bool {
-    use crate::config::MaxmemoryPolicy as P;
-    matches!(store.cfg.maxmemory_policy, P::VolatileLfu | P::AllkeysLfu)
 }
 /// Whether shared integer objects may be used (Redis's `canUseSharedObject`): not when
 /// `maxmemory` is set with an LRU or LFU policy.
@@ -355,7 +353,11 @@ fn take_entry(store: &mut Store, db: usize, key: &[u8]) -> Option<Entry> {
 fn put_entry(store: &mut Store, db: usize, key: &[u8], mut e: Entry, mvcc: u64) {
     e.mvcc = mvcc;
     let wakes = matches!(e.val, Value::List(_) | Value::ZSet(_));
+    let has_ttl = e.has_expire();
     store.dbs[db].insert(key, e);
+    if has_ttl {
+        store.remember_replica_expire(db, key);
+    }
     store.watch.touch(db, key);
     store.notify(notify::NEW, "new", key, db);
     if wakes {
@@ -396,7 +398,13 @@ fn valid_db(ctx: &Ctx, id: i32) -> Option<usize> {
 /// Only call it when `ctx.dirty` was not incremented, or the command would appear twice.
 fn force_propagation(ctx: &mut Ctx) {
     let argv = ctx.argv.to_vec();
-    ctx.store.pending_propagate.push(Propagated { db: ctx.client.db, mvcc: ctx.mvcc, expired: false, argv });
+    ctx.store.pending_propagate.push(Propagated {
+        db: ctx.client.db,
+        mvcc: ctx.mvcc,
+        expired: false,
+        repl_only: false,
+        argv,
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -443,74 +451,6 @@ fn swap_db_contents(dbs: &mut [Db], a: usize, b: usize) {
     std::mem::swap(&mut x.avg_ttl, &mut y.avg_ttl);
 }
 
-/// Background freeing of large values and flushed databases (Redis's lazyfree.c), so the
-/// store lock is not held while millions of allocations are released.
-pub mod lazyfree {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::mpsc::{channel, Sender};
-    use std::sync::{Mutex, OnceLock};
-
-    /// Values whose free effort exceeds this are freed in the background (Redis's
-    /// `LAZYFREE_THRESHOLD`).
-    pub const THRESHOLD: usize = 64;
-
-    /// Objects waiting to be freed (INFO `lazyfree_pending_objects`).
-    pub static PENDING: AtomicU64 = AtomicU64::new(0);
-    /// Objects freed in the background so far (INFO `lazyfreed_objects`).
-    pub static FREED: AtomicU64 = AtomicU64::new(0);
-
-    type Job = (Box<dyn Send>, u64);
-
-    fn queue() -> Option<&'static Mutex<Sender<Job>>> {
-        static Q: OnceLock<Option<Mutex<Sender<Job>>>> = OnceLock::new();
-        Q.get_or_init(|| {
-            let (tx, rx) = channel::<Job>();
-            let spawned = std::thread::Builder::new().name("lazyfree".into()).spawn(move || {
-                while let Ok((job, objects)) = rx.recv() {
-                    drop(job);
-                    PENDING.fetch_sub(objects, Ordering::Relaxed);
-                    FREED.fetch_add(objects, Ordering::Relaxed);
-                }
-            });
-            spawned.ok().map(|_| Mutex::new(tx))
-        })
-        .as_ref()
-    }
-
-    /// Drops `what` (made of `objects` objects) on the lazyfree thread; inline if that
-    /// thread could not be started.
-    pub fn free_later<T: Send + 'static>(what: T, objects: u64) {
-        match queue() {
-            Some(q) => {
-                PENDING.fetch_add(objects, Ordering::Relaxed);
-                let res = q.lock().map_err(|_| ()).and_then(|tx| tx.send((Box::new(what), objects)).map_err(|_| ()));
-                if res.is_err() {
-                    PENDING.fetch_sub(objects, Ordering::Relaxed);
-                }
-            }
-            None => drop(what),
-        }
-    }
-}
-
-/// Redis's `lazyfreeGetFreeEffort`: roughly the number of allocations freeing `v` takes.
-fn free_effort(v: &Value) -> usize {
-    match v {
-        Value::Str(_) => 1,
-        Value::List(l) => l.free_effort(),
-        Value::Hash(h) => h.free_effort(),
-        Value::Set(x) => x.free_effort(),
-        Value::ZSet(z) => z.free_effort(),
-    }
-}
-
-/// Frees a deleted entry, in the background when it is large (Redis's `dbAsyncDelete`).
-fn free_entry_async(e: Entry) {
-    if free_effort(&e.val) > lazyfree::THRESHOLD {
-        lazyfree::free_later(e, 1);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // DEL, UNLINK, EXISTS, TYPE, TOUCH
 // ---------------------------------------------------------------------------------------
@@ -523,7 +463,7 @@ fn del_generic(ctx: &mut Ctx, lazy: bool) {
         ctx.store.expire_if_needed(db, key, ctx.now_ms);
         let Some(e) = take_entry(ctx.store, db, key) else { continue };
         if lazy {
-            free_entry_async(e);
+            lazyfree::free_async(e.val);
         } else {
             drop(e);
         }
@@ -764,7 +704,7 @@ fn rename_generic(ctx: &mut Ctx, nx: bool) {
         // Overwrite: the old value is deleted before the new one is added.
         if let Some(old) = take_entry(ctx.store, db, &dst) {
             if lazyfree_lazy_server_del(ctx.store) {
-                free_entry_async(old);
+                lazyfree::free_async(old.val);
             }
         }
     }
@@ -853,11 +793,11 @@ fn copy(ctx: &mut Ctx) {
         }
         if let Some(old) = take_entry(ctx.store, dst, &newkey) {
             if lazyfree_lazy_server_del(ctx.store) {
-                free_entry_async(old);
+                lazyfree::free_async(old.val);
             }
         }
     }
-    let mut ne = Entry::new(val, ctx.mvcc, crate::util::time::lru_clock());
+    let mut ne = Entry::new(val, ctx.mvcc, ctx.store.new_key_field());
     ne.expire = expire;
     put_entry(ctx.store, dst, &newkey, ne, ctx.mvcc);
     ctx.store.notify(notify::GENERIC, "copy_to", &newkey, dst);
@@ -872,15 +812,10 @@ fn swapdb(ctx: &mut Ctx) {
         return ctx.out.error(DB_OUT_OF_RANGE);
     };
     if a != b {
-        // A transaction watching a key that exists in either database fails, as Redis's
-        // `touchAllWatchedKeysInDb(db1, db2)` and reverse; a key absent from its own
-        // database that the swap replaces with an already expired one changes nothing.
-        let now = ctx.now_ms;
+        // A transaction watching a key that exists in either database fails, unless the
+        // key is logically absent before and after (Redis's `touchAllWatchedKeysInDb`).
         let st = &mut *ctx.store;
-        let (da, db_) = (&st.dbs[a], &st.dbs[b]);
-        let live = |d: &Db, k: &[u8]| d.peek(k).is_some_and(|e| !e.is_expired(now));
-        st.watch.touch_db(a, |k| da.peek(k).is_some() || live(db_, k));
-        st.watch.touch_db(b, |k| db_.peek(k).is_some() || live(da, k));
+        st.signal_swapped_db(a, b, ctx.now_ms);
         swap_db_contents(&mut st.dbs, a, b);
         // Clients blocked on keys that exist after the swap are served (Redis's
         // `scanDatabaseForReadyKeys` on both databases).
@@ -947,6 +882,7 @@ fn flushall(ctx: &mut Ctx) {
     for db in 0..ctx.store.dbs.len() {
         n += empty_db(ctx.store, db, async_free);
     }
+    ctx.store.replica_keys_with_expire.clear();
     ctx.dirty(n as u64);
     // Redis's `flushAllDataAndResetRDB`: a running snapshot is stale, and with save points
     // the (empty) dataset is saved at once, so a restart cannot bring the old keys back.
@@ -1017,7 +953,7 @@ fn object_refcount(ctx: &mut Ctx) {
 
 fn object_idletime(ctx: &mut Ctx) {
     let db = ctx.db();
-    let lfu = maxmemory_policy_is_lfu(ctx.store);
+    let lfu = ctx.store.lfu_policy();
     let lru = match lookup_read_notouch(ctx.store, db, &ctx.argv[2], ctx.now_ms, false) {
         Some(e) => e.lru,
         None => return ctx.out.null(),
@@ -1030,7 +966,7 @@ fn object_idletime(ctx: &mut Ctx) {
 
 fn object_freq(ctx: &mut Ctx) {
     let db = ctx.db();
-    let lfu = maxmemory_policy_is_lfu(ctx.store);
+    let lfu = ctx.store.lfu_policy();
     let lru = match lookup_read_notouch(ctx.store, db, &ctx.argv[2], ctx.now_ms, false) {
         Some(e) => e.lru,
         None => return ctx.out.null(),
@@ -1038,9 +974,7 @@ fn object_freq(ctx: &mut Ctx) {
     if !lfu {
         return ctx.out.error("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    // TODO(eviction family): LFUDecrAndReturn over the entry's LFU counter (the low 8 bits
-    // of `lru` under an LFU policy).
-    ctx.out.int((lru & 0xff) as i64);
+    ctx.out.int(crate::keyspace::lfu::decayed(lru, ctx.store.cfg.lfu_decay_time) as i64);
 }
 
 #[cfg(test)]

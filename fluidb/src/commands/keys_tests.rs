@@ -345,11 +345,11 @@ fn async_flush_frees_in_the_background() {
     for i in 0..1000 {
         t.run(&["SET", &format!("k{i}"), "v"]);
     }
-    let freed = super::lazyfree::FREED.load(std::sync::atomic::Ordering::Relaxed);
+    let freed = crate::keyspace::lazyfree::FREED.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(t.run(&["FLUSHALL", "ASYNC"]), "+OK\r\n");
     assert_eq!(t.with(|st| st.dbs[0].len()), 0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while super::lazyfree::FREED.load(std::sync::atomic::Ordering::Relaxed) < freed + 1000 {
+    while crate::keyspace::lazyfree::FREED.load(std::sync::atomic::Ordering::Relaxed) < freed + 1000 {
         assert!(std::time::Instant::now() < deadline, "lazyfree thread did not free the keys");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }

@@ -3,15 +3,16 @@
 //!
 //! Routing lives in `server::pubsub::PubSub`; the client's own subscription sets live in
 //! `Client` (and their sizes in `ClientInfo` for CLIENT LIST). Confirmations are replies
-//! written to the subscribing client's own reply stream (push types in RESP3); messages
-//! from other clients arrive through its mailbox.
+//! written to the subscribing client's own reply stream (push types in RESP3), marked as
+//! pushes so that CLIENT REPLY OFF does not silence them (Redis's `CLIENT_PUSHING`);
+//! messages from other clients arrive through its mailbox.
 
 use bytes::Bytes;
 
 use super::call::Ctx;
 use super::table::{flags::*, Command};
 use crate::server::client::Client;
-use crate::server::store::{notify, Store};
+use crate::server::store::{notify, Propagated, Store};
 use crate::util::glob::string_match;
 
 pub static COMMANDS: &[Command] = &[
@@ -242,6 +243,7 @@ fn sync_info(client: &Client) {
 
 /// Writes a `[word, name, count]` confirmation (push in RESP3); `name` None is a null.
 fn confirm(ctx: &mut Ctx, word: &[u8], name: Option<&[u8]>, count: usize) {
+    let start = ctx.out.len();
     ctx.out.push(3);
     ctx.out.bulk(word);
     match name {
@@ -249,22 +251,24 @@ fn confirm(ctx: &mut Ctx, word: &[u8], name: Option<&[u8]>, count: usize) {
         None => ctx.out.null(),
     }
     ctx.out.int(count as i64);
+    ctx.out.mark_push(start);
 }
 
 fn do_subscribe(ctx: &mut Ctx, kind: Kind) {
     let id = ctx.client.id;
     for i in 1..ctx.argv.len() {
-        let name = &ctx.argv[i];
+        // A copy: a slice of the request would keep its whole read buffer alive for as
+        // long as the subscription.
+        let name = Bytes::copy_from_slice(&ctx.argv[i]);
         if kind.set(ctx.client).insert(name.clone()) {
             let ps = &mut ctx.store.pubsub;
             match kind {
-                Kind::Channel => ps.subscribe(id, name),
-                Kind::Pattern => ps.psubscribe(id, name),
-                Kind::Shard => ps.ssubscribe(id, name),
+                Kind::Channel => ps.subscribe(id, &name),
+                Kind::Pattern => ps.psubscribe(id, &name),
+                Kind::Shard => ps.ssubscribe(id, &name),
             };
         }
         let n = kind.count(ctx.client);
-        let name = ctx.argv[i].clone();
         confirm(ctx, kind.subscribe_word(), Some(&name), n);
     }
     sync_info(ctx.client);
@@ -339,13 +343,27 @@ fn sunsubscribe(ctx: &mut Ctx) {
 fn publish(ctx: &mut Ctx) {
     let st = &mut *ctx.store;
     let n = st.pubsub.publish(&st.clients, &ctx.argv[1], &ctx.argv[2]);
+    propagate_to_replicas(ctx);
     ctx.out.int(n as i64);
 }
 
 fn spublish(ctx: &mut Ctx) {
     let st = &mut *ctx.store;
     let n = st.pubsub.spublish(&st.clients, &ctx.argv[1], &ctx.argv[2]);
+    propagate_to_replicas(ctx);
     ctx.out.int(n as i64);
+}
+
+/// A message published on a master reaches the replicas' subscribers too: the command goes
+/// to the replicas (not the AOF), as Redis outside cluster mode does.
+fn propagate_to_replicas(ctx: &mut Ctx) {
+    ctx.store.pending_propagate.push(Propagated {
+        db: ctx.client.db,
+        mvcc: 0,
+        expired: false,
+        repl_only: true,
+        argv: ctx.argv.to_vec(),
+    });
 }
 
 /// Redis's `addReplySubcommandSyntaxError`.

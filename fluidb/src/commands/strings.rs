@@ -413,9 +413,10 @@ impl Store {
 pub(crate) fn set_value(ctx: &mut Ctx, key: &[u8], val: Value, keep_ttl: bool) {
     let db = ctx.db();
     let mut val = Some(val);
+    let lazy = ctx.store.cfg.lazyfree_lazy_server_del;
     let r = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
         if let Some(v) = val.take() {
-            e.val = v;
+            crate::keyspace::lazyfree::overwrite(&mut e.val, v, lazy);
         }
         (true, !keep_ttl && e.has_expire())
     });
@@ -582,12 +583,13 @@ fn set_generic(ctx: &mut Ctx, flags: u32, val_idx: usize, expire: Option<usize>,
     let keep_ttl = flags & opt::KEEPTTL != 0 || expire.is_some();
     // Overwrite in place when the key exists (one lookup), unless NX forbids it.
     let mut val = Some(Value::Str(RStr::from_bytes(&argv[val_idx])));
+    let lazy = ctx.store.cfg.lazyfree_lazy_server_del;
     let found = ctx.store.change_in_place(db, key, ctx.now_ms, ctx.mvcc, |e| {
         if flags & opt::NX != 0 {
             return (false, false);
         }
         if let Some(v) = val.take() {
-            e.val = v;
+            crate::keyspace::lazyfree::overwrite(&mut e.val, v, lazy);
         }
         (true, !keep_ttl && e.has_expire())
     });
@@ -689,9 +691,12 @@ fn getex(ctx: &mut Ctx) {
         s.with_bytes(|b| out.bulk(b));
     }
     if a.flags & (opt::PXAT | opt::EXAT) != 0 && when <= now && !ctx.store.is_replica {
-        // An absolute time in the past deletes the key.
-        ctx.store.delete(db, key, now);
-        ctx.propagate(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
+        // An absolute time in the past deletes the key (in the background, propagated as
+        // UNLINK, under lazyfree-lazy-expire).
+        let lazy = ctx.store.cfg.lazyfree_lazy_expire;
+        ctx.store.delete_lazy(db, key, now, lazy);
+        let verb: &'static [u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        ctx.propagate(vec![Bytes::from_static(verb), argv[1].clone()]);
         ctx.store.notify(notify::GENERIC, "del", key, db);
         ctx.dirty(1);
     } else if a.expire.is_some() {
@@ -720,7 +725,8 @@ fn getdel(ctx: &mut Ctx) {
         return;
     }
     let db = ctx.db();
-    if ctx.store.delete(db, key, ctx.now_ms) {
+    // Always freed here, as Redis's GETDEL (`dbSyncDelete`).
+    if ctx.store.delete_lazy(db, key, ctx.now_ms, false) {
         ctx.propagate(vec![Bytes::from_static(b"DEL"), argv[1].clone()]);
         ctx.store.notify(notify::GENERIC, "del", key, db);
         ctx.dirty(1);

@@ -28,6 +28,10 @@ pub mod flags {
     pub const MOVABLEKEYS: u32 = 1 << 15;
     pub const ALLOW_BUSY: u32 = 1 << 16;
     pub const NO_MANDATORY_KEYS: u32 = 1 << 17;
+    /// May expire keys it did not name (SCAN, RANDOMKEY): its lazy-expiry deletions are
+    /// propagated one by one, not wrapped in MULTI/EXEC (Redis's internal
+    /// `CMD_TOUCHES_ARBITRARY_KEYS`, which COMMAND INFO does not list).
+    pub const TOUCHES_ARBITRARY_KEYS: u32 = 1 << 18;
     /// Names in the order Redis prints them.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),

@@ -368,8 +368,8 @@ config_table! {
     active_expire_effort: i32 = 1; "active-expire-effort" [] int(1, 10), MOD | IMPL;
     // ------------------------------------------------------------ lazy freeing
     lazyfree_lazy_eviction: bool = false; "lazyfree-lazy-eviction" [] BOOL, MOD;
-    lazyfree_lazy_expire: bool = false; "lazyfree-lazy-expire" [] BOOL, MOD;
-    lazyfree_lazy_server_del: bool = false; "lazyfree-lazy-server-del" [] BOOL, MOD;
+    lazyfree_lazy_expire: bool = false; "lazyfree-lazy-expire" [] BOOL, MOD | IMPL;
+    lazyfree_lazy_server_del: bool = false; "lazyfree-lazy-server-del" [] BOOL, MOD | IMPL;
     lazyfree_lazy_user_del: bool = false; "lazyfree-lazy-user-del" [] BOOL, MOD | IMPL;
     lazyfree_lazy_user_flush: bool = false; "lazyfree-lazy-user-flush" [] BOOL, MOD | IMPL;
     // -------------------------------------------------------------- threading
@@ -443,8 +443,8 @@ config_table! {
     dynamic_hz: bool = true; "dynamic-hz" [] BOOL, MOD | IMPL;
     aof_rewrite_incremental_fsync: bool = true; "aof-rewrite-incremental-fsync" [] BOOL, MOD | IMPL;
     rdb_save_incremental_fsync: bool = true; "rdb-save-incremental-fsync" [] BOOL, MOD | IMPL;
-    lfu_log_factor: i32 = 10; "lfu-log-factor" [] int(0, INT_MAX), MOD;
-    lfu_decay_time: i32 = 1; "lfu-decay-time" [] int(0, INT_MAX), MOD;
+    lfu_log_factor: i32 = 10; "lfu-log-factor" [] int(0, INT_MAX), MOD | IMPL;
+    lfu_decay_time: i32 = 1; "lfu-decay-time" [] int(0, INT_MAX), MOD | IMPL;
     // --------------------------------------------------- active defragmentation
     activedefrag: bool = false; "activedefrag" [] NO_DEFRAG, MOD;
     active_defrag_ignore_bytes: u64 = 100 << 20; "active-defrag-ignore-bytes" [] umem(1, LONG_MAX), MOD;
@@ -632,8 +632,6 @@ mod tests {
         "maxmemory-eviction-tenacity",
         "maxmemory-clients",
         "lazyfree-lazy-eviction",
-        "lfu-log-factor",
-        "lfu-decay-time",
         // ACL users and client tracking (issue #15)
         "tracking-table-max-keys",
         "acllog-max-len",
@@ -665,8 +663,6 @@ mod tests {
         "repl-disable-tcp-nodelay",
         "replica-ignore-disk-write-errors",
         "replica-lazy-flush",
-        "lazyfree-lazy-expire",
-        "lazyfree-lazy-server-del",
         "oom-score-adj",
         "oom-score-adj-values",
         "no-appendfsync-on-rewrite",

@@ -5,6 +5,8 @@ pub mod clock;
 pub mod db;
 pub mod dict;
 pub mod key;
+pub mod lazyfree;
+pub mod lfu;
 pub mod value;
 
 pub use clock::MvccClock;

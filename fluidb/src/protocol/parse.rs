@@ -233,6 +233,10 @@ impl Parser {
             self.in_multibulk = false;
             self.pos = 0;
             self.spans.clear();
+            if self.spans.capacity() > ARGV_PREALLOC_MAX {
+                // One huge multibulk must not pin its slots for the connection's life.
+                self.spans = Vec::new();
+            }
             return Ok(true);
         }
     }

@@ -13,6 +13,11 @@ pub struct Reply {
     /// Error replies written since the last `take_errors`, for `INFO errorstats`:
     /// (error code prefix such as "ERR" or "WRONGTYPE").
     errors: Vec<String>,
+    /// Byte ranges of the pushes (pub/sub confirmations and messages) written since the
+    /// last [`Reply::discard_from`] or [`Reply::clear_pushes`]: CLIENT REPLY OFF/SKIP
+    /// silences a command's reply but not these, as Redis's `CLIENT_PUSHING` lets them
+    /// through.
+    pushes: Vec<(usize, usize)>,
 }
 
 /// Writes `prefix`, the decimal `n`, and CRLF.
@@ -29,7 +34,7 @@ pub const OK: &[u8] = b"+OK\r\n";
 
 impl Reply {
     pub fn new() -> Self {
-        Reply { buf: Vec::with_capacity(16 * 1024), resp3: false, errors: Vec::new() }
+        Reply { buf: Vec::with_capacity(16 * 1024), resp3: false, errors: Vec::new(), pushes: Vec::new() }
     }
 
     #[inline]
@@ -167,7 +172,42 @@ impl Reply {
             b'%' | b'~' if self.resp3 => header(&mut h, kind, n as i64),
             _ => header(&mut h, b'*', n as i64),
         }
+        self.shift_pushes(pos, h.len());
         self.buf.splice(pos..pos, h);
+    }
+    /// Marks what was written since `start` as a push that survives CLIENT REPLY OFF.
+    pub fn mark_push(&mut self, start: usize) {
+        self.pushes.push((start, self.buf.len()));
+    }
+    /// Inserts pushes at `at` (messages a command delivered to its own client, which go
+    /// before its reply).
+    pub fn insert_pushes(&mut self, at: usize, msgs: Vec<u8>) {
+        let n = msgs.len();
+        self.shift_pushes(at, n);
+        self.buf.splice(at..at, msgs);
+        self.pushes.push((at, at + n));
+    }
+    /// Moves the recorded pushes at or after `at` by `n` inserted bytes.
+    fn shift_pushes(&mut self, at: usize, n: usize) {
+        for r in self.pushes.iter_mut().filter(|r| r.0 >= at) {
+            *r = (r.0 + n, r.1 + n);
+        }
+    }
+    /// Discards what was written from `mark` on, except the pushes (CLIENT REPLY OFF).
+    pub fn discard_from(&mut self, mark: usize) {
+        let mut kept = Vec::new();
+        for &(s, e) in &self.pushes {
+            if s >= mark && e <= self.buf.len() {
+                kept.extend_from_slice(&self.buf[s..e]);
+            }
+        }
+        self.buf.truncate(mark);
+        self.buf.extend_from_slice(&kept);
+        self.pushes.clear();
+    }
+    /// Forgets the recorded pushes (the reply they belong to is kept whole).
+    pub fn clear_pushes(&mut self) {
+        self.pushes.clear();
     }
     pub fn len(&self) -> usize {
         self.buf.len()

@@ -26,6 +26,7 @@ use crate::commands::call::Source;
 use crate::config::ReplDisklessLoad;
 use crate::protocol::{ParseLimits, Parser, Reply};
 use crate::server::client::{Client, ClientShared};
+use crate::server::pause::PauseWait;
 use crate::server::store::Store;
 use crate::server::Shared;
 
@@ -78,6 +79,10 @@ pub struct Link {
     pub sync_start: Option<Instant>,
     /// The master's client, while connected (CLIENT KILL TYPE master reaches it).
     pub master_client: Option<Arc<ClientShared>>,
+    /// Stream offset up to which the master's bytes were read, applied or not
+    /// (`slave_read_repl_offset`: ahead of the applied offset while CLIENT PAUSE holds the
+    /// stream back).
+    pub read_offset: u64,
 }
 
 impl Link {
@@ -92,6 +97,7 @@ impl Link {
             sync_read: 0,
             sync_start: None,
             master_client: None,
+            read_offset: 0,
         }
     }
 
@@ -605,11 +611,13 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
         }
         client.db = st.stream.current_db().unwrap_or(0);
         st.clients.by_id.insert(id, cs.clone());
+        let read_offset = st.stream.offset() + buf.len() as u64;
         if let Some(l) = st.repl.link.as_mut() {
             l.master_client = Some(cs.clone());
             l.state = LinkState::Connected;
             l.down_since = None;
             l.last_io = Instant::now();
+            l.read_offset = read_offset;
         }
     }
     crate::log_notice!("MASTER <-> REPLICA sync: Finished with success");
@@ -627,10 +635,12 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
     let mut pending_ack: Option<u64> = None;
     // The read deadline moves only when bytes arrive (the ACK timer must not restart it).
     let mut last_read = tokio::time::Instant::now();
+    // Set while CLIENT PAUSE holds the stream back: `batch` keeps the commands not applied
+    // yet, and more bytes are read but not applied until the pause ends.
+    let mut paused: Option<PauseWait> = None;
     let reason = 'link: loop {
         // Apply everything complete in the buffer.
-        loop {
-            batch.clear();
+        while paused.is_none() {
             let mut proto_err = None;
             while batch.len() < MAX_BATCH {
                 match parser.next_command(&mut buf, &lim, &mut argv) {
@@ -642,12 +652,15 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
                     }
                 }
             }
+            let full = batch.len() >= MAX_BATCH;
             if !batch.is_empty() {
                 match apply(shared, gen, &mut client, &mut out, &batch) {
-                    Some(ack) => {
-                        if ack.is_some() {
-                            pending_ack = ack;
+                    Some(a) => {
+                        if a.ack.is_some() {
+                            pending_ack = a.ack;
                         }
+                        batch.drain(..a.done);
+                        paused = a.paused;
                     }
                     None => break 'link "master changed".to_string(),
                 }
@@ -655,7 +668,7 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             if let Some(e) = proto_err {
                 break 'link format!("Protocol error from MASTER: {e}");
             }
-            if batch.len() < MAX_BATCH {
+            if !full {
                 break;
             }
         }
@@ -665,19 +678,22 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             }
         }
         buf.reserve(16 * 1024);
+        let mut pause_over = false;
         tokio::select! {
             r = tokio::time::timeout_at(last_read + timeout, rd.read_buf(&mut buf)) => match r {
                 Err(_) => break 'link "MASTER timeout: no data nor PING received...".to_string(),
                 Ok(Ok(0)) => break 'link "MASTER closed the connection".to_string(),
                 Ok(Err(e)) => break 'link format!("Error reading from MASTER: {e}"),
-                Ok(Ok(_)) => {
+                Ok(Ok(n)) => {
                     last_read = tokio::time::Instant::now();
                     let mut st = shared.store.lock();
                     if let Some(l) = st.repl.link.as_mut() {
                         l.last_io = Instant::now();
+                        l.read_offset += n as u64;
                     }
                 }
             },
+            _ = pause_ended(paused.as_mut()) => pause_over = true,
             _ = ack_timer.tick() => {
                 let off = shared.store.lock().stream.offset();
                 if send_ack(&mut wr, off, timeout).await.is_err() {
@@ -685,6 +701,9 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
                 }
             }
             _ = cs.kill_notify.notified() => break 'link "connection killed".to_string(),
+        }
+        if pause_over {
+            paused = None; // the next round applies what waited (or waits for a new pause)
         }
         if cs.is_killed() {
             break 'link "connection killed".to_string();
@@ -712,23 +731,47 @@ async fn send_ack(wr: &mut tokio::net::tcp::OwnedWriteHalf, off: u64, timeout: D
     }
 }
 
+/// Resolves when the CLIENT PAUSE that holds the master's stream back ends; never without
+/// one.
+async fn pause_ended(w: Option<&mut PauseWait>) {
+    match w {
+        Some(w) => w.ended().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What [`apply`] did with a batch.
+struct Applied {
+    /// The offset to acknowledge, when the master asked for an ACK (GETACK).
+    ack: Option<u64>,
+    /// How many commands of the batch were applied: all, unless `paused`.
+    done: usize,
+    /// Set when a CLIENT PAUSE holds back the command at `done` (and all after it).
+    paused: Option<PauseWait>,
+}
+
 /// Executes a batch of the master's commands under the store lock. None if the master
-/// changed meanwhile; Some(Some(offset)) when the master asked for an ACK (GETACK).
-fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch: &[Vec<Bytes>]) -> Option<Option<u64>> {
+/// changed meanwhile.
+fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch: &[Vec<Bytes>]) -> Option<Applied> {
     let mut st = shared.lock_store();
     if st.repl.link_gen != gen {
         return None;
     }
-    let mut ack = None;
+    let mut res = Applied { ack: None, done: 0, paused: None };
     st.begin_batch();
     st.executing_master = true;
     let mut raw = Vec::with_capacity(256);
     for argv in batch {
+        if let Some(w) = crate::server::pause::must_wait(&mut st, client, argv) {
+            res.paused = Some(w);
+            break;
+        }
+        res.done += 1;
         let getack =
             argv.len() >= 2 && argv[0].eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack");
         if getack {
             // Redis acknowledges the offset before the GETACK itself.
-            ack = Some(st.stream.offset());
+            res.ack = Some(st.stream.offset());
         } else {
             st.stream.muted = true;
             crate::commands::call::call(shared, &mut st, client, out, argv);
@@ -745,5 +788,5 @@ fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch:
     }
     st.executing_master = false;
     st.end_batch();
-    Some(ack)
+    Some(res)
 }

@@ -108,6 +108,13 @@ impl WriteStream {
     /// Appends one executed write. `db` is the database it ran in. Encodes straight into
     /// the ring: no intermediate buffer on this per-write path.
     pub fn append(&mut self, db: usize, mvcc: u64, argv: &[Bytes]) {
+        self.append_to(db, mvcc, argv, false);
+    }
+
+    /// [`Self::append`], or with `repl_only` a command for the replicas but not the AOF
+    /// (PUBLISH, as Redis's `PROPAGATE_REPL`); a SELECT before it goes to both, so they
+    /// stay in the same database.
+    pub fn append_to(&mut self, db: usize, mvcc: u64, argv: &[Bytes], repl_only: bool) {
         if self.muted {
             return;
         }
@@ -119,6 +126,7 @@ impl WriteStream {
             self.push_bytes(&sel);
             self.last_db = Some(db);
         }
+        let aof = if repl_only { self.aof_tap.take() } else { None };
         if let Some(t) = self.aof_tap.as_mut() {
             // The AOF keeps each write's timestamp in an annotation line, which Redis 7
             // skips when it loads an AOF (as its own `#TS:` lines).
@@ -137,6 +145,9 @@ impl WriteStream {
             self.push_bytes(&hdr[..n]);
             self.push_bytes(a);
             self.push_bytes(b"\r\n");
+        }
+        if repl_only {
+            self.aof_tap = aof;
         }
         self.records += 1;
         self.last_mvcc = mvcc;

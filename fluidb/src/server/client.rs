@@ -132,6 +132,11 @@ pub struct MultiState {
     pub queued: Vec<Vec<Bytes>>,
     /// Set when a command failed to queue: EXEC answers EXECABORT.
     pub aborted: bool,
+    /// The flags of the queued commands OR-ed, and their complements OR-ed (Redis's
+    /// `cmd_flags` and `cmd_inv_flags`): EXEC is refused as a write if any of them writes,
+    /// and on a stale replica if any of them is not STALE.
+    pub flags: u32,
+    pub inv_flags: u32,
 }
 
 /// Connection-local client state.

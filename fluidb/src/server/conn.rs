@@ -24,6 +24,9 @@ const IOBUF_LEN: usize = 16 * 1024;
 const MAX_BATCH: usize = 1024;
 /// An output buffer that grew past this is given back to the allocator after the write.
 const OUT_SHRINK_ABOVE: usize = 1024 * 1024;
+/// A read buffer that grew past this (a command larger than the usual reads) is given
+/// back once it has been consumed, as Redis's client cron resizes query buffers.
+const IN_SHRINK_ABOVE: usize = 4 * IOBUF_LEN;
 
 const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
@@ -202,6 +205,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         Io::Closed => break 'conn,
                     }
                 }
+                // A buffer grown by a large request is given back once it is consumed, as
+                // Redis's client cron resizes idle query buffers.
+                if inbuf.is_empty() && inbuf.capacity() > IN_SHRINK_ABOVE {
+                    inbuf = BytesMut::with_capacity(IOBUF_LEN);
+                }
             }
         }
     }
@@ -297,6 +305,7 @@ async fn flush<S: AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply) -> bool {
     }
     let ok = sock.write_all(&out.buf).await.is_ok();
     out.buf.clear();
+    out.clear_pushes();
     if out.buf.capacity() > OUT_SHRINK_ABOVE {
         out.buf.shrink_to(16 * 1024);
     }
@@ -477,17 +486,18 @@ fn drain_mailbox(client: &Client, out: &mut Reply, mailbox: &mut tokio::sync::mp
     }
 }
 
-/// CLIENT REPLY OFF/SKIP: discard the reply the last command wrote.
+/// CLIENT REPLY OFF/SKIP: discard the reply the last command wrote, but not its pushes
+/// (pub/sub confirmations and messages still arrive, as in Redis).
 fn apply_reply_mode(client: &mut Client, out: &mut Reply, mark: usize) {
     match client.reply_mode {
-        ReplyMode::On => {}
-        ReplyMode::Off => out.buf.truncate(mark),
+        ReplyMode::On => out.clear_pushes(),
+        ReplyMode::Off => out.discard_from(mark),
         ReplyMode::Skip => {
-            out.buf.truncate(mark);
+            out.discard_from(mark);
             client.reply_mode = ReplyMode::On;
         }
         ReplyMode::SkipNext => {
-            out.buf.truncate(mark);
+            out.discard_from(mark);
             client.reply_mode = ReplyMode::Skip;
         }
     }

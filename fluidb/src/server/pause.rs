@@ -2,8 +2,9 @@
 //! commands it covers wait before executing, with the store lock released. ALL covers
 //! every command; WRITE covers writes and may-replicate commands (PUBLISH, EVAL,
 //! PFCOUNT...), and an EXEC whose transaction contains one. Commands that would be
-//! rejected anyway (unknown, wrong arity, not authenticated) are not held back, and
-//! neither is a master link.
+//! rejected anyway (unknown, wrong arity, not authenticated) are not held back. On a
+//! replica the master's stream is held back too (Redis pauses its master client; only the
+//! connections of replicas are never paused): it is still read, but not applied.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -90,12 +91,21 @@ pub struct PauseWait {
 }
 
 impl PauseWait {
+    /// Resolves when the pause ends (its deadline or CLIENT UNPAUSE); the wait still
+    /// counts as a blocked client until dropped. The caller re-checks afterwards: a new
+    /// pause may have started.
+    pub async fn ended(&mut self) {
+        tokio::select! {
+            _ = tokio::time::sleep_until(self.until.into()) => {}
+            _ = self.rx.changed() => {}
+        }
+    }
+
     /// Waits until the pause ends (its deadline or CLIENT UNPAUSE) or the client is
     /// killed. The caller re-checks afterwards: a new pause may have started.
     pub async fn wait(mut self, killed: &tokio::sync::Notify) {
         tokio::select! {
-            _ = tokio::time::sleep_until(self.until.into()) => {}
-            _ = self.rx.changed() => {}
+            _ = self.ended() => {}
             _ = killed.notified() => {}
         }
     }
@@ -112,9 +122,6 @@ impl Drop for PauseWait {
 pub fn must_wait(store: &mut Store, client: &Client, argv: &[Bytes]) -> Option<PauseWait> {
     store.pause.kind?;
     let kind = store.pause.active()?;
-    if client.is_master_link {
-        return None;
-    }
     let table = CommandTable::get();
     let cmd = resolve(table, argv).ok()?;
     if !client.authenticated && cmd.def.flags & flags::NO_AUTH == 0 {
@@ -125,10 +132,7 @@ pub fn must_wait(store: &mut Store, client: &Client, argv: &[Bytes]) -> Option<P
         PauseKind::Write => {
             let may_replicate = |f: u32| f & (flags::WRITE | flags::MAY_REPLICATE) != 0;
             may_replicate(cmd.def.flags)
-                || (cmd.def.name == "exec"
-                    && client.multi.as_ref().is_some_and(|m| {
-                        m.queued.iter().any(|q| resolve(table, q).is_ok_and(|c| may_replicate(c.def.flags)))
-                    }))
+                || (cmd.def.name == "exec" && client.multi.as_ref().is_some_and(|m| may_replicate(m.flags)))
         }
     };
     if !held {

@@ -201,6 +201,8 @@ pub struct Propagated {
     pub mvcc: u64,
     /// A deletion caused by expiry rather than by a command.
     pub expired: bool,
+    /// For the replicas only, not the AOF (PUBLISH: Redis's `PROPAGATE_REPL`).
+    pub repl_only: bool,
     pub argv: Vec<Bytes>,
 }
 
@@ -220,6 +222,10 @@ pub struct Store {
     pub dirty: u64,
     /// Whether this node is a (read-only) replica: expired keys are hidden, not deleted.
     pub is_replica: bool,
+    /// Keys that a writable replica's own clients gave a TTL, each with the bitmap of the
+    /// databases (0..63) it got one in (Redis's `slaveKeysWithExpire`). A replica leaves
+    /// its master's keys to the master's DELs, but expires these itself (`server::cron`).
+    pub replica_keys_with_expire: HashMap<Bytes, u64>,
     /// Writes produced as side effects during a command (expired-key DELs), to be placed
     /// in the write stream before the command itself.
     pub pending_propagate: Vec<Propagated>,
@@ -280,6 +286,7 @@ impl Store {
             slowlog: SlowLog::default(),
             dirty: 0,
             is_replica: false,
+            replica_keys_with_expire: HashMap::new(),
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
             hz: cfg.hz,
@@ -328,11 +335,12 @@ impl Store {
     }
 
     /// Removes an expired key with Redis's side effects: stats, "expired" event, WATCH
-    /// invalidation, and a DEL in the write stream.
+    /// invalidation, and a DEL in the write stream (freed in the background and propagated
+    /// as UNLINK under `lazyfree-lazy-expire`).
     pub fn delete_expired(&mut self, db: usize, key: &[u8]) {
-        if self.dbs[db].remove(key).is_none() {
-            return;
-        }
+        let lazy = self.cfg.lazyfree_lazy_expire;
+        let Some(e) = self.dbs[db].remove(key) else { return };
+        crate::keyspace::lazyfree::free(e.val, lazy);
         self.stats.expired_keys += 1;
         self.watch.touch_deleted(db, key);
         self.notify(notify::EXPIRED, "expired", key, db);
@@ -340,7 +348,8 @@ impl Store {
             db,
             mvcc: 0,
             expired: true,
-            argv: vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(key)],
+            repl_only: false,
+            argv: vec![Bytes::from_static(if lazy { b"UNLINK" } else { b"DEL" }), Bytes::copy_from_slice(key)],
         });
     }
 
@@ -359,9 +368,9 @@ impl Store {
             return None;
         }
         self.stats.keyspace_hits += 1;
-        let lru = crate::util::time::lru_clock();
+        let (lfu, factor, decay) = self.lfu_params();
         let e = self.dbs[db].peek_mut(key)?;
-        e.lru = lru;
+        e.lru = accessed_field(e.lru, lfu, factor, decay);
         Some(e)
     }
 
@@ -369,10 +378,33 @@ impl Store {
     #[inline]
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
         self.expire_if_needed(db, key, now_ms);
-        let lru = crate::util::time::lru_clock();
+        let (lfu, factor, decay) = self.lfu_params();
         let e = self.dbs[db].peek_mut(key)?;
-        e.lru = lru;
+        e.lru = accessed_field(e.lru, lfu, factor, decay);
         Some(e)
+    }
+
+    /// Whether `maxmemory-policy` is an LFU one: the keys' LRU fields then hold access
+    /// counters (`keyspace::lfu`).
+    #[inline]
+    pub fn lfu_policy(&self) -> bool {
+        use crate::config::MaxmemoryPolicy as P;
+        matches!(self.cfg.maxmemory_policy, P::VolatileLfu | P::AllkeysLfu)
+    }
+
+    #[inline]
+    fn lfu_params(&self) -> (bool, i32, i32) {
+        (self.lfu_policy(), self.cfg.lfu_log_factor, self.cfg.lfu_decay_time)
+    }
+
+    /// The LRU field of a key created now: the LRU clock, or under an LFU policy the
+    /// initial access counter (Redis's `createObject`).
+    pub fn new_key_field(&self) -> u32 {
+        if self.lfu_policy() {
+            crate::keyspace::lfu::stamp(crate::keyspace::lfu::INIT_VAL)
+        } else {
+            crate::util::time::lru_clock()
+        }
     }
 
     /// Checks existence without touching the access time (EXISTS-like, no stats).
@@ -383,7 +415,10 @@ impl Store {
     /// Redis's `setKey`: stores `val` under `key`, replacing any value; the TTL is dropped
     /// unless `keep_ttl`. Stamps the key and invalidates WATCH.
     pub fn set_key(&mut self, db: usize, key: &[u8], val: Value, mvcc: u64, keep_ttl: bool) {
-        let lru = crate::util::time::lru_clock();
+        // An overwritten key keeps its access counter under an LFU policy (Redis's
+        // `dbOverwrite`); otherwise the new value is fresh.
+        let lfu = self.lfu_policy();
+        let lru = self.new_key_field();
         let d = &mut self.dbs[db];
         if let Some(e) = d.peek_mut(key) {
             if matches!(val, Value::List(_) | Value::ZSet(_)) && !matches!(e.val, Value::List(_) | Value::ZSet(_)) {
@@ -391,9 +426,11 @@ impl Store {
                 // ZUNIONSTORE over a string): waiters on the key may now be served.
                 self.blocking.signal_if_waited(db, key);
             }
-            e.val = val;
+            crate::keyspace::lazyfree::overwrite(&mut e.val, val, self.cfg.lazyfree_lazy_server_del);
             e.mvcc = mvcc;
-            e.lru = lru;
+            if !lfu {
+                e.lru = lru;
+            }
             if !keep_ttl && e.has_expire() {
                 d.persist(key);
             }
@@ -419,16 +456,26 @@ impl Store {
         self.watch.touch(db, key);
     }
 
-    /// Deletes a key (if present); returns whether it existed. Expired keys count as absent.
+    /// Deletes a key (if present) as the server does on its own, e.g. an empty STORE
+    /// result (Redis's `dbDelete`: freed in the background under `lazyfree-lazy-server-del`);
+    /// returns whether it existed. Expired keys count as absent.
     pub fn delete(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
+        let lazy = self.cfg.lazyfree_lazy_server_del;
+        self.delete_lazy(db, key, now_ms, lazy)
+    }
+
+    /// [`Self::delete`] with the value freed in the background if `lazy` (and large).
+    pub fn delete_lazy(&mut self, db: usize, key: &[u8], now_ms: i64, lazy: bool) -> bool {
         if self.expire_if_needed(db, key, now_ms) {
             return false;
         }
-        if self.dbs[db].remove(key).is_some() {
-            self.watch.touch_deleted(db, key);
-            true
-        } else {
-            false
+        match self.dbs[db].remove(key) {
+            Some(e) => {
+                crate::keyspace::lazyfree::free(e.val, lazy);
+                self.watch.touch_deleted(db, key);
+                true
+            }
+            None => false,
         }
     }
 
@@ -437,6 +484,16 @@ impl Store {
         debug_assert!(when_ms != NO_EXPIRE);
         self.dbs[db].set_expire(key, when_ms);
         self.modified(db, key, mvcc);
+        self.remember_replica_expire(db, key);
+    }
+
+    /// On a replica, remembers a key that a command of its own client (not its master)
+    /// gave a TTL, so that the replica expires it (Redis's `rememberSlaveKeyWithExpire`,
+    /// which tracks databases 0..63 only).
+    pub fn remember_replica_expire(&mut self, db: usize, key: &[u8]) {
+        if self.is_replica && !self.executing_master && db < 64 {
+            *self.replica_keys_with_expire.entry(Bytes::copy_from_slice(key)).or_insert(0) |= 1 << db;
+        }
     }
 
     /// Publishes a keyspace notification if `notify-keyspace-events` enables its class.
@@ -520,5 +577,16 @@ impl Store {
     /// Total keys and keys with TTL across databases.
     pub fn key_counts(&self) -> (usize, usize) {
         self.dbs.iter().fold((0, 0), |(k, e), d| (k + d.len(), e + d.expires.len()))
+    }
+}
+
+/// The LRU field of a key after an access: the LRU clock, or under an LFU policy its
+/// access counter decayed and incremented (Redis's `updateLFU`).
+#[inline]
+fn accessed_field(old: u32, lfu: bool, log_factor: i32, decay_time: i32) -> u32 {
+    if lfu {
+        crate::keyspace::lfu::accessed(old, log_factor, decay_time)
+    } else {
+        crate::util::time::lru_clock()
     }
 }
