@@ -53,6 +53,9 @@ fn main() {
     let threads = cfg.server_threads.max(1) as usize;
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    // Checked line by line when the configuration was read.
+    let _ = fluidb::commands::CommandTable::get().install_renames(&cfg.rename_command);
+    let _ = server::oom::apply(&cfg, !cfg.replicaof.is_empty());
     let shared = Shared::new(cfg, config_file);
     if let Err(e) = load_data(&shared) {
         log_warning!("Fatal error loading the DB: {e}. Exiting.");

@@ -24,7 +24,10 @@ pub const MODIFIABLE: u32 = 0;
 pub const IMMUTABLE: u32 = 1 << 0;
 /// CONFIG SET needs `enable-protected-configs`: "can't set protected config".
 pub const PROTECTED: u32 = 1 << 1;
-/// Only an exact name finds it in CONFIG GET (no glob match).
+/// Only an exact name finds it in CONFIG GET (no glob match). KeyDB's immutable directives
+/// are hidden too: they are no part of Redis 7.0's configuration, whose tools (its test
+/// suite's "CONFIG sanity") set every directive `CONFIG GET *` lists back to its value, as
+/// only Redis's own immutable ones would refuse.
 pub const HIDDEN: u32 = 1 << 2;
 /// Holds a secret: the server should redact it from logs and SLOWLOG.
 pub const SENSITIVE: u32 = 1 << 3;
@@ -262,7 +265,7 @@ config_table! {
     // ---------------------------------------------------------------- network
     port: u16 = 6379; "port" [] int(0, 65535), MOD | IMPL;
     bind: Vec<String> = vec![s("*"), s("-::*")]; "bind" [] special(Special::Bind), MOD | MULTI_ARG | IMPL;
-    bind_source_addr: Option<String> = None; "bind-source-addr" [] NULL_STR, MOD;
+    bind_source_addr: Option<String> = None; "bind-source-addr" [] NULL_STR, MOD | IMPL;
     protected_mode: bool = true; "protected-mode" [] BOOL, MOD | IMPL;
     tcp_backlog: i32 = 511; "tcp-backlog" [] int(0, INT_MAX), IMM | IMPL;
     unixsocket: Option<String> = None; "unixsocket" [] NULL_STR, IMM | IMPL;
@@ -320,8 +323,8 @@ config_table! {
     dir: String = current_dir(); "dir" [] special(Special::Dir), MOD | PROTECTED | DENY_LOADING | IMPL;
     // ---------------------------------------------------- replication (KeyDB)
     // Kept before `replicaof` so that a rewritten file sets the mode first.
-    active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB | IMPL;
-    multi_master: bool = false; "multi-master" [] KBOOL, IMM | KEYDB | IMPL;
+    active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB | HIDDEN | IMPL;
+    multi_master: bool = false; "multi-master" [] KBOOL, IMM | KEYDB | HIDDEN | IMPL;
     multi_master_no_forward: bool = false; "multi-master-no-forward" [] KBOOL, MOD | KEYDB;
     replica_quorum: i32 = -1; "replica-quorum" [] int(-1, INT_MAX), MOD | KEYDB;
     allow_write_during_load: bool = false; "allow-write-during-load" [] KBOOL, MOD | KEYDB;
@@ -376,8 +379,8 @@ config_table! {
     io_threads: i32 = 1; "io-threads" [] int(1, 128), IMM;
     io_threads_do_reads: bool = false; "io-threads-do-reads" [] BOOL, IMM;
     // --------------------------------------------------------- kernel control
-    oom_score_adj: OomScoreAdj = OomScoreAdj::No; "oom-score-adj" [] enm(OomScoreAdj::NAMES), MOD;
-    oom_score_adj_values: [i32; 3] = [0, 200, 800]; "oom-score-adj-values" [] special(Special::OomScoreAdjValues), MOD | MULTI_ARG;
+    oom_score_adj: OomScoreAdj = OomScoreAdj::No; "oom-score-adj" [] enm(OomScoreAdj::NAMES), MOD | IMPL;
+    oom_score_adj_values: [i32; 3] = [0, 200, 800]; "oom-score-adj-values" [] special(Special::OomScoreAdjValues), MOD | MULTI_ARG | IMPL;
     disable_thp: bool = true; "disable-thp" [] BOOL, IMM;
     // ------------------------------------------------------- append only file
     appendonly: bool = false; "appendonly" [] BOOL, MOD | DENY_LOADING | IMPL;
@@ -420,8 +423,8 @@ config_table! {
     slowlog_log_slower_than: i64 = 10000; "slowlog-log-slower-than" [] int(-1, LONG_MAX), MOD | IMPL;
     slowlog_max_len: u64 = 128; "slowlog-max-len" [] int(0, LONG_MAX), MOD | IMPL;
     latency_monitor_threshold: i64 = 0; "latency-monitor-threshold" [] int(0, LONG_MAX), MOD | IMPL;
-    latency_tracking: bool = true; "latency-tracking" [] BOOL, MOD;
-    latency_tracking_info_percentiles: Vec<f64> = vec![50.0, 99.0, 99.9]; "latency-tracking-info-percentiles" [] special(Special::LatencyPercentiles), MOD | MULTI_ARG;
+    latency_tracking: bool = true; "latency-tracking" [] BOOL, MOD | IMPL;
+    latency_tracking_info_percentiles: Vec<f64> = vec![50.0, 99.0, 99.9]; "latency-tracking-info-percentiles" [] special(Special::LatencyPercentiles), MOD | MULTI_ARG | IMPL;
     // ------------------------------------------------------ event notification
     notify_keyspace_events: u32 = 0; "notify-keyspace-events" [] special(Special::NotifyKeyspaceEvents), MOD | IMPL;
     // -------------------------------------------------------- advanced config
@@ -436,7 +439,7 @@ config_table! {
     stream_node_max_bytes: u64 = 4096; "stream-node-max-bytes" [] umem(0, LONG_MAX), MOD;
     stream_node_max_entries: i64 = 100; "stream-node-max-entries" [] int(0, LONG_MAX), MOD;
     activerehashing: bool = true; "activerehashing" [] BOOL, MOD;
-    client_output_buffer_limit: ClientOutputBufferLimits = ClientOutputBufferLimits::default(); "client-output-buffer-limit" [] special(Special::ClientOutputBufferLimit), MOD | MULTI_ARG;
+    client_output_buffer_limit: ClientOutputBufferLimits = ClientOutputBufferLimits::default(); "client-output-buffer-limit" [] special(Special::ClientOutputBufferLimit), MOD | MULTI_ARG | IMPL;
     client_query_buffer_limit: u64 = 1 << 30; "client-query-buffer-limit" [] umem(1 << 20, LONG_MAX), MOD | IMPL;
     proto_max_bulk_len: i64 = 512 << 20; "proto-max-bulk-len" [] mem(1 << 20, LONG_MAX), MOD | IMPL;
     hz: i32 = 10; "hz" [] int(0, INT_MAX), MOD | IMPL;
@@ -466,35 +469,35 @@ config_table! {
     use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
     loading_process_events_interval_bytes: i64 = 2 << 20; "loading-process-events-interval-bytes" [] int(1024, INT_MAX), MOD | HIDDEN;
     // ---------------------------------------------------------- KeyDB threads
-    server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | IMPL;
-    server_thread_affinity: ThreadAffinity = ThreadAffinity::Off; "server-thread-affinity" [] special(Special::ThreadAffinity), IMM | KEYDB;
+    server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | HIDDEN | IMPL;
+    server_thread_affinity: ThreadAffinity = ThreadAffinity::Off; "server-thread-affinity" [] special(Special::ThreadAffinity), IMM | KEYDB | HIDDEN;
     min_clients_per_thread: i32 = 20; "min-clients-per-thread" [] int(0, 400), MOD | KEYDB | IMPL;
     active_client_balancing: bool = true; "active-client-balancing" [] KBOOL, MOD | KEYDB;
     replica_weighting_factor: i32 = 2; "replica-weighting-factor" [] int(1, INT_MAX), MOD | KEYDB;
     // ------------------------------------------------------------ KeyDB misc
-    enable_motd: bool = true; "enable-motd" [] KBOOL, IMM | KEYDB;
+    enable_motd: bool = true; "enable-motd" [] KBOOL, IMM | KEYDB | HIDDEN;
     loading_process_events_interval_keys: u32 = 8192; "loading-process-events-interval-keys" [] umem(0, LONG_MAX), MOD | KEYDB;
-    storage_provider: Vec<String> = Vec::new(); "storage-provider" [] special(Special::StorageProvider), IMM | MULTI_ARG | KEYDB;
-    storage_provider_options: Option<String> = None; "storage-provider-options" [] NULL_STR, IMM | KEYDB;
-    storage_cache_mode: StorageCacheMode = StorageCacheMode::Writethrough; "storage-cache-mode" [] enm(StorageCacheMode::NAMES), IMM | KEYDB;
+    storage_provider: Vec<String> = Vec::new(); "storage-provider" [] special(Special::StorageProvider), IMM | MULTI_ARG | KEYDB | HIDDEN;
+    storage_provider_options: Option<String> = None; "storage-provider-options" [] NULL_STR, IMM | KEYDB | HIDDEN;
+    storage_cache_mode: StorageCacheMode = StorageCacheMode::Writethrough; "storage-cache-mode" [] enm(StorageCacheMode::NAMES), IMM | KEYDB | HIDDEN;
     storage_flush_period: i32 = 500; "storage-flush-period" [] int(1, 10000), MOD | KEYDB;
-    scratch_file_path: Option<String> = None; "scratch-file-path" [] NULL_STR, IMM | KEYDB;
-    blob_support: bool = false; "blob-support" [] KBOOL, IMM | KEYDB;
-    db_s3_object: Option<String> = None; "db-s3-object" [] NULL_STR, IMM | KEYDB;
+    scratch_file_path: Option<String> = None; "scratch-file-path" [] NULL_STR, IMM | KEYDB | HIDDEN;
+    blob_support: bool = false; "blob-support" [] KBOOL, IMM | KEYDB | HIDDEN;
+    db_s3_object: Option<String> = None; "db-s3-object" [] NULL_STR, IMM | KEYDB | HIDDEN;
     force_eviction_percent: i32 = 0; "force-eviction-percent" [] int(0, 100), MOD | KEYDB;
     overload_protect_percent: i32 = 0; "overload-protect-percent" [] int(0, 200), MOD | KEYDB;
     availability_zone: String = s(""); "availability-zone" [] STR, MOD | KEYDB;
     tls_allowlist: Vec<String> = Vec::new(); "tls-allowlist" [] special(Special::TlsAllowlist), MOD | MULTI_ARG | KEYDB;
     tls_rotation: bool = false; "tls-rotation" [] KBOOL, MOD | KEYDB;
     delete_on_evict: bool = false; "delete-on-evict" [] KBOOL, MOD | KEYDB;
-    use_fork: bool = false; "use-fork" [] KBOOL, IMM | KEYDB;
-    time_thread_priority: bool = false; "time-thread-priority" [] KBOOL, IMM | KEYDB;
+    use_fork: bool = false; "use-fork" [] KBOOL, IMM | KEYDB | HIDDEN;
+    time_thread_priority: bool = false; "time-thread-priority" [] KBOOL, IMM | KEYDB | HIDDEN;
     prefetch_enabled: bool = true; "prefetch-enabled" [] KBOOL, MOD | KEYDB;
     allow_rdb_resize_op: bool = true; "allow-rdb-resize-op" [] KBOOL, MOD | KEYDB;
     enable_async_commands: bool = false; "enable-async-commands" [] KBOOL, MOD | KEYDB;
     multithread_load_enabled: bool = false; "multithread-load-enabled" [] KBOOL, MOD | KEYDB;
     maxclients_reserved: i32 = 0; "maxclients-reserved" [] int(0, INT_MAX), MOD | KEYDB;
-    repl_backlog_disk_reserve: i64 = 0; "repl-backlog-disk-reserve" [] mem(0, LONG_MAX), IMM | KEYDB;
+    repl_backlog_disk_reserve: i64 = 0; "repl-backlog-disk-reserve" [] mem(0, LONG_MAX), IMM | KEYDB | HIDDEN;
     force_backlog_disk_reserve: bool = false; "force-backlog-disk-reserve" [] KBOOL, MOD | KEYDB;
     max_snapshot_slip: i64 = 400; "max-snapshot-slip" [] int(0, 5000), MOD | KEYDB;
     max_rand_count: i64 = i64::MAX / 2; "max-rand-count" [] int(0, LONG_MAX), MOD | KEYDB;
@@ -574,6 +577,7 @@ mod tests {
         let mut want = vec![
             "port",
             "bind",
+            "bind-source-addr",
             "unixsocket",
             "unixsocketperm",
             "protected-mode",
@@ -608,6 +612,11 @@ mod tests {
             "slowlog-log-slower-than",
             "slowlog-max-len",
             "latency-monitor-threshold",
+            "latency-tracking",
+            "latency-tracking-info-percentiles",
+            "oom-score-adj",
+            "oom-score-adj-values",
+            "client-output-buffer-limit",
             "hz",
             "hash-max-listpack-entries",
             "hash-max-listpack-value",
