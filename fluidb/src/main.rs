@@ -86,6 +86,11 @@ fn load_data(shared: &Shared) -> Result<(), String> {
     let mut st = shared.store.lock();
     // A replica keeps keys that expired while it was down: its master deletes them.
     st.is_replica = !st.cfg.replicaof.is_empty();
+    // The RDB file loads once the server serves clients (they get -LOADING meanwhile).
+    if server::loading::background_at_boot(&st) {
+        server::loading::prepare(&mut st);
+        return Ok(());
+    }
     if st.cfg.appendonly {
         if aof::load_at_boot(shared, &mut st)? {
             return Ok(());

@@ -278,6 +278,11 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         reject(store, client, out, Some(cmd), msg, argv);
         return Flow::Continue;
     }
+    // While the dataset loads at boot only commands flagged `loading` run.
+    if store.loading.is_some() && def.flags & flags::LOADING == 0 {
+        reject(store, client, out, Some(cmd), crate::server::loading::LOADING_ERR, argv);
+        return Flow::Continue;
+    }
     if client.multi.is_some() && !matches!(top, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if def.flags & flags::NO_MULTI != 0 {
             reject(store, client, out, Some(cmd), "Command not allowed inside a transaction", argv);

@@ -112,7 +112,7 @@ fn config_set(ctx: &mut Ctx) {
     let a = &ctx.client.shared.addr;
     let local = ctx.client.is_unix || a.starts_with("127.0.0.1:") || a.starts_with("[::1]:");
     let old = ctx.store.cfg.clone();
-    match ctx.store.cfg.set_with(&pairs, SetOptions { local_client: local, loading: false }) {
+    match ctx.store.cfg.set_with(&pairs, SetOptions { local_client: local, loading: ctx.store.loading.is_some() }) {
         Ok(changed) => {
             if let Err((name, why)) = apply(ctx, &old, &changed) {
                 // As Redis's `restoreBackupConfig`: the old values, and their effects for

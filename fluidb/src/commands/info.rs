@@ -437,7 +437,7 @@ fn persistence_section(s: &mut String, store: &Store) {
     let _ = write!(
         s,
         "# Persistence\r\n\
-         loading:0\r\n\
+         loading:{}\r\n\
          async_loading:0\r\n\
          current_cow_peak:0\r\n\
          current_cow_size:0\r\n\
@@ -467,6 +467,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
+        u8::from(store.loading.is_some()),
         crate::persistence::snapshot::changes_since_save(store),
         store.bgsave.in_progress() as u8,
         store.lastsave,
@@ -493,6 +494,9 @@ fn persistence_section(s: &mut String, store: &Store) {
             "aof_current_size:{size}\r\naof_base_size:{base}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\n\
              aof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n"
         );
+    }
+    if let Some(l) = &store.loading {
+        s.push_str(&crate::server::loading::info_fields(l));
     }
 }
 

@@ -464,7 +464,7 @@ config_table! {
     ignore_warnings: String = s(""); "ignore-warnings" [] STR, MOD;
     // --------------------------------------------------- hidden (debug/tests)
     rdb_key_save_delay: i32 = 0; "rdb-key-save-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
-    key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN;
+    key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
     watchdog_period: i32 = 0; "watchdog-period" [] int(0, INT_MAX), MOD | HIDDEN;
     use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
     loading_process_events_interval_bytes: i64 = 2 << 20; "loading-process-events-interval-bytes" [] int(1024, INT_MAX), MOD | HIDDEN;
@@ -594,6 +594,7 @@ mod tests {
             "notify-keyspace-events",
             "proto-max-bulk-len",
             "rdb-key-save-delay",
+            "key-load-delay",
             "replica-serve-stale-data",
             "replica-read-only",
             "repl-diskless-sync",

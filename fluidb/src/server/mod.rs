@@ -15,6 +15,7 @@ pub mod cron;
 pub mod histogram;
 pub mod latency;
 pub mod listen;
+pub mod loading;
 pub mod monitor;
 pub mod oom;
 pub mod pause;
@@ -160,17 +161,24 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
         tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
     tokio::spawn(cron::run(shared.clone()));
-    {
-        let mut st = shared.store.lock();
-        if let Some((host, port)) = st.cfg.replicaof.first().cloned() {
-            crate::replication::replica::set_master(&shared, &mut st, host, port);
-        }
-    }
+    let loading = shared.store.lock().loading.is_some();
     // A file grown past RLIMIT_FSIZE must fail the write (EFBIG, handled like a full disk:
     // MISCONF and a retry), not kill the server with SIGXFSZ.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    log_notice!("Ready to accept connections");
+    if loading {
+        // The dataset loads while clients are served; replication starts after it, and
+        // the server is ready (as Redis logs it) once it is in.
+        let rt = tokio::runtime::Handle::current();
+        loading::start(shared.clone(), move |shared, st| {
+            let _entered = rt.enter();
+            start_replication(shared, st);
+            log_notice!("Ready to accept connections");
+        });
+    } else {
+        start_replication(&shared, &mut shared.store.lock());
+        log_notice!("Ready to accept connections");
+    }
     loop {
         if shared.shutting_down.load(Ordering::SeqCst) {
             break;
@@ -189,6 +197,13 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
     }
     log_warning!("fluidB is now ready to exit, bye bye...");
     Ok(())
+}
+
+/// Connects to the master of the configuration file (`replicaof`), if any.
+fn start_replication(shared: &Arc<Shared>, st: &mut Store) {
+    if let Some((host, port)) = st.cfg.replicaof.first().cloned() {
+        crate::replication::replica::set_master(shared, st, host, port);
+    }
 }
 
 /// A signal asks for a shutdown: save first as SHUTDOWN would; if the save fails, keep

@@ -231,6 +231,9 @@ pub struct Store {
     pub last_tick: Option<std::time::Instant>,
     /// DEBUG SET-ACTIVE-EXPIRE switch.
     pub active_expire_enabled: bool,
+    /// Set while the dataset loads at boot: commands without the `loading` flag are
+    /// refused with -LOADING (see `server::loading`).
+    pub loading: Option<std::sync::Arc<crate::server::loading::Loading>>,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: i64,
     /// LATENCY monitor samples.
@@ -279,6 +282,7 @@ impl Store {
             is_replica: false,
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
+            loading: None,
             clock_base: None,
             last_tick: None,
             lastsave: crate::util::time::unix_secs(),

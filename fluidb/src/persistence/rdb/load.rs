@@ -26,6 +26,8 @@ pub struct Limits {
     pub list_fill: i32,
     /// Longest string accepted (`proto-max-bulk-len`).
     pub max_string: usize,
+    /// `key-load-delay`: microseconds to wait after each key (a test hook).
+    pub key_load_delay: i32,
 }
 
 impl Default for Limits {
@@ -36,6 +38,7 @@ impl Default for Limits {
             set_max_intset: 512,
             list_fill: crate::types::list::DEFAULT_FILL,
             max_string: 512 << 20,
+            key_load_delay: 0,
         }
     }
 }
@@ -376,6 +379,7 @@ impl Limits {
             set_max_intset: us(c.set_max_intset_entries),
             list_fill: c.list_max_listpack_size,
             max_string: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
+            key_load_delay: c.key_load_delay,
         }
     }
 }
