@@ -55,6 +55,9 @@ fn main() {
     let threads = cfg.server_threads.max(1) as usize;
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+    // Checked line by line when the configuration was read.
+    let _ = fluidb::commands::CommandTable::get().install_renames(&cfg.rename_command);
+    let _ = server::oom::apply(&cfg, !cfg.replicaof.is_empty());
     let shared = Shared::new(cfg, config_file);
     // Redis's `initial_memory_usage`: what the server uses before any data is loaded.
     fluidb::commands::info::note_startup_memory();
@@ -87,6 +90,11 @@ fn load_data(shared: &Shared) -> Result<(), String> {
     let mut st = shared.store.lock();
     // A replica keeps keys that expired while it was down: its master deletes them.
     st.is_replica = !st.cfg.replicaof.is_empty();
+    // The RDB file loads once the server serves clients (they get -LOADING meanwhile).
+    if server::loading::background_at_boot(&st) {
+        server::loading::prepare(&mut st);
+        return Ok(());
+    }
     if st.cfg.appendonly {
         if aof::load_at_boot(shared, &mut st)? {
             return Ok(());

@@ -632,3 +632,112 @@ fn shutdown_errors_match_redis_and_shutdown_exits() {
         assert!(s.log().contains("User requested shutdown..."));
     }
 }
+
+// ---- Latency tracking (per-command histograms) ----
+
+/// `latency_percentiles_usec_<cmd>` of INFO latencystats, or "" when absent.
+fn percentiles(r: &mut Raw, cmd: &str) -> String {
+    let info = r.call(&["INFO", "latencystats"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix(&format!("latency_percentiles_usec_{cmd}:")))
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn latencystats_follow_tracking_percentiles_and_resetstat() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    ok(&mut r, &["CONFIG", "SET", "latency-tracking", "no"]);
+    r.call(&["SET", "a", "b"]);
+    assert_eq!(percentiles(&mut r, "set"), "");
+    ok(&mut r, &["CONFIG", "SET", "latency-tracking", "yes"]);
+    r.call(&["SET", "a", "b"]);
+    let p = percentiles(&mut r, "set");
+    let labels: Vec<&str> = p.split(',').map(|kv| kv.split('=').next().unwrap()).collect();
+    assert_eq!(labels, ["p50", "p99", "p99.9"], "{p}");
+    // Values are microseconds with three decimals.
+    assert!(p.split(',').all(|kv| kv.split('=').nth(1).unwrap().split('.').nth(1).unwrap().len() == 3), "{p}");
+    ok(&mut r, &["CONFIG", "SET", "latency-tracking-info-percentiles", "0.0 50.0 100.0"]);
+    let p = percentiles(&mut r, "set");
+    assert!(p.starts_with("p0=") && p.contains(",p50=") && p.contains(",p100="), "{p}");
+    // Subcommands have their own histograms.
+    r.call(&["CLIENT", "ID"]);
+    assert!(!percentiles(&mut r, "client|id").is_empty());
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    assert_eq!(percentiles(&mut r, "set"), "");
+}
+
+#[test]
+fn latency_histogram_layout_matches_redis() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    r.call(&["SET", "a", "b"]);
+    r.call(&["SET", "a", "b"]);
+    // RESP2: a flat map of command -> {calls, histogram_usec: {usec: cumulative}}.
+    let h = r.call(&["LATENCY", "HISTOGRAM", "set", "nosuch"]);
+    assert!(h.starts_with("*2\r\n$3\r\nset\r\n*4\r\n$5\r\ncalls\r\n:2\r\n$14\r\nhistogram_usec\r\n*"), "{h}");
+    // The last bucket holds every call.
+    assert!(h.ends_with(":2\r\n"), "{h}");
+    assert_eq!(r.call(&["LATENCY", "HISTOGRAM", "nosuch"]), "*0\r\n");
+    // A container names its subcommands.
+    r.call(&["CLIENT", "ID"]);
+    r.call(&["CLIENT", "GETNAME"]);
+    let h = r.call(&["LATENCY", "HISTOGRAM", "client"]);
+    assert!(h.starts_with("*4\r\n") && h.contains("$9\r\nclient|id\r\n") && h.contains("$14\r\nclient|getname\r\n"), "{h}");
+    let h = r.call(&["LATENCY", "HISTOGRAM", "client|id"]);
+    assert!(h.starts_with("*2\r\n$9\r\nclient|id\r\n"), "{h}");
+    // RESP3: maps.
+    r.call(&["HELLO", "3"]);
+    let h = r.call(&["LATENCY", "HISTOGRAM", "set"]);
+    assert!(h.starts_with("%1\r\n$3\r\nset\r\n%2\r\n$5\r\ncalls\r\n:2\r\n$14\r\nhistogram_usec\r\n%"), "{h}");
+}
+
+#[test]
+fn latency_histogram_counts_blocked_and_slept_commands_once() {
+    let s = debug_server();
+    let mut r = s.raw();
+    let mut b = s.raw();
+    ok(&mut r, &["CONFIG", "RESETSTAT"]);
+    b.cmd(&[b"BLPOP", b"l", b"0"]);
+    wait_for("BLPOP to block", Duration::from_secs(10), || {
+        field(&r.call(&["INFO", "clients"]), "blocked_clients") == "1"
+    });
+    r.call(&["LPUSH", "l", "x"]);
+    assert_eq!(b.read_reply(), b"*2\r\n$1\r\nl\r\n$1\r\nx\r\n");
+    // As Redis: one call, one histogram sample, recorded when served.
+    let info = r.call(&["INFO", "commandstats"]);
+    assert!(field(&info, "cmdstat_blpop").starts_with("calls=1,"), "{info}");
+    assert!(r.call(&["LATENCY", "HISTOGRAM", "blpop"]).contains("$5\r\ncalls\r\n:1\r\n"));
+    // DEBUG SLEEP's sample includes the sleep.
+    r.call(&["DEBUG", "SLEEP", "0.05"]);
+    ok(&mut r, &["CONFIG", "SET", "latency-tracking-info-percentiles", "50"]);
+    let p = percentiles(&mut r, "debug");
+    let v: f64 = p.strip_prefix("p50=").unwrap().parse().unwrap();
+    assert!(v >= 50000.0, "{p}");
+}
+
+#[test]
+fn latency_doctor_graph_and_help_match_redis() {
+    same_as_redis(
+        &[],
+        &[
+            &["LATENCY", "HELP"],
+            &["LATENCY", "DOCTOR"],
+            &["LATENCY", "GRAPH", "command"],
+            &["LATENCY", "GRAPH"],
+            &["LATENCY", "HISTOGRAM", "nosuch"],
+        ],
+    );
+    // With events: the report names them, the graph draws them.
+    let s = Server::start(&["--enable-debug-command", "yes", "--latency-monitor-threshold", "10"]);
+    let mut r = s.raw();
+    r.call(&["DEBUG", "SLEEP", "0.02"]);
+    let doctor = r.call(&["LATENCY", "DOCTOR"]);
+    assert!(doctor.contains("Dave, I have observed latency spikes in this Redis instance."), "{doctor}");
+    assert!(doctor.contains("1. command: 1 latency spikes (average "), "{doctor}");
+    let graph = r.call(&["LATENCY", "GRAPH", "command"]);
+    assert!(graph.contains("command - high ") && graph.contains(&"-".repeat(80)), "{graph}");
+}

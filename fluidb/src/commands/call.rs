@@ -95,7 +95,7 @@ impl Ctx<'_> {
             on_timeout.write(self.out);
             return;
         }
-        self.client.block_req = Some(BlockRequest { keys: keys.to_vec(), btype, deadline, on_timeout });
+        self.client.block_req = Some(BlockRequest { keys: keys.to_vec(), btype, deadline, on_timeout, first_usec: 0 });
         self.flow = Flow::Block;
     }
 }
@@ -284,6 +284,11 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         reject(store, client, out, Some(cmd), msg, argv);
         return Flow::Continue;
     }
+    // While the dataset loads at boot only commands flagged `loading` run.
+    if store.loading.is_some() && def.flags & flags::LOADING == 0 {
+        reject(store, client, out, Some(cmd), crate::server::loading::LOADING_ERR, argv);
+        return Flow::Continue;
+    }
     if client.multi.is_some() && !matches!(top, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
         if def.flags & flags::NO_MULTI != 0 {
             reject(store, client, out, Some(cmd), "Command not allowed inside a transaction", argv);
@@ -385,13 +390,20 @@ pub fn execute(
     }
     let usec = end.saturating_duration_since(start).as_micros() as u64;
 
-    // Stats.
-    store.stats.total_commands_processed += 1;
+    // Stats. A served blocked command is accounted as Redis's `updateStatsOnUnblock`
+    // does: no second call, and the time of the call that blocked counted again.
+    let served = client.served_after_block;
+    let total_usec = served.map_or(usec, |first| first + usec);
     let errors = out.take_errors();
     {
+        if served.is_none() {
+            store.stats.total_commands_processed += 1;
+        }
         let cs = store.stats.command(cmd.id);
-        cs.calls += 1;
-        cs.usec += usec;
+        if served.is_none() {
+            cs.calls += 1;
+        }
+        cs.usec += total_usec;
         // Errors of the commands inside EXEC were taken (and counted) by their own calls.
         if !errors.is_empty() {
             cs.failed_calls += 1;
@@ -399,6 +411,16 @@ pub fn execute(
     }
     for code in &errors {
         store.stats.error(code);
+    }
+    // The latency histogram of a command that blocks is recorded when it is served or
+    // unblocked; DEBUG SLEEP's once it slept (`latency::after_sleep`).
+    let blocked = flow == Flow::Block;
+    if blocked {
+        if let Some(req) = client.block_req.as_mut() {
+            req.first_usec = usec;
+        }
+    } else if store.cfg.latency_tracking && !matches!(flow, Flow::Sleep(_)) {
+        store.stats.record_latency(cmd.id, total_usec);
     }
 
     // Write stream: side-effect writes (expired keys) first, then the command itself.
@@ -432,14 +454,22 @@ pub fn execute(
     let redacted =
         if def.flags & flags::NO_AUTH != 0 { crate::commands::connection::redacted(def, argv) } else { None };
     let logged = redacted.as_deref().unwrap_or(argv);
-    // Slow log and latency monitor.
+    // Slow log and latency monitor (a blocked command reaches the slow log once served).
     if def.flags & flags::SKIP_SLOWLOG == 0 {
-        crate::server::slowlog::maybe_log(store, client, logged, usec);
-        crate::server::latency::command_sample(store, def.flags & flags::FAST != 0, usec);
+        if !blocked {
+            crate::server::slowlog::maybe_log(store, client, logged, total_usec);
+        }
+        if served.is_some() {
+            let threshold = store.cfg.latency_monitor_threshold.max(0) as u64;
+            store.latency.add_if_needed(threshold, "command-unblocking", usec / 1000);
+        } else {
+            crate::server::latency::command_sample(store, def.flags & flags::FAST != 0, usec);
+        }
     }
     // MONITOR feed (admin and skip_monitor commands are not shown, as in Redis), with the
-    // database selected after the command (SELECT shows its new database).
-    if !store.clients.monitors.is_empty() && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+    // database selected after the command (SELECT shows its new database). A served
+    // blocked command was shown when it was called.
+    if !store.clients.monitors.is_empty() && def.flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 && served.is_none() {
         let db = client.db;
         crate::server::monitor::feed(store, client, db, logged);
     }
@@ -487,6 +517,18 @@ pub fn source_command_failed(store: &mut Store, source: Source, command: &[u8], 
             "This {from} panicked sending an error to its {to} after processing the command '{command}'"
         );
         std::process::abort();
+    }
+}
+
+/// CLIENT UNBLOCK ... ERROR ended a blocked command (Redis's `updateStatsOnUnblock(c, 0,
+/// 0, 1)`): a failed call, its blocking call's time counted again and recorded.
+pub fn account_unblocked_with_error(store: &mut Store, argv: &[Bytes], first_usec: u64) {
+    let Ok(cmd) = resolve(CommandTable::get(), argv) else { return };
+    let cs = store.stats.command(cmd.id);
+    cs.failed_calls += 1;
+    cs.usec += first_usec;
+    if store.cfg.latency_tracking {
+        store.stats.record_latency(cmd.id, first_usec);
     }
 }
 

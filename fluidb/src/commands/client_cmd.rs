@@ -348,20 +348,23 @@ fn flags_of(store: &Store, c: &Client, buf: &mut String) {
     if c.is_master_link {
         buf.push('M');
     }
-    if store.blocking.is_blocked(c.id) {
-        buf.push('b');
-    }
     if c.subscriptions() > 0 {
         buf.push('P');
     }
     if c.multi.is_some() {
         buf.push('x');
     }
+    if store.blocking.is_blocked(c.id) {
+        buf.push('b');
+    }
     if !store.watch.dirty.is_empty() && store.watch.dirty.contains(&c.id) {
         buf.push('d');
     }
     if c.close_after_reply {
         buf.push('c');
+    }
+    if c.shared.is_killed() {
+        buf.push('A');
     }
     if c.is_unix {
         buf.push('U');
@@ -380,11 +383,20 @@ pub fn sync_info(store: &Store, client: &Client, info: &mut ClientInfo, last: Op
     info.db = client.db;
     info.sub = client.channels.len();
     info.psub = client.patterns.len();
+    info.ssub = client.shard_channels.len();
     info.multi = client.multi.as_ref().map(|m| m.queued.len() as i64).unwrap_or(-1);
+    info.multi_mem = multi_mem(client);
     info.resp = if client.resp3() { 3 } else { 2 };
     let mut f = std::mem::take(&mut info.flags);
     flags_of(store, client, &mut f);
     info.flags = f;
+    // A blocked client keeps the arguments of the command it waits in.
+    info.argv_mem = match last {
+        Some(argv) if store.blocking.is_blocked(client.id) => argv_mem(argv),
+        _ => 0,
+    };
+    let class = client.obuf_class().map_or(crate::server::client::NO_CLASS, |c| c as u8);
+    client.shared.bufs.class.store(class, Ordering::Relaxed);
     if let Some(argv) = last.filter(|a| !a.is_empty()) {
         let name = match super::call::resolve(CommandTable::get(), argv) {
             Ok(c) | Err((Some(c), _)) => c.fullname.as_str(),
@@ -400,21 +412,34 @@ pub fn sync_info(store: &Store, client: &Client, info: &mut ClientInfo, last: Op
     }
 }
 
+/// Redis's `argv_len_sum` plus its argument pointers: what `argv-mem` and `tot-mem` count
+/// of a command's arguments.
+fn argv_mem(argv: &[Bytes]) -> usize {
+    argv.iter().map(|a| a.len()).sum()
+}
+
+/// `multi-mem`: the arguments of the queued commands plus a pointer each (Redis's
+/// `mstate.argv_len_sums`).
+fn multi_mem(c: &Client) -> usize {
+    c.multi
+        .as_ref()
+        .map_or(0, |m| m.queued.iter().map(|argv| argv_mem(argv) + std::mem::size_of::<usize>() * argv.len()).sum())
+}
+
 /// The calling client's own state, which is newer than its published `ClientInfo`.
 struct Me<'a> {
     client: &'a Client,
     cmd: &'a str,
-    argv_mem: usize,
+    argv: &'a [Bytes],
+    /// Replies of the earlier commands of its batch, not written yet.
+    out_len: usize,
 }
-
-/// Read buffer size reported as `rbs` (the connection's initial read buffer).
-const RBS: usize = 16 * 1024;
 
 /// One CLIENT LIST line (without the trailing newline), in Redis 7.0's field order.
 fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
     let info = cs.info.lock();
     let mut flags = String::new();
-    let (name, db, sub, psub, multi, idle, cmd, resp, argv_mem) = match me {
+    let (name, db, sub, psub, ssub, multi, multi_mem, idle, cmd, resp, argv_mem, argc, pending) = match me {
         Some(m) => {
             flags_of(store, m.client, &mut flags);
             let c = m.client;
@@ -423,11 +448,15 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
                 c.db,
                 c.channels.len(),
                 c.patterns.len(),
+                c.shard_channels.len(),
                 c.multi.as_ref().map(|q| q.queued.len() as i64).unwrap_or(-1),
+                multi_mem(c),
                 0,
                 m.cmd.to_string(),
                 if c.resp3() { 3 } else { 2 },
-                m.argv_mem,
+                argv_mem(m.argv),
+                m.argv.len(),
+                m.out_len + cs.output_pending(),
             )
         }
         None => {
@@ -437,24 +466,43 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
                 info.db,
                 info.sub,
                 info.psub,
+                info.ssub,
                 info.multi,
+                info.multi_mem,
                 info.last_interaction.elapsed().as_secs(),
                 info.last_cmd.clone(),
                 info.resp,
+                info.argv_mem,
                 0,
+                cs.output_pending(),
             )
         }
     };
     drop(info);
     let name = name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
-    let obl = cs.mailbox_bytes.load(Ordering::Relaxed);
-    let tot_mem = RBS + argv_mem + obl + 1024;
+    let b = &cs.bufs;
+    let (qbuf, qcap) = (b.qbuf_len.load(Ordering::Relaxed), b.qbuf_cap.load(Ordering::Relaxed));
+    let (rbs, rbp) = (b.rbs.load(Ordering::Relaxed), b.rbp.load(Ordering::Relaxed));
+    let (obl, oll, omem) = crate::server::client::output_usage(pending, rbs);
+    // Redis's `getClientMemoryUsage`: output list, query buffer, the client structure,
+    // reply buffer, arguments, MULTI state, and the pub/sub subscriptions' entries.
+    let ptr = std::mem::size_of::<usize>();
+    let tot_mem = omem
+        + qcap
+        + std::mem::size_of::<Client>()
+        + std::mem::size_of::<ClientShared>()
+        + rbs
+        + argv_mem
+        + ptr * argc
+        + multi_mem
+        + (sub + psub + ssub) * 4 * ptr;
+    let events = if pending > obl || b.out_pending.load(Ordering::Relaxed) > 0 { "rw" } else { "r" };
     let mut s = String::with_capacity(320);
     let _ = write!(
         s,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} \
-         qbuf=0 qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} \
-         user=default redir=-1 resp={}",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
+         qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} \
+         cmd={} user=default redir=-1 resp={}",
         cs.id,
         cs.addr,
         cs.laddr,
@@ -466,12 +514,19 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
         db,
         sub,
         psub,
+        ssub,
         multi,
-        RBS,
+        qbuf,
+        qcap.saturating_sub(qbuf),
         argv_mem,
-        RBS,
+        multi_mem,
+        rbs,
+        rbp,
         obl,
+        oll,
+        omem,
         tot_mem,
+        events,
         cmd,
         resp
     );
@@ -479,7 +534,7 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
 }
 
 fn me<'a>(ctx: &'a Ctx) -> Me<'a> {
-    Me { client: ctx.client, cmd: &ctx.cmd.fullname, argv_mem: ctx.argv.iter().map(|a| a.len()).sum() }
+    Me { client: ctx.client, cmd: &ctx.cmd.fullname, argv: ctx.argv, out_len: ctx.out.len() }
 }
 
 /// The line for client `id`, which may be the caller.

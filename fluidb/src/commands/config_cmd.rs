@@ -112,11 +112,16 @@ fn config_set(ctx: &mut Ctx) {
     let a = &ctx.client.shared.addr;
     let local = ctx.client.is_unix || a.starts_with("127.0.0.1:") || a.starts_with("[::1]:");
     let old = ctx.store.cfg.clone();
-    match ctx.store.cfg.set_with(&pairs, SetOptions { local_client: local, loading: false, refuse_unimplemented: true })
-    {
+    match ctx.store.cfg.set_with(
+        &pairs,
+        SetOptions { local_client: local, loading: ctx.store.loading.is_some(), refuse_unimplemented: true },
+    ) {
         Ok(changed) => {
-            if let Err((name, why)) = apply(ctx, &changed) {
-                ctx.store.cfg = old;
+            if let Err((name, why)) = apply(ctx, &old, &changed) {
+                // As Redis's `restoreBackupConfig`: the old values, and their effects for
+                // the settings that were applied before the failure.
+                let new = std::mem::replace(&mut ctx.store.cfg, old);
+                revert(ctx, &new, &changed);
                 apply_cached(ctx);
                 let msg = set_failed_error(name, &why);
                 return ctx.out.error(format!("-{msg}"));
@@ -124,6 +129,29 @@ fn config_set(ctx: &mut Ctx) {
             ctx.out.ok();
         }
         Err(e) => ctx.out.error(format!("-{e}")),
+    }
+}
+
+/// Whether `name` changed the TCP listeners.
+fn is_listener(name: &str) -> bool {
+    matches!(name, "port" | "bind")
+}
+
+/// Whether `name` changed the OOM score settings.
+fn is_oom(name: &str) -> bool {
+    matches!(name, "oom-score-adj" | "oom-score-adj-values")
+}
+
+/// Undoes the effects `apply` may have had (the configuration is already the old one;
+/// `new` is the rejected one).
+fn revert(ctx: &mut Ctx, new: &crate::config::Config, changed: &[&'static str]) {
+    let cfg = &ctx.store.cfg;
+    if changed.iter().any(|n| is_listener(n)) && (new.port != cfg.port || new.bind != cfg.bind) {
+        let _ = ctx.shared.listeners.rebind((&new.bind, new.port), (&cfg.bind, cfg.port), cfg.tcp_backlog);
+        ctx.shared.port.store(cfg.port as usize, std::sync::atomic::Ordering::Relaxed);
+    }
+    if changed.iter().any(|n| is_oom(n)) {
+        let _ = crate::server::oom::apply(cfg, ctx.store.is_replica);
     }
 }
 
@@ -136,8 +164,27 @@ fn apply_cached(ctx: &mut Ctx) {
 
 /// Applies the side effects of changed directives. On failure returns the directive and
 /// the reason; the caller restores the old configuration.
-fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, String)> {
+fn apply(ctx: &mut Ctx, old: &crate::config::Config, changed: &[&'static str]) -> Result<(), (&'static str, String)> {
+    let mut listeners_done = false;
+    let mut oom_done = false;
     for &name in changed {
+        // Redis runs an apply function once for all the settings that share it.
+        if is_listener(name) && !listeners_done {
+            listeners_done = true;
+            let cfg = &ctx.store.cfg;
+            ctx.shared.listeners.rebind((&old.bind, old.port), (&cfg.bind, cfg.port), cfg.tcp_backlog).map_err(
+                |_| match name {
+                    "port" => ("port", "Unable to listen on this port. Check server logs.".to_string()),
+                    _ => ("bind", "Failed to bind to specified addresses.".to_string()),
+                },
+            )?;
+            ctx.shared.port.store(cfg.port as usize, std::sync::atomic::Ordering::Relaxed);
+        }
+        if is_oom(name) && !oom_done {
+            oom_done = true;
+            crate::server::oom::apply(&ctx.store.cfg, ctx.store.is_replica)
+                .map_err(|_| (name, "Failed to set current oom_score_adj. Check server logs.".to_string()))?;
+        }
         if name == "dir" {
             let dir = ctx.store.cfg.dir.clone();
             std::env::set_current_dir(&dir).map_err(|e| ("dir", e.to_string()))?;

@@ -75,6 +75,12 @@ const HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+    "    In case NEVER is provided the last observed peak will never be reset",
+    "    In case RESET is provided the peak reset time will be restored to the default value",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable the reply buffer resize cron job",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -173,8 +179,40 @@ fn debug(ctx: &mut Ctx) {
             let msg = format!("-{}", String::from_utf8_lossy(&ctx.argv[2]));
             ctx.out.error(&msg);
         }
+        (b"replybuffer", 4) => debug_replybuffer(ctx),
+        (b"config-rewrite-force-all", 2) => match ctx.store.cfg.rewrite_force_all() {
+            Ok(()) => ctx.out.ok(),
+            Err(e) => ctx.out.error(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")),
+        },
         _ => subcommand_syntax_error(ctx),
     }
+}
+
+/// DEBUG REPLYBUFFER PEAK-RESET-TIME <never|reset|ms> | RESIZING <0|1>: how the client
+/// cron resizes reply buffers (see `server::cron::clients_cron`).
+fn debug_replybuffer(ctx: &mut Ctx) {
+    let what = ctx.argv[2].to_ascii_lowercase();
+    let arg = &ctx.argv[3];
+    match what.as_slice() {
+        b"peak-reset-time" => {
+            let ms = if arg.eq_ignore_ascii_case(b"never") {
+                -1
+            } else if arg.eq_ignore_ascii_case(b"reset") {
+                crate::server::REPLY_BUFFER_DEFAULT_PEAK_RESET_MS
+            } else {
+                match crate::util::numeric::string2ll(arg) {
+                    Some(n) => n,
+                    None => return ctx.out.error(super::call::err::NOT_INT),
+                }
+            };
+            ctx.shared.reply_buffer_peak_reset_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+        }
+        b"resizing" => {
+            ctx.shared.reply_buffer_resizing.store(atoi(arg) != 0, std::sync::atomic::Ordering::Relaxed);
+        }
+        _ => return subcommand_syntax_error(ctx),
+    }
+    ctx.out.ok();
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset, empties it and loads the
@@ -360,6 +398,8 @@ fn debug_sleep(ctx: &mut Ctx) {
     if secs > 0.0 {
         if let Ok(d) = std::time::Duration::try_from_secs_f64(secs) {
             if ctx.in_exec {
+                // A transaction is atomic: it sleeps holding the store lock, the server
+                // stalled as Redis's would be, and the sleep counts in its own statistics.
                 std::thread::sleep(d);
             } else {
                 ctx.flow = Flow::Sleep(d);

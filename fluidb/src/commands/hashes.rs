@@ -553,6 +553,10 @@ fn hrandfield_count(ctx: &mut Ctx, l: i64, withvalues: bool) {
             };
             let Some((f, v)) = pair else { break };
             reply_pair(out, f, v, withvalues);
+            // Past the output limit the client is dropped with its reply: stop early.
+            if out.over_limit() {
+                return;
+            }
             if out.len() - mark > MAX_RANDOM_REPLY_BYTES {
                 out.buf.truncate(mark);
                 return out.error("reply too large: HRANDFIELD count exceeds the reply size limit");

@@ -110,11 +110,22 @@ pub fn bytes_to_human(n: u64) -> String {
 /// jemalloc's counters (bytes): allocated by the application, in active pages, resident.
 /// The global allocator is jemalloc (see main.rs), as in Redis; `epoch::advance` refreshes
 /// the cached statistics (a few microseconds, fine for INFO and memory checks).
+///
+/// jemalloc counts the blocks its per-thread caches keep after a free as allocated; they
+/// are subtracted, so the first figure is what the application holds, as Redis's own
+/// `used_memory` counter (live allocations only) is. Otherwise memory freed on one I/O
+/// thread would look in use until that thread's cache is flushed.
 pub(crate) fn jemalloc_stats() -> Option<(u64, u64, u64)> {
-    use tikv_jemalloc_ctl::{epoch, stats};
+    use tikv_jemalloc_ctl::{epoch, raw, stats};
     epoch::advance().ok()?;
+    // SAFETY: both names are `size_t` statistics of jemalloc 5.3 (MALLCTL_ARENAS_ALL = 4096).
+    let cached = unsafe {
+        raw::read::<usize>(b"stats.arenas.4096.tcache_bytes\0").unwrap_or(0)
+            + raw::read::<usize>(b"stats.arenas.4096.tcache_stashed_bytes\0").unwrap_or(0)
+    };
+    let allocated = stats::allocated::read().ok()?;
     Some((
-        stats::allocated::read().ok()? as u64,
+        allocated.saturating_sub(cached) as u64,
         stats::active::read().ok()? as u64,
         stats::resident::read().ok()? as u64,
     ))
@@ -263,8 +274,7 @@ pub fn gen_info(shared: &Shared, store: &Store, sections: &[&str]) -> String {
             "modules" => s.push_str("# Modules\r\n"),
             "commandstats" => commandstats_section(&mut s, store),
             "errorstats" => errorstats_section(&mut s, store),
-            // Per-command latency histograms are not kept yet: the section is empty.
-            "latencystats" => s.push_str("# Latencystats\r\n"),
+            "latencystats" => latencystats_section(&mut s, store),
             "cluster" => s.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
             "keyspace" => keyspace_section(&mut s, store),
             _ => {}
@@ -327,13 +337,15 @@ fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
          connected_clients:{}\r\n\
          cluster_connections:0\r\n\
          maxclients:{}\r\n\
-         client_recent_max_input_buffer:0\r\n\
-         client_recent_max_output_buffer:0\r\n\
+         client_recent_max_input_buffer:{}\r\n\
+         client_recent_max_output_buffer:{}\r\n\
          blocked_clients:{}\r\n\
          tracking_clients:0\r\n\
          clients_in_timeout_table:0\r\n",
         store.clients.len(),
         store.cfg.maxclients,
+        store.clients.peak_input.iter().max().unwrap_or(&0),
+        store.clients.peak_output.iter().max().unwrap_or(&0),
         store.pause.waiting_clients() + store.blocking.len(),
     );
 }
@@ -429,7 +441,7 @@ fn persistence_section(s: &mut String, store: &Store) {
     let _ = write!(
         s,
         "# Persistence\r\n\
-         loading:0\r\n\
+         loading:{}\r\n\
          async_loading:0\r\n\
          current_cow_peak:0\r\n\
          current_cow_size:0\r\n\
@@ -459,6 +471,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
+        u8::from(store.loading.is_some()),
         crate::persistence::snapshot::changes_since_save(store),
         store.bgsave.in_progress() as u8,
         store.lastsave,
@@ -485,6 +498,9 @@ fn persistence_section(s: &mut String, store: &Store) {
             "aof_current_size:{size}\r\naof_base_size:{base}\r\naof_pending_rewrite:0\r\naof_buffer_length:0\r\n\
              aof_pending_bio_fsync:0\r\naof_delayed_fsync:0\r\n"
         );
+    }
+    if let Some(l) = &store.loading {
+        s.push_str(&crate::server::loading::info_fields(l));
     }
 }
 
@@ -543,8 +559,8 @@ fn stats_section(s: &mut String, store: &Store) {
          total_writes_processed:{}\r\n\
          io_threaded_reads_processed:0\r\n\
          io_threaded_writes_processed:0\r\n\
-         reply_buffer_shrinks:0\r\n\
-         reply_buffer_expands:0\r\n",
+         reply_buffer_shrinks:{}\r\n\
+         reply_buffer_expands:{}\r\n",
         st.total_connections_received,
         st.total_commands_processed,
         st.total_net_input_bytes,
@@ -565,6 +581,8 @@ fn stats_section(s: &mut String, store: &Store) {
         st.total_error_replies,
         st.total_reads_processed,
         st.total_writes_processed,
+        st.reply_buffer_shrinks,
+        st.reply_buffer_expands,
     );
 }
 
@@ -692,6 +710,40 @@ fn commandstats_section(s: &mut String, store: &Store) {
     }
 }
 
+/// `latency_percentiles_usec_<cmd>:p50=...,p99=...` for every command with a latency
+/// histogram, at the `latency-tracking-info-percentiles` (Redis's
+/// `fillPercentileDistributionLatencies`); empty while `latency-tracking` is off.
+fn latencystats_section(s: &mut String, store: &Store) {
+    s.push_str("# Latencystats\r\n");
+    if !store.cfg.latency_tracking {
+        return;
+    }
+    let table = CommandTable::get();
+    let percentiles = &store.cfg.latency_tracking_info_percentiles;
+    for (id, h) in store.stats.histograms.iter().enumerate() {
+        let (Some(h), Some(cmd)) = (h, table.cmds.get(id)) else { continue };
+        let _ = write!(s, "latency_percentiles_usec_{}:", cmd.fullname);
+        for (j, &p) in percentiles.iter().enumerate() {
+            if j > 0 {
+                s.push(',');
+            }
+            let _ = write!(s, "p{}={:.3}", trim_percentile(p), h.value_at_percentile(p) as f64 / 1000.0);
+        }
+        s.push_str("\r\n");
+    }
+}
+
+/// A percentile as Redis prints it: `%f`, then trailing zeros and a bare point trimmed
+/// (`trimDoubleString`): 50 -> "50", 99.9 -> "99.9".
+fn trim_percentile(p: f64) -> String {
+    let f = format!("{p:.6}");
+    if f.contains('.') {
+        f.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        f
+    }
+}
+
 fn errorstats_section(s: &mut String, store: &Store) {
     s.push_str("# Errorstats\r\n");
     let mut errs: Vec<_> = store.stats.errors.iter().collect();
@@ -722,6 +774,15 @@ mod tests {
         assert_eq!(select_sections(&[b"CPU", b"nosuch", b"server"]), vec!["server", "cpu"]);
         assert_eq!(select_sections(&[b"default", b"commandstats"]).len(), 12);
         assert!(select_sections(&[b"nosuch"]).is_empty());
+    }
+
+    #[test]
+    fn percentile_labels() {
+        assert_eq!(trim_percentile(50.0), "50");
+        assert_eq!(trim_percentile(99.9), "99.9");
+        assert_eq!(trim_percentile(0.0), "0");
+        assert_eq!(trim_percentile(100.0), "100");
+        assert_eq!(trim_percentile(99.99), "99.99");
     }
 
     #[test]

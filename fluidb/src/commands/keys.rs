@@ -532,6 +532,10 @@ fn keys(ctx: &mut Ctx) {
         if (allkeys || string_match(pattern, k, false)) && !e.is_expired(now) {
             out.bulk(k);
             n += 1;
+            // Past the output limit the client is dropped with its reply: stop early.
+            if out.over_limit() {
+                break;
+            }
         }
     }
     out.end_deferred(pos, b'*', n);

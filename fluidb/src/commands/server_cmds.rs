@@ -3,7 +3,7 @@
 
 use super::call::{Ctx, Flow};
 use super::client_cmd::{help_reply, subcommand_syntax_error};
-use super::table::{acl, flags::*, Command};
+use super::table::{acl, flags::*, Command, CommandTable};
 
 pub static COMMANDS: &[Command] = &[
     Command {
@@ -166,6 +166,42 @@ pub static COMMANDS: &[Command] = &[
                 group: "server",
                 since: "2.8.13",
                 summary: "Return the latest latency samples for all events.",
+                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "doctor",
+                arity: 2,
+                flags: ADMIN | NOSCRIPT | LOADING | STALE,
+                handler: latency_doctor,
+                group: "server",
+                since: "2.8.13",
+                summary: "Return a human readable latency analysis report.",
+                complexity: "O(1)",
+                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "graph",
+                arity: 3,
+                flags: ADMIN | NOSCRIPT | LOADING | STALE,
+                handler: latency_graph,
+                group: "server",
+                since: "2.8.13",
+                summary: "Return a latency graph for the event.",
+                complexity: "O(1)",
+                tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
+                ..Command::DEFAULT
+            },
+            Command {
+                name: "histogram",
+                arity: -2,
+                flags: ADMIN | NOSCRIPT | LOADING | STALE,
+                handler: latency_histogram,
+                group: "server",
+                since: "7.0.0",
+                summary: "Return the cumulative distribution of latencies of a subset of commands or all.",
+                complexity: "O(N) where N is the number of commands with latency information being retrieved.",
                 tips: &["nondeterministic_output", "request_policy:all_nodes", "response_policy:special"],
                 ..Command::DEFAULT
             },
@@ -356,6 +392,10 @@ fn slowlog_get(ctx: &mut Ctx) {
 
 const LATENCY_HELP: &[&str] = &[
     "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "DOCTOR",
+    "    Return a human readable latency analysis report.",
+    "GRAPH <event>",
+    "    Return an ASCII latency graph for the <event> class.",
     "HISTORY <event>",
     "    Return time-latency samples for the <event> class.",
     "LATEST",
@@ -363,9 +403,72 @@ const LATENCY_HELP: &[&str] = &[
     "RESET [<event> ...]",
     "    Reset latency data of one or more <event> classes.",
     "    (default: reset all data for all event classes)",
+    "HISTOGRAM [COMMAND ...]",
+    "    Return a cumulative distribution of latencies in the format of a histogram for the specified command names.",
+    "    If no commands are specified then all histograms are replied.",
     "HELP",
     "    Prints this help.",
 ];
+
+fn latency_doctor(ctx: &mut Ctx) {
+    let report = crate::server::latency::doctor(ctx.store, crate::util::time::unix_secs());
+    ctx.out.verbatim(report.as_bytes(), "txt");
+}
+
+fn latency_graph(ctx: &mut Ctx) {
+    // The event name is matched exactly, as Redis's dictionary lookup does.
+    match ctx.store.latency.events.iter().find(|(e, _)| e.as_bytes() == ctx.argv[2].as_ref()) {
+        Some((event, ts)) => {
+            let g = crate::server::latency::graph(event, ts, crate::util::time::unix_secs());
+            ctx.out.verbatim(g.as_bytes(), "txt");
+        }
+        None => {
+            let msg = format!("No samples available for event '{}'", String::from_utf8_lossy(&ctx.argv[2]));
+            ctx.out.error(&msg);
+        }
+    }
+}
+
+/// LATENCY HISTOGRAM [command ...]: for each command (a container names its
+/// subcommands) with a latency histogram, `calls` and the cumulative `histogram_usec`
+/// buckets, as Redis's `fillCommandCDF`. Unknown names are skipped.
+fn latency_histogram(ctx: &mut Ctx) {
+    let table = CommandTable::get();
+    let stats = &ctx.store.stats;
+    let mut picked: Vec<&crate::commands::table::Cmd> = Vec::new();
+    if ctx.argv.len() == 2 {
+        for top in table.top_level() {
+            picked.push(top);
+            let mut subs: Vec<usize> = top.subs.values().copied().collect();
+            subs.sort_unstable();
+            picked.extend(subs.into_iter().map(|id| &table.cmds[id]));
+        }
+    } else {
+        for name in &ctx.argv[2..] {
+            let Some(cmd) = super::command_cmd::lookup_by_fullname(table, name) else { continue };
+            picked.push(cmd);
+            let mut subs: Vec<usize> = cmd.subs.values().copied().collect();
+            subs.sort_unstable();
+            picked.extend(subs.into_iter().map(|id| &table.cmds[id]));
+        }
+    }
+    let with_data: Vec<_> = picked.into_iter().filter_map(|c| stats.histogram(c.id).map(|h| (c, h))).collect();
+    let out = &mut *ctx.out;
+    out.map(with_data.len());
+    for (cmd, h) in with_data {
+        out.bulk(cmd.fullname.as_bytes());
+        out.map(2);
+        out.bulk(b"calls");
+        out.int(h.total() as i64);
+        out.bulk(b"histogram_usec");
+        let cdf = h.cdf();
+        out.map(cdf.len());
+        for (usec, count) in cdf {
+            out.int(usec as i64);
+            out.int(count as i64);
+        }
+    }
+}
 
 fn latency_help(ctx: &mut Ctx) {
     help_reply(ctx.out, LATENCY_HELP);

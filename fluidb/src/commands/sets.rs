@@ -548,6 +548,10 @@ fn srandmember_with_count(ctx: &mut Ctx) {
         for _ in 0..count {
             let Some(m) = s.random(&mut rng) else { break };
             m.reply(out);
+            // Past the output limit the client is dropped with its reply: stop early.
+            if out.over_limit() {
+                return;
+            }
             if out.len() - mark > super::hashes::MAX_RANDOM_REPLY_BYTES {
                 out.buf.truncate(mark);
                 return out.error("reply too large: SRANDMEMBER count exceeds the reply size limit");

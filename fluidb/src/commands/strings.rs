@@ -62,9 +62,16 @@ const GETRANGE_COMPLEXITY: &str = "O(N) where N is the length of the returned st
 determined by the returned length, but because creating a substring from an existing string is very cheap, it can \
 be considered O(1) for small strings.";
 
+/// Redis's `setGetKeys`: the key's flags depend on GET (which reads the old value).
+fn set_get_keys(argv: &[Bytes]) -> Vec<(usize, &'static [&'static str])> {
+    let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+    vec![(1, if get { &["RW", "access", "update"] } else { &["OW", "update"] })]
+}
+
 pub static COMMANDS: &[Command] = &[
     string_cmd("get", 2, READONLY | FAST, get, "1.0.0", "Get the value of a key", RO_ACCESS),
     Command {
+        getkeys: Some(set_get_keys),
         history: &[
             ("2.6.12", "Added the `EX`, `PX`, `NX` and `XX` options."),
             ("6.0.0", "Added the `KEEPTTL` option."),

@@ -379,6 +379,12 @@ fn families() -> Vec<&'static [Command]> {
     ]
 }
 
+/// Names changed by `rename-command` (see [`CommandTable::rename_plan`]).
+pub type Renames = HashMap<String, Option<usize>>;
+
+/// The `rename-command` lines in effect, set once at startup.
+static RENAMES: OnceLock<Renames> = OnceLock::new();
+
 /// Longest command name accepted for lookup; longer names are unknown commands.
 const MAX_NAME: usize = 64;
 
@@ -412,7 +418,8 @@ impl CommandTable {
         T.get_or_init(CommandTable::build)
     }
 
-    /// Case-insensitive lookup of a top-level command, without allocating.
+    /// Case-insensitive lookup of a top-level command, without allocating. Names changed
+    /// by `rename-command` are looked up under their new names only.
     #[inline]
     pub fn lookup(&self, name: &[u8]) -> Option<&Cmd> {
         let mut buf = [0u8; MAX_NAME];
@@ -423,7 +430,49 @@ impl CommandTable {
             *d = s.to_ascii_lowercase();
         }
         let s = std::str::from_utf8(&buf[..name.len()]).ok()?;
+        if let Some(renamed) = RENAMES.get().filter(|r| !r.is_empty()) {
+            if let Some(&id) = renamed.get(s) {
+                return id.map(|i| &self.cmds[i]);
+            }
+        }
         self.top.get(s).map(|&i| &self.cmds[i])
+    }
+
+    /// The effect of `rename-command` lines, in order (Redis's config.c): each removes a
+    /// command's name and, unless the new name is empty, adds the command under the new
+    /// one. Names map to the command now found under them (None: no longer a command).
+    /// Errors as Redis's: the index of the bad line and its message.
+    pub fn rename_plan(&self, pairs: &[(String, String)]) -> Result<Renames, (usize, &'static str)> {
+        let mut plan: Renames = HashMap::new();
+        for (n, (old, new)) in pairs.iter().enumerate() {
+            let old = old.to_ascii_lowercase();
+            let found = match plan.get(old.as_str()) {
+                Some(id) => *id,
+                None => self.top.get(old.as_str()).copied(),
+            };
+            let Some(id) = found else { return Err((n, "No such command in rename-command")) };
+            plan.insert(old, None);
+            if !new.is_empty() {
+                let new = new.to_ascii_lowercase();
+                let taken = match plan.get(new.as_str()) {
+                    Some(id) => id.is_some(),
+                    None => self.top.contains_key(new.as_str()),
+                };
+                if taken {
+                    return Err((n, "Target command name already exists"));
+                }
+                plan.insert(new, Some(id));
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Installs the server's `rename-command` lines (once, at startup, before any command
+    /// runs; the table is process-wide as the server is).
+    pub fn install_renames(&self, pairs: &[(String, String)]) -> Result<(), &'static str> {
+        let plan = self.rename_plan(pairs).map_err(|(_, e)| e)?;
+        let _ = RENAMES.set(plan);
+        Ok(())
     }
 
     /// Case-insensitive lookup of a subcommand of `parent`.

@@ -1369,6 +1369,10 @@ fn zrandmember_count(ctx: &mut Ctx, l: i64, withscores: bool) {
             if let Some((m, s)) = z.random(&mut rng) {
                 emit(out, &m, s);
             }
+            // Past the output limit the client is dropped with its reply: stop early.
+            if out.over_limit() {
+                return;
+            }
         }
         return;
     }

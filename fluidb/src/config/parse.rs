@@ -229,7 +229,12 @@ impl Loader {
             b"rename-command" if argc == 3 => {
                 let w = words(1);
                 self.cfg.rename_command.push((w[0].clone(), w[1].clone()));
-                Ok(())
+                // Checked against the command table with the lines before it, as Redis
+                // applies each line when it reads it.
+                match crate::commands::CommandTable::get().rename_plan(&self.cfg.rename_command) {
+                    Ok(_) => Ok(()),
+                    Err((_, msg)) => Err(LineError::Msg(msg.to_string())),
+                }
             }
             b"user" if argc >= 2 => {
                 self.cfg.user.push(words(1));

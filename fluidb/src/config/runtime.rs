@@ -184,9 +184,24 @@ impl Config {
         overwrite_file(path, &content).map_err(|e| format!("ERR Rewriting config file: {}", strerror(&e)))
     }
 
+    /// DEBUG CONFIG-REWRITE-FORCE-ALL (Redis's `rewriteConfig(path, 1)`): as CONFIG
+    /// REWRITE, but every directive gets a line, defaults included. The error is the
+    /// `strerror` text.
+    pub fn rewrite_force_all(&self) -> Result<(), String> {
+        let path =
+            self.config_file.as_deref().ok_or_else(|| strerror(&std::io::Error::from_raw_os_error(libc::ENOENT)))?;
+        let content = self.content_with(path, true).map_err(|e| strerror(&e))?;
+        overwrite_file(path, &content).map_err(|e| strerror(&e))
+    }
+
     /// The new file content CONFIG REWRITE would write (without writing it).
     pub fn rewritten_content(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        self.content_with(path, false)
+    }
+
+    fn content_with(&self, path: &Path, force_write: bool) -> std::io::Result<Vec<u8>> {
         let mut st = RewriteState::read_old_file(path)?;
+        st.force_write = force_write;
         for d in DIRECTIVES {
             (d.rewrite)(self, &mut st);
         }
@@ -201,6 +216,8 @@ pub(crate) struct RewriteState {
     option_to_line: HashMap<String, VecDeque<usize>>,
     rewritten: HashSet<&'static str>,
     needs_signature: bool,
+    /// Every directive gets a line, even at its default (`state->force_write`).
+    force_write: bool,
 }
 
 impl RewriteState {
@@ -210,6 +227,7 @@ impl RewriteState {
             option_to_line: HashMap::new(),
             rewritten: HashSet::new(),
             needs_signature: true,
+            force_write: false,
         }
     }
 
@@ -280,7 +298,7 @@ impl RewriteState {
                     *slot = line.into_bytes();
                 }
             }
-            None if force => {
+            None if force || self.force_write => {
                 if self.needs_signature {
                     self.lines.push(REWRITE_SIGNATURE.as_bytes().to_vec());
                     self.needs_signature = false;

@@ -78,6 +78,7 @@ pub(crate) fn fork_child(work: impl FnOnce() -> bool) -> Result<libc::pid_t, Str
         return Err(format!("Can't save in background: fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
+        crate::server::oom::enter_child();
         let ok = work();
         // SAFETY: ends the child immediately, as Redis's `exitFromChild`.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) }

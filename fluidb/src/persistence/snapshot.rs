@@ -62,6 +62,11 @@ pub fn changes_since_save(store: &Store) -> u64 {
 /// SHUTDOWN SAVE asked for it. False (after logging why) if it failed: the caller does not
 /// exit then, unless forced, so nothing acknowledged is lost.
 pub fn save_for_shutdown(store: &mut Store, forced_save: bool) -> bool {
+    // While the dataset is still loading there is nothing whole to save: saving would
+    // replace the file being loaded with part of it (Redis turns the save off too).
+    if store.loading.is_some() {
+        return true;
+    }
     // A running background save is abandoned (its temporary file removed), as Redis does.
     super::bgsave::kill_child(store);
     super::aof::kill_rewrite(store);
@@ -98,7 +103,7 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
 /// A replica restarting from its own snapshot continues the history recorded in it
 /// (`repl-id`, `repl-offset`, `repl-stream-db`), so it can ask its master for a partial
 /// resync instead of a full one (Redis's `rdbPopulateSaveInfo` / `loadDataFromDisk`).
-fn adopt_replication_info(store: &mut Store, info: &LoadInfo) {
+pub(crate) fn adopt_replication_info(store: &mut Store, info: &LoadInfo) {
     let aux =
         |name: &[u8]| info.aux.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
     let (Some(id), Some(off)) = (aux(b"repl-id"), aux(b"repl-offset").and_then(|o| o.parse::<u64>().ok())) else {
@@ -225,6 +230,18 @@ pub fn load_into(
     keep_expired: bool,
     data: &[u8],
 ) -> Result<LoadInfo, String> {
+    load_into_with(dbs, clock, lim, keep_expired, data, |_| {})
+}
+
+/// [`load_into`], reporting the bytes read after each key to `progress`.
+pub fn load_into_with(
+    dbs: &mut [crate::keyspace::Db],
+    clock: &mut crate::keyspace::clock::MvccClock,
+    lim: &Limits,
+    keep_expired: bool,
+    data: &[u8],
+    mut progress: impl FnMut(usize),
+) -> Result<LoadInfo, String> {
     let now = crate::util::time::unix_ms();
     let lru = crate::util::time::lru_clock();
     let databases = dbs.len();
@@ -244,6 +261,7 @@ pub fn load_into(
         let mut e = Entry::new(k.val, mvcc, lru);
         e.expire = k.expire;
         dbs[k.db].insert(&k.key, e);
+        progress(k.offset);
     })
     .map_err(|e| e.to_string())?;
     info.keys -= expired.min(info.keys);

@@ -18,6 +18,12 @@ pub struct Reply {
     /// silences a command's reply but not these, as Redis's `CLIENT_PUSHING` lets them
     /// through.
     pushes: Vec<(usize, usize)>,
+    /// Output size past which the client's output buffer hard limit is reached (set by
+    /// the connection from `client-output-buffer-limit`; `usize::MAX`: no limit).
+    /// Commands that can produce unbounded replies (KEYS, HRANDFIELD with a huge count)
+    /// stop early once [`Reply::over_limit`], as Redis stops on CLIENT_CLOSE_ASAP: the
+    /// client is disconnected and its output discarded anyway.
+    pub limit: usize,
 }
 
 /// Writes `prefix`, the decimal `n`, and CRLF.
@@ -34,7 +40,20 @@ pub const OK: &[u8] = b"+OK\r\n";
 
 impl Reply {
     pub fn new() -> Self {
-        Reply { buf: Vec::with_capacity(16 * 1024), resp3: false, errors: Vec::new(), pushes: Vec::new() }
+        Reply::with_capacity(16 * 1024)
+    }
+
+    /// A writer whose buffer starts with `cap` bytes (0 for one that only carries the
+    /// protocol version).
+    pub fn with_capacity(cap: usize) -> Self {
+        Reply { buf: Vec::with_capacity(cap), resp3: false, errors: Vec::new(), pushes: Vec::new(), limit: usize::MAX }
+    }
+
+    /// The output already passed the client's hard output buffer limit: the client
+    /// will be disconnected without its replies, so producing more is wasted work.
+    #[inline]
+    pub fn over_limit(&self) -> bool {
+        self.buf.len() > self.limit
     }
 
     #[inline]

@@ -112,6 +112,7 @@ impl Link {
 pub fn set_master(shared: &Arc<Shared>, store: &mut Store, host: String, port: u16) {
     drop_link(store);
     store.is_replica = true;
+    let _ = crate::server::oom::apply(&store.cfg, true);
     store.repl.link_gen += 1;
     store.repl.link = Some(Link::new(host.clone(), port));
     let gen = store.repl.link_gen;
@@ -129,6 +130,7 @@ pub fn unset_master(store: &mut Store) {
     store.repl.link = None;
     store.repl.link_gen += 1;
     store.is_replica = false;
+    let _ = crate::server::oom::apply(&store.cfg, false);
     let offset = store.stream.offset();
     store.repl.shift_id(offset);
     store.stream.reset_db();
@@ -249,9 +251,28 @@ impl MasterConn {
     }
 }
 
+/// Connects to the master, from `bind-source-addr` when it is set and usable (Redis's
+/// `anetTcpNonBlockBestEffortBindConnect`: a source address that cannot be bound is
+/// ignored), trying each address the host resolves to.
+async fn connect(host: &str, port: u16, source: Option<&str>) -> std::io::Result<TcpStream> {
+    let source: Option<std::net::IpAddr> = source.and_then(|s| s.parse().ok());
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address to connect to");
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        let sock = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        if let Some(ip) = source.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) {
+            let _ = sock.bind(std::net::SocketAddr::new(ip, 0));
+        }
+        match sock.connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// One connection's life. Ok(true) if a sync succeeded (the backoff restarts).
 async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
-    let (host, port, timeout, auth, user, my_port, announce_ip) = {
+    let (host, port, timeout, auth, user, my_port, announce_ip, source) = {
         let st = shared.store.lock();
         let Some(l) = st.repl.link.as_ref() else { return Ok(false) };
         let my_port = match st.cfg.replica_announce_port {
@@ -266,12 +287,13 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
             st.cfg.masteruser.clone(),
             my_port,
             st.cfg.replica_announce_ip.clone(),
+            st.cfg.bind_source_addr.clone(),
         )
     };
     set_state(shared, gen, LinkState::Connecting);
     // Every attempt is logged, as Redis's connectWithMaster: a retry after a failure shows.
     crate::log_notice!("Connecting to MASTER {host}:{port}");
-    let sock = match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
+    let sock = match tokio::time::timeout(timeout, connect(&host, port, source.as_deref())).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return Err(format!("Error condition on socket for SYNC: {e}")),
         Err(_) => return Err("Timeout connecting to the MASTER...".into()),

@@ -66,6 +66,9 @@ pub struct BlockRequest {
     /// None: wait forever (timeout 0).
     pub deadline: Option<Instant>,
     pub on_timeout: TimeoutReply,
+    /// Microseconds the call that blocked took (set by `execute`): Redis adds it again
+    /// to the command's statistics when the client is served or unblocked.
+    pub first_usec: u64,
 }
 
 /// A blocked client, as the serving side needs it.
@@ -237,6 +240,7 @@ fn serve_key(shared: &Shared, store: &mut Store, db: usize, key: &Bytes) {
         }
         let mut client = Client::new(w.shared.clone(), true);
         client.db = w.db;
+        client.served_after_block = Some(w.req.first_usec);
         client.reply.resp3 = w.resp3;
         let mut out = Reply::new();
         out.resp3 = w.resp3;
@@ -342,6 +346,7 @@ pub fn unblock(store: &mut Store, id: ClientId, error: bool) -> bool {
         for code in out.take_errors() {
             store.stats.error(&code);
         }
+        crate::commands::call::account_unblocked_with_error(store, &w.argv, w.req.first_usec);
     } else {
         w.req.on_timeout.write(&mut out);
     }

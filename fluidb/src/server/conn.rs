@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener};
 
-use super::client::{Client, ClientShared, ReplyMode};
+use super::client::{Client, ClientShared, ReplyMode, NO_RESIZE, PROTO_REPLY_CHUNK_BYTES};
 use super::workers::{NewConn, Workers};
 use super::Shared;
 use crate::commands::{call, Flow};
@@ -22,15 +22,11 @@ const IOBUF_LEN: usize = 16 * 1024;
 /// Most commands executed per lock acquisition, so one client's long pipeline cannot keep
 /// the others waiting.
 const MAX_BATCH: usize = 1024;
-/// An output buffer that grew past this is given back to the allocator after the write.
-const OUT_SHRINK_ABOVE: usize = 1024 * 1024;
-/// A read buffer that grew past this (a command larger than the usual reads) is given
-/// back once it has been consumed, as Redis's client cron resizes query buffers.
-const IN_SHRINK_ABOVE: usize = 4 * IOBUF_LEN;
 
 const DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-/// Accepts TCP connections and hands them to the I/O workers.
+/// Accepts TCP connections and hands them to the I/O workers, until the listener is shut
+/// down (CONFIG SET bind/port: `accept` then fails with EINVAL).
 pub async fn accept_tcp(workers: Arc<Workers>, listener: TcpListener) {
     loop {
         match listener.accept().await {
@@ -38,6 +34,7 @@ pub async fn accept_tcp(workers: Arc<Workers>, listener: TcpListener) {
                 Ok(s) => workers.dispatch(NewConn::Tcp(s)),
                 Err(e) => log_warning!("Accepting client connection: {e}"),
             },
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return,
             Err(e) => {
                 log_warning!("Accepting client connection: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -95,7 +92,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         return;
     }
     let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let (cs, mut mailbox) = ClientShared::new(id, addr, laddr, fd);
+    let (cs, mut mailbox) = ClientShared::with_limits(id, addr, laddr, fd, shared.obuf_limits.clone());
     let authenticated = {
         let mut st = shared.store.lock();
         st.stats.total_connections_received += 1;
@@ -109,8 +106,9 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut client = Client::new(cs.clone(), authenticated);
     client.is_unix = is_unix;
-    let mut out = Reply::new();
-    let mut inbuf = BytesMut::with_capacity(IOBUF_LEN);
+    let mut out = Reply::with_capacity(PROTO_REPLY_CHUNK_BYTES);
+    // Allocated on the first read, as Redis's query buffer.
+    let mut inbuf = BytesMut::new();
     let mut parser = Parser::new();
     let mut argv: Vec<Bytes> = Vec::new();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
@@ -122,24 +120,19 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         tokio::select! {
             biased;
             _ = cs.kill_notify.notified() => break,
+            _ = cs.wake.notified() => resize_buffers(&cs, &mut inbuf, &parser, &mut out),
             msg = mailbox.recv() => {
                 let Some(first) = msg else { break };
-                let mut pending = vec![first];
+                out.raw(&first);
+                let mut n = first.len();
                 while let Ok(m) = mailbox.try_recv() {
-                    pending.push(m);
+                    out.raw(&m);
+                    n += m.len();
                 }
-                for m in &pending {
-                    out.raw(m);
-                }
-                let n: usize = pending.iter().map(|m| m.len()).sum();
-                // A subscriber that does not read must not keep this task (and its
-                // buffers) alive: being killed past the output limit interrupts the write.
-                let ok = tokio::select! {
-                    ok = flush(&mut sock, &mut out) => ok,
-                    _ = cs.kill_notify.notified() => false,
-                };
+                // The bytes move from the mailbox to the output buffer (`out_pending`).
+                cs.bufs.out_pending.store(out.len(), Ordering::Relaxed);
                 cs.mailbox_bytes.fetch_sub(n, Ordering::Relaxed);
-                if !ok {
+                if !flush(&mut sock, &mut out, &cs).await {
                     break;
                 }
             }
@@ -149,7 +142,14 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     Ok(n) => n,
                 };
                 loop {
-                    prepare_read_buffer(&mut inbuf);
+                    // What CLIENT LIST shows while this read's commands execute: Redis's
+                    // query buffer still holds them.
+                    cs.bufs.qbuf_len.store(inbuf.len(), Ordering::Relaxed);
+                    cs.bufs.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
+                    cs.bufs.qbuf_peak.fetch_max(inbuf.len(), Ordering::Relaxed);
+                    if inbuf.capacity() - inbuf.len() < 1024 {
+                        inbuf.reserve(IOBUF_LEN);
+                    }
                     let mut proto_err = None;
                     loop {
                         let lim = ParseLimits {
@@ -183,15 +183,22 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         out.error(format!("-{}", e.0));
                         shared.store.lock().stats.error("ERR");
                         let _ = out.take_errors();
-                        flush(&mut sock, &mut out).await;
+                        flush(&mut sock, &mut out, &cs).await;
                         break 'conn;
                     }
                     if inbuf.len() - parser.parked_bytes() > shared.query_buffer_limit.load(Ordering::Relaxed) {
                         log_warning!("Closing client that reached max query buffer length: id={} addr={} (qbuf={})", id, cs.addr, inbuf.len());
                         break 'conn;
                     }
+                    // The executed commands are gone from the query buffer; a buffer emptied
+                    // takes back the room its commands used (the arguments were released).
+                    if inbuf.is_empty() {
+                        inbuf.reserve(IOBUF_LEN);
+                    }
+                    cs.bufs.qbuf_len.store(inbuf.len(), Ordering::Relaxed);
+                    cs.bufs.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
                     if client.close_after_reply {
-                        flush(&mut sock, &mut out).await;
+                        flush(&mut sock, &mut out, &cs).await;
                         break 'conn;
                     }
                     // The replies go out while the client's next requests are read and
@@ -199,16 +206,11 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     // a client may send its whole pipeline before reading any reply
                     // (Redis's test suite sends a million commands so), and both sides
                     // would block writing to each other.
-                    match write_or_read(&mut sock, &mut out, &mut inbuf).await {
+                    match write_or_read(&mut sock, &mut out, &mut inbuf, &cs).await {
                         Io::Written => break,
                         Io::Read(m) => n = m,
                         Io::Closed => break 'conn,
                     }
-                }
-                // A buffer grown by a large request is given back once it is consumed, as
-                // Redis's client cron resizes idle query buffers.
-                if inbuf.is_empty() && inbuf.capacity() > IN_SHRINK_ABOVE {
-                    inbuf = BytesMut::with_capacity(IOBUF_LEN);
                 }
             }
         }
@@ -224,23 +226,6 @@ impl Drop for ConnGuard {
     }
 }
 
-/// Makes room for the next read, as Redis sizes its query buffer: reads fill up to
-/// IOBUF_LEN (the pending partial command moves back to the front of the allocation rather
-/// than the allocation doubling), a big argument grows the buffer as it needs, and a
-/// buffer left big by a burst or a big argument while holding little is replaced by a
-/// fresh IOBUF_LEN one (`clientsCronResizeQueryBuffer`), so an idle connection keeps
-/// 16 KB, not its largest burst (the memory efficiency tests measure it).
-fn prepare_read_buffer(inbuf: &mut BytesMut) {
-    if inbuf.capacity() - inbuf.len() < 1024 {
-        inbuf.reserve(IOBUF_LEN.saturating_sub(inbuf.len()).max(1024));
-    }
-    if inbuf.capacity() > 4 * IOBUF_LEN && inbuf.len() < IOBUF_LEN / 2 {
-        let mut fresh = BytesMut::with_capacity(IOBUF_LEN);
-        fresh.extend_from_slice(inbuf);
-        *inbuf = fresh;
-    }
-}
-
 /// What [`write_or_read`] saw.
 enum Io {
     /// All the pending output was written.
@@ -253,13 +238,28 @@ enum Io {
 
 /// Writes the pending output, but returns as soon as input arrives while the socket
 /// cannot take more output (the unwritten rest stays in `out`, ready for more replies).
-async fn write_or_read<S: AsyncRead + AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply, inbuf: &mut BytesMut) -> Io {
+async fn write_or_read<S: AsyncRead + AsyncWrite + Unpin>(
+    sock: &mut S,
+    out: &mut Reply,
+    inbuf: &mut BytesMut,
+    cs: &ClientShared,
+) -> Io {
+    use std::future::Future;
     use std::pin::Pin;
     use std::task::Poll;
+    let bufs = &cs.bufs;
+    let rbs = bufs.rbs.load(Ordering::Relaxed);
+    bufs.rbp.fetch_max(out.buf.len().min(rbs), Ordering::Relaxed);
+    // A killed client that reads nothing must not keep this task waiting on the write.
+    let killed = cs.kill_notify.notified();
+    tokio::pin!(killed);
     let mut written = 0;
     let io = std::future::poll_fn(|cx| loop {
         if written == out.buf.len() {
             return Poll::Ready(Io::Written);
+        }
+        if killed.as_mut().poll(cx).is_ready() || cs.is_killed() {
+            return Poll::Ready(Io::Closed);
         }
         match Pin::new(&mut *sock).poll_write(cx, &out.buf[written..]) {
             Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Io::Closed),
@@ -267,7 +267,7 @@ async fn write_or_read<S: AsyncRead + AsyncWrite + Unpin>(sock: &mut S, out: &mu
                 written += k;
                 continue;
             }
-            Poll::Pending => {}
+            Poll::Pending => bufs.out_pending.store(out.buf.len() - written, Ordering::Relaxed),
         }
         // The peer takes no output now: read what it sends meanwhile.
         let len = inbuf.len();
@@ -283,11 +283,13 @@ async fn write_or_read<S: AsyncRead + AsyncWrite + Unpin>(sock: &mut S, out: &mu
         };
     })
     .await;
+    bufs.out_pending.store(0, Ordering::Relaxed);
     match io {
         Io::Written => {
             out.buf.clear();
-            if out.buf.capacity() > OUT_SHRINK_ABOVE {
-                out.buf.shrink_to(16 * 1024);
+            out.clear_pushes();
+            if out.buf.capacity() > rbs {
+                out.buf.shrink_to(rbs);
             }
         }
         Io::Read(_) => {
@@ -298,18 +300,68 @@ async fn write_or_read<S: AsyncRead + AsyncWrite + Unpin>(sock: &mut S, out: &mu
     io
 }
 
-/// Writes the pending output. Returns false if the peer is gone.
-async fn flush<S: AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply) -> bool {
+/// Writes the pending output. Returns false if the peer is gone or the client was killed
+/// meanwhile (a client that does not read must not keep this task and its buffers alive).
+/// While a write waits for the peer, the bytes not yet written are published as
+/// `out_pending` (CLIENT LIST's output buffer, held against the output limits). After the
+/// write the buffer keeps the capacity of the client's reply buffer (`rbs`).
+async fn flush<S: AsyncWrite + Unpin>(sock: &mut S, out: &mut Reply, cs: &ClientShared) -> bool {
     if out.buf.is_empty() {
         return true;
     }
-    let ok = sock.write_all(&out.buf).await.is_ok();
+    let bufs = &cs.bufs;
+    let rbs = bufs.rbs.load(Ordering::Relaxed);
+    bufs.rbp.fetch_max(out.buf.len().min(rbs), Ordering::Relaxed);
+    let mut written = 0;
+    let mut ok = true;
+    while written < out.buf.len() {
+        let r = tokio::select! {
+            biased;
+            r = sock.write(&out.buf[written..]) => r,
+            _ = cs.kill_notify.notified() => Ok(0),
+        };
+        match r {
+            Ok(n) if n > 0 => written += n,
+            _ => {
+                ok = false;
+                break;
+            }
+        }
+        if written < out.buf.len() {
+            bufs.out_pending.store(out.buf.len() - written, Ordering::Relaxed);
+        }
+    }
+    bufs.out_pending.store(0, Ordering::Relaxed);
     out.buf.clear();
     out.clear_pushes();
-    if out.buf.capacity() > OUT_SHRINK_ABOVE {
-        out.buf.shrink_to(16 * 1024);
+    if out.buf.capacity() > rbs {
+        out.buf.shrink_to(rbs);
     }
-    ok
+    ok && !cs.is_killed()
+}
+
+/// Applies the buffer sizes the client cron asked for (Redis's
+/// `clientsCronResizeQueryBuffer` / `clientsCronResizeOutputBuffer`, which resize the
+/// buffers in place): the query buffer freed when idle, or trimmed to its recent peak,
+/// never below what it holds, never in the middle of a command; the empty output buffer
+/// to the reply buffer size.
+fn resize_buffers(cs: &ClientShared, inbuf: &mut BytesMut, parser: &Parser, out: &mut Reply) {
+    let target = cs.bufs.qbuf_target.swap(NO_RESIZE, Ordering::Relaxed);
+    if target != NO_RESIZE && parser.is_idle() {
+        if target == 0 && inbuf.is_empty() {
+            *inbuf = BytesMut::new();
+        } else if target > 0 && target < inbuf.capacity() {
+            let mut smaller = BytesMut::with_capacity(target.max(inbuf.len()));
+            smaller.extend_from_slice(inbuf);
+            *inbuf = smaller;
+        }
+        cs.bufs.qbuf_len.store(inbuf.len(), Ordering::Relaxed);
+        cs.bufs.qbuf_cap.store(inbuf.capacity(), Ordering::Relaxed);
+    }
+    let rbs = cs.bufs.rbs.load(Ordering::Relaxed);
+    if out.buf.is_empty() && out.buf.capacity() != rbs {
+        out.buf = Vec::with_capacity(rbs);
+    }
 }
 
 /// Executes the parsed commands under the store lock. Commands that must wait (DEBUG
@@ -355,8 +407,22 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                 // precede its reply, as in Redis's single reply stream.
                 drain_mailbox(client, out, mailbox);
                 let mark = out.len();
+                let class = client.obuf_class();
+                let rbs = client.shared.bufs.rbs.load(Ordering::Relaxed);
+                out.limit = class.map_or(usize::MAX, |c| client.shared.limits().reply_limit(c, rbs));
                 let flow = call(shared, &mut st, client, out, argv);
                 apply_reply_mode(client, out, mark);
+                // Past its output buffer limit the client is closed without its replies,
+                // and runs nothing more (Redis's `closeClientOnOutputBufferLimitReached`).
+                if let Some(class) = client.obuf_class() {
+                    let pending = out.len() + client.shared.mailbox_bytes.load(Ordering::Relaxed);
+                    if client.shared.output_limit_reached_with(class, pending) {
+                        out.buf.clear();
+                        client.shared.close_for_output_limit();
+                        killed = true;
+                        break;
+                    }
+                }
                 if flow == Flow::Block {
                     // Registered under the same lock that saw the keys empty, so no write
                     // can slip in between (see server/blocking.rs).
@@ -395,7 +461,9 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
         if let Some(b) = blocked {
             // Replies of the commands before the blocking one go out now; the rest of the
             // pipeline runs once the client is served, times out or is unblocked.
-            if !flush(sock, out).await || !super::blocking::wait(shared, sock, inbuf, client, out, b).await {
+            if !flush(sock, out, &client.shared).await
+                || !super::blocking::wait(shared, sock, inbuf, client, out, b).await
+            {
                 keep = false;
                 break;
             }
@@ -404,7 +472,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
         if let Some(w) = paused {
             // Replies of the commands before the paused one go out now; then wait with
             // the lock released and re-check (the pause may have been extended).
-            if !flush(sock, out).await {
+            if !flush(sock, out, &client.shared).await {
                 keep = false;
                 break;
             }
@@ -429,7 +497,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                 super::latency::after_sleep(shared, client, &batch[i - 1], start.elapsed());
             }
             Flow::Shutdown => {
-                flush(sock, out).await;
+                flush(sock, out, &client.shared).await;
                 shared.request_shutdown();
                 keep = false;
                 break;
@@ -451,7 +519,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                     rest.extend_from_slice(inbuf);
                     *inbuf = BytesMut::from(rest.as_slice());
                 }
-                if flush(sock, out).await {
+                if flush(sock, out, &client.shared).await {
                     crate::replication::master::serve_replica(shared, sock, inbuf, client).await;
                 }
                 keep = false;
@@ -465,7 +533,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
     }
     batch.clear();
     if !keep {
-        flush(sock, out).await;
+        flush(sock, out, &client.shared).await;
     }
     keep
 }

@@ -34,6 +34,7 @@ pub async fn run(shared: Arc<Shared>) {
         crate::util::time::refresh_lru_clock();
         active_expire_cycle(&shared).await;
         client_timeouts(&shared);
+        clients_cron(&shared);
         rehash(&shared);
         {
             let mut st = shared.lock_store();
@@ -168,6 +169,92 @@ fn rehash(shared: &Shared) {
     for db in 0..n {
         shared.store.lock().dbs[db].rehash_for_micros(1000);
     }
+}
+
+/// Seconds of history behind INFO's `client_recent_max_input_buffer` /
+/// `client_recent_max_output_buffer` (Redis's CLIENTS_PEAK_MEM_USAGE_SLOTS).
+pub const CLIENTS_PEAK_MEM_USAGE_SLOTS: usize = 8;
+
+/// Redis's `clientsCron`, for the parts that concern buffers: asks connections to trim
+/// their query buffers (freed after 2 s idle, trimmed to the recent peak when much larger)
+/// and resizes their reply buffers following their peak use; tracks the largest buffers
+/// of the last seconds for INFO; closes clients whose output stayed over the soft limit
+/// (or over the hard one) although nothing was added since. The buffers belong to the
+/// connection tasks: the cron publishes targets and wakes the task, which resizes.
+fn clients_cron(shared: &Shared) {
+    use super::client::{ObufClass, NO_RESIZE, PROTO_REPLY_CHUNK_BYTES, PROTO_REPLY_MIN_BYTES, PROTO_RESIZE_THRESHOLD};
+    let mut st = shared.store.lock();
+    let now_ms = shared.started.elapsed().as_millis() as i64;
+    let now_secs = crate::util::time::unix_secs();
+    let slot = now_secs.rem_euclid(CLIENTS_PEAK_MEM_USAGE_SLOTS as i64) as usize;
+    let next = (slot + 1) % CLIENTS_PEAK_MEM_USAGE_SLOTS;
+    st.clients.peak_input[next] = 0;
+    st.clients.peak_output[next] = 0;
+    let reset_ms = shared.reply_buffer_peak_reset_ms.load(Ordering::Relaxed);
+    let resizing = shared.reply_buffer_resizing.load(Ordering::Relaxed);
+    let (mut shrinks, mut expands, mut peak_in, mut peak_out) = (0, 0, 0, 0);
+    for c in st.clients.by_id.values() {
+        let b = &c.bufs;
+        let mut wake = false;
+        // Query buffer: only worth it when it wastes a few kilobytes.
+        let (len, cap) = (b.qbuf_len.load(Ordering::Relaxed), b.qbuf_cap.load(Ordering::Relaxed));
+        let peak = b.qbuf_peak.load(Ordering::Relaxed);
+        if cap.saturating_sub(len) > 4096 {
+            let idle = c.info.lock().last_interaction.elapsed().as_secs();
+            let target = if idle > 2 {
+                0
+            } else if cap > PROTO_RESIZE_THRESHOLD && cap / 2 > peak {
+                len.max(peak)
+            } else {
+                NO_RESIZE
+            };
+            if target != NO_RESIZE {
+                b.qbuf_target.store(target, Ordering::Relaxed);
+                wake = true;
+            }
+        }
+        b.qbuf_peak.store(len, Ordering::Relaxed);
+        // Reply buffer.
+        let rbs = b.rbs.load(Ordering::Relaxed);
+        let pending = c.output_pending();
+        if resizing {
+            let peak = b.rbp.load(Ordering::Relaxed);
+            let new = if rbs / 2 >= PROTO_REPLY_MIN_BYTES && peak < rbs / 2 {
+                shrinks += 1;
+                PROTO_REPLY_MIN_BYTES.max(peak + 1)
+            } else if rbs * 2 < PROTO_REPLY_CHUNK_BYTES * 2 && peak == rbs {
+                expands += 1;
+                PROTO_REPLY_CHUNK_BYTES.min(rbs * 2)
+            } else {
+                0
+            };
+            if reset_ms >= 0 && now_ms - b.rbp_reset_ms.load(Ordering::Relaxed) >= reset_ms {
+                b.rbp.store(pending.min(rbs), Ordering::Relaxed);
+                b.rbp_reset_ms.store(now_ms, Ordering::Relaxed);
+            }
+            if new != 0 {
+                b.rbs.store(new, Ordering::Relaxed);
+                wake = true;
+            }
+        }
+        peak_in = peak_in.max(cap);
+        let (_, _, omem) = super::client::output_usage(pending, b.rbs.load(Ordering::Relaxed));
+        peak_out = peak_out.max(omem);
+        if let Some(class) = ObufClass::from_u8(b.class.load(Ordering::Relaxed)) {
+            if class != ObufClass::Replica && c.output_limit_reached_with(class, pending) {
+                c.close_for_output_limit();
+                continue;
+            }
+        }
+        if wake {
+            c.wake.notify_one();
+        }
+    }
+    st.stats.reply_buffer_shrinks += shrinks;
+    st.stats.reply_buffer_expands += expands;
+    let p = &mut st.clients;
+    p.peak_input[slot] = p.peak_input[slot].max(peak_in);
+    p.peak_output[slot] = p.peak_output[slot].max(peak_out);
 }
 
 /// Closes clients idle for longer than `timeout` seconds (not subscribers, as Redis).

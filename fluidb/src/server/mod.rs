@@ -12,8 +12,12 @@ pub mod blocking;
 pub mod client;
 pub mod conn;
 pub mod cron;
+pub mod histogram;
 pub mod latency;
+pub mod listen;
+pub mod loading;
 pub mod monitor;
+pub mod oom;
 pub mod pause;
 pub mod process;
 pub mod pubsub;
@@ -27,11 +31,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::UnixListener;
 use tokio::sync::Notify;
 
 pub use crate::config::Config;
 pub use store::Store;
+
+/// Redis's REPLY_BUFFER_DEFAULT_PEAK_RESET_TIME (ms).
+pub const REPLY_BUFFER_DEFAULT_PEAK_RESET_MS: i64 = 5000;
 
 /// Attempts to take the store lock before parking (see `Shared::lock_store`).
 const LOCK_SPINS: u32 = 256;
@@ -53,6 +60,14 @@ pub struct Shared {
     pub connected: AtomicUsize,
     pub maxclients: AtomicUsize,
     pub protected_mode: AtomicBool,
+    /// The TCP listening sockets (CONFIG SET bind/port replaces them).
+    pub listeners: listen::Listeners,
+    /// `client-output-buffer-limit`, read by every client's deliveries off the lock.
+    pub obuf_limits: Arc<client::ObufLimits>,
+    /// DEBUG REPLYBUFFER: milliseconds between resets of a reply buffer's peak (-1:
+    /// never) and whether the cron resizes reply buffers at all.
+    pub reply_buffer_peak_reset_ms: AtomicI64,
+    pub reply_buffer_resizing: AtomicBool,
     /// Set when SHUTDOWN was accepted or a signal arrived.
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
@@ -77,6 +92,10 @@ impl Shared {
             connected: AtomicUsize::new(0),
             maxclients: AtomicUsize::new(cfg.maxclients as usize),
             protected_mode: AtomicBool::new(cfg.protected_mode),
+            listeners: listen::Listeners::default(),
+            obuf_limits: Arc::new(client::ObufLimits::new(&cfg.client_output_buffer_limit)),
+            reply_buffer_peak_reset_ms: AtomicI64::new(REPLY_BUFFER_DEFAULT_PEAK_RESET_MS),
+            reply_buffer_resizing: AtomicBool::new(true),
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
@@ -96,6 +115,7 @@ impl Shared {
         self.query_buffer_limit.store(cfg.client_query_buffer_limit as usize, Ordering::Relaxed);
         self.maxclients.store(cfg.maxclients as usize, Ordering::Relaxed);
         self.protected_mode.store(cfg.protected_mode, Ordering::Relaxed);
+        self.obuf_limits.set(&cfg.client_output_buffer_limit);
     }
 
     /// Takes the store lock for a batch of commands. Spins briefly before parking: a
@@ -124,52 +144,17 @@ impl Shared {
     }
 }
 
-/// Expands `bind` entries into socket addresses. A leading '-' marks an optional address
-/// (failure to bind it is not fatal), as Redis 7.0 does; "*" means every IPv4 address and
-/// "::*" every IPv6 address.
-fn bind_addrs(bind: &[String], port: u16) -> Vec<(String, bool)> {
-    bind.iter()
-        .map(|b| {
-            let (optional, addr) = match b.strip_prefix('-') {
-                Some(a) => (true, a),
-                None => (false, b.as_str()),
-            };
-            let host = match addr {
-                "*" => "0.0.0.0".to_string(),
-                "::*" => "[::]".to_string(),
-                a if a.contains(':') => format!("[{a}]"),
-                a => a.to_string(),
-            };
-            (format!("{host}:{port}"), optional)
-        })
-        .collect()
-}
-
 /// Binds the listeners, starts `threads` I/O workers and the cron, and serves until
 /// shutdown. Runs on the main thread's runtime, which accepts and runs the cron.
 pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
-    let (bind, port, unixsocket) = {
+    let (bind, port, unixsocket, backlog) = {
         let st = shared.store.lock();
-        (st.cfg.bind.clone(), st.cfg.port, st.cfg.unixsocket.clone())
+        (st.cfg.bind.clone(), st.cfg.port, st.cfg.unixsocket.clone(), st.cfg.tcp_backlog)
     };
-    let mut listeners = Vec::new();
-    if port != 0 {
-        for (addr, optional) in bind_addrs(&bind, port) {
-            match bind_tcp(&addr) {
-                Ok(l) => listeners.push(l),
-                Err(e) if optional => log_verbose!("Skipping optional bind address {addr}: {e}"),
-                Err(e) => {
-                    log_warning!("Warning: Could not create server TCP listening socket {addr}: {e}");
-                    return Err(e);
-                }
-            }
-        }
-    }
+    let listeners = listen::bind_all(&bind, port, backlog)?;
     let workers = Arc::new(workers::Workers::start(&shared, threads)?);
-    for l in listeners {
-        let w = workers.clone();
-        tokio::spawn(async move { conn::accept_tcp(w, l).await });
-    }
+    shared.listeners.init(tokio::runtime::Handle::current(), &workers);
+    shared.listeners.start(listeners);
     if let Some(path) = unixsocket.filter(|p| !p.is_empty()) {
         let _ = std::fs::remove_file(&path);
         let l = UnixListener::bind(&path)?;
@@ -177,17 +162,24 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
         tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
     tokio::spawn(cron::run(shared.clone()));
-    {
-        let mut st = shared.store.lock();
-        if let Some((host, port)) = st.cfg.replicaof.first().cloned() {
-            crate::replication::replica::set_master(&shared, &mut st, host, port);
-        }
-    }
+    let loading = shared.store.lock().loading.is_some();
     // A file grown past RLIMIT_FSIZE must fail the write (EFBIG, handled like a full disk:
     // MISCONF and a retry), not kill the server with SIGXFSZ.
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
-    log_notice!("Ready to accept connections");
+    if loading {
+        // The dataset loads while clients are served; replication starts after it, and
+        // the server is ready (as Redis logs it) once it is in.
+        let rt = tokio::runtime::Handle::current();
+        loading::start(shared.clone(), move |shared, st| {
+            let _entered = rt.enter();
+            start_replication(shared, st);
+            log_notice!("Ready to accept connections");
+        });
+    } else {
+        start_replication(&shared, &mut shared.store.lock());
+        log_notice!("Ready to accept connections");
+    }
     loop {
         if shared.shutting_down.load(Ordering::SeqCst) {
             break;
@@ -208,6 +200,13 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Connects to the master of the configuration file (`replicaof`), if any.
+fn start_replication(shared: &Arc<Shared>, st: &mut Store) {
+    if let Some((host, port)) = st.cfg.replicaof.first().cloned() {
+        crate::replication::replica::set_master(shared, st, host, port);
+    }
+}
+
 /// A signal asks for a shutdown: save first as SHUTDOWN would; if the save fails, keep
 /// running (as Redis does) rather than lose what the snapshot should have kept.
 fn shutdown_on_signal(shared: &Shared) {
@@ -224,17 +223,4 @@ async fn sigterm() {
         }
         Err(_) => std::future::pending::<()>().await,
     }
-}
-
-fn bind_tcp(addr: &str) -> std::io::Result<TcpListener> {
-    let sa: std::net::SocketAddr =
-        addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
-    let sock = if sa.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    sock.set_reuseaddr(true)?;
-    if sa.is_ipv6() {
-        let s2 = socket2::SockRef::from(&sock);
-        s2.set_only_v6(true)?;
-    }
-    sock.bind(sa)?;
-    sock.listen(511)
 }

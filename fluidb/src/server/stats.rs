@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use super::histogram::Histogram;
+
 /// Per-command counters (`INFO commandstats`).
 #[derive(Debug, Default, Clone)]
 pub struct CommandStats {
@@ -30,8 +32,14 @@ pub struct Stats {
     pub total_reads_processed: u64,
     pub total_writes_processed: u64,
     pub pubsub_messages: u64,
+    /// Reply buffers the client cron shrank / grew (INFO `reply_buffer_shrinks/expands`).
+    pub reply_buffer_shrinks: u64,
+    pub reply_buffer_expands: u64,
     /// Indexed by the command table id.
     pub commands: Vec<CommandStats>,
+    /// Latency histograms (`latency-tracking`), indexed by the command table id; a
+    /// command's histogram exists once it recorded a call (Redis creates it then too).
+    pub histograms: Vec<Option<Histogram>>,
     /// Error code ("ERR", "WRONGTYPE") to count.
     pub errors: HashMap<String, u64>,
 }
@@ -53,6 +61,19 @@ impl Stats {
             self.commands.resize(id + 1, CommandStats::default());
         }
         &mut self.commands[id]
+    }
+    /// Records one call of command `id` that took `usec` microseconds in its latency
+    /// histogram (in nanoseconds, as Redis records `duration*1000`).
+    #[inline]
+    pub fn record_latency(&mut self, id: usize, usec: u64) {
+        if id >= self.histograms.len() {
+            self.histograms.resize_with(id + 1, || None);
+        }
+        self.histograms[id].get_or_insert_with(Histogram::default).record(usec.saturating_mul(1000));
+    }
+    /// The latency histogram of command `id`, if it recorded any call.
+    pub fn histogram(&self, id: usize) -> Option<&Histogram> {
+        self.histograms.get(id).and_then(|h| h.as_ref())
     }
     pub fn reset(&mut self) {
         *self = Stats::default();

@@ -240,6 +240,9 @@ pub struct Store {
     /// The cron's frequency now: `hz`, raised with `dynamic-hz` while many clients are
     /// connected (INFO `hz`; `configured_hz` is `cfg.hz`).
     pub hz: i32,
+    /// Set while the dataset loads at boot: commands without the `loading` flag are
+    /// refused with -LOADING (see `server::loading`).
+    pub loading: Option<std::sync::Arc<crate::server::loading::Loading>>,
     /// Unix time of the last successful save (LASTSAVE).
     pub lastsave: i64,
     /// LATENCY monitor samples.
@@ -290,6 +293,7 @@ impl Store {
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
             hz: cfg.hz,
+            loading: None,
             clock_base: None,
             last_tick: None,
             lastsave: crate::util::time::unix_secs(),

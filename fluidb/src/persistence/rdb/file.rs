@@ -175,6 +175,8 @@ pub struct LoadedKey {
     pub expire: i64,
     /// The `mvcc-tstamp` that preceded it, if any.
     pub mvcc: Option<u64>,
+    /// Bytes of the file read so far (load progress).
+    pub offset: usize,
 }
 
 /// What a load found besides keys.
@@ -187,6 +189,15 @@ pub struct LoadInfo {
     pub empty_skipped: u64,
     /// Keys skipped because they had expired (filled in by the caller that decides).
     pub expired: u64,
+}
+
+/// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
+/// for a negative value sleeps 1 µs with probability 1/-usec.
+fn debug_delay(usec: i32) {
+    let usec = if usec < 0 { u64::from(rand::random::<u32>().is_multiple_of(usec.unsigned_abs())) } else { usec as u64 };
+    if usec > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(usec));
+    }
 }
 
 /// Reads a whole RDB file (`rdbLoadRio`), handing each key to `f`. Checks the CRC64 when
@@ -263,7 +274,10 @@ pub fn load_rdb(
                 match read_value(&mut r, t, lim) {
                     Ok(val) => {
                         info.keys += 1;
-                        f(LoadedKey { db, key, val, expire, mvcc });
+                        f(LoadedKey { db, key, val, expire, mvcc, offset: r.offset() });
+                        if lim.key_load_delay != 0 {
+                            debug_delay(lim.key_load_delay);
+                        }
                     }
                     Err(e) if e.what == load::EMPTY_KEY => info.empty_skipped += 1,
                     Err(e) => return Err(e),

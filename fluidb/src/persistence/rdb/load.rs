@@ -28,6 +28,8 @@ pub struct Limits {
     pub list_compress: i32,
     /// Longest string accepted (`proto-max-bulk-len`).
     pub max_string: usize,
+    /// `key-load-delay`: microseconds to wait after each key (a test hook).
+    pub key_load_delay: i32,
 }
 
 impl Default for Limits {
@@ -39,6 +41,7 @@ impl Default for Limits {
             list_fill: crate::types::list::DEFAULT_FILL,
             list_compress: 0,
             max_string: 512 << 20,
+            key_load_delay: 0,
         }
     }
 }
@@ -423,6 +426,7 @@ impl Limits {
             list_fill: c.list_max_listpack_size,
             list_compress: c.list_compress_depth,
             max_string: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
+            key_load_delay: c.key_load_delay,
         }
     }
 }
