@@ -29,6 +29,23 @@ fn main() {
         daemonize();
     }
     log::configure(log_level(&cfg), &cfg.logfile);
+    if let Err(e) = std::env::set_current_dir(&cfg.dir) {
+        log_warning!("Can't chdir to '{}': {e}", cfg.dir);
+        std::process::exit(1);
+    }
+    // Listening first, as Redis does before loading: a client connecting while the
+    // server starts waits in the backlog instead of being refused.
+    let listeners = match server::bind(&cfg) {
+        Ok(l) => l,
+        Err(e) => {
+            log_warning!("Failed listening on port {} (TCP), aborting: {e}", cfg.port);
+            std::process::exit(1);
+        }
+    };
+    fluidb::server::crash::set_log_file(&cfg.logfile);
+    fluidb::server::crash::set_exit_on_panic(cfg.use_exit_on_panic);
+    fluidb::server::crash::set_enabled(cfg.crash_log_enabled);
+    fluidb::server::crash::install_panic_hook();
     log_notice!("oO0OoO0OoO0Oo fluidB is starting oO0OoO0OoO0Oo");
     log_notice!("fluidB version={}, bits=64, pid={}, just started", env!("CARGO_PKG_VERSION"), std::process::id());
     if cfg.config_file.is_none() {
@@ -41,10 +58,7 @@ fn main() {
     for w in &warnings {
         log_warning!("{w}");
     }
-    if let Err(e) = std::env::set_current_dir(&cfg.dir) {
-        log_warning!("Can't chdir to '{}': {e}", cfg.dir);
-        std::process::exit(1);
-    }
+    show_logo(&cfg);
     if let Some(p) = pidfile(&cfg) {
         if let Err(e) = std::fs::write(&p, format!("{}\n", std::process::id())) {
             log_warning!("Failed to write PID file {p}: {e}");
@@ -54,8 +68,7 @@ fn main() {
     let pid_path = pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     let shared = Shared::new(cfg, config_file);
-    if let Err(e) = load_data(&shared) {
-        log_warning!("Fatal error loading the DB: {e}. Exiting.");
+    if load_data(&shared).is_err() {
         std::process::exit(1);
     }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -65,7 +78,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = rt.block_on(server::run(shared, threads));
+    let result = rt.block_on(server::run(shared, threads, listeners));
     if let Some(p) = pid_path {
         let _ = std::fs::remove_file(p);
     }
@@ -75,26 +88,60 @@ fn main() {
     }
 }
 
-/// Loads the dataset at boot as Redis does: from the AOF when `appendonly` is on and one
-/// exists, else from the RDB file; with `appendonly` on and no AOF yet, the loaded data
-/// becomes the new AOF's base.
-fn load_data(shared: &Shared) -> Result<(), String> {
-    use fluidb::persistence::{aof, snapshot};
+/// Loads the dataset at boot as Redis does (`loadDataFromDisk`): the manifest of the AOF
+/// directory is read in any case; with `appendonly` on, the AOF it names is loaded, else
+/// the RDB file. With `appendonly` on and no AOF yet, fluidB loads the RDB file (Redis
+/// would start empty and lose it) and the loaded data becomes the new AOF's base. Err
+/// (after logging why) means the server must not start.
+fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
+    use fluidb::persistence::aof::{self, LoadStatus};
+    use fluidb::persistence::snapshot;
     let mut st = shared.store.lock();
     // A replica keeps keys that expired while it was down: its master deletes them.
     st.is_replica = !st.cfg.replicaof.is_empty();
+    st.aofrw.manifest = aof::load_manifest_from_disk(&st.cfg)?;
+    let rdb = |st: &mut fluidb::server::Store| {
+        snapshot::load_at_boot(st).map_err(|e| {
+            log_warning!("Fatal error loading the DB: {e}. Exiting.");
+            aof::Logged
+        })
+    };
     if st.cfg.appendonly {
-        if aof::load_at_boot(shared, &mut st)? {
-            return Ok(());
+        match aof::load_at_boot(shared, &mut st) {
+            LoadStatus::Failed | LoadStatus::OpenErr => return Err(aof::Logged),
+            LoadStatus::NotExist => rdb(&mut st)?,
+            _ => {}
         }
-        snapshot::load_at_boot(&mut st)?;
-        return aof::start(&mut st);
+    } else {
+        rdb(&mut st)?;
     }
-    snapshot::load_at_boot(&mut st)
+    aof::open_on_start(&mut st)?;
+    aof::del_history_files(&mut st);
+    Ok(())
 }
 
 fn log_level(cfg: &Config) -> log::Level {
     log::level_from_str(cfg.loglevel.as_str()).unwrap_or(log::Level::Notice)
+}
+
+/// Redis's `redisAsciiArt`, printed once the listeners are bound: the banner with the
+/// mode, port and PID when `always-show-logo` is on or the log is a terminal (Redis's
+/// test harness waits for its " PID: " line), else a one-line summary.
+fn show_logo(cfg: &Config) {
+    use std::io::IsTerminal;
+    let show =
+        cfg.always_show_logo || (cfg.logfile.is_empty() && !cfg.syslog_enabled && std::io::stdout().is_terminal());
+    if !show {
+        log_notice!("Running mode=standalone, port={}.", cfg.port);
+        return;
+    }
+    let banner = format!(
+        "\n                fluidB {} (64 bit)\n                Running in standalone mode\n                Port: {}\n                PID: {}\n\n",
+        env!("CARGO_PKG_VERSION"),
+        cfg.port,
+        std::process::id()
+    );
+    log::raw(banner.as_bytes());
 }
 
 /// The pidfile to write: the configured one, or Redis's default when daemonized.

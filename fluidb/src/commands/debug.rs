@@ -1,5 +1,6 @@
 //! DEBUG (Redis's debug.c): SLEEP, SET-ACTIVE-EXPIRE, OBJECT, DIGEST, DIGEST-VALUE,
-//! PROTOCOL, LOG, ERROR, HELP.
+//! PROTOCOL, LOG, ERROR, HELP; the persistence ones (RELOAD, LOADAOF, AOF-FLUSH-SLEEP,
+//! SET-SKIP-CHECKSUM-VALIDATION) and the crashes (SEGFAULT, PANIC, ASSERT, OOM).
 //!
 //! DEBUG DIGEST / DIGEST-VALUE return exactly what Redis 7.0 returns for the same dataset:
 //! `xorObjectDigest`/`computeDatasetDigest` below, over the `xorDigest`/`mixDigest` ports
@@ -46,6 +47,10 @@ pub fn allowed(store: &Store, client: &Client) -> bool {
 
 const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "AOF-FLUSH-SLEEP <microsec>",
+    "    Server will sleep before flushing the AOF, this is used for testing.",
+    "ASSERT",
+    "    Crash by assertion failed.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -55,8 +60,14 @@ const HELP: &[&str] = &[
     "    unit tests to simulate Redis errors.",
     "LOG <message>",
     "    Write <message> to the server log.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "OOM",
+    "    Crash the server simulating an out-of-memory error.",
+    "PANIC",
+    "    Crash the server simulating a panic.",
     "POPULATE <count> [<prefix>] [<size>]",
     "    Create <count> string keys named key:<num>. If <prefix> is specified then",
     "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -66,12 +77,18 @@ const HELP: &[&str] = &[
     "    Reply with a test value of the specified type. <type> can be: string,",
     "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
     "    true, false.",
+    "SEGFAULT",
+    "    Crash the server with sigsegv.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
     "    default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
     "HELP",
     "    Prints this help.",
 ];
@@ -149,8 +166,73 @@ fn debug(ctx: &mut Ctx) {
             let msg = format!("-{}", String::from_utf8_lossy(&ctx.argv[2]));
             ctx.out.error(&msg);
         }
+        (b"loadaof", _) => {
+            if crate::persistence::aof::debug_loadaof(ctx.shared, ctx.store).is_err() {
+                // The dataset is gone and the AOF cannot give it back: Redis exits too.
+                std::process::exit(1);
+            }
+            ctx.out.ok();
+        }
+        (b"set-skip-checksum-validation", 3) => {
+            ctx.store.skip_checksum_validation = atoi(&ctx.argv[2]) != 0;
+            ctx.out.ok();
+        }
+        (b"aof-flush-sleep", 3) => {
+            ctx.store.aofrw.flush_sleep_us = atoi(&ctx.argv[2]).max(0) as u64;
+            ctx.out.ok();
+        }
+        (b"pause-cron", 3) => {
+            ctx.store.pause_cron = atoi(&ctx.argv[2]) != 0;
+            ctx.out.ok();
+        }
+        (b"segfault", _) => debug_segfault(),
+        (b"panic", _) => crate::server::crash::panic_report(
+            &format!("DEBUG PANIC called at Unix time {}", crate::util::time::unix_secs()),
+            file!(),
+            line!(),
+            ctx.store.cfg.crash_log_enabled,
+        ),
+        (b"assert", _) => {
+            crate::server::crash::assert_report(ctx.argv, "1 == 2", file!(), line!(), ctx.store.cfg.crash_log_enabled)
+        }
+        (b"oom", _) => debug_oom(ctx),
         _ => subcommand_syntax_error(ctx),
     }
+}
+
+/// DEBUG SEGFAULT: writes to a read-only page, so the process gets a real SIGSEGV (and
+/// the crash report of its handler).
+fn debug_segfault() -> ! {
+    // SAFETY: maps one fresh private read-only page; the write below faults on purpose.
+    unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p != libc::MAP_FAILED {
+            std::ptr::write_volatile(p as *mut u8, b'x');
+        }
+    }
+    // Only reached if the write somehow did not fault.
+    std::process::abort()
+}
+
+/// DEBUG OOM: asks the allocator for half the address space; the failure is reported as
+/// Redis's out-of-memory handler does, and the process aborts.
+fn debug_oom(ctx: &mut Ctx) {
+    let size = usize::MAX / 2;
+    let Ok(layout) = std::alloc::Layout::from_size_align(size, 1) else { return ctx.out.ok() };
+    // SAFETY: a non-zero-sized layout; a non-null result is freed with the same layout.
+    let p = unsafe { std::alloc::alloc(layout) };
+    if !p.is_null() {
+        // SAFETY: allocated just above with `layout`.
+        unsafe { std::alloc::dealloc(p, layout) };
+        return ctx.out.ok();
+    }
+    log_warning!("Out Of Memory allocating {size} bytes!");
+    crate::server::crash::panic_report(
+        &format!("Redis aborting for OUT OF MEMORY. Allocating {size} bytes!"),
+        file!(),
+        line!(),
+        ctx.store.cfg.crash_log_enabled,
+    )
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset, empties it and loads the

@@ -300,10 +300,10 @@ config_table! {
     syslog_enabled: bool = false; "syslog-enabled" [] BOOL, IMM;
     syslog_ident: String = s("redis"); "syslog-ident" [] STR, IMM;
     syslog_facility: SyslogFacility = SyslogFacility::Local0; "syslog-facility" [] enm(SyslogFacility::NAMES), IMM;
-    crash_log_enabled: bool = true; "crash-log-enabled" [] BOOL, MOD;
+    crash_log_enabled: bool = true; "crash-log-enabled" [] BOOL, MOD | IMPL;
     crash_memcheck_enabled: bool = true; "crash-memcheck-enabled" [] BOOL, MOD;
     databases: i32 = 16; "databases" [] int(1, INT_MAX), IMM | IMPL;
-    always_show_logo: bool = false; "always-show-logo" [] BOOL, IMM;
+    always_show_logo: bool = false; "always-show-logo" [] BOOL, IMM | IMPL;
     set_proc_title: bool = true; "set-proc-title" [] BOOL, IMM;
     proc_title_template: String = s("{title} {listen-addr} {server-mode}"); "proc-title-template" [] checked(false, check_proc_title), MOD;
     enable_protected_configs: ProtectedAction = ProtectedAction::No; "enable-protected-configs" [] enm(ProtectedAction::NAMES), IMM;
@@ -385,12 +385,12 @@ config_table! {
     appenddirname: String = s("appendonlydir"); "appenddirname" [] checked(false, check_appenddirname), IMM | IMPL;
     appendfsync: AppendFsync = AppendFsync::Everysec; "appendfsync" [] enm(AppendFsync::NAMES), MOD | IMPL;
     no_appendfsync_on_rewrite: bool = false; "no-appendfsync-on-rewrite" [] BOOL, MOD;
-    auto_aof_rewrite_percentage: i32 = 100; "auto-aof-rewrite-percentage" [] int(0, INT_MAX), MOD;
-    auto_aof_rewrite_min_size: i64 = 64 << 20; "auto-aof-rewrite-min-size" [] mem(0, LONG_MAX), MOD;
+    auto_aof_rewrite_percentage: i32 = 100; "auto-aof-rewrite-percentage" [] int(0, INT_MAX), MOD | IMPL;
+    auto_aof_rewrite_min_size: i64 = 64 << 20; "auto-aof-rewrite-min-size" [] mem(0, LONG_MAX), MOD | IMPL;
     aof_load_truncated: bool = true; "aof-load-truncated" [] BOOL, MOD | IMPL;
-    aof_use_rdb_preamble: bool = true; "aof-use-rdb-preamble" [] BOOL, MOD;
-    aof_timestamp_enabled: bool = false; "aof-timestamp-enabled" [] BOOL, MOD;
-    aof_disable_auto_gc: bool = false; "aof-disable-auto-gc" [] BOOL, MOD;
+    aof_use_rdb_preamble: bool = true; "aof-use-rdb-preamble" [] BOOL, MOD | IMPL;
+    aof_timestamp_enabled: bool = false; "aof-timestamp-enabled" [] BOOL, MOD | IMPL;
+    aof_disable_auto_gc: bool = false; "aof-disable-auto-gc" [] BOOL, MOD | IMPL;
     // --------------------------------------------------------------- shutdown
     shutdown_timeout: i32 = 10; "shutdown-timeout" [] int(0, INT_MAX), MOD;
     shutdown_on_sigint: ShutdownFlags = ShutdownFlags(0); "shutdown-on-sigint" [] special(Special::ShutdownOnSignal), MOD | MULTI_ARG;
@@ -461,9 +461,9 @@ config_table! {
     ignore_warnings: String = s(""); "ignore-warnings" [] STR, MOD;
     // --------------------------------------------------- hidden (debug/tests)
     rdb_key_save_delay: i32 = 0; "rdb-key-save-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
-    key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN;
+    key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
     watchdog_period: i32 = 0; "watchdog-period" [] int(0, INT_MAX), MOD | HIDDEN;
-    use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
+    use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN | IMPL;
     loading_process_events_interval_bytes: i64 = 2 << 20; "loading-process-events-interval-bytes" [] int(1024, INT_MAX), MOD | HIDDEN;
     // ---------------------------------------------------------- KeyDB threads
     server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | IMPL;
@@ -627,6 +627,15 @@ mod tests {
             "dbfilename",
             "dir",
             "enable-debug-command",
+            "always-show-logo",
+            "crash-log-enabled",
+            "aof-use-rdb-preamble",
+            "aof-timestamp-enabled",
+            "aof-disable-auto-gc",
+            "auto-aof-rewrite-percentage",
+            "auto-aof-rewrite-min-size",
+            "use-exit-on-panic",
+            "key-load-delay",
             "lazyfree-lazy-user-flush",
             "lazyfree-lazy-user-del",
             "server-threads",

@@ -175,14 +175,26 @@ pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
     load_bytes(store, &data).map_err(|e| format!("{e} ({})", path.display()))
 }
 
-/// Loads RDB bytes (a file, or an AOF's base) into `store`; see [`load`].
+/// Loads RDB bytes (a file) into `store`; see [`load`].
 pub fn load_bytes(store: &mut Store, data: &[u8]) -> Result<LoadInfo, String> {
-    let lim = Limits::from_config(&store.cfg);
+    let mut lim = Limits::from_config(&store.cfg);
+    lim.skip_checksum = store.skip_checksum_validation;
     let keep_expired = store.is_replica;
     let info = load_into(&mut store.dbs, &mut store.clock, &lim, keep_expired, data)?;
     store.rdb.last_load_keys_loaded = info.keys;
     store.rdb.last_load_keys_expired = info.expired;
     Ok(info)
+}
+
+/// Loads the RDB at the start of an AOF file (a base, or an old-style preamble) and
+/// returns where it ends. Keys with a past expiry are kept, as Redis does with an AOF
+/// preamble: the commands after it may still act on them (their expiry is applied once
+/// the load is over).
+pub fn load_aof_preamble(store: &mut Store, data: &[u8]) -> Result<usize, String> {
+    let mut lim = Limits::from_config(&store.cfg);
+    lim.skip_checksum = store.skip_checksum_validation;
+    let info = load_into(&mut store.dbs, &mut store.clock, &lim, true, data)?;
+    Ok(info.end)
 }
 
 /// Reads RDB bytes into `dbs`: keys keep their stored write timestamps (`clock` moves past

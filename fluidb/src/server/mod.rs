@@ -11,6 +11,7 @@ pub mod log;
 pub mod blocking;
 pub mod client;
 pub mod conn;
+pub mod crash;
 pub mod cron;
 pub mod latency;
 pub mod monitor;
@@ -144,18 +145,22 @@ fn bind_addrs(bind: &[String], port: u16) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Binds the listeners, starts `threads` I/O workers and the cron, and serves until
-/// shutdown. Runs on the main thread's runtime, which accepts and runs the cron.
-pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
-    let (bind, port, unixsocket) = {
-        let st = shared.store.lock();
-        (st.cfg.bind.clone(), st.cfg.port, st.cfg.unixsocket.clone())
-    };
-    let mut listeners = Vec::new();
+/// The listening sockets, bound before the dataset is loaded (as Redis binds before
+/// loading): a client that connects meanwhile waits in the backlog instead of being
+/// refused.
+pub struct Listeners {
+    tcp: Vec<std::net::TcpListener>,
+    unix: Option<(std::os::unix::net::UnixListener, String)>,
+}
+
+/// Binds the TCP addresses of `bind`/`port` and the unix socket.
+pub fn bind(cfg: &Config) -> std::io::Result<Listeners> {
+    let (bind, port, unixsocket) = (&cfg.bind, cfg.port, cfg.unixsocket.clone());
+    let mut tcp = Vec::new();
     if port != 0 {
-        for (addr, optional) in bind_addrs(&bind, port) {
+        for (addr, optional) in bind_addrs(bind, port) {
             match bind_tcp(&addr) {
-                Ok(l) => listeners.push(l),
+                Ok(l) => tcp.push(l),
                 Err(e) if optional => log_verbose!("Skipping optional bind address {addr}: {e}"),
                 Err(e) => {
                     log_warning!("Warning: Could not create server TCP listening socket {addr}: {e}");
@@ -164,14 +169,27 @@ pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
             }
         }
     }
+    let mut unix = None;
+    if let Some(path) = unixsocket.filter(|p| !p.is_empty()) {
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path)?;
+        l.set_nonblocking(true)?;
+        unix = Some((l, path));
+    }
+    Ok(Listeners { tcp, unix })
+}
+
+/// Starts `threads` I/O workers, the acceptors of `listeners` and the cron, and serves
+/// until shutdown. Runs on the main thread's runtime, which accepts and runs the cron.
+pub async fn run(shared: Arc<Shared>, threads: usize, listeners: Listeners) -> std::io::Result<()> {
     let workers = Arc::new(workers::Workers::start(&shared, threads)?);
-    for l in listeners {
+    for l in listeners.tcp {
+        let l = TcpListener::from_std(l)?;
         let w = workers.clone();
         tokio::spawn(async move { conn::accept_tcp(w, l).await });
     }
-    if let Some(path) = unixsocket.filter(|p| !p.is_empty()) {
-        let _ = std::fs::remove_file(&path);
-        let l = UnixListener::bind(&path)?;
+    if let Some((l, path)) = listeners.unix {
+        let l = UnixListener::from_std(l)?;
         let w = workers.clone();
         tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
@@ -225,15 +243,17 @@ async fn sigterm() {
     }
 }
 
-fn bind_tcp(addr: &str) -> std::io::Result<TcpListener> {
+fn bind_tcp(addr: &str) -> std::io::Result<std::net::TcpListener> {
     let sa: std::net::SocketAddr =
         addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{addr}: {e}")))?;
-    let sock = if sa.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-    sock.set_reuseaddr(true)?;
+    let domain = if sa.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
     if sa.is_ipv6() {
-        let s2 = socket2::SockRef::from(&sock);
-        s2.set_only_v6(true)?;
+        sock.set_only_v6(true)?;
     }
-    sock.bind(sa)?;
-    sock.listen(511)
+    sock.bind(&sa.into())?;
+    sock.listen(511)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
 }

@@ -123,12 +123,7 @@ impl<W: Write> RdbWriter<W> {
         write_string(&mut self.buf, key, self.compress);
         write_object(&mut self.buf, &e.val, self.compress);
         self.keys += 1;
-        match self.key_delay {
-            0 => {}
-            d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
-            d if self.keys.is_multiple_of(d.unsigned_abs()) => std::thread::sleep(std::time::Duration::from_micros(1)),
-            _ => {}
-        }
+        key_save_delay(self.key_delay, self.keys);
         self.flush_if_full()
     }
 
@@ -153,6 +148,17 @@ impl<W: Write> RdbWriter<W> {
         self.written += 8;
         self.w.flush()?;
         Ok(self.w)
+    }
+}
+
+/// `rdb-key-save-delay` after the `n`-th key written (snapshots and AOF rewrites): a
+/// positive delay sleeps that many µs; a negative -d sleeps 1 µs after every d-th key.
+pub fn key_save_delay(delay: i64, n: u64) {
+    match delay {
+        0 => {}
+        d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
+        d if n.is_multiple_of(d.unsigned_abs()) => std::thread::sleep(std::time::Duration::from_micros(1)),
+        _ => {}
     }
 }
 
@@ -187,6 +193,8 @@ pub struct LoadInfo {
     pub empty_skipped: u64,
     /// Keys skipped because they had expired (filled in by the caller that decides).
     pub expired: u64,
+    /// Where the RDB ends in the data (after its checksum): an AOF's commands may follow.
+    pub end: usize,
 }
 
 /// Reads a whole RDB file (`rdbLoadRio`), handing each key to `f`. Checks the CRC64 when
@@ -252,10 +260,11 @@ pub fn load_rdb(
                 let end = r.offset();
                 if version >= 5 && r.remaining() >= 8 {
                     let want = r.u64_le()?;
-                    if want != 0 && want != CRC64.checksum(&data[..end]) {
-                        return Err(DecodeError { offset: end, what: "wrong RDB checksum" });
+                    if want != 0 && !lim.skip_checksum && want != CRC64.checksum(&data[..end]) {
+                        return Err(DecodeError { offset: end, what: "RDB CRC error (wrong RDB checksum)" });
                     }
                 }
+                info.end = r.offset();
                 return Ok(info);
             }
             t if load::is_object_type(t) => {

@@ -26,6 +26,9 @@ pub struct Limits {
     pub list_fill: i32,
     /// Longest string accepted (`proto-max-bulk-len`).
     pub max_string: usize,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: files and DUMP payloads load whatever their
+    /// CRC64 says.
+    pub skip_checksum: bool,
 }
 
 impl Default for Limits {
@@ -36,6 +39,7 @@ impl Default for Limits {
             set_max_intset: 512,
             list_fill: crate::types::list::DEFAULT_FILL,
             max_string: 512 << 20,
+            skip_checksum: false,
         }
     }
 }
@@ -335,8 +339,9 @@ pub fn is_object_type(t: u8) -> bool {
 }
 
 /// Checks a DUMP payload's footer (`verifyDumpPayload`): an RDB version this server reads
-/// and a matching CRC64. Returns the object bytes.
-pub fn verify_dump_payload(p: &[u8]) -> Option<&[u8]> {
+/// and a matching CRC64 (unless `skip_checksum`, DEBUG SET-SKIP-CHECKSUM-VALIDATION).
+/// Returns the object bytes.
+pub fn verify_dump_payload(p: &[u8], skip_checksum: bool) -> Option<&[u8]> {
     if p.len() < 10 {
         return None;
     }
@@ -344,6 +349,9 @@ pub fn verify_dump_payload(p: &[u8]) -> Option<&[u8]> {
     let ver = u16::from_le_bytes([footer[0], footer[1]]);
     if ver > super::RDB_VERSION_READ_MAX {
         return None;
+    }
+    if skip_checksum {
+        return Some(body);
     }
     let mut crc = [0u8; 8];
     crc.copy_from_slice(&footer[2..]);
@@ -376,6 +384,7 @@ impl Limits {
             set_max_intset: us(c.set_max_intset_entries),
             list_fill: c.list_max_listpack_size,
             max_string: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
+            skip_checksum: false,
         }
     }
 }
@@ -408,7 +417,7 @@ mod tests {
             Value::ZSet(Box::new(z)),
         ] {
             let p = super::super::save::dump_payload(&v, true);
-            let body = verify_dump_payload(&p).expect("footer");
+            let body = verify_dump_payload(&p, false).expect("footer");
             assert_eq!(read_dump_object(body, &lim).expect("load"), v);
         }
     }
