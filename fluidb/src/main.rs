@@ -102,7 +102,10 @@ fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
     st.aofrw.manifest = aof::load_manifest_from_disk(&st.cfg)?;
     let rdb = |st: &mut fluidb::server::Store| {
         snapshot::load_at_boot(st).map_err(|e| {
-            log_warning!("Fatal error loading the DB: {e}. Exiting.");
+            match e {
+                snapshot::BootError::Io(e) => log_warning!("Fatal error loading the DB: {e}. Exiting."),
+                snapshot::BootError::Corrupt(e) => report_corrupt_rdb(&st.cfg.dbfilename, &e),
+            }
             aof::Logged
         })
     };
@@ -118,6 +121,22 @@ fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
     aof::open_on_start(&mut st)?;
     aof::del_history_files(&mut st);
     Ok(())
+}
+
+/// A corrupt RDB file at start, reported as Redis does (`rdbReportError`, then the
+/// redis-check-rdb summary) before it exits.
+fn report_corrupt_rdb(file: &str, e: &fluidb::persistence::rdb::codec::DecodeError) {
+    use fluidb::persistence::rdb::load::corruption_report;
+    let report = corruption_report(e).unwrap_or_else(|| e.to_string());
+    log_warning!("{report}");
+    log::raw(
+        format!(
+            "[offset 0] Checking RDB file {file}\n--- RDB ERROR DETECTED ---\n[offset {}] {report}\n             [additional info] While doing: read-object-value\n",
+            e.offset
+        )
+        .as_bytes(),
+    );
+    log_warning!("Terminating server after rdb file reading failure.");
 }
 
 fn log_level(cfg: &Config) -> log::Level {

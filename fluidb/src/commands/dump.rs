@@ -110,8 +110,15 @@ fn restore(ctx: &mut Ctx) {
         return ctx.out.error("DUMP payload version or checksum are wrong");
     };
     let lim = load::Limits::from_config(&ctx.store.cfg);
-    let Ok(val) = load::read_dump_object(body, &lim) else {
-        return ctx.out.error("Bad data format");
+    let val = match load::read_dump_object(body, &lim) {
+        Ok(v) => v,
+        Err(e) => {
+            // Logged at verbose level, as Redis does for a corrupt RESTORE payload.
+            if let Some(report) = load::corruption_report(&e) {
+                crate::log_verbose!("{report}");
+            }
+            return ctx.out.error("Bad data format");
+        }
     };
     let deleted = replace && ctx.store.delete(db, key, now);
     let when = if ttl != 0 && !absttl { ttl.saturating_add(now) } else { ttl };

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
+use super::rdb::codec::DecodeError;
 use super::rdb::file::{header_aux, load_rdb, LoadInfo, RdbWriter};
 use super::rdb::load::Limits;
 use crate::keyspace::db::NO_EXPIRE;
@@ -79,15 +80,42 @@ pub fn save_for_shutdown(store: &mut Store, forced_save: bool) -> bool {
     }
 }
 
-/// Loads the RDB file at boot (or DEBUG RELOAD), logging as Redis does.
-pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
+/// Why the RDB file could not be loaded at start.
+#[derive(Debug)]
+pub enum BootError {
+    /// The file exists but cannot be read.
+    Io(String),
+    /// Its content is corrupt (Redis runs its RDB check on it, then exits).
+    Corrupt(DecodeError),
+}
+
+/// Loads the RDB file at boot, logging as Redis does.
+pub fn load_at_boot(store: &mut Store) -> Result<(), BootError> {
     let path = rdb_path(store);
     if !path.exists() {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let info = load(store, &path)?;
-    crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
+    let data = fs::read(&path).map_err(|e| BootError::Io(format!("{}: {e}", path.display())))?;
+    let mut lim = Limits::from_config(&store.cfg);
+    lim.skip_checksum = store.skip_checksum_validation;
+    let keep_expired = store.is_replica;
+    let info = decode_into(&mut store.dbs, &mut store.clock, &lim, keep_expired, &data).map_err(BootError::Corrupt)?;
+    store.rdb.last_load_keys_loaded = info.keys;
+    store.rdb.last_load_keys_expired = info.expired;
+    for key in &info.empty_keys {
+        crate::log_warning!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(key));
+    }
+    if info.empty_skipped > 0 {
+        crate::log_warning!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+            info.keys,
+            info.expired,
+            info.empty_skipped
+        );
+    } else {
+        crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
+    }
     if store.is_replica {
         adopt_replication_info(store, &info);
     }
@@ -207,6 +235,17 @@ pub fn load_into(
     keep_expired: bool,
     data: &[u8],
 ) -> Result<LoadInfo, String> {
+    decode_into(dbs, clock, lim, keep_expired, data).map_err(|e| e.to_string())
+}
+
+/// [`load_into`], keeping the decoding error.
+fn decode_into(
+    dbs: &mut [crate::keyspace::Db],
+    clock: &mut crate::keyspace::clock::MvccClock,
+    lim: &Limits,
+    keep_expired: bool,
+    data: &[u8],
+) -> Result<LoadInfo, DecodeError> {
     let now = crate::util::time::unix_ms();
     let lru = crate::util::time::lru_clock();
     let databases = dbs.len();
@@ -226,8 +265,7 @@ pub fn load_into(
         let mut e = Entry::new(k.val, mvcc, lru);
         e.expire = k.expire;
         dbs[k.db].insert(&k.key, e);
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     info.keys -= expired.min(info.keys);
     info.expired = expired;
     Ok(info)

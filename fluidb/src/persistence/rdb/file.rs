@@ -189,8 +189,10 @@ pub struct LoadInfo {
     pub version: u16,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
     pub keys: u64,
-    /// Keys skipped because they were empty collections (Redis skips them too).
+    /// Keys skipped because they were empty collections (Redis skips them too), and the
+    /// names of the first ten, which Redis logs.
     pub empty_skipped: u64,
+    pub empty_keys: Vec<Vec<u8>>,
     /// Keys skipped because they had expired (filled in by the caller that decides).
     pub expired: u64,
     /// Where the RDB ends in the data (after its checksum): an AOF's commands may follow.
@@ -274,7 +276,12 @@ pub fn load_rdb(
                         info.keys += 1;
                         f(LoadedKey { db, key, val, expire, mvcc });
                     }
-                    Err(e) if e.what == load::EMPTY_KEY => info.empty_skipped += 1,
+                    Err(e) if e.what == load::EMPTY_KEY => {
+                        info.empty_skipped += 1;
+                        if info.empty_keys.len() < 10 {
+                            info.empty_keys.push(key);
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
                 expire = NO_EXPIRE;
