@@ -30,6 +30,10 @@ fn main() {
     }
     log::configure(log_level(&cfg), &cfg.logfile);
     server::process::init(&cfg);
+    fluidb::server::crash::set_log_file(&cfg.logfile);
+    fluidb::server::crash::set_exit_on_panic(cfg.use_exit_on_panic);
+    fluidb::server::crash::set_enabled(cfg.crash_log_enabled);
+    fluidb::server::crash::install_panic_hook();
     log_notice!("oO0OoO0OoO0Oo fluidB is starting oO0OoO0OoO0Oo");
     log_notice!("fluidB version={}, bits=64, pid={}, just started", env!("CARGO_PKG_VERSION"), std::process::id());
     if cfg.config_file.is_none() {
@@ -61,8 +65,7 @@ fn main() {
     let shared = Shared::new(cfg, config_file);
     // Redis's `initial_memory_usage`: what the server uses before any data is loaded.
     fluidb::commands::info::note_startup_memory();
-    if let Err(e) = load_data(&shared) {
-        log_warning!("Fatal error loading the DB: {e}. Exiting.");
+    if load_data(&shared).is_err() {
         std::process::exit(1);
     }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -82,32 +85,48 @@ fn main() {
     }
 }
 
-/// Loads the dataset at boot as Redis does: from the AOF when `appendonly` is on and one
-/// exists, else from the RDB file; with `appendonly` on and no AOF yet, the loaded data
-/// becomes the new AOF's base.
-fn load_data(shared: &Shared) -> Result<(), String> {
-    use fluidb::persistence::{aof, snapshot};
+/// Loads the dataset at boot as Redis does (`loadDataFromDisk`): the manifest of the AOF
+/// directory is read in any case; with `appendonly` on, the AOF it names is loaded, else
+/// the RDB file. With `appendonly` on and no AOF yet, fluidB loads the RDB file (Redis
+/// would start empty and lose it) and the loaded data becomes the new AOF's base. Err
+/// (after logging why) means the server must not start.
+fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
+    use fluidb::persistence::aof::{self, LoadStatus};
+    use fluidb::persistence::snapshot;
     let mut st = shared.store.lock();
     // A replica keeps keys that expired while it was down: its master deletes them.
     st.is_replica = !st.cfg.replicaof.is_empty();
-    // The RDB file loads once the server serves clients (they get -LOADING meanwhile).
-    if server::loading::background_at_boot(&st) {
-        server::loading::prepare(&mut st);
-        return Ok(());
-    }
+    st.aofrw.manifest = aof::load_manifest_from_disk(&st.cfg)?;
+    let rdb = |st: &mut fluidb::server::Store| {
+        snapshot::load_at_boot(st).map_err(|e| {
+            match e {
+                snapshot::BootError::Io(e) => log_warning!("Fatal error loading the DB: {e}. Exiting."),
+                snapshot::BootError::Corrupt(e) => snapshot::report_corrupt_rdb(&st.cfg.dbfilename, &e),
+            }
+            aof::Logged
+        })
+    };
     if st.cfg.appendonly {
-        if aof::load_at_boot(shared, &mut st)? {
-            return Ok(());
+        match aof::load_at_boot(shared, &mut st) {
+            LoadStatus::Failed | LoadStatus::OpenErr => return Err(aof::Logged),
+            LoadStatus::NotExist => rdb(&mut st)?,
+            _ => {}
         }
-        snapshot::load_at_boot(&mut st)?;
-        return aof::start(&mut st);
+    } else if server::loading::background_at_boot(&st) {
+        // The RDB file loads once the server serves clients (they get -LOADING meanwhile).
+        server::loading::prepare(&mut st);
+    } else {
+        rdb(&mut st)?;
     }
-    snapshot::load_at_boot(&mut st)
+    aof::open_on_start(&mut st)?;
+    aof::del_history_files(&mut st);
+    Ok(())
 }
 
 fn log_level(cfg: &Config) -> log::Level {
     log::level_from_str(cfg.loglevel.as_str()).unwrap_or(log::Level::Notice)
 }
+
 
 /// The pidfile to write: the configured one, or Redis's default when daemonized.
 fn pidfile(cfg: &Config) -> Option<String> {

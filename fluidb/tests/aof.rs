@@ -141,6 +141,12 @@ fn config_set_appendonly_starts_and_stops_the_aof() {
     assert_eq!(r.call(&["CONFIG", "SET", "appendonly", "yes"]), "+OK\r\n");
     r.call(&["SET", "after", "2"]);
     assert!(r.call(&["INFO", "persistence"]).contains("aof_enabled:1"));
+    // As in Redis, the AOF holds the dataset once the rewrite that writes its base is
+    // done; the writes made meanwhile are in its first incremental file.
+    wait_for("the initial rewrite", Duration::from_secs(20), || {
+        persistence_field(&mut r, "aof_rewrite_in_progress") == "0" && persistence_field(&mut r, "aof_rewrites") == "1"
+    });
+    assert_eq!(persistence_field(&mut r, "aof_last_bgrewrite_status"), "ok");
     s.child.kill().expect("kill");
     let second = Server::start(&["--appendonly", "yes", "--dir", &dir_of(&s)]);
     assert_eq!(second.raw().call(&["MGET", "before", "after"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
@@ -220,7 +226,9 @@ fn the_aof_is_rewritten_automatically_when_it_doubles() {
     for i in 0..1500 {
         r.call(&["SET", &format!("k{}", i % 50), &v]); // overwrites: a rewrite shrinks it a lot
     }
-    wait_for("an automatic rewrite", Duration::from_secs(20), || persistence_field(&mut r, "aof_rewrites") == "1");
+    wait_for("an automatic rewrite", Duration::from_secs(20), || {
+        persistence_field(&mut r, "aof_rewrite_in_progress") == "0" && persistence_field(&mut r, "aof_rewrites") == "1"
+    });
     // The new base holds the 50 keys once, not the 1000+ writes that led to them.
     let base: u64 = persistence_field(&mut r, "aof_base_size").parse().expect("size");
     assert!(base < 100_000, "{base}");
@@ -242,7 +250,8 @@ fn stamps(r: &mut Raw, s: &Server) -> std::collections::BTreeMap<Vec<u8>, u64> {
 
 #[test]
 fn write_timestamps_survive_a_restart_from_the_aof_exactly() {
-    let mut first = Server::start(&["--appendonly", "yes"]);
+    // With active replication, where stamps order writes between nodes.
+    let mut first = Server::start(&["--appendonly", "yes", "--active-replica", "yes"]);
     let mut r = first.raw();
     for i in 0..50 {
         r.call(&["SET", &format!("k{i}"), "v"]);
@@ -262,7 +271,7 @@ fn write_timestamps_survive_a_restart_from_the_aof_exactly() {
     assert_eq!(before.len(), 50 + 5 + 3);
     first.child.kill().expect("kill");
     std::fs::remove_file(first.dir.path().join("dump.rdb")).expect("rm"); // load from the AOF only
-    let second = Server::start(&["--appendonly", "yes", "--dir", &dir_of(&first)]);
+    let second = Server::start(&["--appendonly", "yes", "--active-replica", "yes", "--dir", &dir_of(&first)]);
     let mut r2 = second.raw();
     let after = stamps(&mut r2, &first);
     assert_eq!(before.len(), after.len());
@@ -350,7 +359,9 @@ fn a_crash_during_a_rewrite_leaves_the_old_files_in_use() {
     let mut r = first.raw();
     assert_eq!(r.call(&["DEBUG", "POPULATE", "20000"]), "+OK\r\n");
     assert_eq!(r.call(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
-    wait_for("the first rewrite", Duration::from_secs(20), || persistence_field(&mut r, "aof_rewrites") == "1");
+    wait_for("the first rewrite", Duration::from_secs(20), || {
+        persistence_field(&mut r, "aof_rewrite_in_progress") == "0" && persistence_field(&mut r, "aof_rewrites") == "1"
+    });
     let m1 = manifest(&first);
     // 200 µs per key: the next rewrite takes about 4 s, and is killed well before its end.
     assert_eq!(r.call(&["CONFIG", "SET", "rdb-key-save-delay", "200"]), "+OK\r\n");
@@ -358,11 +369,12 @@ fn a_crash_during_a_rewrite_leaves_the_old_files_in_use() {
     let children = child_pids(first.child.id());
     assert_eq!(children.len(), 1, "{children:?}");
     assert_eq!(r.call(&["SET", "during", "1"]), "+OK\r\n");
+    // The child writes its base in the working directory, as Redis's does.
     let dir = first.dir.path().join("appendonlydir");
     wait_for("the child to start its base", Duration::from_secs(10), || {
-        std::fs::read_dir(&dir)
+        std::fs::read_dir(first.dir.path())
             .expect("dir")
-            .any(|e| e.expect("entry").file_name().to_string_lossy().starts_with("temp-"))
+            .any(|e| e.expect("entry").file_name().to_string_lossy().starts_with("temp-rewriteaof-"))
     });
     Command::new("kill").args(["-9", &children[0]]).status().expect("kill");
     wait_for("the failure to be seen", Duration::from_secs(10), || {
@@ -377,6 +389,11 @@ fn a_crash_during_a_rewrite_leaves_the_old_files_in_use() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert!(!names.iter().any(|n| n.starts_with("temp-")), "temporary file left: {names:?}");
+    let top: Vec<String> = std::fs::read_dir(first.dir.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!top.iter().any(|n| n.starts_with("temp-")), "temporary file left: {top:?}");
     for line in m2.lines() {
         let name = line.split(' ').nth(1).expect("name");
         assert!(names.iter().any(|n| n == name), "{name} missing");
@@ -389,7 +406,8 @@ fn a_crash_during_a_rewrite_leaves_the_old_files_in_use() {
     assert_eq!(r2.call(&["DEBUG", "DIGEST"]), digest);
     assert_eq!(r2.call(&["BGREWRITEAOF"]), "+Background append only file rewriting started\r\n");
     wait_for("a rewrite after the crash", Duration::from_secs(20), || {
-        persistence_field(&mut r2, "aof_rewrites") == "1"
+        persistence_field(&mut r2, "aof_rewrite_in_progress") == "0"
+            && persistence_field(&mut r2, "aof_rewrites") == "1"
     });
     assert_eq!(persistence_field(&mut r2, "aof_last_bgrewrite_status"), "ok");
     assert_eq!(r2.call(&["DEBUG", "DIGEST"]), digest);

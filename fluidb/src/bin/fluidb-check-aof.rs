@@ -42,7 +42,7 @@ fn main() {
     };
     let target = PathBuf::from(target);
     let files: Vec<PathBuf> = if target.to_string_lossy().ends_with(".manifest") {
-        let text = std::fs::read_to_string(&target).unwrap_or_else(|e| {
+        let text = std::fs::read(&target).unwrap_or_else(|e| {
             println!("Cannot open file {}: {e}", target.display());
             std::process::exit(1)
         });

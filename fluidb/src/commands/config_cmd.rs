@@ -205,13 +205,26 @@ fn apply(ctx: &mut Ctx, old: &crate::config::Config, changed: &[&'static str]) -
             }
         }
         if name == "appendonly" {
-            // On: the current dataset becomes the base of a new AOF (written now, under the
-            // lock; Redis forks a rewrite). Off: appending stops.
-            match (ctx.store.cfg.appendonly, ctx.store.aof.is_some()) {
-                (true, false) => crate::persistence::aof::start(ctx.store).map_err(|e| ("appendonly", e))?,
-                (false, true) => crate::persistence::aof::stop(ctx.store),
+            // On: a rewrite writes the current dataset as the new base, and the AOF is on
+            // once it is complete (Redis's startAppendOnly). Off: appending stops.
+            use crate::persistence::aof::{self, AofState};
+            match (ctx.store.cfg.appendonly, aof::state(ctx.store)) {
+                (true, AofState::Off) => aof::enable(ctx.store, ctx.in_exec).map_err(|e| ("appendonly", e))?,
+                (false, AofState::On | AofState::WaitRewrite) => aof::stop(ctx.store),
                 _ => {}
             }
+        }
+        if name == "aof-disable-auto-gc" && !ctx.store.cfg.aof_disable_auto_gc {
+            crate::persistence::aof::del_history_files(ctx.store);
+        }
+        if name == "aof-timestamp-enabled" {
+            ctx.store.stream.aof_timestamps = ctx.store.cfg.aof_timestamp_enabled;
+        }
+        if name == "crash-log-enabled" {
+            crate::server::crash::set_enabled(ctx.store.cfg.crash_log_enabled);
+        }
+        if name == "use-exit-on-panic" {
+            crate::server::crash::set_exit_on_panic(ctx.store.cfg.use_exit_on_panic);
         }
     }
     apply_cached(ctx);

@@ -1,6 +1,8 @@
 //! DEBUG (Redis's debug.c): SLEEP, SET-ACTIVE-EXPIRE, OBJECT, DIGEST, DIGEST-VALUE,
 //! PROTOCOL, LOG, ERROR, LISTPACK, QUICKLIST, QUICKLIST-PACKED-THRESHOLD, HTSTATS,
-//! HTSTATS-KEY, MALLCTL, MALLCTL-STR, HELP.
+//! HTSTATS-KEY, MALLCTL, MALLCTL-STR, REPLYBUFFER, HELP; the persistence ones (RELOAD,
+//! LOADAOF, AOF-FLUSH-SLEEP, SET-SKIP-CHECKSUM-VALIDATION) and the crashes (SEGFAULT,
+//! PANIC, ASSERT, OOM).
 //!
 //! DEBUG DIGEST / DIGEST-VALUE return exactly what Redis 7.0 returns for the same dataset:
 //! `xorObjectDigest`/`computeDatasetDigest` below, over the `xorDigest`/`mixDigest` ports
@@ -47,6 +49,10 @@ pub fn allowed(store: &Store, client: &Client) -> bool {
 
 const HELP: &[&str] = &[
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "AOF-FLUSH-SLEEP <microsec>",
+    "    Server will sleep before flushing the AOF, this is used for testing.",
+    "ASSERT",
+    "    Crash by assertion failed.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -64,8 +70,14 @@ const HELP: &[&str] = &[
     "    Get or set a malloc tuning integer.",
     "MALLCTL-STR <key> [<val>]",
     "    Get or set a malloc tuning string.",
+    "LOADAOF",
+    "    Flush the AOF buffers on disk and reload the AOF in memory.",
     "OBJECT <key>",
     "    Show low level info about `key` and associated value.",
+    "OOM",
+    "    Crash the server simulating an out-of-memory error.",
+    "PANIC",
+    "    Crash the server simulating a panic.",
     "POPULATE <count> [<prefix>] [<size>]",
     "    Create <count> string keys named key:<num>. If <prefix> is specified then",
     "    it is used instead of the 'key' prefix. These are not propagated to",
@@ -81,6 +93,8 @@ const HELP: &[&str] = &[
     "    In case RESET is provided the peak reset time will be restored to the default value",
     "REPLYBUFFER RESIZING <0|1>",
     "    Enable or disable the reply buffer resize cron job",
+    "SEGFAULT",
+    "    Crash the server with sigsegv.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -88,8 +102,12 @@ const HELP: &[&str] = &[
     "QUICKLIST-PACKED-THRESHOLD <size>",
     "    Sets the threshold for elements to be inserted as plain vs packed nodes",
     "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
+    "SET-SKIP-CHECKSUM-VALIDATION <0|1>",
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
     "SLEEP <seconds>",
     "    Stop the server for <seconds>. Decimals allowed.",
+    "PAUSE-CRON <0|1>",
+    "    Stop periodic cron job processing.",
     "LISTPACK <key>",
     "    Show low level info about the listpack encoding of <key>.",
     "QUICKLIST <key> [<0|1>]",
@@ -184,6 +202,36 @@ fn debug(ctx: &mut Ctx) {
             Ok(()) => ctx.out.ok(),
             Err(e) => ctx.out.error(format!("CONFIG-REWRITE-FORCE-ALL failed: {e}")),
         },
+        (b"loadaof", _) => {
+            if crate::persistence::aof::debug_loadaof(ctx.shared, ctx.store).is_err() {
+                // The dataset is gone and the AOF cannot give it back: Redis exits too.
+                std::process::exit(1);
+            }
+            ctx.out.ok();
+        }
+        (b"set-skip-checksum-validation", 3) => {
+            ctx.store.skip_checksum_validation = atoi(&ctx.argv[2]) != 0;
+            ctx.out.ok();
+        }
+        (b"aof-flush-sleep", 3) => {
+            ctx.store.aofrw.flush_sleep_us = atoi(&ctx.argv[2]).max(0) as u64;
+            ctx.out.ok();
+        }
+        (b"pause-cron", 3) => {
+            ctx.store.pause_cron = atoi(&ctx.argv[2]) != 0;
+            ctx.out.ok();
+        }
+        (b"segfault", _) => debug_segfault(),
+        (b"panic", _) => crate::server::crash::panic_report(
+            &format!("DEBUG PANIC called at Unix time {}", crate::util::time::unix_secs()),
+            file!(),
+            line!(),
+            ctx.store.cfg.crash_log_enabled,
+        ),
+        (b"assert", _) => {
+            crate::server::crash::assert_report(ctx.argv, "1 == 2", file!(), line!(), ctx.store.cfg.crash_log_enabled)
+        }
+        (b"oom", _) => debug_oom(ctx),
         _ => subcommand_syntax_error(ctx),
     }
 }
@@ -213,6 +261,41 @@ fn debug_replybuffer(ctx: &mut Ctx) {
         _ => return subcommand_syntax_error(ctx),
     }
     ctx.out.ok();
+}
+
+/// DEBUG SEGFAULT: writes to a read-only page, so the process gets a real SIGSEGV (and
+/// the crash report of its handler).
+fn debug_segfault() -> ! {
+    // SAFETY: maps one fresh private read-only page; the write below faults on purpose.
+    unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), 4096, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p != libc::MAP_FAILED {
+            std::ptr::write_volatile(p as *mut u8, b'x');
+        }
+    }
+    // Only reached if the write somehow did not fault.
+    std::process::abort()
+}
+
+/// DEBUG OOM: asks the allocator for half the address space; the failure is reported as
+/// Redis's out-of-memory handler does, and the process aborts.
+fn debug_oom(ctx: &mut Ctx) {
+    let size = usize::MAX / 2;
+    let Ok(layout) = std::alloc::Layout::from_size_align(size, 1) else { return ctx.out.ok() };
+    // SAFETY: a non-zero-sized layout; a non-null result is freed with the same layout.
+    let p = unsafe { std::alloc::alloc(layout) };
+    if !p.is_null() {
+        // SAFETY: allocated just above with `layout`.
+        unsafe { std::alloc::dealloc(p, layout) };
+        return ctx.out.ok();
+    }
+    log_warning!("Out Of Memory allocating {size} bytes!");
+    crate::server::crash::panic_report(
+        &format!("Redis aborting for OUT OF MEMORY. Allocating {size} bytes!"),
+        file!(),
+        line!(),
+        ctx.store.cfg.crash_log_enabled,
+    )
 }
 
 /// DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]: saves the dataset, empties it and loads the

@@ -106,16 +106,23 @@ fn restore(ctx: &mut Ctx) {
     if ttl < 0 {
         return ctx.out.error("Invalid TTL value, must be >= 0");
     }
-    let Some(body) = load::verify_dump_payload(&argv[3]) else {
+    let Some(body) = load::verify_dump_payload(&argv[3], ctx.store.skip_checksum_validation) else {
         return ctx.out.error("DUMP payload version or checksum are wrong");
     };
     let lim = load::Limits::from_config(&ctx.store.cfg);
-    let Ok(val) = load::read_dump_object(body, &lim) else {
-        return ctx.out.error("Bad data format");
+    let val = match load::read_dump_object(body, &lim) {
+        Ok(v) => v,
+        Err(e) => {
+            // Logged at verbose level, as Redis does for a corrupt RESTORE payload.
+            if let Some(report) = load::corruption_report(&e) {
+                crate::log_verbose!("{report}");
+            }
+            return ctx.out.error("Bad data format");
+        }
     };
     let deleted = replace && ctx.store.delete(db, key, now);
     let when = if ttl != 0 && !absttl { ttl.saturating_add(now) } else { ttl };
-    if when != 0 && when <= now && !ctx.store.is_replica {
+    if when != 0 && ctx.store.already_expired(when, now) {
         // Already expired: nothing is created; a replaced key is gone (a DEL downstream).
         if deleted {
             ctx.propagate(vec![Bytes::from_static(b"DEL"), key.clone()]);

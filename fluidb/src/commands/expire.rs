@@ -162,7 +162,7 @@ fn expire_generic(ctx: &mut Ctx, basetime: i64, seconds: bool) {
         }
     }
 
-    if when <= ctx.now_ms && !ctx.store.is_replica {
+    if ctx.store.already_expired(when, ctx.now_ms) {
         // Already expired: delete now and propagate an explicit DEL (UNLINK when lazy).
         let lazy = lazyfree_lazy_expire(ctx.store);
         if ctx.store.delete_lazy(db, &key, ctx.now_ms, lazy) {

@@ -463,10 +463,10 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_rewrite_in_progress:{}\r\n\
          aof_rewrite_scheduled:{}\r\n\
          aof_last_rewrite_time_sec:{}\r\n\
-         aof_current_rewrite_time_sec:-1\r\n\
+         aof_current_rewrite_time_sec:{}\r\n\
          aof_last_bgrewrite_status:{}\r\n\
          aof_rewrites:{}\r\n\
-         aof_rewrites_consecutive_failures:0\r\n\
+         aof_rewrites_consecutive_failures:{}\r\n\
          aof_last_write_status:{}\r\n\
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
@@ -484,12 +484,14 @@ fn persistence_section(s: &mut String, store: &Store) {
         store.rdb.saves,
         store.rdb.last_load_keys_expired,
         store.rdb.last_load_keys_loaded,
-        u8::from(store.aof.is_some()),
+        u8::from(crate::persistence::aof::state(store) != crate::persistence::aof::AofState::Off),
         u8::from(store.aofrw.running.is_some()),
         u8::from(store.aofrw.scheduled),
         store.aofrw.last_secs,
+        store.aofrw.current_secs(),
         if store.aofrw.last_ok { "ok" } else { "err" },
         store.aofrw.rewrites,
+        store.aofrw.consecutive_failures,
         if store.aof.as_ref().is_some_and(|a| !a.last_write_ok) { "err" } else { "ok" },
     );
     if let (true, size, base) = crate::persistence::aof::info(store) {

@@ -887,16 +887,17 @@ fn flushall(ctx: &mut Ctx) {
         n += empty_db(ctx.store, db, async_free);
     }
     ctx.store.replica_keys_with_expire.clear();
-    ctx.dirty(n as u64);
+    // Counted as a change even when nothing was there: FLUSHALL always propagates.
+    ctx.dirty(n as u64 + 1);
     // Redis's `flushAllDataAndResetRDB`: a running snapshot is stale, and with save points
-    // the (empty) dataset is saved at once, so a restart cannot bring the old keys back.
+    // the (empty) dataset is saved at once, so a restart cannot bring the old keys back
+    // (and no change is left unsaved).
     crate::persistence::bgsave::kill_child(ctx.store);
     if !ctx.store.cfg.save.is_empty() {
         if let Err(e) = crate::persistence::snapshot::save_now(ctx.store) {
             crate::log_warning!("Failed saving the DB after FLUSHALL: {e}");
         }
     }
-    ctx.dirty(1);
     ctx.out.ok();
 }
 

@@ -316,6 +316,8 @@ fn bgrewriteaof(ctx: &mut Ctx) {
     }
     if aof::has_active_child(ctx.store) || ctx.in_exec {
         ctx.store.aofrw.scheduled = true;
+        // Asked for by hand: runs as soon as possible even after repeated failures.
+        ctx.store.aofrw.consecutive_failures = 0;
         return ctx.out.simple("Background append only file rewriting scheduled");
     }
     match aof::start_rewrite(ctx.store) {

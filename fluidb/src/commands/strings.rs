@@ -697,7 +697,7 @@ fn getex(ctx: &mut Ctx) {
         let out = &mut *ctx.out;
         s.with_bytes(|b| out.bulk(b));
     }
-    if a.flags & (opt::PXAT | opt::EXAT) != 0 && when <= now && !ctx.store.is_replica {
+    if a.flags & (opt::PXAT | opt::EXAT) != 0 && ctx.store.already_expired(when, now) {
         // An absolute time in the past deletes the key (in the background, propagated as
         // UNLINK, under lazyfree-lazy-expire).
         let lazy = ctx.store.cfg.lazyfree_lazy_expire;

@@ -303,7 +303,7 @@ config_table! {
     syslog_enabled: bool = false; "syslog-enabled" [] BOOL, IMM;
     syslog_ident: String = s("redis"); "syslog-ident" [] STR, IMM;
     syslog_facility: SyslogFacility = SyslogFacility::Local0; "syslog-facility" [] enm(SyslogFacility::NAMES), IMM;
-    crash_log_enabled: bool = true; "crash-log-enabled" [] BOOL, MOD;
+    crash_log_enabled: bool = true; "crash-log-enabled" [] BOOL, MOD | IMPL;
     crash_memcheck_enabled: bool = false; "crash-memcheck-enabled" [] BOOL, MOD;
     databases: i32 = 16; "databases" [] int(1, INT_MAX), IMM | IMPL;
     always_show_logo: bool = false; "always-show-logo" [] BOOL, IMM | IMPL;
@@ -391,9 +391,9 @@ config_table! {
     auto_aof_rewrite_percentage: i32 = 100; "auto-aof-rewrite-percentage" [] int(0, INT_MAX), MOD | IMPL;
     auto_aof_rewrite_min_size: i64 = 64 << 20; "auto-aof-rewrite-min-size" [] mem(0, LONG_MAX), MOD | IMPL;
     aof_load_truncated: bool = true; "aof-load-truncated" [] BOOL, MOD | IMPL;
-    aof_use_rdb_preamble: bool = true; "aof-use-rdb-preamble" [] BOOL, MOD;
-    aof_timestamp_enabled: bool = false; "aof-timestamp-enabled" [] BOOL, MOD;
-    aof_disable_auto_gc: bool = false; "aof-disable-auto-gc" [] BOOL, MOD;
+    aof_use_rdb_preamble: bool = true; "aof-use-rdb-preamble" [] BOOL, MOD | IMPL;
+    aof_timestamp_enabled: bool = false; "aof-timestamp-enabled" [] BOOL, MOD | IMPL;
+    aof_disable_auto_gc: bool = false; "aof-disable-auto-gc" [] BOOL, MOD | IMPL;
     // --------------------------------------------------------------- shutdown
     shutdown_timeout: i32 = 10; "shutdown-timeout" [] int(0, INT_MAX), MOD;
     shutdown_on_sigint: ShutdownFlags = ShutdownFlags(0); "shutdown-on-sigint" [] special(Special::ShutdownOnSignal), MOD | MULTI_ARG;
@@ -466,7 +466,7 @@ config_table! {
     rdb_key_save_delay: i32 = 0; "rdb-key-save-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
     key_load_delay: i32 = 0; "key-load-delay" [] int(INT_MIN, INT_MAX), MOD | HIDDEN | IMPL;
     watchdog_period: i32 = 0; "watchdog-period" [] int(0, INT_MAX), MOD | HIDDEN;
-    use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN;
+    use_exit_on_panic: bool = false; "use-exit-on-panic" [] BOOL, MOD | HIDDEN | IMPL;
     loading_process_events_interval_bytes: i64 = 2 << 20; "loading-process-events-interval-bytes" [] int(1024, INT_MAX), MOD | HIDDEN;
     // ---------------------------------------------------------- KeyDB threads
     server_threads: i32 = default_server_threads(); "server-threads" [] special(Special::ServerThreads), IMM | KEYDB | HIDDEN | IMPL;
@@ -660,20 +660,15 @@ mod tests {
         "active-defrag-cycle-max",
         "active-defrag-max-scan-fields",
         // being built for issue #12 (lists, introspection, persistence, pub/sub helpers)
-        "crash-log-enabled",
         "rdb-del-sync-files",
         "repl-disable-tcp-nodelay",
         "replica-ignore-disk-write-errors",
         "replica-lazy-flush",
         "no-appendfsync-on-rewrite",
-        "aof-use-rdb-preamble",
-        "aof-timestamp-enabled",
-        "aof-disable-auto-gc",
         "shutdown-timeout",
         "shutdown-on-sigint",
         "shutdown-on-sigterm",
         "list-compress-depth",
-        "use-exit-on-panic",
         "loading-process-events-interval-bytes",
         // Redis process settings fluidB does not act on
         "socket-mark-id",

@@ -5,6 +5,7 @@
 //! DUMP/RESTORE and the check tool all share.
 
 pub mod aof;
+pub mod aof_base;
 pub mod bgsave;
 pub mod child;
 pub mod rdb;

@@ -11,6 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
+use super::rdb::codec::DecodeError;
 use super::rdb::file::{header_aux, load_rdb, LoadInfo, RdbWriter};
 use super::rdb::load::Limits;
 use crate::keyspace::db::NO_EXPIRE;
@@ -84,20 +85,54 @@ pub fn save_for_shutdown(store: &mut Store, forced_save: bool) -> bool {
     }
 }
 
-/// Loads the RDB file at boot (or DEBUG RELOAD), logging as Redis does.
-pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
+/// Why the RDB file could not be loaded at start.
+#[derive(Debug)]
+pub enum BootError {
+    /// The file exists but cannot be read.
+    Io(String),
+    /// Its content is corrupt (Redis runs its RDB check on it, then exits).
+    Corrupt(DecodeError),
+}
+
+/// Loads the RDB file at boot, logging as Redis does.
+pub fn load_at_boot(store: &mut Store) -> Result<(), BootError> {
     let path = rdb_path(store);
     if !path.exists() {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let info = load(store, &path)?;
-    crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
+    let data = fs::read(&path).map_err(|e| BootError::Io(format!("{}: {e}", path.display())))?;
+    let mut lim = Limits::from_config(&store.cfg);
+    lim.skip_checksum = store.skip_checksum_validation;
+    let keep_expired = store.is_replica;
+    let info = load_into_with(&mut store.dbs, &mut store.clock, &lim, keep_expired, &data, |_| {})
+        .map_err(BootError::Corrupt)?;
+    note_boot_load(store, &info, started);
+    Ok(())
+}
+
+/// What a finished boot load records and logs, whether it ran in place or in the
+/// background (`server::loading`).
+pub(crate) fn note_boot_load(store: &mut Store, info: &LoadInfo, started: std::time::Instant) {
+    store.rdb.last_load_keys_loaded = info.keys;
+    store.rdb.last_load_keys_expired = info.expired;
+    for key in &info.empty_keys {
+        crate::log_warning!("rdbLoadObject skipping empty key: {}", String::from_utf8_lossy(key));
+    }
+    if info.empty_skipped > 0 {
+        crate::log_warning!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}, empty keys skipped: {}.",
+            info.keys,
+            info.expired,
+            info.empty_skipped
+        );
+    } else {
+        crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
+    }
     if store.is_replica {
-        adopt_replication_info(store, &info);
+        adopt_replication_info(store, info);
     }
     crate::log_notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
-    Ok(())
 }
 
 /// A replica restarting from its own snapshot continues the history recorded in it
@@ -210,14 +245,26 @@ pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
     load_bytes(store, &data).map_err(|e| format!("{e} ({})", path.display()))
 }
 
-/// Loads RDB bytes (a file, or an AOF's base) into `store`; see [`load`].
+/// Loads RDB bytes (a file) into `store`; see [`load`].
 pub fn load_bytes(store: &mut Store, data: &[u8]) -> Result<LoadInfo, String> {
-    let lim = Limits::from_config(&store.cfg);
+    let mut lim = Limits::from_config(&store.cfg);
+    lim.skip_checksum = store.skip_checksum_validation;
     let keep_expired = store.is_replica;
     let info = load_into(&mut store.dbs, &mut store.clock, &lim, keep_expired, data)?;
     store.rdb.last_load_keys_loaded = info.keys;
     store.rdb.last_load_keys_expired = info.expired;
     Ok(info)
+}
+
+/// Loads the RDB at the start of an AOF file (a base, or an old-style preamble) and
+/// returns where it ends. Keys with a past expiry are kept, as Redis does with an AOF
+/// preamble: the commands after it may still act on them (their expiry is applied once
+/// the load is over).
+pub fn load_aof_preamble(store: &mut Store, data: &[u8]) -> Result<usize, String> {
+    let mut lim = Limits::from_config(&store.cfg);
+    lim.skip_checksum = store.skip_checksum_validation;
+    let info = load_into(&mut store.dbs, &mut store.clock, &lim, true, data)?;
+    Ok(info.end)
 }
 
 /// Reads RDB bytes into `dbs`: keys keep their stored write timestamps (`clock` moves past
@@ -230,10 +277,11 @@ pub fn load_into(
     keep_expired: bool,
     data: &[u8],
 ) -> Result<LoadInfo, String> {
-    load_into_with(dbs, clock, lim, keep_expired, data, |_| {})
+    load_into_with(dbs, clock, lim, keep_expired, data, |_| {}).map_err(|e| e.to_string())
 }
 
-/// [`load_into`], reporting the bytes read after each key to `progress`.
+/// [`load_into`], reporting the bytes read after each key to `progress` and keeping the
+/// decoding error (a corrupt file at boot is reported as redis-check-rdb reports it).
 pub fn load_into_with(
     dbs: &mut [crate::keyspace::Db],
     clock: &mut crate::keyspace::clock::MvccClock,
@@ -241,7 +289,7 @@ pub fn load_into_with(
     keep_expired: bool,
     data: &[u8],
     mut progress: impl FnMut(usize),
-) -> Result<LoadInfo, String> {
+) -> Result<LoadInfo, DecodeError> {
     let now = crate::util::time::unix_ms();
     let lru = crate::util::time::lru_clock();
     let databases = dbs.len();
@@ -262,11 +310,26 @@ pub fn load_into_with(
         e.expire = k.expire;
         dbs[k.db].insert(&k.key, e);
         progress(k.offset);
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     info.keys -= expired.min(info.keys);
     info.expired = expired;
     Ok(info)
+}
+
+/// A corrupt RDB file at start, reported as Redis does (`rdbReportError`, then the
+/// redis-check-rdb summary) before it exits.
+pub fn report_corrupt_rdb(file: &str, e: &DecodeError) {
+    use super::rdb::load::corruption_report;
+    let report = corruption_report(e).unwrap_or_else(|| e.to_string());
+    log_warning!("{report}");
+    crate::server::log::raw(
+        format!(
+            "[offset 0] Checking RDB file {file}\n--- RDB ERROR DETECTED ---\n[offset {}] {report}\n             [additional info] While doing: read-object-value\n",
+            e.offset
+        )
+        .as_bytes(),
+    );
+    log_warning!("Terminating server after rdb file reading failure.");
 }
 
 #[cfg(test)]

@@ -39,6 +39,14 @@ pub struct WriteStream {
     /// re-encoded; the master's bytes are appended as they are ([`Self::append_raw`]), so
     /// this node's offsets equal its master's and sub-replicas get the stream unchanged.
     pub muted: bool,
+    /// `aof-timestamp-enabled`: the AOF gets a `#TS:<unix time>` annotation before the
+    /// first write of every second, as Redis writes it.
+    pub aof_timestamps: bool,
+    aof_last_ts: i64,
+    /// Whether the AOF gets each write's timestamp as a `#mvcc:<n>` annotation (with
+    /// `active-replica` on, where stamps order writes between nodes). Without it the AOF
+    /// is byte for byte what Redis writes.
+    pub aof_mvcc: bool,
     /// Offset of the next byte to be appended (Redis's `master_repl_offset`).
     offset: u64,
     /// Database the last record was written for; a different one emits SELECT first.
@@ -94,6 +102,9 @@ impl WriteStream {
             aof_tap: None,
             repl_tap: None,
             muted: false,
+            aof_timestamps: false,
+            aof_last_ts: 0,
+            aof_mvcc: false,
             offset: 0,
             last_db: None,
             ring: Vec::new(),
@@ -118,6 +129,13 @@ impl WriteStream {
         if self.muted {
             return;
         }
+        if let (true, Some(t)) = (self.aof_timestamps, self.aof_tap.as_mut()) {
+            let now = crate::util::time::unix_secs();
+            if now > self.aof_last_ts {
+                self.aof_last_ts = now;
+                t.extend_from_slice(format!("#TS:{now}\r\n").as_bytes());
+            }
+        }
         if self.last_db != Some(db) {
             let mut b = itoa::Buffer::new();
             let dbs = b.format(db);
@@ -130,7 +148,7 @@ impl WriteStream {
         if let Some(t) = self.aof_tap.as_mut() {
             // The AOF keeps each write's timestamp in an annotation line, which Redis 7
             // skips when it loads an AOF (as its own `#TS:` lines).
-            if mvcc != 0 {
+            if mvcc != 0 && self.aof_mvcc {
                 let mut b = itoa::Buffer::new();
                 t.extend_from_slice(b"#mvcc:");
                 t.extend_from_slice(b.format(mvcc).as_bytes());

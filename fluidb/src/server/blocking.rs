@@ -221,7 +221,7 @@ fn serve_key(shared: &Shared, store: &mut Store, db: usize, key: &Bytes) {
     // propagated, and its waiters stay blocked.
     let now_ms = store.now_ms();
     if store.expire_if_needed(db, key, now_ms) {
-        crate::commands::call::flush_propagation(store);
+        crate::commands::call::flush_propagation(store, true);
         return;
     }
     let Some(queue) = store.blocking.by_key.get(&(db, key.clone())) else { return };

@@ -31,6 +31,9 @@ pub async fn run(shared: Arc<Shared>) {
         if shared.shutting_down.load(Ordering::Relaxed) {
             return;
         }
+        if shared.store.lock().pause_cron {
+            continue; // DEBUG PAUSE-CRON
+        }
         crate::util::time::refresh_lru_clock();
         active_expire_cycle(&shared).await;
         client_timeouts(&shared);

@@ -62,32 +62,32 @@ pub fn start(shared: Arc<Shared>, done: impl FnOnce(&Arc<Shared>, &mut crate::se
 fn load(shared: &Arc<Shared>, done: impl FnOnce(&Arc<Shared>, &mut crate::server::Store)) -> Result<(), String> {
     use crate::persistence::{rdb::load::Limits, snapshot};
     let started = std::time::Instant::now();
-    let (path, lim, keep_expired, databases, mut clock, progress) = {
+    let (path, lim, keep_expired, databases, mut clock, progress, file) = {
         let st = shared.store.lock();
         let Some(progress) = st.loading.clone() else { return Ok(()) };
-        let lim = Limits::from_config(&st.cfg);
-        (snapshot::rdb_path(&st), lim, st.is_replica, st.dbs.len(), st.clock.clone(), progress)
+        let mut lim = Limits::from_config(&st.cfg);
+        lim.skip_checksum = st.skip_checksum_validation;
+        let file = st.cfg.dbfilename.clone();
+        (snapshot::rdb_path(&st), lim, st.is_replica, st.dbs.len(), st.clock.clone(), progress, file)
     };
     let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut dbs: Vec<crate::keyspace::Db> = (0..databases).map(crate::keyspace::Db::new).collect();
     let info = snapshot::load_into_with(&mut dbs, &mut clock, &lim, keep_expired, &data, |at| {
         progress.loaded_bytes.store(at as u64, Ordering::Relaxed)
     })
-    .map_err(|e| format!("{e} ({})", path.display()))?;
+    .unwrap_or_else(|e| {
+        // A corrupt file ends the process, reported as redis-check-rdb reports it.
+        snapshot::report_corrupt_rdb(&file, &e);
+        std::process::exit(1)
+    });
     drop(data);
     let mut st = shared.lock_store();
     // Nothing wrote meanwhile (every write command was refused), so the loaded databases
     // replace empty ones.
     let empty = std::mem::replace(&mut st.dbs, dbs);
     st.clock.observe(clock.last());
-    st.rdb.last_load_keys_loaded = info.keys;
-    st.rdb.last_load_keys_expired = info.expired;
-    log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
-    if st.is_replica {
-        snapshot::adopt_replication_info(&mut st, &info);
-    }
+    snapshot::note_boot_load(&mut st, &info, started);
     st.loading = None;
-    log_notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     done(shared, &mut st);
     drop(st);
     drop(empty);

@@ -33,7 +33,9 @@ pub fn level_from_str(s: &str) -> Option<Level> {
     }
 }
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// Days since 1970-01-01 to (year, month, day); plain arithmetic, so the crash handler
+/// can use it too.
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719468;
     let era = if z >= 0 { z } else { z - 146096 } / 146097;
     let doe = (z - era * 146097) as u64;
@@ -76,15 +78,22 @@ pub fn log(level: Level, msg: &str) {
         Level::Warning => '#',
     };
     let line = format!("{}:M {} {} {}\n", std::process::id(), format_time(crate::util::time::unix_ms()), mark, msg);
+    raw(line.as_bytes());
+}
+
+/// Writes `bytes` to the log as they are (the multi-line parts of a crash report).
+pub fn raw(bytes: &[u8]) {
     let file = FILE.lock().clone();
     match file {
         Some(path) => {
             if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-                let _ = f.write_all(line.as_bytes());
+                let _ = f.write_all(bytes);
             }
         }
         None => {
-            let _ = std::io::stdout().write_all(line.as_bytes());
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
         }
     }
 }

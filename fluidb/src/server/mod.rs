@@ -11,6 +11,7 @@ pub mod log;
 pub mod blocking;
 pub mod client;
 pub mod conn;
+pub mod crash;
 pub mod cron;
 pub mod histogram;
 pub mod latency;

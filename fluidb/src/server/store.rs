@@ -273,6 +273,15 @@ pub struct Store {
     /// Set while commands from this node's master execute (a replica shows them keys
     /// that are logically expired: only the master decides when they go).
     pub executing_master: bool,
+    /// Set while the AOF is replayed in place (Redis's `server.loading` for that load): no
+    /// key expires and an expiry in the past does not delete. (A boot load of the RDB file
+    /// is `loading`, which decodes into fresh databases.)
+    pub replaying: bool,
+    /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RDB files and RESTORE payloads are loaded
+    /// without checking their CRC64.
+    pub skip_checksum_validation: bool,
+    /// DEBUG PAUSE-CRON: the cron does nothing while set (tests).
+    pub pause_cron: bool,
 }
 
 impl Store {
@@ -306,6 +315,9 @@ impl Store {
             replay_mvcc: Default::default(),
             repl: Default::default(),
             executing_master: false,
+            replaying: false,
+            skip_checksum_validation: false,
+            pause_cron: false,
             aof_sync: Default::default(),
             pause: Default::default(),
             blocking: Default::default(),
@@ -313,11 +325,20 @@ impl Store {
         }
     }
 
+    /// Redis's `checkAlreadyExpired`: whether a command setting expiry time `when` must
+    /// delete the key at once. Never while loading (a later command of the file may act
+    /// on the key) nor on a replica (its master decides).
+    pub fn already_expired(&self, when: i64, now_ms: i64) -> bool {
+        when <= now_ms && !self.replaying && !self.is_replica
+    }
+
     /// Deletes `key` if it is logically expired (on a master); returns true if the key is
     /// expired (deleted or, on a replica, hidden).
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
-        if self.dbs[db].expires.is_empty() {
-            return false; // no key of this db has a TTL: nothing to look up
+        if self.dbs[db].expires.is_empty() || self.replaying {
+            // No key of this db has a TTL (nothing to look up), or the dataset is being
+            // loaded: nothing expires before the load is over.
+            return false;
         }
         let expired = match self.dbs[db].peek(key) {
             Some(e) => e.is_expired(now_ms),

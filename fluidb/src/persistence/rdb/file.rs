@@ -123,12 +123,7 @@ impl<W: Write> RdbWriter<W> {
         write_string(&mut self.buf, key, self.compress);
         write_object(&mut self.buf, &e.val, self.compress);
         self.keys += 1;
-        match self.key_delay {
-            0 => {}
-            d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
-            d if self.keys.is_multiple_of(d.unsigned_abs()) => std::thread::sleep(std::time::Duration::from_micros(1)),
-            _ => {}
-        }
+        key_save_delay(self.key_delay, self.keys);
         self.flush_if_full()
     }
 
@@ -153,6 +148,17 @@ impl<W: Write> RdbWriter<W> {
         self.written += 8;
         self.w.flush()?;
         Ok(self.w)
+    }
+}
+
+/// `rdb-key-save-delay` after the `n`-th key written (snapshots and AOF rewrites): a
+/// positive delay sleeps that many µs; a negative -d sleeps 1 µs after every d-th key.
+pub fn key_save_delay(delay: i64, n: u64) {
+    match delay {
+        0 => {}
+        d if d > 0 => std::thread::sleep(std::time::Duration::from_micros(d as u64)),
+        d if n.is_multiple_of(d.unsigned_abs()) => std::thread::sleep(std::time::Duration::from_micros(1)),
+        _ => {}
     }
 }
 
@@ -185,10 +191,14 @@ pub struct LoadInfo {
     pub version: u16,
     pub aux: Vec<(Vec<u8>, Vec<u8>)>,
     pub keys: u64,
-    /// Keys skipped because they were empty collections (Redis skips them too).
+    /// Keys skipped because they were empty collections (Redis skips them too), and the
+    /// names of the first ten, which Redis logs.
     pub empty_skipped: u64,
+    pub empty_keys: Vec<Vec<u8>>,
     /// Keys skipped because they had expired (filled in by the caller that decides).
     pub expired: u64,
+    /// Where the RDB ends in the data (after its checksum): an AOF's commands may follow.
+    pub end: usize,
 }
 
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
@@ -263,10 +273,11 @@ pub fn load_rdb(
                 let end = r.offset();
                 if version >= 5 && r.remaining() >= 8 {
                     let want = r.u64_le()?;
-                    if want != 0 && want != CRC64.checksum(&data[..end]) {
-                        return Err(DecodeError { offset: end, what: "wrong RDB checksum" });
+                    if want != 0 && !lim.skip_checksum && want != CRC64.checksum(&data[..end]) {
+                        return Err(DecodeError { offset: end, what: "RDB CRC error (wrong RDB checksum)" });
                     }
                 }
+                info.end = r.offset();
                 return Ok(info);
             }
             t if load::is_object_type(t) => {
@@ -279,7 +290,12 @@ pub fn load_rdb(
                             debug_delay(lim.key_load_delay);
                         }
                     }
-                    Err(e) if e.what == load::EMPTY_KEY => info.empty_skipped += 1,
+                    Err(e) if e.what == load::EMPTY_KEY => {
+                        info.empty_skipped += 1;
+                        if info.empty_keys.len() < 10 {
+                            info.empty_keys.push(key);
+                        }
+                    }
                     Err(e) => return Err(e),
                 }
                 expire = NO_EXPIRE;
