@@ -448,12 +448,14 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
     drop(info);
     let name = name.map(|n| String::from_utf8_lossy(&n).into_owned()).unwrap_or_default();
     let obl = cs.mailbox_bytes.load(Ordering::Relaxed);
-    let tot_mem = RBS + argv_mem + obl + 1024;
+    // A replica's output buffer is its share of the replication buffer.
+    let omem = if flags.contains('S') { crate::replication::master::output_memory(store, cs.id) } else { 0 };
+    let tot_mem = RBS + argv_mem + obl + omem + 1024;
     let mut s = String::with_capacity(320);
     let _ = write!(
         s,
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} \
-         qbuf=0 qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp=0 obl={} oll=0 omem=0 tot-mem={} events=r cmd={} \
+         qbuf=0 qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp=0 obl={} oll=0 omem={} tot-mem={} events=r cmd={} \
          user=default redir=-1 resp={}",
         cs.id,
         cs.addr,
@@ -471,6 +473,7 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
         argv_mem,
         RBS,
         obl,
+        omem,
         tot_mem,
         cmd,
         resp

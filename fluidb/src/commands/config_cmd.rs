@@ -166,6 +166,7 @@ fn apply(ctx: &mut Ctx, changed: &[&'static str]) -> Result<(), (&'static str, S
 
 fn config_resetstat(ctx: &mut Ctx) {
     ctx.store.stats.reset();
+    ctx.store.repl.stats = Default::default();
     ctx.store.slowlog.entries.clear();
     ctx.out.ok();
 }

@@ -339,8 +339,16 @@ fn memory_section(s: &mut String, store: &Store) {
     let peak = PEAK.fetch_max(used, Ordering::Relaxed).max(used);
     let startup = *STARTUP.get().unwrap_or(&0);
     let rss = rss_bytes();
-    let backlog = if store.stream.backlog_active() { store.stream.capacity() as u64 } else { 0 };
-    let overhead = (startup + backlog + store.clients.len() as u64 * 16 * 1024).min(used);
+    // The backlog and the replicas share one replication buffer: beyond the backlog's
+    // size (while replicas are attached) it counts as the replicas' (Redis's rule).
+    let repl_buffers = store.stream.buffer_mem() as u64;
+    let backlog_size = store.stream.capacity() as u64;
+    let (backlog, replica_bufs) = if !store.repl.replicas.is_empty() && repl_buffers > backlog_size {
+        (backlog_size, repl_buffers - backlog_size)
+    } else {
+        (repl_buffers, 0)
+    };
+    let overhead = (startup + repl_buffers + store.clients.len() as u64 * 16 * 1024).min(used);
     let dataset = used - overhead;
     let net = used.saturating_sub(startup);
     let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
@@ -393,8 +401,8 @@ fn memory_section(s: &mut String, store: &Store) {
          mem_fragmentation_bytes:{}\r\n\
          mem_not_counted_for_evict:0\r\n\
          mem_replication_backlog:{backlog}\r\n\
-         mem_total_replication_buffers:{backlog}\r\n\
-         mem_clients_slaves:0\r\n\
+         mem_total_replication_buffers:{repl_buffers}\r\n\
+         mem_clients_slaves:{replica_bufs}\r\n\
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
          mem_aof_buffer:0\r\n\
@@ -422,11 +430,19 @@ fn memory_section(s: &mut String, store: &Store) {
 }
 
 fn persistence_section(s: &mut String, store: &Store) {
+    // A replica receiving and decoding a full sync keeps serving its old data: Redis's
+    // async loading (fluidB never answers LOADING).
+    let async_loading = store.is_replica
+        && store
+            .repl
+            .link
+            .as_ref()
+            .is_some_and(|l| l.loading && l.state == crate::replication::replica::LinkState::Transfer);
     let _ = write!(
         s,
         "# Persistence\r\n\
          loading:0\r\n\
-         async_loading:0\r\n\
+         async_loading:{}\r\n\
          current_cow_peak:0\r\n\
          current_cow_size:0\r\n\
          current_cow_size_age:0\r\n\
@@ -455,6 +471,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_last_cow_size:0\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
+        u8::from(async_loading),
         crate::persistence::snapshot::changes_since_save(store),
         store.bgsave.in_progress() as u8,
         store.lastsave,
@@ -634,7 +651,7 @@ fn replication_section(s: &mut String, store: &Store) {
     let active = w.backlog_active();
     let _ = write!(
         s,
-        "master_failover_state:no-failover\r\n\
+        "master_failover_state:{}\r\n\
          master_replid:{}\r\n\
          master_replid2:{}\r\n\
          master_repl_offset:{}\r\n\
@@ -643,6 +660,7 @@ fn replication_section(s: &mut String, store: &Store) {
          repl_backlog_size:{}\r\n\
          repl_backlog_first_byte_offset:{}\r\n\
          repl_backlog_histlen:{}\r\n",
+        crate::replication::failover::state_name(store),
         repl.replid,
         repl.replid2,
         w.offset(),

@@ -86,33 +86,11 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), String> {
         return Ok(());
     }
     let started = std::time::Instant::now();
-    let info = load(store, &path)?;
+    let mut info = load(store, &path)?;
     crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
-    if store.is_replica {
-        adopt_replication_info(store, &info);
-    }
+    crate::replication::continue_history_from_rdb(store, &mut info);
     crate::log_notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// A replica restarting from its own snapshot continues the history recorded in it
-/// (`repl-id`, `repl-offset`, `repl-stream-db`), so it can ask its master for a partial
-/// resync instead of a full one (Redis's `rdbPopulateSaveInfo` / `loadDataFromDisk`).
-fn adopt_replication_info(store: &mut Store, info: &LoadInfo) {
-    let aux =
-        |name: &[u8]| info.aux.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
-    let (Some(id), Some(off)) = (aux(b"repl-id"), aux(b"repl-offset").and_then(|o| o.parse::<u64>().ok())) else {
-        return;
-    };
-    if id.len() != 40 {
-        return;
-    }
-    let db = aux(b"repl-stream-db").and_then(|d| d.parse::<usize>().ok()).filter(|&d| d < store.dbs.len());
-    store.repl.replid = id;
-    store.repl.clear_id2();
-    store.stream.reset_to(off);
-    store.stream.set_current_db(db);
-    crate::log_notice!("Using the replication ID and offset of the RDB file: {}:{off}", store.repl.replid);
 }
 
 /// The temporary file a save by process `pid` writes in `dir` before renaming it; a
@@ -199,9 +177,11 @@ pub fn load_into(
     let lru = crate::util::time::lru_clock();
     let databases = dbs.len();
     let mut expired = 0u64;
+    let mut expired_keys = Vec::new();
     let mut info = load_rdb(data, lim, databases, |k| {
         if k.expire != NO_EXPIRE && k.expire <= now && !keep_expired {
             expired += 1;
+            expired_keys.push((k.db, k.key));
             return;
         }
         let mvcc = match k.mvcc {
@@ -218,6 +198,7 @@ pub fn load_into(
     .map_err(|e| e.to_string())?;
     info.keys -= expired.min(info.keys);
     info.expired = expired;
+    info.expired_keys = expired_keys;
     Ok(info)
 }
 

@@ -30,7 +30,7 @@ pub async fn run(shared: Arc<Shared>) {
             let mut st = shared.lock_store();
             crate::persistence::bgsave::cron(&mut st);
             crate::persistence::aof::cron(&mut st);
-            crate::replication::master::cron(&mut st);
+            crate::replication::cron(&shared, &mut st);
             // Deletions by active expiry reach the AOF and the replicas too.
             st.flush_stream_consumers();
         }

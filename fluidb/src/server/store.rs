@@ -361,10 +361,14 @@ impl Store {
         Some(e)
     }
 
-    /// Looks a key up for writing: expires it if needed; no hit/miss accounting.
+    /// Looks a key up for writing: expires it if needed; no hit/miss accounting. A
+    /// writable replica's own write deletes an expired key (locally) instead of hiding
+    /// it, as Redis's `lookupKeyWrite` forces, so the write starts from no key.
     #[inline]
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key, now_ms);
+        if self.expire_if_needed(db, key, now_ms) && self.is_replica && !self.executing_master {
+            self.delete_expired(db, key);
+        }
         let lru = crate::util::time::lru_clock();
         let e = self.dbs[db].peek_mut(key)?;
         e.lru = lru;
@@ -432,6 +436,10 @@ impl Store {
     pub fn set_expire(&mut self, db: usize, key: &[u8], when_ms: i64, mvcc: u64) {
         debug_assert!(when_ms != NO_EXPIRE);
         self.dbs[db].set_expire(key, when_ms);
+        if self.is_replica && !self.executing_master && !self.cfg.replica_read_only {
+            // No master will delete it: the replica's cron will.
+            self.repl.own_expires.remember(db, key);
+        }
         self.modified(db, key, mvcc);
     }
 

@@ -187,6 +187,9 @@ pub struct LoadInfo {
     pub empty_skipped: u64,
     /// Keys skipped because they had expired (filled in by the caller that decides).
     pub expired: u64,
+    /// Those keys (database, name): a master restarting from the file propagates their
+    /// deletion, as Redis does.
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
 }
 
 /// Reads a whole RDB file (`rdbLoadRio`), handing each key to `f`. Checks the CRC64 when
