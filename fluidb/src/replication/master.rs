@@ -42,6 +42,9 @@ const PIPE_CHUNKS_IN_FLIGHT: usize = 16;
 const PIPE_CHUNK: usize = 64 * 1024;
 /// Bytes of a disk snapshot sent at a time.
 const FILE_CHUNK: usize = 256 * 1024;
+/// Blocks of the stream sent in one vectored write, and about how many bytes at most.
+const STREAM_SLICES: usize = 64;
+const STREAM_WRITE: usize = 1 << 20;
 /// Largest REPLCONF line a replica may send us before we give up on it.
 const REPLICA_QUERY_LIMIT: usize = 64 * 1024;
 
@@ -605,11 +608,12 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     let mut hold_for_ack = false;
     let mut keepalive = tokio::time::interval(Duration::from_secs(1));
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut chunks: Vec<Chunk> = Vec::new();
     loop {
         // Take what there is to send, under the feed's lock only.
         enum Step {
             Write(Vec<u8>),
-            Stream(Chunk),
+            Stream,
             File(PathBuf),
             Pipe(mpsc::Receiver<Bytes>),
             Wait,
@@ -641,9 +645,13 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
             } else if hold_for_ack {
                 Step::Wait
             } else {
-                match st.cursor.as_mut().and_then(|c| c.chunk()) {
-                    Some(chunk) => Step::Stream(chunk),
-                    None => Step::Wait,
+                if let Some(c) = st.cursor.as_mut() {
+                    c.chunks(STREAM_SLICES, STREAM_WRITE, &mut chunks);
+                }
+                if chunks.is_empty() {
+                    Step::Wait
+                } else {
+                    Step::Stream
                 }
             }
         };
@@ -652,11 +660,16 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
                 write_watched(&mut wr, &b, feed, &kill, timeout).await?;
                 continue;
             }
-            Step::Stream(chunk) => {
-                let data = chunk.as_slice();
-                write_watched(&mut wr, data, feed, &kill, timeout).await?;
+            Step::Stream => {
+                // One vectored write for the blocks there are (the buffer's blocks are
+                // not contiguous).
+                let slices: Vec<&[u8]> = chunks.iter().map(|c| c.as_slice()).collect();
+                write_slices_watched(&mut wr, &slices, feed, &kill, timeout).await?;
+                let sent = slices.iter().map(|s| s.len()).sum();
+                drop(slices);
+                chunks.clear();
                 if let Some(c) = feed.state.lock().cursor.as_mut() {
-                    c.consume(data.len());
+                    c.consume(sent);
                 }
                 // A replica fed without pause still has its ACKs read.
                 tokio::select! {
@@ -725,16 +738,45 @@ async fn write_watched<W: AsyncWrite + Unpin>(
     kill: &crate::server::client::ClientShared,
     timeout: Duration,
 ) -> Result<(), String> {
-    let mut pos = 0;
-    while pos < buf.len() {
-        // `write` is cancel-safe: when another branch wins, nothing was written.
+    write_slices_watched(wr, &[buf], feed, kill, timeout).await
+}
+
+/// [`write_watched`] for several buffers, sent with vectored writes.
+async fn write_slices_watched<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    bufs: &[&[u8]],
+    feed: &Feed,
+    kill: &crate::server::client::ClientShared,
+    timeout: Duration,
+) -> Result<(), String> {
+    let (mut i, mut off) = (0, 0);
+    let mut io: Vec<std::io::IoSlice> = Vec::with_capacity(bufs.len());
+    while i < bufs.len() {
+        if off == bufs[i].len() {
+            (i, off) = (i + 1, 0);
+            continue;
+        }
+        io.clear();
+        io.push(std::io::IoSlice::new(&bufs[i][off..]));
+        io.extend(bufs[i + 1..].iter().map(|b| std::io::IoSlice::new(b)));
+        // `write_vectored` is cancel-safe: when another branch wins, nothing was written.
         tokio::select! {
-            r = tokio::time::timeout(timeout, wr.write(&buf[pos..])) => match r {
+            r = tokio::time::timeout(timeout, wr.write_vectored(&io)) => match r {
                 Err(_) => {
                     return Err(format!("timeout: no progress writing to it for {} s (repl-timeout)", timeout.as_secs()))
                 }
                 Ok(Ok(0)) => return Err("connection closed".into()),
-                Ok(Ok(n)) => pos += n,
+                Ok(Ok(mut n)) => {
+                    while n > 0 {
+                        let left = bufs[i].len() - off;
+                        if n < left {
+                            off += n;
+                            break;
+                        }
+                        n -= left;
+                        (i, off) = (i + 1, 0);
+                    }
+                }
                 Ok(Err(e)) => return Err(e.to_string()),
             },
             // The caller re-reads the feed after every write, so a wake-up for new bytes

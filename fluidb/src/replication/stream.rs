@@ -185,15 +185,47 @@ impl Cursor {
         }
     }
 
-    /// Marks `n` bytes of the last chunk as sent; a finished block is let go at once, so
-    /// the backlog can release it.
-    pub fn consume(&mut self, n: usize) {
-        self.pos = (self.pos + n).min(self.block.len());
-        // The link first: once it is set, the block's length is final.
-        if let Some(next) = self.block.next.get() {
-            if self.pos == self.block.len() {
-                self.block = next.clone();
-                self.pos = 0;
+    /// The bytes to send next as up to `max` chunks (one per block, from the cursor on)
+    /// totalling at most about `max_bytes`, for one vectored write; the cursor does not
+    /// move (see [`Self::consume`]).
+    pub fn chunks(&mut self, max: usize, max_bytes: usize, out: &mut Vec<Chunk>) {
+        out.clear();
+        let Some(first) = self.chunk() else { return };
+        let mut total = first.to - first.from;
+        let mut block = first.block.clone();
+        out.push(first);
+        while out.len() < max && total < max_bytes {
+            // Only a block that is complete (its successor linked) lets the next follow.
+            let Some(next) = block.next.get().cloned() else { break };
+            if block.len() != out.last().map_or(0, |c| c.to) {
+                break; // bytes of this block published since: the next call sends them
+            }
+            let used = next.len();
+            if used == 0 {
+                break;
+            }
+            total += used;
+            out.push(Chunk { block: next.clone(), from: 0, to: used });
+            block = next;
+        }
+    }
+
+    /// Marks `n` bytes as sent (those of the chunks last handed out, in order); finished
+    /// blocks are let go at once, so the backlog can release them.
+    pub fn consume(&mut self, mut n: usize) {
+        loop {
+            let take = n.min(self.block.len() - self.pos);
+            self.pos += take;
+            n -= take;
+            // The link first: once it is set, the block's length is final.
+            let Some(next) = self.block.next.get() else { break };
+            if self.pos < self.block.len() {
+                break;
+            }
+            self.block = next.clone();
+            self.pos = 0;
+            if n == 0 {
+                break;
             }
         }
     }
@@ -560,14 +592,25 @@ mod tests {
         s.append(db, 1, &[Bytes::from_static(b"del"), Bytes::from_static(key)]);
     }
 
-    /// Reads everything a cursor has, as a consumer does.
+    /// Reads everything a cursor has, as a consumer does (a few blocks at a time).
     fn drain(c: &mut Cursor) -> Vec<u8> {
         let mut out = Vec::new();
-        while let Some(ch) = c.chunk() {
-            out.extend_from_slice(ch.as_slice());
-            c.consume(ch.as_slice().len());
+        let mut chunks = Vec::new();
+        loop {
+            c.chunks(3, usize::MAX, &mut chunks);
+            if chunks.is_empty() {
+                return out;
+            }
+            let mut n = 0;
+            for ch in &chunks {
+                out.extend_from_slice(ch.as_slice());
+                n += ch.as_slice().len();
+            }
+            // Sometimes only part of what was handed out went (a short write).
+            let sent = if n > 7 && out.len() % 3 == 0 { n - 7 } else { n };
+            out.truncate(out.len() - (n - sent));
+            c.consume(sent);
         }
-        out
     }
 
     #[test]
