@@ -820,6 +820,21 @@ fn failover_state(r: &mut Raw) -> String {
     info_field(r, "replication", "master_failover_state")
 }
 
+/// Waits for the failover `old` started to end with `new` as master and `old` as its
+/// replica, holding the same data.
+fn wait_failover_done(old: &mut Raw, new: &mut Raw) {
+    wait_for("the failover to end", SYNC, || failover_state(old) == "no-failover");
+    assert_eq!(info_field(new, "replication", "role"), "master");
+    wait_synced(new, old);
+    assert_same_data(new, old);
+}
+
+/// Stops the replica and writes what it cannot acknowledge.
+fn stop_with_unacked_write(m: &mut Raw, replica: &Server) {
+    signal(replica, "-STOP");
+    ok(m, &["SET", "unacked", "1"]);
+}
+
 /// FAILOVER's argument checks, in Redis's order and words.
 fn failover_errors(m: &mut Raw, r: &mut Raw, replica_port: &str) {
     let err = |m: &mut Raw, args: &[&str], want: &str| assert_eq!(m.call(args), format!("-ERR {want}\r\n"), "{args:?}");
@@ -862,11 +877,9 @@ fn failover_to_named_replica(start_master: Start, start_replica: Start) {
     ok(&mut m, &["SET", "before-failover", "1"]);
     let (full, partial) = syncs(&mut r);
     ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port]);
-    wait_for("the failover to end", SYNC, || failover_state(&mut m) == "no-failover");
+    wait_failover_done(&mut m, &mut r);
     assert_eq!(info_field(&mut m, "replication", "role"), "slave");
     assert_eq!(info_field(&mut m, "replication", "master_port"), port);
-    assert_eq!(info_field(&mut r, "replication", "role"), "master");
-    wait_synced(&mut r, &mut m);
     assert_eq!(syncs(&mut r), (full, partial + 1), "(sync_full, sync_partial_ok) on the new master");
     ok(&mut r, &["SET", "after-failover", "1"]);
     wait_synced(&mut r, &mut m);
@@ -884,11 +897,8 @@ fn failover_to_any_replica(start_master: Start, start_replica: Start) {
     let (mut m, mut r) = attached(&master, &replica);
     ok(&mut m, &["SET", "k", "v"]);
     ok(&mut m, &["FAILOVER"]);
-    wait_for("the failover to end", SYNC, || failover_state(&mut m) == "no-failover");
-    assert_eq!(info_field(&mut r, "replication", "role"), "master");
+    wait_failover_done(&mut m, &mut r);
     assert_eq!(info_field(&mut m, "replication", "master_port"), replica.port.to_string());
-    wait_synced(&mut r, &mut m);
-    assert_same_data(&mut r, &mut m);
 }
 
 /// While the target has not caught up (it is stopped), the failover waits with writes
@@ -900,8 +910,7 @@ fn failover_waits_aborts_and_times_out(start_master: Start, start_replica: Start
     let _logs = LogsOnPanic;
     let (mut m, mut r) = attached(&master, &replica);
     let port = replica.port.to_string();
-    signal(&replica, "-STOP");
-    ok(&mut m, &["SET", "unacked", "1"]);
+    stop_with_unacked_write(&mut m, &replica);
     ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "60000"]);
     assert_eq!(failover_state(&mut m), "waiting-for-sync");
     let mut w = master.raw();
@@ -933,17 +942,13 @@ fn failover_force_at_the_deadline(start_master: Start, start_replica: Start) {
     let replica = start_replica(&[]);
     let _logs = LogsOnPanic;
     let (mut m, mut r) = attached(&master, &replica);
+    stop_with_unacked_write(&mut m, &replica);
     let port = replica.port.to_string();
-    signal(&replica, "-STOP");
-    ok(&mut m, &["SET", "unacked", "1"]);
     ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "100", "FORCE"]);
     wait_for("the forced hand-over", SYNC, || failover_state(&mut m) == "failover-in-progress");
     assert_eq!(info_field(&mut m, "replication", "role"), "slave");
     signal(&replica, "-CONT");
-    wait_for("the failover to end", SYNC, || failover_state(&mut m) == "no-failover");
-    assert_eq!(info_field(&mut r, "replication", "role"), "master");
-    wait_synced(&mut r, &mut m);
-    assert_same_data(&mut r, &mut m);
+    wait_failover_done(&mut m, &mut r);
 }
 
 /// Redis 7's shared replication buffer: a replica waiting for its snapshot (made slow by
