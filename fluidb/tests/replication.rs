@@ -113,6 +113,13 @@ matrix!(
     min_replicas_to_write,
     stale_data_refused,
     backlog_resize_keeps_partial_resync,
+    failover_to_named_replica,
+    failover_to_any_replica,
+    failover_waits_aborts_and_times_out,
+    failover_force_at_the_deadline,
+    shared_buffer_outgrows_backlog_and_output_limit,
+    master_restart_continues_history,
+    writable_replica_expires_its_own_keys,
 );
 
 // ---------------------------------------------------------------------------- helpers
@@ -799,4 +806,281 @@ fn an_ack_pipelined_after_psync_counts() {
     s.send(b"REPLCONF listening-port 7777\r\nPSYNC ? -1\r\nREPLCONF ACK 5\r\n");
     assert_eq!(s.read_reply(), b"+OK\r\n");
     wait_for("the pipelined ACK", SYNC, || info_field(&mut m, "replication", "slave0").contains(",offset=5,"));
+}
+
+// ------------------------------------------------------------------ FAILOVER, buffers
+
+/// Stops (SIGSTOP) or resumes (SIGCONT) a server process.
+fn signal(s: &Server, sig: &str) {
+    let st = std::process::Command::new("kill").arg(sig).arg(s.child.id().to_string()).status().expect("kill");
+    assert!(st.success(), "kill {sig}");
+}
+
+fn failover_state(r: &mut Raw) -> String {
+    info_field(r, "replication", "master_failover_state")
+}
+
+/// Waits for the failover `old` started to end with `new` as master and `old` as its
+/// replica, holding the same data.
+fn wait_failover_done(old: &mut Raw, new: &mut Raw) {
+    wait_for("the failover to end", SYNC, || failover_state(old) == "no-failover");
+    assert_eq!(info_field(new, "replication", "role"), "master");
+    wait_synced(new, old);
+    assert_same_data(new, old);
+}
+
+/// Stops the replica and writes what it cannot acknowledge.
+fn stop_with_unacked_write(m: &mut Raw, replica: &Server) {
+    signal(replica, "-STOP");
+    ok(m, &["SET", "unacked", "1"]);
+}
+
+/// FAILOVER's argument checks, in Redis's order and words.
+fn failover_errors(m: &mut Raw, r: &mut Raw, replica_port: &str) {
+    let err = |m: &mut Raw, args: &[&str], want: &str| assert_eq!(m.call(args), format!("-ERR {want}\r\n"), "{args:?}");
+    err(m, &["FAILOVER", "ABORT"], "No failover in progress.");
+    err(m, &["FAILOVER", "BOGUS"], "syntax error");
+    err(m, &["FAILOVER", "TIMEOUT", "0"], "FAILOVER timeout must be greater than 0");
+    err(m, &["FAILOVER", "TIMEOUT", "x"], "value is not an integer or out of range");
+    err(m, &["FAILOVER", "TO", "127.0.0.1", "x"], "value is not an integer or out of range");
+    err(m, &["FAILOVER", "TO", "127.0.0.1"], "syntax error");
+    err(
+        m,
+        &["FAILOVER", "FORCE", "TIMEOUT", "100"],
+        "FAILOVER with force option requires both a timeout and target HOST and IP.",
+    );
+    err(
+        m,
+        &["FAILOVER", "TO", "127.0.0.1", replica_port, "FORCE"],
+        "FAILOVER with force option requires both a timeout and target HOST and IP.",
+    );
+    err(m, &["FAILOVER", "TO", "127.0.0.1", "1"], "FAILOVER target HOST and PORT is not a replica.");
+    err(m, &["FAILOVER", "TO", "127.0.0.2", replica_port], "FAILOVER target HOST and PORT is not a replica.");
+    err(r, &["FAILOVER"], "FAILOVER is not valid when server is a replica.");
+    assert_eq!(failover_state(m), "no-failover");
+}
+
+/// FAILOVER TO host port: the master pauses writes, waits until the replica has the whole
+/// stream, becomes its replica and asks it (PSYNC ... FAILOVER) to take over. No data is
+/// lost and no full sync happens: the new master accepts the old one's PSYNC as partial.
+fn failover_to_named_replica(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    assert_eq!(m.call(&["FAILOVER"]), "-ERR FAILOVER requires connected replicas.\r\n");
+    fill_every_type(&mut m);
+    replicaof(&mut r, &master);
+    wait_synced(&mut m, &mut r);
+    let port = replica.port.to_string();
+    failover_errors(&mut m, &mut r, &port);
+    ok(&mut m, &["SET", "before-failover", "1"]);
+    let (full, partial) = syncs(&mut r);
+    ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port]);
+    wait_failover_done(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "replication", "role"), "slave");
+    assert_eq!(info_field(&mut m, "replication", "master_port"), port);
+    assert_eq!(syncs(&mut r), (full, partial + 1), "(sync_full, sync_partial_ok) on the new master");
+    ok(&mut r, &["SET", "after-failover", "1"]);
+    wait_synced(&mut r, &mut m);
+    assert_same_data(&mut r, &mut m);
+    assert_eq!(m.call(&["GET", "before-failover"]), "$1\r\n1\r\n");
+    assert_eq!(m.call(&["GET", "after-failover"]), "$1\r\n1\r\n");
+    assert!(m.call(&["SET", "x", "1"]).starts_with("-READONLY"), "the old master is a read-only replica");
+}
+
+/// FAILOVER without a target hands over to the first replica that has the whole stream.
+fn failover_to_any_replica(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    ok(&mut m, &["SET", "k", "v"]);
+    ok(&mut m, &["FAILOVER"]);
+    wait_failover_done(&mut m, &mut r);
+    assert_eq!(info_field(&mut m, "replication", "master_port"), replica.port.to_string());
+}
+
+/// While the target has not caught up (it is stopped), the failover waits with writes
+/// paused (reads go on); REPLICAOF and a second FAILOVER are refused; FAILOVER ABORT and
+/// a TIMEOUT without FORCE end it, the paused write then runs, and the node stays master.
+fn failover_waits_aborts_and_times_out(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    let port = replica.port.to_string();
+    stop_with_unacked_write(&mut m, &replica);
+    ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "60000"]);
+    assert_eq!(failover_state(&mut m), "waiting-for-sync");
+    let mut w = master.raw();
+    w.cmd(&[b"SET", b"paused", b"1"]);
+    wait_for("the write to be held by the pause", SYNC, || info_int(&mut m, "clients", "blocked_clients") == 1);
+    assert_eq!(m.call(&["GET", "unacked"]), "$1\r\n1\r\n", "reads are not paused");
+    assert_eq!(m.call(&["FAILOVER"]), "-ERR FAILOVER already in progress.\r\n");
+    assert_eq!(m.call(&["REPLICAOF", "NO", "ONE"]), "-ERR REPLICAOF not allowed while failing over.\r\n");
+    ok(&mut m, &["FAILOVER", "ABORT"]);
+    assert_eq!(failover_state(&mut m), "no-failover");
+    assert_eq!(w.read_reply(), b"+OK\r\n", "the paused write runs after the abort");
+    // A timeout without FORCE gives up by itself.
+    ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "200"]);
+    wait_for("the failover to time out", SYNC, || failover_state(&mut m) == "no-failover");
+    assert_eq!(info_field(&mut m, "replication", "role"), "master");
+    ok(&mut m, &["SET", "after", "1"]);
+    let (full, partial) = syncs(&mut m);
+    signal(&replica, "-CONT");
+    wait_synced(&mut m, &mut r);
+    assert_eq!(syncs(&mut m), (full, partial), "the replica just goes on");
+    assert_same_data(&mut m, &mut r);
+}
+
+/// FAILOVER TO ... TIMEOUT ... FORCE: at the deadline the master hands over even though
+/// the target did not acknowledge everything (`failover-in-progress` until it answers);
+/// once the target is back it takes over and both end with the same data.
+fn failover_force_at_the_deadline(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    stop_with_unacked_write(&mut m, &replica);
+    let port = replica.port.to_string();
+    ok(&mut m, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "100", "FORCE"]);
+    wait_for("the forced hand-over", SYNC, || failover_state(&mut m) == "failover-in-progress");
+    assert_eq!(info_field(&mut m, "replication", "role"), "slave");
+    signal(&replica, "-CONT");
+    wait_failover_done(&mut m, &mut r);
+}
+
+/// Redis 7's shared replication buffer: a replica waiting for its snapshot (made slow by
+/// `rdb-key-save-delay`) holds the stream from the fork on, so the backlog outgrows
+/// `repl-backlog-size`, and another replica resyncs partially from that part; the output
+/// limit (never below the backlog size) drops the waiting replica, and the buffer
+/// shrinks back to about the backlog size.
+fn shared_buffer_outgrows_backlog_and_output_limit(start_master: Start, start_replica: Start) {
+    let master = start_master(&["--repl-backlog-size", "16384"]);
+    let slow = start_replica(&[]);
+    let fast = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut rs, mut rf) = (master.raw(), slow.raw(), fast.raw());
+    ok(&mut m, &["CONFIG", "SET", "client-output-buffer-limit", "replica 0 0 0"]);
+    for i in 0..20 {
+        ok(&mut m, &["SET", &format!("k{i}"), "v"]);
+    }
+    replicaof(&mut rf, &master);
+    wait_synced(&mut m, &mut rf);
+    ok(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "1000000"]);
+    replicaof(&mut rs, &master);
+    wait_for("the slow replica to wait for its snapshot", SYNC, || {
+        info_field(&mut m, "persistence", "rdb_bgsave_in_progress") == "1"
+            && info_field(&mut m, "replication", "connected_slaves") == "2"
+    });
+    let big = "x".repeat(10_000);
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("a{i}"), &big]);
+    }
+    wait_synced_to(&mut m, &mut rf);
+    let histlen = info_int(&mut m, "replication", "repl_backlog_histlen");
+    assert!(histlen > 1_000_000, "the waiting replica holds the stream: repl_backlog_histlen {histlen}");
+    assert!(info_int(&mut m, "memory", "mem_total_replication_buffers") > 1_000_000);
+
+    // The fast replica leaves (for the waiting one, which cannot serve it) and comes back
+    // after more than the backlog's size was written: a partial resync nonetheless.
+    let (full, partial) = syncs(&mut m);
+    ok(&mut rf, &["REPLICAOF", "127.0.0.1", &slow.port.to_string()]);
+    wait_for("the fast replica to leave", SYNC, || info_field(&mut m, "replication", "connected_slaves") == "1");
+    for i in 0..100 {
+        ok(&mut m, &["SET", &format!("b{i}"), &big]);
+    }
+    replicaof(&mut rf, &master);
+    wait_for("a partial resync", SYNC, || syncs(&mut m).1 == partial + 1);
+    wait_synced_to(&mut m, &mut rf);
+    assert_eq!(syncs(&mut m).0, full);
+    assert_eq!(rf.call(&["GET", "b99"]).len(), big.len() + 10);
+
+    // An output limit above the backlog size drops the waiting replica at the next block.
+    ok(&mut m, &["CONFIG", "SET", "client-output-buffer-limit", "replica 128kb 0 0"]);
+    ok(&mut m, &["SET", "trigger", &"y".repeat(64 * 1024)]);
+    wait_for("the waiting replica to be dropped", SYNC, || {
+        info_field(&mut m, "replication", "connected_slaves") == "1"
+    });
+    wait_for("the buffer to shrink", SYNC, || info_int(&mut m, "replication", "repl_backlog_histlen") < 200_000);
+    ok(&mut m, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+}
+
+/// Like `wait_synced` for one replica among several: its link is up and its offset is
+/// the master's.
+fn wait_synced_to(m: &mut Raw, r: &mut Raw) {
+    wait_link_up(r);
+    wait_for("the replica's master_repl_offset to reach the master's", SYNC, || {
+        let mo = info_int(m, "replication", "master_repl_offset");
+        info_opt(r, "replication", "master_repl_offset").and_then(|v| v.parse::<i64>().ok()) == Some(mo)
+    });
+}
+
+/// A master restarted from its RDB file continues the history recorded there (Redis 7's
+/// `repl-id` / `repl-offset` AUX fields as its secondary ID): its replica resyncs
+/// partially, and the keys that expired while it was down are deleted on the replica too.
+fn master_restart_continues_history(start_master: Start, start_replica: Start) {
+    let no_pings = ["--repl-ping-replica-period", "3600", "--save", "3600 1"];
+    let mut master = start_master(&no_pings);
+    let replica = start_replica(&["--repl-ping-replica-period", "3600"]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    fill_every_type(&mut m);
+    ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut m, &["SET", "short", "1", "PX", "100"]);
+    wait_synced(&mut m, &mut r);
+    let (old_id, old_off) =
+        (info_field(&mut m, "replication", "master_replid"), info_int(&mut m, "replication", "master_repl_offset"));
+    std::thread::sleep(Duration::from_millis(150)); // "short" expires, still in memory
+    m.cmd(&[b"SHUTDOWN"]);
+    assert_eq!(m.try_read_reply(), None, "SHUTDOWN closes the connection");
+    wait_for("the master to exit", SYNC, || !master.is_running());
+
+    let dir = master.dir.path().to_string_lossy().into_owned();
+    let again = start_master(&["--dir", &dir, "--repl-ping-replica-period", "3600"]);
+    let mut m = again.raw();
+    // Redis's SHUTDOWN may add a REPLCONF GETACK before saving: the saved offset is at
+    // least the one seen before.
+    assert_eq!(info_field(&mut m, "replication", "master_replid2"), old_id);
+    let second = info_int(&mut m, "replication", "second_repl_offset");
+    assert!(second > old_off, "second_repl_offset {second} <= {old_off}");
+    assert_eq!(info_field(&mut m, "replication", "repl_backlog_active"), "1");
+    assert_eq!(info_int(&mut m, "replication", "repl_backlog_first_byte_offset"), second);
+    // The expired key's DEL (with its SELECT) is the backlog.
+    let histlen = info_int(&mut m, "replication", "repl_backlog_histlen");
+    assert!(histlen > 0);
+    assert_eq!(info_int(&mut m, "replication", "master_repl_offset"), second - 1 + histlen);
+    assert_eq!(info_int(&mut m, "persistence", "rdb_last_load_keys_expired"), 1);
+    replicaof(&mut r, &again);
+    wait_synced(&mut m, &mut r);
+    assert_eq!(syncs(&mut m), (0, 1), "(sync_full, sync_partial_ok) after the restart");
+    assert_same_data(&mut m, &mut r);
+    assert_eq!(r.call(&["DBSIZE"]), m.call(&["DBSIZE"]), "the expired key is gone on both");
+}
+
+/// A writable replica deletes the keys its own clients gave a TTL once they expire
+/// (`expireSlaveKeys`), and a write of its own to a key that expired starts from no key;
+/// keys from the master still wait for the master's DEL.
+fn writable_replica_expires_its_own_keys(start_master: Start, start_replica: Start) {
+    let master = start_master(&[]);
+    let replica = start_replica(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    ok(&mut r, &["CONFIG", "SET", "replica-read-only", "no"]);
+    ok(&mut r, &["SELECT", "5"]);
+    run(&mut r, &[&["SET", "own1", "1", "PX", "100"], &["SET", "own2", "2", "EX", "100"], &["SET", "own3", "3"]]);
+    assert_eq!(r.call(&["PEXPIRE", "own3", "100"]), ":1\r\n");
+    wait_for("the replica to delete its own expired keys", SYNC, || r.call(&["DBSIZE"]) == ":1\r\n");
+    assert!(r.call(&["TTL", "own2"]).starts_with(':'));
+    // A key from the master, expired: hidden to reads, deleted (locally) by a write.
+    ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    ok(&mut m, &["SELECT", "5"]);
+    ok(&mut m, &["SET", "from-master", "5", "PX", "50"]);
+    wait_for("the key to reach the replica and expire", SYNC, || {
+        r.call(&["DBSIZE"]) == ":2\r\n" && r.call(&["EXISTS", "from-master"]) == ":0\r\n"
+    });
+    assert_eq!(r.call(&["INCR", "from-master"]), ":1\r\n");
+    assert_eq!(r.call(&["TTL", "from-master"]), ":-1\r\n");
+    ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
 }

@@ -483,7 +483,11 @@ fn info_line(store: &Store, cs: &ClientShared, me: Option<&Me>) -> String {
     let b = &cs.bufs;
     let (qbuf, qcap) = (b.qbuf_len.load(Ordering::Relaxed), b.qbuf_cap.load(Ordering::Relaxed));
     let (rbs, rbp) = (b.rbs.load(Ordering::Relaxed), b.rbp.load(Ordering::Relaxed));
-    let (obl, oll, omem) = crate::server::client::output_usage(pending, rbs);
+    let (obl, oll, mut omem) = crate::server::client::output_usage(pending, rbs);
+    // A replica's output buffer is its share of the replication buffer.
+    if flags.contains('S') {
+        omem += crate::replication::master::output_memory(store, cs.id);
+    }
     // Redis's `getClientMemoryUsage`: output list, query buffer, the client structure,
     // reply buffer, arguments, MULTI state, and the pub/sub subscriptions' entries.
     let ptr = std::mem::size_of::<usize>();

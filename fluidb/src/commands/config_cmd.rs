@@ -234,6 +234,7 @@ fn apply(ctx: &mut Ctx, old: &crate::config::Config, changed: &[&'static str]) -
 fn config_resetstat(ctx: &mut Ctx) {
     ctx.store.stats.reset();
     crate::keyspace::lazyfree::reset_stats();
+    ctx.store.repl.stats = Default::default();
     ctx.store.slowlog.entries.clear();
     ctx.out.ok();
 }

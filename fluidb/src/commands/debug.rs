@@ -53,6 +53,9 @@ const HELP: &[&str] = &[
     "    Server will sleep before flushing the AOF, this is used for testing.",
     "ASSERT",
     "    Crash by assertion failed.",
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -168,6 +171,12 @@ fn debug(ctx: &mut Ctx) {
     let argc = ctx.argv.len();
     match (sub.as_slice(), argc) {
         (b"help", 2) => help_reply(ctx.out, HELP),
+        (b"change-repl-id", 2) => {
+            log_warning!("Changing replication IDs after receiving DEBUG change-repl-id");
+            ctx.store.repl.replid = crate::replication::new_replid();
+            ctx.store.repl.clear_id2();
+            ctx.out.ok();
+        }
         (b"sleep", 3) => debug_sleep(ctx),
         (b"set-active-expire", 3) => {
             ctx.store.active_expire_enabled = atoi(&ctx.argv[2]) != 0;

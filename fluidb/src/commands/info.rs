@@ -355,6 +355,7 @@ fn memory_section(s: &mut String, store: &Store) {
     let o = super::memory::overhead(store);
     let (used, active, resident, rss) = (o.total_allocated, o.allocator_active, o.allocator_resident, o.rss);
     let (peak, startup, backlog) = (o.peak_allocated, o.startup_allocated, o.repl_backlog);
+    let (repl_buffers, replica_bufs) = (o.repl_backlog + o.clients_slaves, o.clients_slaves);
     let (overhead, dataset) = (o.overhead_total, o.dataset);
     let net = used.saturating_sub(startup);
     let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
@@ -407,8 +408,8 @@ fn memory_section(s: &mut String, store: &Store) {
          mem_fragmentation_bytes:{}\r\n\
          mem_not_counted_for_evict:0\r\n\
          mem_replication_backlog:{backlog}\r\n\
-         mem_total_replication_buffers:{backlog}\r\n\
-         mem_clients_slaves:0\r\n\
+         mem_total_replication_buffers:{repl_buffers}\r\n\
+         mem_clients_slaves:{replica_bufs}\r\n\
          mem_clients_normal:{}\r\n\
          mem_cluster_links:0\r\n\
          mem_aof_buffer:0\r\n\
@@ -438,11 +439,19 @@ fn memory_section(s: &mut String, store: &Store) {
 }
 
 fn persistence_section(s: &mut String, store: &Store) {
+    // A replica receiving and decoding a full sync keeps serving its old data: Redis's
+    // async loading (fluidB never answers LOADING).
+    let async_loading = store.is_replica
+        && store
+            .repl
+            .link
+            .as_ref()
+            .is_some_and(|l| l.loading && l.state == crate::replication::replica::LinkState::Transfer);
     let _ = write!(
         s,
         "# Persistence\r\n\
          loading:{}\r\n\
-         async_loading:0\r\n\
+         async_loading:{}\r\n\
          current_cow_peak:0\r\n\
          current_cow_size:0\r\n\
          current_cow_size_age:0\r\n\
@@ -472,6 +481,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
         u8::from(store.loading.is_some()),
+        u8::from(async_loading),
         crate::persistence::snapshot::changes_since_save(store),
         store.bgsave.in_progress() as u8,
         store.lastsave,
@@ -658,7 +668,7 @@ fn replication_section(s: &mut String, store: &Store) {
     let active = w.backlog_active();
     let _ = write!(
         s,
-        "master_failover_state:no-failover\r\n\
+        "master_failover_state:{}\r\n\
          master_replid:{}\r\n\
          master_replid2:{}\r\n\
          master_repl_offset:{}\r\n\
@@ -667,6 +677,7 @@ fn replication_section(s: &mut String, store: &Store) {
          repl_backlog_size:{}\r\n\
          repl_backlog_first_byte_offset:{}\r\n\
          repl_backlog_histlen:{}\r\n",
+        crate::replication::failover::state_name(store),
         repl.replid,
         repl.replid2,
         w.offset(),

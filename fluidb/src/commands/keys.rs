@@ -886,7 +886,7 @@ fn flushall(ctx: &mut Ctx) {
     for db in 0..ctx.store.dbs.len() {
         n += empty_db(ctx.store, db, async_free);
     }
-    ctx.store.replica_keys_with_expire.clear();
+    ctx.store.repl.own_expires.clear();
     // Counted as a change even when nothing was there: FLUSHALL always propagates.
     ctx.dirty(n as u64 + 1);
     // Redis's `flushAllDataAndResetRDB`: a running snapshot is stale, and with save points

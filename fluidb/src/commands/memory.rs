@@ -194,11 +194,21 @@ pub fn overhead(store: &Store) -> Overhead {
         (rss, rss, rss)
     });
     let (peak, startup) = super::info::peak_and_startup(allocated);
+    // The backlog and the replicas share one replication buffer: beyond the backlog's
+    // size (while replicas are attached) it counts as the replicas' (Redis's rule).
+    let repl_buffers = store.stream.buffer_mem() as u64;
+    let backlog_size = store.stream.capacity() as u64;
+    let (repl_backlog, clients_slaves) = if !store.repl.replicas.is_empty() && repl_buffers > backlog_size {
+        (backlog_size, repl_buffers - backlog_size)
+    } else {
+        (repl_buffers, 0)
+    };
     let mut o = Overhead {
         peak_allocated: peak,
         total_allocated: allocated,
         startup_allocated: startup,
-        repl_backlog: if store.stream.backlog_active() { store.stream.capacity() as u64 } else { 0 },
+        repl_backlog,
+        clients_slaves,
         clients_normal: store.clients.len() as u64 * CLIENT_BYTES,
         allocator_allocated: allocated,
         allocator_active: active,

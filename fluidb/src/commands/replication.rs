@@ -1,10 +1,10 @@
 //! Replication commands (Redis's replication.c): REPLICAOF / SLAVEOF, REPLCONF, PSYNC, SYNC,
-//! WAIT and ROLE. The work is in `replication::{master, replica}`; these handlers parse
+//! WAIT, ROLE and FAILOVER. The work is in `replication::{master, replica}`; these handlers parse
 //! and answer as Redis 7.0 does.
 
 use super::call::{Ctx, Flow};
 use super::table::{acl, flags::*, Command};
-use crate::replication::{master, replica};
+use crate::replication::{failover, master, replica};
 use crate::util::numeric::string2ll;
 
 const ADMIN_ACL: u32 = acl::ADMIN | acl::SLOW | acl::DANGEROUS;
@@ -95,14 +95,94 @@ pub static COMMANDS: &[Command] = &[
         complexity: "O(1)",
         ..Command::DEFAULT
     },
+    Command {
+        name: "failover",
+        arity: -1,
+        flags: ADMIN | NOSCRIPT | STALE,
+        acl: ADMIN_ACL,
+        handler: failover_cmd,
+        group: "server",
+        since: "6.2.0",
+        summary: "Start a coordinated failover between this server and one of its replicas.",
+        complexity: "O(1)",
+        ..Command::DEFAULT
+    },
 ];
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms] (`failoverCommand`): the checks
+/// and replies; `replication::failover` does the rest.
+fn failover_cmd(ctx: &mut Ctx) {
+    if ctx.argv.len() == 2 && ctx.argv[1].eq_ignore_ascii_case(b"abort") {
+        if ctx.store.repl.failover.is_none() {
+            return ctx.out.error("No failover in progress.");
+        }
+        failover::abort(ctx.store, "Failover manually aborted");
+        return ctx.out.ok();
+    }
+    let (mut timeout_ms, mut force, mut target): (i64, bool, Option<(String, i64)>) = (0, false, None);
+    let mut j = 1;
+    while j < ctx.argv.len() {
+        let a = &ctx.argv[j];
+        if a.eq_ignore_ascii_case(b"timeout") && j + 1 < ctx.argv.len() && timeout_ms == 0 {
+            let Some(ms) = string2ll(&ctx.argv[j + 1]) else { return ctx.out.error(super::call::err::NOT_INT) };
+            if ms <= 0 {
+                return ctx.out.error("FAILOVER timeout must be greater than 0");
+            }
+            timeout_ms = ms;
+            j += 2;
+        } else if a.eq_ignore_ascii_case(b"to") && j + 2 < ctx.argv.len() && target.is_none() {
+            let Some(port) = string2ll(&ctx.argv[j + 2]) else { return ctx.out.error(super::call::err::NOT_INT) };
+            target = Some((String::from_utf8_lossy(&ctx.argv[j + 1]).into_owned(), port));
+            j += 3;
+        } else if a.eq_ignore_ascii_case(b"force") && !force {
+            force = true;
+            j += 1;
+        } else {
+            return ctx.out.error(super::call::err::SYNTAX);
+        }
+    }
+    if ctx.store.repl.failover.is_some() {
+        return ctx.out.error("FAILOVER already in progress.");
+    }
+    if ctx.store.is_replica {
+        return ctx.out.error("FAILOVER is not valid when server is a replica.");
+    }
+    if ctx.store.repl.replicas.is_empty() {
+        return ctx.out.error("FAILOVER requires connected replicas.");
+    }
+    if force && (timeout_ms == 0 || target.is_none()) {
+        return ctx.out.error("FAILOVER with force option requires both a timeout and target HOST and IP.");
+    }
+    let target = match target {
+        None => None,
+        Some((host, port)) => {
+            let Some(r) = failover::find_replica(ctx.store, &host, port) else {
+                return ctx.out.error("FAILOVER target HOST and PORT is not a replica.");
+            };
+            if r.state != master::ReplicaState::Online {
+                return ctx.out.error("FAILOVER target replica is not online.");
+            }
+            Some((host, r.conf.listening_port))
+        }
+    };
+    failover::start(ctx.store, target, timeout_ms, force);
+    ctx.out.ok();
+}
 
 /// REPLICAOF host port | NO ONE (`replicaofCommand`).
 fn replicaof(ctx: &mut Ctx) {
+    if ctx.store.repl.failover.is_some() {
+        return ctx.out.error("REPLICAOF not allowed while failing over.");
+    }
     if ctx.argv[1].eq_ignore_ascii_case(b"no") && ctx.argv[2].eq_ignore_ascii_case(b"one") {
         if ctx.store.is_replica {
             replica::unset_master(ctx.store);
             ctx.store.cfg.replicaof.clear();
+            crate::log_notice!(
+                "MASTER MODE enabled (user request from 'id={} addr={}')",
+                ctx.client.id,
+                ctx.client.shared.addr
+            );
         }
         return ctx.out.ok();
     }

@@ -105,15 +105,15 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), BootError> {
     let mut lim = Limits::from_config(&store.cfg);
     lim.skip_checksum = store.skip_checksum_validation;
     let keep_expired = store.is_replica;
-    let info = load_into_with(&mut store.dbs, &mut store.clock, &lim, keep_expired, &data, |_| {})
+    let mut info = load_into_with(&mut store.dbs, &mut store.clock, &lim, keep_expired, &data, |_| {})
         .map_err(BootError::Corrupt)?;
-    note_boot_load(store, &info, started);
+    note_boot_load(store, &mut info, started);
     Ok(())
 }
 
 /// What a finished boot load records and logs, whether it ran in place or in the
 /// background (`server::loading`).
-pub(crate) fn note_boot_load(store: &mut Store, info: &LoadInfo, started: std::time::Instant) {
+pub(crate) fn note_boot_load(store: &mut Store, info: &mut LoadInfo, started: std::time::Instant) {
     store.rdb.last_load_keys_loaded = info.keys;
     store.rdb.last_load_keys_expired = info.expired;
     for key in &info.empty_keys {
@@ -129,30 +129,8 @@ pub(crate) fn note_boot_load(store: &mut Store, info: &LoadInfo, started: std::t
     } else {
         crate::log_notice!("Done loading RDB, keys loaded: {}, keys expired: {}.", info.keys, info.expired);
     }
-    if store.is_replica {
-        adopt_replication_info(store, info);
-    }
+    crate::replication::continue_history_from_rdb(store, info);
     crate::log_notice!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
-}
-
-/// A replica restarting from its own snapshot continues the history recorded in it
-/// (`repl-id`, `repl-offset`, `repl-stream-db`), so it can ask its master for a partial
-/// resync instead of a full one (Redis's `rdbPopulateSaveInfo` / `loadDataFromDisk`).
-pub(crate) fn adopt_replication_info(store: &mut Store, info: &LoadInfo) {
-    let aux =
-        |name: &[u8]| info.aux.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
-    let (Some(id), Some(off)) = (aux(b"repl-id"), aux(b"repl-offset").and_then(|o| o.parse::<u64>().ok())) else {
-        return;
-    };
-    if id.len() != 40 {
-        return;
-    }
-    let db = aux(b"repl-stream-db").and_then(|d| d.parse::<usize>().ok()).filter(|&d| d < store.dbs.len());
-    store.repl.replid = id;
-    store.repl.clear_id2();
-    store.stream.reset_to(off);
-    store.stream.set_current_db(db);
-    crate::log_notice!("Using the replication ID and offset of the RDB file: {}:{off}", store.repl.replid);
 }
 
 /// The temporary file a save by process `pid` writes in `dir` before renaming it; a
@@ -294,9 +272,11 @@ pub fn load_into_with(
     let lru = crate::util::time::lru_clock();
     let databases = dbs.len();
     let mut expired = 0u64;
+    let mut expired_keys = Vec::new();
     let mut info = load_rdb(data, lim, databases, |k| {
         if k.expire != NO_EXPIRE && k.expire <= now && !keep_expired {
             expired += 1;
+            expired_keys.push((k.db, k.key));
             return;
         }
         let mvcc = match k.mvcc {
@@ -313,6 +293,7 @@ pub fn load_into_with(
     })?;
     info.keys -= expired.min(info.keys);
     info.expired = expired;
+    info.expired_keys = expired_keys;
     Ok(info)
 }
 

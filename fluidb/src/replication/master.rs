@@ -2,11 +2,13 @@
 //! the stream from the backlog (+CONTINUE) or a snapshot followed by the stream from the
 //! snapshot's offset on (+FULLRESYNC), and then every write as it happens.
 //!
-//! Each replica has a [`Feed`]: the stream bytes it has not been sent yet, filled at the
-//! end of every batch (under the store lock, one copy per replica, as Redis 7's shared
-//! replication buffer costs one reference per replica) and drained by the replica's own
-//! connection task, which owns the socket. A replica that falls more than the
-//! `client-output-buffer-limit replica` hard limit behind is dropped, so a stalled
+//! Each replica has a [`Feed`]: its position in the stream's shared replication buffer
+//! (a [`Cursor`]; the bytes themselves are written once for all replicas and the backlog)
+//! and what precedes the stream (the +FULLRESYNC line, the snapshot). At the end of every
+//! batch the store wakes the replicas' connection tasks, which send from their cursors
+//! outside the store lock. A replica whose position holds more than the
+//! `client-output-buffer-limit replica` allows is dropped (Redis's rules: the hard limit
+//! is never below `repl-backlog-size`; the soft one must last its seconds), so a stalled
 //! replica can never make the master run out of memory.
 //!
 //! A full sync forks a child that writes the snapshot: to `dbfilename` (disk) or into a
@@ -24,12 +26,14 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 
+use super::stream::{Chunk, Cursor};
 use super::ReplicaConf;
 use crate::commands::call::{Ctx, Flow};
 use crate::protocol::{ParseLimits, Parser};
 use crate::server::client::Client;
 use crate::server::store::Store;
 use crate::server::Shared;
+use crate::util::numeric::string2ll;
 
 /// Chunks of a diskless payload in flight to one replica (backpressure: a slow replica
 /// slows the pipe, it does not make the master buffer the snapshot).
@@ -38,6 +42,9 @@ const PIPE_CHUNKS_IN_FLIGHT: usize = 16;
 const PIPE_CHUNK: usize = 64 * 1024;
 /// Bytes of a disk snapshot sent at a time.
 const FILE_CHUNK: usize = 256 * 1024;
+/// Blocks of the stream sent in one vectored write, and about how many bytes at most.
+const STREAM_SLICES: usize = 64;
+const STREAM_WRITE: usize = 1 << 20;
 /// Largest REPLCONF line a replica may send us before we give up on it.
 const REPLICA_QUERY_LIMIT: usize = 64 * 1024;
 
@@ -64,8 +71,9 @@ pub struct FeedState {
     pub rdb: Rdb,
     /// Whether a diskless child ended well (None while it runs).
     pub pipe_done: Option<bool>,
-    /// Stream bytes not sent yet.
-    pub bytes: Vec<u8>,
+    /// Where the replica is in the stream: set when its stream starts (a partial resync,
+    /// or the fork of its snapshot); what it has not been sent yet is from here on.
+    pub cursor: Option<Cursor>,
     /// Why the replica must be dropped, if it must.
     pub close: Option<String>,
 }
@@ -85,29 +93,18 @@ impl std::fmt::Debug for Feed {
 impl Feed {
     fn new(rdb: Rdb) -> Arc<Feed> {
         Arc::new(Feed {
-            state: Mutex::new(FeedState { preamble: Vec::new(), rdb, pipe_done: None, bytes: Vec::new(), close: None }),
+            state: Mutex::new(FeedState { preamble: Vec::new(), rdb, pipe_done: None, cursor: None, close: None }),
             notify: Notify::new(),
         })
     }
 
-    /// Appends stream bytes; past `limit` pending bytes the replica is dropped.
-    fn push(&self, data: &[u8], limit: usize) {
-        let mut st = self.state.lock();
-        if st.close.is_some() {
-            return;
-        }
-        if limit > 0 && st.bytes.len() + data.len() > limit {
-            st.close = Some("output buffer limit reached".into());
-            st.bytes = Vec::new();
-        } else {
-            st.bytes.extend_from_slice(data);
-        }
-        drop(st);
-        self.notify.notify_one();
-    }
-
+    /// Drops the replica: its task sees why and ends. Its position is let go at once, so
+    /// the blocks only it held can be released.
     fn close(&self, why: &str) {
-        self.state.lock().close = Some(why.to_string());
+        let mut st = self.state.lock();
+        st.close = Some(why.to_string());
+        st.cursor = None;
+        drop(st);
         self.notify.notify_one();
     }
 }
@@ -143,12 +140,14 @@ pub struct Replica {
     pub feed: Arc<Feed>,
     /// When it started waiting for a snapshot.
     pub since: Instant,
+    /// Since when its output buffer is above the soft limit.
+    pub soft_since: Option<Instant>,
 }
 
 impl Replica {
     fn new(client_id: u64, ip: String, conf: ReplicaConf, state: ReplicaState, feed: Arc<Feed>) -> Replica {
         let now = Instant::now();
-        Replica { client_id, ip, conf, state, ack_offset: 0, ack_time: now, feed, since: now }
+        Replica { client_id, ip, conf, state, ack_offset: 0, ack_time: now, feed, since: now, soft_since: None }
     }
 }
 
@@ -162,24 +161,61 @@ pub struct SyncRound {
     pub members: Vec<u64>,
 }
 
-fn output_limit(store: &Store) -> usize {
-    store.cfg.client_output_buffer_limit.replica.hard_bytes as usize
-}
-
-/// Hands the stream bytes of the batch that just ended to every replica that follows the
-/// stream (at the end of every batch, with the AOF's flush).
+/// Wakes every replica that follows the stream when the batch that just ended appended to
+/// it (at the end of every batch, with the AOF's flush). When the buffer grew by a block,
+/// the replicas' output limits are checked, as Redis does.
 pub fn feed(store: &mut Store) {
-    let limit = output_limit(store);
-    let Some(tap) = store.stream.repl_tap.as_mut() else { return };
-    if tap.is_empty() {
+    let offset = store.stream.offset();
+    if offset == store.repl.fed_offset {
         return;
     }
+    store.repl.fed_offset = offset;
     for r in &store.repl.replicas {
         if r.state != ReplicaState::WaitBgsaveStart {
-            r.feed.push(tap, limit);
+            r.feed.notify.notify_one();
         }
     }
-    tap.clear();
+    if store.stream.take_new_block() {
+        enforce_output_limits(store);
+    }
+}
+
+/// Memory a replica's output buffer takes: what its position keeps in the shared buffer
+/// (CLIENT LIST's `omem`, the output limits).
+pub fn output_memory(store: &Store, client_id: u64) -> usize {
+    let Some(r) = store.repl.replicas.iter().find(|r| r.client_id == client_id) else { return 0 };
+    r.feed.state.lock().cursor.as_ref().map_or(0, |c| store.stream.held_by(c))
+}
+
+/// Drops the replicas over `client-output-buffer-limit replica`
+/// (`checkClientOutputBufferLimits`): the hard limit at once, but never below
+/// `repl-backlog-size` (a replica the backlog can serve is not dropped for it), the soft
+/// limit once it lasted its seconds.
+pub fn enforce_output_limits(store: &mut Store) {
+    let lim = store.cfg.client_output_buffer_limit.replica;
+    let backlog = store.stream.capacity() as u64;
+    let hard = if lim.hard_bytes > 0 { lim.hard_bytes.max(backlog) } else { 0 };
+    let now = Instant::now();
+    let stream = &store.stream;
+    for r in store.repl.replicas.iter_mut() {
+        let used = r.feed.state.lock().cursor.as_ref().map_or(0, |c| stream.held_by(c)) as u64;
+        let mut over = hard > 0 && used >= hard;
+        if lim.soft_bytes > 0 && used >= lim.soft_bytes {
+            let since = *r.soft_since.get_or_insert(now);
+            over |= now.duration_since(since).as_secs() > lim.soft_seconds.max(0) as u64;
+        } else {
+            r.soft_since = None;
+        }
+        if over {
+            crate::log_warning!(
+                "Client id={} addr={}:{} flags=S omem={used} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                r.client_id,
+                r.ip,
+                r.conf.listening_port
+            );
+            r.feed.close("output buffer limit reached");
+        }
+    }
 }
 
 /// SYNC and PSYNC (`syncCommand`): the connection becomes a replica's. Partial resync when
@@ -189,6 +225,26 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
         return; // already a replica: ignored, as Redis
     }
     let store = &mut *ctx.store;
+    // PSYNC <replid> <offset> FAILOVER: our master hands its role over to us.
+    if is_psync && ctx.argv.len() > 3 && ctx.argv[3].eq_ignore_ascii_case(b"failover") {
+        crate::log_warning!("Failover request received for replid {}.", String::from_utf8_lossy(&ctx.argv[1]));
+        if !store.is_replica {
+            return ctx.out.error("PSYNC FAILOVER can't be sent to a master.");
+        }
+        if ctx.argv[1].as_ref() != store.repl.replid.as_bytes() {
+            return ctx.out.error("PSYNC FAILOVER replid must match my replid.");
+        }
+        super::replica::unset_master(store);
+        store.cfg.replicaof.clear();
+        crate::log_notice!(
+            "MASTER MODE enabled (failover request from 'id={} addr={}')",
+            ctx.client.id,
+            ctx.client.shared.addr
+        );
+    }
+    if store.repl.failover.is_some() {
+        return ctx.out.error("-NOMASTERLINK Can't SYNC while failing over");
+    }
     if store.is_replica && !store.repl.link.as_ref().is_some_and(|l| l.is_connected()) {
         return ctx.out.error("-NOMASTERLINK Can't SYNC while not connected with my master");
     }
@@ -197,18 +253,21 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
     let ip = ctx.client.shared.addr.rsplit_once(':').map_or(String::new(), |(h, _)| h.to_string());
     let ip = conf.ip.clone().unwrap_or(ip);
     let addr = ctx.client.shared.addr.clone();
-    store.stream.enable_backlog();
-    if store.stream.repl_tap.is_none() {
-        store.stream.repl_tap = Some(Vec::with_capacity(1 << 16));
+    crate::log_notice!("Replica {addr} asks for synchronization");
+    let want_off = if is_psync { string2ll(&ctx.argv[2]) } else { None };
+    if is_psync && want_off.is_none() {
+        crate::log_warning!("Replica {addr} asks for synchronization but with a wrong offset");
+        return ctx.out.error(crate::commands::call::err::NOT_INT);
     }
+    store.stream.enable_backlog();
     store.repl.no_replicas_since = None;
     let now = Instant::now();
     // The first PING comes one period after replicas appear (Redis counts periods of its
     // cron), not at once.
     store.repl.last_ping.get_or_insert(now);
-    if is_psync {
-        let (want_id, want_off) = (&ctx.argv[1], &ctx.argv[2]);
-        if let Some(backlog) = try_partial(store, want_id, want_off, &addr) {
+    if let Some(want_off) = want_off {
+        let want_id = &ctx.argv[1];
+        if let Some(cursor) = try_partial(store, want_id, want_off, &addr) {
             let line = if conf.capa_psync2 {
                 format!("+CONTINUE {}\r\n", store.repl.replid)
             } else {
@@ -216,7 +275,7 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
             };
             ctx.out.raw(line.as_bytes());
             let feed = Feed::new(Rdb::None);
-            feed.state.lock().bytes = backlog;
+            feed.state.lock().cursor = Some(cursor);
             store.repl.stats.sync_partial_ok += 1;
             store.repl.replicas.push(Replica::new(ctx.client.id, ip, conf, ReplicaState::Online, feed.clone()));
             become_replica(ctx, feed);
@@ -226,7 +285,6 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
             store.repl.stats.sync_partial_err += 1;
         }
     }
-    crate::log_notice!("Replica {addr} asks for synchronization");
     crate::log_notice!("Full resync requested by replica {addr}");
     store.repl.stats.sync_full += 1;
     let feed = Feed::new(Rdb::WaitFork);
@@ -241,10 +299,10 @@ fn become_replica(ctx: &mut Ctx, feed: Arc<Feed>) {
     ctx.flow = Flow::Replica;
 }
 
-/// The backlog from the requested offset on, if the request continues our history
-/// (`masterTryPartialResynchronization`).
-fn try_partial(store: &Store, want_id: &[u8], want_off: &[u8], addr: &str) -> Option<Vec<u8>> {
-    let off: i64 = std::str::from_utf8(want_off).ok()?.parse().ok()?;
+/// A cursor at the requested offset, if the request continues our history and the buffer
+/// still holds it (`masterTryPartialResynchronization`): the backlog, or anything older
+/// that another replica keeps.
+fn try_partial(store: &mut Store, want_id: &[u8], off: i64, addr: &str) -> Option<Cursor> {
     let repl = &store.repl;
     let ours = want_id == repl.replid.as_bytes();
     let second = want_id == repl.replid2.as_bytes() && off <= repl.second_offset;
@@ -261,18 +319,18 @@ replication IDs are '{}' and '{}')",
         return None;
     }
     let from = u64::try_from(off - 1).ok()?;
-    let data = store.stream.read_from(from);
-    if data.is_none() {
+    let cursor = store.stream.cursor_at(from);
+    if cursor.is_none() {
         crate::log_notice!(
             "Unable to partial resync with replica {addr} for lack of backlog (Replica request was: {off})."
         );
     }
-    let data = data?;
+    let cursor = cursor?;
     crate::log_notice!(
         "Partial resynchronization request from {addr} accepted. Sending {} bytes of backlog starting from offset {off}.",
-        data.len()
+        store.stream.offset() - from
     );
-    Some(data)
+    Some(cursor)
 }
 
 /// Puts a replica waiting for a snapshot into the running disk round if there is one it
@@ -280,16 +338,15 @@ replication IDs are '{}' and '{}')",
 fn join_or_start_round(store: &mut Store, id: u64) {
     if let Some(round) = store.repl.round.as_ref() {
         if !round.diskless {
-            // Join: same snapshot, same starting offset, and the stream bytes the others
-            // buffered since the fork.
-            let donor = store.repl.replicas.iter().find(|r| round.members.contains(&r.client_id));
-            let copied = donor.map(|d| d.feed.state.lock().bytes.clone());
-            if let Some(bytes) = copied {
-                let line = format!("+FULLRESYNC {} {}\r\n", store.repl.replid, round.offset);
+            // Join: same snapshot, same starting offset; the stream since the fork is in
+            // the buffer while another member still holds it.
+            let (offset, line) = (round.offset, format!("+FULLRESYNC {} {}\r\n", store.repl.replid, round.offset));
+            let member = store.repl.replicas.iter().any(|r| round.members.contains(&r.client_id));
+            if let Some(cursor) = member.then(|| store.stream.cursor_at(offset)).flatten() {
                 if let Some(r) = store.repl.replicas.iter_mut().find(|r| r.client_id == id) {
                     let mut st = r.feed.state.lock();
                     st.preamble = if r.conf.old_sync { b"\n".to_vec() } else { line.into_bytes() };
-                    st.bytes = bytes;
+                    st.cursor = Some(cursor);
                     st.rdb = Rdb::Writing;
                     drop(st);
                     r.state = ReplicaState::WaitBgsaveEnd;
@@ -355,6 +412,8 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
     // The preamble and the snapshot source are set under one lock of the feed: the
     // replica's task (which does not take the store lock) must never see one without
     // the other.
+    // Each member's stream starts at the fork's offset: from now on the buffer keeps
+    // what it will be sent after its snapshot.
     let pid = if diskless {
         let (pid, rx) = crate::persistence::bgsave::start_to_pipe(store)?;
         let mut senders = Vec::new();
@@ -363,6 +422,7 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
             let mut st = r.feed.state.lock();
             st.preamble = preamble(r);
             st.rdb = Rdb::Pipe(Some(prx));
+            st.cursor = store.stream.cursor_at(offset);
             senders.push(tx);
         }
         tokio::spawn(relay_pipe(rx, senders));
@@ -373,6 +433,7 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
             let mut st = r.feed.state.lock();
             st.preamble = preamble(r);
             st.rdb = Rdb::Writing;
+            st.cursor = store.stream.cursor_at(offset);
         }
         store.bgsave.child.unwrap_or(0)
     };
@@ -445,7 +506,10 @@ pub fn cron(store: &mut Store) {
     let now = Instant::now();
     if !store.repl.replicas.is_empty() {
         let period = Duration::from_secs(store.cfg.repl_ping_replica_period.max(1) as u64);
-        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica {
+        // No PING during a failover: the stream must stop growing so a replica can catch
+        // up with all of it.
+        let failover = store.repl.failover.is_some();
+        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica && !failover {
             store.repl.last_ping = Some(now);
             store.stream.append_for_replicas(&[b"PING"]);
             feed(store);
@@ -461,6 +525,8 @@ pub fn cron(store: &mut Store) {
                 r.feed.close("timeout");
             }
         }
+        // The soft limit is a matter of time, so it is checked here too.
+        enforce_output_limits(store);
     } else if store.stream.backlog_active() && !store.is_replica {
         let ttl = store.cfg.repl_backlog_ttl;
         if ttl > 0 && store.repl.no_replicas_since.is_some_and(|t| now.duration_since(t).as_secs() >= ttl as u64) {
@@ -469,6 +535,9 @@ pub fn cron(store: &mut Store) {
             store.repl.no_replicas_since = None;
         }
     }
+    // Whatever a replica that left, or caught up, no longer holds (a large release goes
+    // in steps, one per tick).
+    store.stream.trim();
 }
 
 /// Drops every replica (the node became a replica of another history, or shuts down).
@@ -483,10 +552,13 @@ fn detach(shared: &Shared, id: u64) {
     let mut st = shared.store.lock();
     if let Some(i) = st.repl.replicas.iter().position(|r| r.client_id == id) {
         let r = st.repl.replicas.remove(i);
+        // Its position goes now (the client may live a little longer), and the blocks
+        // only it held with it (`freeReplicaReferencedReplBuffer`).
+        r.feed.state.lock().cursor = None;
+        st.stream.trim();
         crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.conf.listening_port);
     }
     if st.repl.replicas.is_empty() {
-        st.stream.repl_tap = None;
         st.repl.no_replicas_since = Some(Instant::now());
     }
     // A waiting round whose every member left still runs to its end (Redis does too);
@@ -536,10 +608,12 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
     let mut hold_for_ack = false;
     let mut keepalive = tokio::time::interval(Duration::from_secs(1));
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut chunks: Vec<Chunk> = Vec::new();
     loop {
         // Take what there is to send, under the feed's lock only.
         enum Step {
             Write(Vec<u8>),
+            Stream,
             File(PathBuf),
             Pipe(mpsc::Receiver<Bytes>),
             Wait,
@@ -568,15 +642,46 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
                     },
                     Rdb::Failed => return Err("snapshot for replication failed".into()),
                 }
-            } else if !st.bytes.is_empty() && !hold_for_ack {
-                Step::Write(std::mem::take(&mut st.bytes))
-            } else {
+            } else if hold_for_ack {
                 Step::Wait
+            } else {
+                if let Some(c) = st.cursor.as_mut() {
+                    c.chunks(STREAM_SLICES, STREAM_WRITE, &mut chunks);
+                }
+                if chunks.is_empty() {
+                    Step::Wait
+                } else {
+                    Step::Stream
+                }
             }
         };
         match step {
             Step::Write(b) => {
                 write_watched(&mut wr, &b, feed, &kill, timeout).await?;
+                continue;
+            }
+            Step::Stream => {
+                // One vectored write for the blocks there are (the buffer's blocks are
+                // not contiguous).
+                let slices: Vec<&[u8]> = chunks.iter().map(|c| c.as_slice()).collect();
+                write_slices_watched(&mut wr, &slices, feed, &kill, timeout).await?;
+                let sent = slices.iter().map(|s| s.len()).sum();
+                drop(slices);
+                chunks.clear();
+                if let Some(c) = feed.state.lock().cursor.as_mut() {
+                    c.consume(sent);
+                }
+                // A replica fed without pause still has its ACKs read.
+                tokio::select! {
+                    biased;
+                    r = rd.read_buf(inbuf) => {
+                        if matches!(r, Ok(0) | Err(_)) {
+                            return Err("connection closed".into());
+                        }
+                        read_acks(shared, client, inbuf, &mut parser, &mut argv)?;
+                    }
+                    _ = std::future::ready(()) => {}
+                }
                 continue;
             }
             Step::File(path) => {
@@ -587,9 +692,10 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
                 continue;
             }
             Step::Pipe(rx) => {
-                send_pipe(&mut wr, rx, feed, &kill, timeout).await?;
+                send_pipe(&mut wr, &mut rd, inbuf, rx, feed, &kill, timeout).await?;
                 rdb_sent = true;
-                hold_for_ack = true;
+                // What the replica sent meanwhile (its first ACK, or garbage) counts now.
+                hold_for_ack = !read_acks(shared, client, inbuf, &mut parser, &mut argv)?;
                 crate::log_notice!("Synchronization with replica {} succeeded", client.shared.addr);
                 set_online(shared, client.id);
                 continue;
@@ -632,16 +738,45 @@ async fn write_watched<W: AsyncWrite + Unpin>(
     kill: &crate::server::client::ClientShared,
     timeout: Duration,
 ) -> Result<(), String> {
-    let mut pos = 0;
-    while pos < buf.len() {
-        // `write` is cancel-safe: when another branch wins, nothing was written.
+    write_slices_watched(wr, &[buf], feed, kill, timeout).await
+}
+
+/// [`write_watched`] for several buffers, sent with vectored writes.
+async fn write_slices_watched<W: AsyncWrite + Unpin>(
+    wr: &mut W,
+    bufs: &[&[u8]],
+    feed: &Feed,
+    kill: &crate::server::client::ClientShared,
+    timeout: Duration,
+) -> Result<(), String> {
+    let (mut i, mut off) = (0, 0);
+    let mut io: Vec<std::io::IoSlice> = Vec::with_capacity(bufs.len());
+    while i < bufs.len() {
+        if off == bufs[i].len() {
+            (i, off) = (i + 1, 0);
+            continue;
+        }
+        io.clear();
+        io.push(std::io::IoSlice::new(&bufs[i][off..]));
+        io.extend(bufs[i + 1..].iter().map(|b| std::io::IoSlice::new(b)));
+        // `write_vectored` is cancel-safe: when another branch wins, nothing was written.
         tokio::select! {
-            r = tokio::time::timeout(timeout, wr.write(&buf[pos..])) => match r {
+            r = tokio::time::timeout(timeout, wr.write_vectored(&io)) => match r {
                 Err(_) => {
                     return Err(format!("timeout: no progress writing to it for {} s (repl-timeout)", timeout.as_secs()))
                 }
                 Ok(Ok(0)) => return Err("connection closed".into()),
-                Ok(Ok(n)) => pos += n,
+                Ok(Ok(mut n)) => {
+                    while n > 0 {
+                        let left = bufs[i].len() - off;
+                        if n < left {
+                            off += n;
+                            break;
+                        }
+                        n -= left;
+                        (i, off) = (i + 1, 0);
+                    }
+                }
                 Ok(Err(e)) => return Err(e.to_string()),
             },
             // The caller re-reads the feed after every write, so a wake-up for new bytes
@@ -683,9 +818,12 @@ async fn send_file<W: AsyncWrite + Unpin>(
 }
 
 /// Sends a diskless snapshot: `$EOF:<mark>\r\n`, the bytes as the child writes them, then
-/// the mark, once the child ended well.
-async fn send_pipe<W: AsyncWrite + Unpin>(
+/// the mark, once the child ended well. While the child is slow to produce, the replica
+/// is still watched: it may close its connection, or be dropped (its output limit).
+async fn send_pipe<W: AsyncWrite + Unpin, R: AsyncRead + Unpin>(
     wr: &mut W,
+    rd: &mut R,
+    inbuf: &mut BytesMut,
     mut rx: mpsc::Receiver<Bytes>,
     feed: &Arc<Feed>,
     kill: &Arc<crate::server::client::ClientShared>,
@@ -693,8 +831,28 @@ async fn send_pipe<W: AsyncWrite + Unpin>(
 ) -> Result<(), String> {
     let mark = super::new_replid();
     write_watched(wr, format!("$EOF:{mark}\r\n").as_bytes(), feed, kill, timeout).await?;
-    while let Some(chunk) = rx.recv().await {
-        write_watched(wr, &chunk, feed, kill, timeout).await?;
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(chunk) => write_watched(wr, &chunk, feed, kill, timeout).await?,
+                None => break,
+            },
+            _ = feed.notify.notified() => {
+                if let Some(why) = feed.state.lock().close.take() {
+                    return Err(why);
+                }
+            }
+            _ = kill.kill_notify.notified() => return Err("killed".into()),
+            r = rd.read_buf(inbuf) => {
+                if matches!(r, Ok(0) | Err(_)) {
+                    return Err("connection closed".into());
+                }
+                // A replica has nothing to say while it receives its snapshot.
+                if inbuf.len() > REPLICA_QUERY_LIMIT {
+                    return Err("replica sent too much".into());
+                }
+            }
+        }
     }
     loop {
         {
@@ -776,9 +934,10 @@ pub fn good_replicas(store: &Store) -> usize {
     store.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.ack_time.elapsed() <= lag).count()
 }
 
-/// Asks every replica for an ACK now (WAIT): `REPLCONF GETACK *` in the stream.
+/// Asks every replica for an ACK now (WAIT): `REPLCONF GETACK *` in the stream. Not
+/// while clients are paused (Redis defers it too): the stream must not grow then.
 pub fn request_acks(store: &mut Store) {
-    if store.repl.replicas.is_empty() {
+    if store.repl.replicas.is_empty() || store.pause.active().is_some() {
         return;
     }
     store.stream.append_for_replicas(&[b"REPLCONF", b"GETACK", b"*"]);

@@ -9,11 +9,15 @@
 //! offsets are equal, a promoted replica can continue the history (secondary ID), and
 //! chained replicas receive their master's stream byte for byte.
 
+pub mod failover;
 pub mod master;
+pub mod own_expires;
 pub mod replica;
 pub mod stream;
 
 use std::time::Instant;
+
+use crate::persistence::rdb::file::LoadInfo;
 
 /// A new random replication ID: 40 hex characters (Redis's `changeReplicationId`).
 pub fn new_replid() -> String {
@@ -59,6 +63,8 @@ pub struct ReplState {
     pub stats: ReplStats,
     /// When the last replica went away (`repl-backlog-ttl`).
     pub no_replicas_since: Option<Instant>,
+    /// The stream offset the replicas were last woken for (`master::feed`).
+    pub fed_offset: u64,
     pub last_ping: Option<Instant>,
     /// Replica side: the link to the master, when this node is a replica.
     pub link: Option<replica::Link>,
@@ -66,6 +72,10 @@ pub struct ReplState {
     pub link_gen: u64,
     /// Signals WAIT callers that a replica acknowledged more of the stream.
     pub acks: tokio::sync::watch::Sender<u64>,
+    /// Replica side: keys our own clients gave a TTL (writable replica).
+    pub own_expires: own_expires::OwnExpires,
+    /// A FAILOVER in progress.
+    pub failover: Option<failover::Failover>,
 }
 
 impl Default for ReplState {
@@ -78,10 +88,13 @@ impl Default for ReplState {
             round: None,
             stats: ReplStats::default(),
             no_replicas_since: Some(Instant::now()),
+            fed_offset: 0,
             last_ping: None,
             link: None,
             link_gen: 0,
             acks: tokio::sync::watch::channel(0).0,
+            own_expires: Default::default(),
+            failover: None,
         }
     }
 }
@@ -104,5 +117,55 @@ impl ReplState {
     pub fn clear_id2(&mut self) {
         self.replid2 = NO_REPLID.to_string();
         self.second_offset = -1;
+    }
+}
+
+/// The replication cron (Redis's `replicationCron`, and `expireSlaveKeys` from its
+/// `databasesCron`), under the store lock.
+pub fn cron(shared: &std::sync::Arc<crate::server::Shared>, store: &mut crate::server::store::Store) {
+    failover::cron(shared, store);
+    if store.is_replica {
+        own_expires::expire_own_keys(store);
+    }
+    master::cron(store);
+}
+
+/// Continues the replication history recorded in the RDB file loaded at boot (its
+/// `repl-id`, `repl-offset` and `repl-stream-db` AUX fields; Redis's `loadDataFromDisk`).
+///
+/// A replica takes it as its own (its master's history), so it can ask for a partial
+/// resync. A master keeps its new ID but makes the file's its secondary one, valid up to
+/// the file's offset, with a backlog starting there: its replicas (which followed that
+/// history) continue with a partial resync after the restart. Either way a master
+/// propagates the deletion of the keys that expired while it was down (Redis feeds
+/// them to the backlog while loading), so its replicas delete them too.
+pub fn continue_history_from_rdb(store: &mut crate::server::store::Store, info: &mut LoadInfo) {
+    let aux =
+        |name: &[u8]| info.aux.iter().find(|(k, _)| k == name).map(|(_, v)| String::from_utf8_lossy(v).into_owned());
+    let history = match (aux(b"repl-id"), aux(b"repl-offset").and_then(|o| o.parse::<u64>().ok())) {
+        (Some(id), Some(off)) if id.len() == 40 => Some((id, off)),
+        _ => None,
+    };
+    let db = aux(b"repl-stream-db").and_then(|d| d.parse::<usize>().ok()).filter(|&d| d < store.dbs.len());
+    if store.is_replica {
+        if let Some((id, off)) = history {
+            store.repl.replid = id;
+            store.repl.clear_id2();
+            store.stream.reset_to(off);
+            store.stream.set_current_db(db);
+            crate::log_notice!("Using the replication ID and offset of the RDB file: {}:{off}", store.repl.replid);
+        }
+        return;
+    }
+    if let Some((id, off)) = history {
+        store.stream.reset_to(off);
+        store.stream.enable_backlog();
+        store.repl.replid2 = id;
+        store.repl.second_offset = off as i64 + 1;
+        store.repl.no_replicas_since = Some(Instant::now());
+    }
+    let del: &'static [u8] = if store.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
+    for (db, key) in std::mem::take(&mut info.expired_keys) {
+        store.stream.append(db, 0, &[bytes::Bytes::from_static(del), bytes::Bytes::from(key)]);
     }
 }

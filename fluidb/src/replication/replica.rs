@@ -75,6 +75,9 @@ pub struct Link {
     pub down_since: Option<Instant>,
     /// Snapshot transfer progress: announced size (-1 for diskless), bytes read, start.
     pub sync_size: i64,
+    /// The snapshot's payload is arriving or being decoded (INFO `async_loading`: the old
+    /// data is served meanwhile).
+    pub loading: bool,
     pub sync_read: u64,
     pub sync_start: Option<Instant>,
     /// The master's client, while connected (CLIENT KILL TYPE master reaches it).
@@ -94,6 +97,7 @@ impl Link {
             last_io: Instant::now(),
             down_since: Some(Instant::now()),
             sync_size: -1,
+            loading: false,
             sync_read: 0,
             sync_start: None,
             master_client: None,
@@ -131,11 +135,12 @@ pub fn unset_master(store: &mut Store) {
     store.repl.link_gen += 1;
     store.is_replica = false;
     let _ = crate::server::oom::apply(&store.cfg, false);
+    // A master's own expiry deletes these keys now.
+    store.repl.own_expires.clear();
     let offset = store.stream.offset();
     store.repl.shift_id(offset);
     store.stream.reset_db();
     super::master::disconnect_replicas(store);
-    crate::log_notice!("MASTER MODE enabled (user request from 'id=?')");
 }
 
 /// Closes the current master connection, if any.
@@ -342,13 +347,54 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
     // PSYNC with our history: the master's we followed, or our own (as Redis 7.0, which
     // caches itself as master when it becomes a replica), so a failover's old master can
     // continue from the new one.
-    let (my_id, my_off) = {
+    let (my_id, my_off, failover) = {
         let st = shared.store.lock();
-        (st.repl.replid.clone(), st.stream.offset())
+        (st.repl.replid.clone(), st.stream.offset(), super::failover::in_progress(&st))
     };
     crate::log_notice!("Trying a partial resynchronization (request {my_id}:{}).", my_off + 1);
-    m.send(&[b"PSYNC", my_id.as_bytes(), (my_off + 1).to_string().as_bytes()]).await?;
+    let off = (my_off + 1).to_string();
+    // A master handing over its role (FAILOVER) asks the target to take it.
+    let mut psync: Vec<&[u8]> = vec![b"PSYNC", my_id.as_bytes(), off.as_bytes()];
+    if failover {
+        psync.push(b"FAILOVER");
+    }
+    let sent = m.send(&psync).await;
+    if failover {
+        let send_failed = sent.is_err();
+        // The failover ends here: well if the target accepted the PSYNC (it is the master
+        // now), else this node takes its role back.
+        let reply = match sent {
+            Ok(()) => m.reply().await,
+            Err(e) => Err(e),
+        };
+        let accepted = reply.as_ref().is_ok_and(|r| r.starts_with("+CONTINUE") || r.starts_with("+FULLRESYNC"));
+        let aborted = {
+            let mut st = shared.store.lock();
+            let ours = st.repl.link_gen == gen && super::failover::in_progress(&st);
+            if ours && accepted {
+                super::failover::clear(&mut st);
+            } else if ours {
+                let why = if send_failed {
+                    "Write error to failover target"
+                } else {
+                    "Failover target rejected psync request"
+                };
+                super::failover::abort(&mut st, why);
+            }
+            ours && !accepted
+        };
+        if aborted {
+            return Ok(false);
+        }
+        return after_psync(shared, gen, m, reply?).await;
+    }
+    sent?;
     let reply = m.reply().await?;
+    after_psync(shared, gen, m, reply).await
+}
+
+/// Handles the master's reply to PSYNC: a full sync, a partial one, or a retry later.
+async fn after_psync(shared: &Arc<Shared>, gen: u64, mut m: MasterConn, reply: String) -> Result<bool, String> {
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC") {
         let mut it = rest.split_whitespace();
         let (Some(id), Some(off)) = (it.next(), it.next().and_then(|o| o.parse::<u64>().ok())) else {
@@ -397,6 +443,7 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         if let Some(l) = st.repl.link.as_mut() {
             l.state = LinkState::Transfer;
             l.sync_size = -1;
+            l.loading = false;
             l.sync_read = 0;
             l.sync_start = Some(Instant::now());
         }
@@ -417,6 +464,7 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         let mut st = shared.store.lock();
         if let Some(l) = st.repl.link.as_mut() {
             l.sync_size = size; // the transfer state was set at +FULLRESYNC
+            l.loading = true;
         }
         let to_disk = st.cfg.repl_diskless_load == ReplDisklessLoad::Disabled;
         let file = crate::persistence::snapshot::rdb_path(&st);
@@ -495,6 +543,7 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         // Our own replicas followed the old data: they need a full sync of the new.
         super::master::disconnect_replicas(&mut st);
         st.signal_flushed_db(None);
+        st.repl.own_expires.clear();
         let old = std::mem::replace(&mut st.dbs, dbs);
         st.clock.observe(clock.last());
         st.repl.replid = id;

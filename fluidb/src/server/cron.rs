@@ -43,7 +43,7 @@ pub async fn run(shared: Arc<Shared>) {
             let mut st = shared.lock_store();
             crate::persistence::bgsave::cron(&mut st);
             crate::persistence::aof::cron(&mut st);
-            crate::replication::master::cron(&mut st);
+            crate::replication::cron(&shared, &mut st);
             // Deletions by active expiry reach the AOF and the replicas too.
             st.flush_stream_consumers();
         }
@@ -70,9 +70,10 @@ pub async fn active_expire_cycle(shared: &Shared) {
                 return;
             }
             if st.is_replica {
-                return expire_replica_keys(&mut st);
+                // A replica expires only the keys its own clients gave a TTL
+                // (`replication::own_expires`, from the replication cron).
+                return;
             }
-            st.replica_keys_with_expire.clear(); // promoted: every key is ours to expire
             let step_start = Instant::now();
             let now = crate::util::time::unix_ms();
             let mut any_db_busy = false;
@@ -108,40 +109,6 @@ pub async fn active_expire_cycle(shared: &Shared) {
         }
         tokio::task::yield_now().await;
     }
-}
-
-/// A replica's active expiry (Redis's `expireSlaveKeys`): only the keys its own clients
-/// gave a TTL (`Store::replica_keys_with_expire`); its master's keys go when the master's
-/// DEL arrives. The deletions stay local, as the writes that created those keys do.
-fn expire_replica_keys(st: &mut super::store::Store) {
-    if st.replica_keys_with_expire.is_empty() {
-        return;
-    }
-    let start = Instant::now();
-    let now = crate::util::time::unix_ms();
-    let mut tracked = std::mem::take(&mut st.replica_keys_with_expire);
-    let mut visited = 0usize;
-    tracked.retain(|key, dbs| {
-        visited += 1;
-        if visited.is_multiple_of(64) && start.elapsed() > EXPIRE_STEP_BUDGET {
-            return true; // the next cycle goes on
-        }
-        let mut left = 0u64;
-        for db in 0..st.dbs.len().min(64) {
-            if *dbs & (1 << db) == 0 {
-                continue;
-            }
-            match st.dbs[db].peek(key) {
-                Some(e) if e.is_expired(now) => st.delete_expired(db, key),
-                Some(e) if e.has_expire() => left |= 1 << db,
-                _ => {}
-            }
-        }
-        *dbs = left;
-        left != 0
-    });
-    st.replica_keys_with_expire = tracked;
-    st.pending_propagate.clear();
 }
 
 /// The cron frequency: `hz`, doubled (up to 500) while each tick would serve more than

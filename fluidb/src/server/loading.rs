@@ -72,7 +72,7 @@ fn load(shared: &Arc<Shared>, done: impl FnOnce(&Arc<Shared>, &mut crate::server
     };
     let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut dbs: Vec<crate::keyspace::Db> = (0..databases).map(crate::keyspace::Db::new).collect();
-    let info = snapshot::load_into_with(&mut dbs, &mut clock, &lim, keep_expired, &data, |at| {
+    let mut info = snapshot::load_into_with(&mut dbs, &mut clock, &lim, keep_expired, &data, |at| {
         progress.loaded_bytes.store(at as u64, Ordering::Relaxed)
     })
     .unwrap_or_else(|e| {
@@ -86,7 +86,7 @@ fn load(shared: &Arc<Shared>, done: impl FnOnce(&Arc<Shared>, &mut crate::server
     // replace empty ones.
     let empty = std::mem::replace(&mut st.dbs, dbs);
     st.clock.observe(clock.last());
-    snapshot::note_boot_load(&mut st, &info, started);
+    snapshot::note_boot_load(&mut st, &mut info, started);
     st.loading = None;
     done(shared, &mut st);
     drop(st);

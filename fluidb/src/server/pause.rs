@@ -35,11 +35,20 @@ pub struct PauseState {
     tx: watch::Sender<u64>,
     /// Clients currently waiting (counted in `blocked_clients`, as Redis counts them).
     pub waiting: Arc<AtomicUsize>,
+    /// A FAILOVER holds writes until it ends (Redis's `PAUSE_DURING_FAILOVER`, a pause
+    /// purpose of its own: CLIENT PAUSE and UNPAUSE do not change it).
+    failover: bool,
 }
 
 impl Default for PauseState {
     fn default() -> Self {
-        PauseState { kind: None, end: Instant::now(), tx: watch::channel(0).0, waiting: Arc::new(AtomicUsize::new(0)) }
+        PauseState {
+            kind: None,
+            end: Instant::now(),
+            tx: watch::channel(0).0,
+            waiting: Arc::new(AtomicUsize::new(0)),
+            failover: false,
+        }
     }
 }
 
@@ -70,12 +79,34 @@ impl PauseState {
 
     /// The active pause kind, lifting an expired pause.
     pub fn active(&mut self) -> Option<PauseKind> {
-        let kind = self.kind?;
-        if Instant::now() >= self.end {
-            self.unpause();
-            return None;
+        let client = match self.kind {
+            Some(_) if Instant::now() >= self.end => {
+                self.unpause();
+                None
+            }
+            k => k,
+        };
+        if self.failover {
+            return Some(client.map_or(PauseKind::Write, |k| k.max(PauseKind::Write)));
         }
-        Some(kind)
+        client
+    }
+
+    /// Starts or ends the failover's write pause; its end wakes the waiting clients.
+    pub fn set_failover(&mut self, on: bool) {
+        if self.failover && !on {
+            self.tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+        self.failover = on;
+    }
+
+    /// Until when a client held back now waits before it looks again: the client pause's
+    /// end, or (a failover's pause alone) until woken.
+    fn wait_until(&self) -> Instant {
+        match self.kind {
+            Some(_) => self.end,
+            None => Instant::now() + Duration::from_secs(3600),
+        }
     }
 
     pub fn waiting_clients(&self) -> usize {
@@ -120,7 +151,9 @@ impl Drop for PauseWait {
 /// Whether `argv` from `client` must wait for the current pause; if so, the wait handle.
 /// Cheap when no pause is active (one branch).
 pub fn must_wait(store: &mut Store, client: &Client, argv: &[Bytes]) -> Option<PauseWait> {
-    store.pause.kind?;
+    if store.pause.kind.is_none() && !store.pause.failover {
+        return None;
+    }
     let kind = store.pause.active()?;
     let table = CommandTable::get();
     let cmd = resolve(table, argv).ok()?;
@@ -142,5 +175,5 @@ pub fn must_wait(store: &mut Store, client: &Client, argv: &[Bytes]) -> Option<P
     p.waiting.fetch_add(1, Ordering::Relaxed);
     let mut rx = p.tx.subscribe();
     rx.mark_unchanged();
-    Some(PauseWait { until: p.end, rx, waiting: p.waiting.clone() })
+    Some(PauseWait { until: p.wait_until(), rx, waiting: p.waiting.clone() })
 }

@@ -222,10 +222,6 @@ pub struct Store {
     pub dirty: u64,
     /// Whether this node is a (read-only) replica: expired keys are hidden, not deleted.
     pub is_replica: bool,
-    /// Keys that a writable replica's own clients gave a TTL, each with the bitmap of the
-    /// databases (0..63) it got one in (Redis's `slaveKeysWithExpire`). A replica leaves
-    /// its master's keys to the master's DELs, but expires these itself (`server::cron`).
-    pub replica_keys_with_expire: HashMap<Bytes, u64>,
     /// Writes produced as side effects during a command (expired-key DELs), to be placed
     /// in the write stream before the command itself.
     pub pending_propagate: Vec<Propagated>,
@@ -298,7 +294,6 @@ impl Store {
             slowlog: SlowLog::default(),
             dirty: 0,
             is_replica: false,
-            replica_keys_with_expire: HashMap::new(),
             pending_propagate: Vec::new(),
             active_expire_enabled: true,
             hz: cfg.hz,
@@ -399,10 +394,14 @@ impl Store {
         Some(e)
     }
 
-    /// Looks a key up for writing: expires it if needed; no hit/miss accounting.
+    /// Looks a key up for writing: expires it if needed; no hit/miss accounting. A
+    /// writable replica's own write deletes an expired key (locally) instead of hiding
+    /// it, as Redis's `lookupKeyWrite` forces, so the write starts from no key.
     #[inline]
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key, now_ms);
+        if self.expire_if_needed(db, key, now_ms) && self.is_replica && !self.executing_master {
+            self.delete_expired(db, key);
+        }
         let (lfu, factor, decay) = self.lfu_params();
         let e = self.dbs[db].peek_mut(key)?;
         e.lru = accessed_field(e.lru, lfu, factor, decay);
@@ -516,8 +515,9 @@ impl Store {
     /// gave a TTL, so that the replica expires it (Redis's `rememberSlaveKeyWithExpire`,
     /// which tracks databases 0..63 only).
     pub fn remember_replica_expire(&mut self, db: usize, key: &[u8]) {
-        if self.is_replica && !self.executing_master && db < 64 {
-            *self.replica_keys_with_expire.entry(Bytes::copy_from_slice(key)).or_insert(0) |= 1 << db;
+        if self.is_replica && !self.executing_master && !self.cfg.replica_read_only {
+            // No master will delete it: the replica's cron will (`replication::own_expires`).
+            self.repl.own_expires.remember(db, key);
         }
     }
 

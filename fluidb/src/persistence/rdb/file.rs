@@ -199,6 +199,9 @@ pub struct LoadInfo {
     pub expired: u64,
     /// Where the RDB ends in the data (after its checksum): an AOF's commands may follow.
     pub end: usize,
+    /// Those keys (database, name): a master restarting from the file propagates their
+    /// deletion, as Redis does.
+    pub expired_keys: Vec<(usize, Vec<u8>)>,
 }
 
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
