@@ -127,7 +127,6 @@ fn log_level(cfg: &Config) -> log::Level {
     log::level_from_str(cfg.loglevel.as_str()).unwrap_or(log::Level::Notice)
 }
 
-
 /// The pidfile to write: the configured one, or Redis's default when daemonized.
 fn pidfile(cfg: &Config) -> Option<String> {
     match &cfg.pidfile {

@@ -24,7 +24,8 @@ fn line_of(r: &mut Raw, name: &str) -> Option<String> {
 fn client_list_fields_are_redis_7_0s() {
     let s = Server::start(&[]);
     let redis = Server::start_redis(&[]);
-    let keys = |line: &str| -> Vec<String> { line.split(' ').map(|kv| kv.split('=').next().unwrap().to_string()).collect() };
+    let keys =
+        |line: &str| -> Vec<String> { line.split(' ').map(|kv| kv.split('=').next().unwrap().to_string()).collect() };
     let mine = s.raw().call(&["CLIENT", "INFO"]);
     let theirs = redis.raw().call(&["CLIENT", "INFO"]);
     let body = |r: &str| r.lines().nth(1).unwrap_or("").to_string();

@@ -638,10 +638,7 @@ fn shutdown_errors_match_redis_and_shutdown_exits() {
 /// `latency_percentiles_usec_<cmd>` of INFO latencystats, or "" when absent.
 fn percentiles(r: &mut Raw, cmd: &str) -> String {
     let info = r.call(&["INFO", "latencystats"]);
-    info.lines()
-        .find_map(|l| l.strip_prefix(&format!("latency_percentiles_usec_{cmd}:")))
-        .unwrap_or("")
-        .to_string()
+    info.lines().find_map(|l| l.strip_prefix(&format!("latency_percentiles_usec_{cmd}:"))).unwrap_or("").to_string()
 }
 
 #[test]
@@ -686,7 +683,10 @@ fn latency_histogram_layout_matches_redis() {
     r.call(&["CLIENT", "ID"]);
     r.call(&["CLIENT", "GETNAME"]);
     let h = r.call(&["LATENCY", "HISTOGRAM", "client"]);
-    assert!(h.starts_with("*4\r\n") && h.contains("$9\r\nclient|id\r\n") && h.contains("$14\r\nclient|getname\r\n"), "{h}");
+    assert!(
+        h.starts_with("*4\r\n") && h.contains("$9\r\nclient|id\r\n") && h.contains("$14\r\nclient|getname\r\n"),
+        "{h}"
+    );
     let h = r.call(&["LATENCY", "HISTOGRAM", "client|id"]);
     assert!(h.starts_with("*2\r\n$9\r\nclient|id\r\n"), "{h}");
     // RESP3: maps.

@@ -207,7 +207,8 @@ pub struct LoadInfo {
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
 /// for a negative value sleeps 1 µs with probability 1/-usec.
 fn debug_delay(usec: i32) {
-    let usec = if usec < 0 { u64::from(rand::random::<u32>().is_multiple_of(usec.unsigned_abs())) } else { usec as u64 };
+    let usec =
+        if usec < 0 { u64::from(rand::random::<u32>().is_multiple_of(usec.unsigned_abs())) } else { usec as u64 };
     if usec > 0 {
         std::thread::sleep(std::time::Duration::from_micros(usec));
     }

@@ -508,7 +508,7 @@ mod tests {
         let layout: Vec<(bool, usize)> = list.node_infos().map(|n| (n.plain, n.count)).collect();
         let lim_list = Limits { list_fill: 4, list_compress: 1, ..lim };
         let p = super::super::save::dump_payload(&Value::List(Box::new(list.clone())), true);
-        match read_dump_object(verify_dump_payload(&p).expect("footer"), &lim_list).expect("load") {
+        match read_dump_object(verify_dump_payload(&p, false).expect("footer"), &lim_list).expect("load") {
             Value::List(l) => {
                 assert!(*l == list);
                 assert_eq!(l.node_infos().map(|n| (n.plain, n.count)).collect::<Vec<_>>(), layout);
