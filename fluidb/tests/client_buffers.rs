@@ -141,8 +141,13 @@ fn pubsub_limits_disconnect_a_subscriber_that_does_not_read() {
     // Publish until the subscriber's output passes the limit; omem shows it growing.
     let msg = "m".repeat(1000);
     let mut max_omem = 0;
+    // Bursts: the kernel's socket buffers (megabytes on loopback) fill before any output
+    // stays in the server, and one message per poll would take minutes to fill them;
+    // small enough bursts (20 KB) that CLIENT LIST sees omem on its way to the limit.
     wait_for("the subscriber to be disconnected", Duration::from_secs(30), || {
-        r.call(&["PUBLISH", "c", &msg]);
+        for _ in 0..20 {
+            r.call(&["PUBLISH", "c", &msg]);
+        }
         match line_of(&mut r, "sub") {
             Some(l) => {
                 max_omem = max_omem.max(list_field(&l, "omem").parse::<u64>().unwrap());
@@ -158,7 +163,9 @@ fn pubsub_limits_disconnect_a_subscriber_that_does_not_read() {
     sub.call(&["CLIENT", "SETNAME", "soft"]);
     sub.call(&["SUBSCRIBE", "c"]);
     wait_for("the subscriber to pass the soft limit", Duration::from_secs(30), || {
-        r.call(&["PUBLISH", "c", &msg]);
+        for _ in 0..100 {
+            r.call(&["PUBLISH", "c", &msg]);
+        }
         line_of(&mut r, "soft").is_none_or(|l| list_field(&l, "omem").parse::<u64>().unwrap() >= 50_000)
     });
     wait_for("the soft limit to disconnect it", Duration::from_secs(10), || line_of(&mut r, "soft").is_none());

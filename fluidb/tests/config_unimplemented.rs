@@ -89,12 +89,12 @@ fn an_implemented_directive_still_takes_any_valid_value() {
 
 #[test]
 fn startup_warns_about_each_unimplemented_setting() {
-    let s = Server::start_with_config("maxmemory 10mb\nmaxmemory-policy allkeys-lru\n", &["--io-threads", "4"]);
+    let s = Server::start_with_config("maxmemory 10mb\nmaxmemory-samples 7\n", &["--io-threads", "4"]);
     common::wait_for("the warnings", std::time::Duration::from_secs(5), || {
         s.log().contains("Ready to accept connections")
     });
     let log = s.log();
-    for name in ["maxmemory", "maxmemory-policy", "io-threads"] {
+    for name in ["maxmemory", "maxmemory-samples", "io-threads"] {
         assert!(log.contains(&format!("'{name}' is not implemented by fluidB yet")), "no warning for {name}:\n{log}");
     }
     // A default value warns about nothing.

@@ -364,7 +364,7 @@ config_table! {
     maxclients: u32 = 10000; "maxclients" [] uint(1, UINT_MAX), MOD | IMPL;
     // ------------------------------------------------------ memory management
     maxmemory: u64 = 0; "maxmemory" [] umem(0, ULLONG_MAX), MOD;
-    maxmemory_policy: MaxmemoryPolicy = MaxmemoryPolicy::Noeviction; "maxmemory-policy" [] enm(MaxmemoryPolicy::NAMES), MOD;
+    maxmemory_policy: MaxmemoryPolicy = MaxmemoryPolicy::Noeviction; "maxmemory-policy" [] enm(MaxmemoryPolicy::NAMES), MOD | IMPL;
     maxmemory_samples: i32 = 5; "maxmemory-samples" [] int(1, INT_MAX), MOD;
     maxmemory_eviction_tenacity: i32 = 10; "maxmemory-eviction-tenacity" [] int(0, 100), MOD;
     maxmemory_clients: MemoryOrPercent = MemoryOrPercent::Bytes(0); "maxmemory-clients" [] num(-100, LONG_MAX, false, NumFormat::MemoryOrPercent), MOD;
@@ -630,7 +630,6 @@ mod tests {
         // maxmemory, eviction and LFU (issue #15)
         "replica-ignore-maxmemory",
         "maxmemory",
-        "maxmemory-policy",
         "maxmemory-samples",
         "maxmemory-eviction-tenacity",
         "maxmemory-clients",
@@ -668,7 +667,6 @@ mod tests {
         "shutdown-timeout",
         "shutdown-on-sigint",
         "shutdown-on-sigterm",
-        "list-compress-depth",
         "loading-process-events-interval-bytes",
         // Redis process settings fluidB does not act on
         "socket-mark-id",

@@ -499,14 +499,15 @@ mod tests {
         }
         // A list with plain nodes (elements of at least 20 bytes) and compressed ones.
         crate::types::list::set_packed_threshold(20);
-        let mut list = List::with_options(4, 1);
+        // Eight elements per node: nodes big and repetitive enough for LZF to pay.
+        let mut list = List::with_options(8, 1);
         for i in 0..300 {
-            let e = if i % 9 == 0 { format!("a plain element {i:08}") } else { format!("e{}", i * 7) };
+            let e = if i % 9 == 0 { format!("a plain element {i:08}") } else { format!("e{:05}-xxxxxxxx", i * 7) };
             list.push_back(e.as_bytes());
         }
         assert!(list.node_infos().any(|n| n.compressed.is_some()) && list.node_infos().any(|n| n.plain));
         let layout: Vec<(bool, usize)> = list.node_infos().map(|n| (n.plain, n.count)).collect();
-        let lim_list = Limits { list_fill: 4, list_compress: 1, ..lim };
+        let lim_list = Limits { list_fill: 8, list_compress: 1, ..lim };
         let p = super::super::save::dump_payload(&Value::List(Box::new(list.clone())), true);
         match read_dump_object(verify_dump_payload(&p, false).expect("footer"), &lim_list).expect("load") {
             Value::List(l) => {
