@@ -62,6 +62,15 @@ fn main() {
     // Checked line by line when the configuration was read.
     let _ = fluidb::commands::CommandTable::get().install_renames(&cfg.rename_command);
     let _ = server::oom::apply(&cfg, !cfg.replicaof.is_empty());
+    // Listening first, as Redis does before loading: a client connecting while the AOF
+    // replays waits in the backlog instead of being refused.
+    let bound = match server::bind(&cfg) {
+        Ok(b) => b,
+        Err(e) => {
+            log_warning!("Failed listening on port {} (TCP), aborting: {e}", cfg.port);
+            std::process::exit(1);
+        }
+    };
     let shared = Shared::new(cfg, config_file);
     // Redis's `initial_memory_usage`: what the server uses before any data is loaded.
     fluidb::commands::info::note_startup_memory();
@@ -75,7 +84,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = rt.block_on(server::run(shared, threads));
+    let result = rt.block_on(server::run(shared, threads, bound));
     if let Some(p) = pid_path {
         let _ = std::fs::remove_file(p);
     }

@@ -323,8 +323,8 @@ config_table! {
     dir: String = current_dir(); "dir" [] special(Special::Dir), MOD | PROTECTED | DENY_LOADING | IMPL;
     // ---------------------------------------------------- replication (KeyDB)
     // Kept before `replicaof` so that a rewritten file sets the mode first.
-    active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB;
-    multi_master: bool = false; "multi-master" [] KBOOL, IMM | KEYDB;
+    active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB | HIDDEN;
+    multi_master: bool = false; "multi-master" [] KBOOL, IMM | KEYDB | HIDDEN;
     multi_master_no_forward: bool = false; "multi-master-no-forward" [] KBOOL, MOD | KEYDB;
     replica_quorum: i32 = -1; "replica-quorum" [] int(-1, INT_MAX), MOD | KEYDB;
     allow_write_during_load: bool = false; "allow-write-during-load" [] KBOOL, MOD | KEYDB;
@@ -475,7 +475,7 @@ config_table! {
     active_client_balancing: bool = false; "active-client-balancing" [] KBOOL, MOD | KEYDB;
     replica_weighting_factor: i32 = 2; "replica-weighting-factor" [] int(1, INT_MAX), MOD | KEYDB;
     // ------------------------------------------------------------ KeyDB misc
-    enable_motd: bool = false; "enable-motd" [] KBOOL, IMM | KEYDB;
+    enable_motd: bool = false; "enable-motd" [] KBOOL, IMM | KEYDB | HIDDEN;
     loading_process_events_interval_keys: u32 = 8192; "loading-process-events-interval-keys" [] umem(0, LONG_MAX), MOD | KEYDB;
     storage_provider: Vec<String> = Vec::new(); "storage-provider" [] special(Special::StorageProvider), IMM | MULTI_ARG | KEYDB | HIDDEN;
     storage_provider_options: Option<String> = None; "storage-provider-options" [] NULL_STR, IMM | KEYDB | HIDDEN;
@@ -490,8 +490,8 @@ config_table! {
     tls_allowlist: Vec<String> = Vec::new(); "tls-allowlist" [] special(Special::TlsAllowlist), MOD | MULTI_ARG | KEYDB;
     tls_rotation: bool = false; "tls-rotation" [] KBOOL, MOD | KEYDB;
     delete_on_evict: bool = false; "delete-on-evict" [] KBOOL, MOD | KEYDB;
-    use_fork: bool = false; "use-fork" [] KBOOL, IMM | KEYDB;
-    time_thread_priority: bool = false; "time-thread-priority" [] KBOOL, IMM | KEYDB;
+    use_fork: bool = false; "use-fork" [] KBOOL, IMM | KEYDB | HIDDEN;
+    time_thread_priority: bool = false; "time-thread-priority" [] KBOOL, IMM | KEYDB | HIDDEN;
     prefetch_enabled: bool = false; "prefetch-enabled" [] KBOOL, MOD | KEYDB;
     allow_rdb_resize_op: bool = true; "allow-rdb-resize-op" [] KBOOL, MOD | KEYDB;
     enable_async_commands: bool = false; "enable-async-commands" [] KBOOL, MOD | KEYDB;

@@ -145,20 +145,35 @@ impl Shared {
     }
 }
 
-/// Binds the listeners, starts `threads` I/O workers and the cron, and serves until
+/// The listening sockets, bound before the dataset is loaded (as Redis binds before
+/// loading): a client that connects while the AOF replays waits in the backlog instead of
+/// being refused.
+pub struct Bound {
+    tcp: Vec<std::net::TcpListener>,
+    unix: Option<(std::os::unix::net::UnixListener, String)>,
+}
+
+/// Binds the TCP addresses of `bind`/`port` and the unix socket.
+pub fn bind(cfg: &crate::config::Config) -> std::io::Result<Bound> {
+    let tcp = listen::bind_all(&cfg.bind, cfg.port, cfg.tcp_backlog)?;
+    let mut unix = None;
+    if let Some(path) = cfg.unixsocket.clone().filter(|p| !p.is_empty()) {
+        let _ = std::fs::remove_file(&path);
+        let l = std::os::unix::net::UnixListener::bind(&path)?;
+        l.set_nonblocking(true)?;
+        unix = Some((l, path));
+    }
+    Ok(Bound { tcp, unix })
+}
+
+/// Starts `threads` I/O workers, the acceptors of `bound` and the cron, and serves until
 /// shutdown. Runs on the main thread's runtime, which accepts and runs the cron.
-pub async fn run(shared: Arc<Shared>, threads: usize) -> std::io::Result<()> {
-    let (bind, port, unixsocket, backlog) = {
-        let st = shared.store.lock();
-        (st.cfg.bind.clone(), st.cfg.port, st.cfg.unixsocket.clone(), st.cfg.tcp_backlog)
-    };
-    let listeners = listen::bind_all(&bind, port, backlog)?;
+pub async fn run(shared: Arc<Shared>, threads: usize, bound: Bound) -> std::io::Result<()> {
     let workers = Arc::new(workers::Workers::start(&shared, threads)?);
     shared.listeners.init(tokio::runtime::Handle::current(), &workers);
-    shared.listeners.start(listeners);
-    if let Some(path) = unixsocket.filter(|p| !p.is_empty()) {
-        let _ = std::fs::remove_file(&path);
-        let l = UnixListener::bind(&path)?;
+    shared.listeners.start(bound.tcp);
+    if let Some((l, path)) = bound.unix {
+        let l = UnixListener::from_std(l)?;
         let w = workers.clone();
         tokio::spawn(async move { conn::accept_unix(w, l, path).await });
     }
