@@ -34,6 +34,8 @@ fn main() {
     fluidb::server::crash::set_exit_on_panic(cfg.use_exit_on_panic);
     fluidb::server::crash::set_enabled(cfg.crash_log_enabled);
     fluidb::server::crash::install_panic_hook();
+    // SIGINT / SIGTERM only record the request; the cron carries the shutdown out.
+    server::shutdown::install_signal_handlers();
     log_notice!("oO0OoO0OoO0Oo fluidB is starting oO0OoO0OoO0Oo");
     log_notice!("fluidB version={}, bits=64, pid={}, just started", env!("CARGO_PKG_VERSION"), std::process::id());
     if cfg.config_file.is_none() {
@@ -51,13 +53,13 @@ fn main() {
         log_warning!("Can't chdir to '{}': {e}", cfg.dir);
         std::process::exit(1);
     }
-    if let Some(p) = pidfile(&cfg) {
+    if let Some(p) = server::shutdown::pidfile(&cfg) {
         if let Err(e) = std::fs::write(&p, format!("{}\n", std::process::id())) {
             log_warning!("Failed to write PID file {p}: {e}");
         }
     }
     let threads = cfg.server_threads.max(1) as usize;
-    let pid_path = pidfile(&cfg);
+    let pid_path = server::shutdown::pidfile(&cfg);
     let config_file = cfg.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
     // Checked line by line when the configuration was read.
     let _ = fluidb::commands::CommandTable::get().install_renames(&cfg.rename_command);
@@ -134,15 +136,6 @@ fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
 
 fn log_level(cfg: &Config) -> log::Level {
     log::level_from_str(cfg.loglevel.as_str()).unwrap_or(log::Level::Notice)
-}
-
-/// The pidfile to write: the configured one, or Redis's default when daemonized.
-fn pidfile(cfg: &Config) -> Option<String> {
-    match &cfg.pidfile {
-        Some(p) if !p.is_empty() => Some(p.clone()),
-        _ if cfg.daemonize => Some("/var/run/fluidb.pid".to_string()),
-        _ => None,
-    }
 }
 
 /// Detaches from the terminal like Redis's `daemonize()`: fork, setsid, stdio to

@@ -22,8 +22,12 @@ pub enum Flow {
     Close,
     /// DEBUG SLEEP: wait without holding the lock, then continue.
     Sleep(Duration),
-    /// SHUTDOWN was accepted: the server exits after this reply.
-    Shutdown,
+    /// SHUTDOWN waits for lagging replicas: the client blocks until the process exits,
+    /// or gets an error when the shutdown is cancelled (its cancel generation moves past
+    /// `gen`).
+    ShutdownWait {
+        gen: u64,
+    },
     /// A blocking command found nothing: the client waits (its request is in
     /// `Client::block_req`) until a write serves it, it times out or is unblocked.
     Block,

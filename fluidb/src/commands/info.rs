@@ -328,6 +328,9 @@ fn server_section(s: &mut String, shared: &Shared, store: &Store) {
         shared.executable,
         shared.config_file,
     );
+    if store.shutdown.initiated() {
+        let _ = write!(s, "shutdown_in_milliseconds:{}\r\n", store.shutdown.remaining_ms());
+    }
 }
 
 fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
@@ -342,11 +345,12 @@ fn clients_section(s: &mut String, _shared: &Shared, store: &Store) {
          blocked_clients:{}\r\n\
          tracking_clients:0\r\n\
          clients_in_timeout_table:0\r\n",
-        store.clients.len(),
+        // Replicas are not counted, as in Redis.
+        store.clients.len().saturating_sub(store.repl.replicas.len()),
         store.cfg.maxclients,
         store.clients.peak_input.iter().max().unwrap_or(&0),
         store.clients.peak_output.iter().max().unwrap_or(&0),
-        store.pause.waiting_clients() + store.blocking.len(),
+        store.pause.waiting_clients() + store.blocking.len() + store.shutdown.blocked,
     );
 }
 

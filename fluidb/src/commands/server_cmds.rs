@@ -220,41 +220,49 @@ pub static COMMANDS: &[Command] = &[
     },
 ];
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]. Saves first when save points are
-/// configured (or SAVE is given) and refuses to exit if that save fails (unless FORCE).
-/// There are no replicas to wait for yet, so an accepted SHUTDOWN exits at once and ABORT
-/// never finds a shutdown in progress.
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT] (see `server::shutdown`): lagging
+/// replicas get `shutdown-timeout` seconds to catch up (the client stays blocked
+/// meanwhile), then the server saves and exits; if saving fails (without FORCE) the
+/// shutdown is cancelled and every client blocked in SHUTDOWN gets an error.
 fn shutdown(ctx: &mut Ctx) {
-    let (mut nosave, mut save, mut abort, mut other, mut force) = (false, false, false, false, false);
+    use crate::config::ShutdownFlags as F;
+    use crate::server::shutdown::{self, Outcome};
+    let (mut flags, mut abort) = (0u32, false);
     for a in &ctx.argv[1..] {
         if a.eq_ignore_ascii_case(b"nosave") {
-            nosave = true;
+            flags |= F::NOSAVE;
         } else if a.eq_ignore_ascii_case(b"save") {
-            save = true;
+            flags |= F::SAVE;
         } else if a.eq_ignore_ascii_case(b"now") {
-            other = true;
+            flags |= F::NOW;
         } else if a.eq_ignore_ascii_case(b"force") {
-            other = true;
-            force = true;
+            flags |= F::FORCE;
         } else if a.eq_ignore_ascii_case(b"abort") {
             abort = true;
         } else {
             return ctx.syntax_error();
         }
     }
-    if (abort && (nosave || save || other)) || (nosave && save) {
+    if (abort && flags != 0) || (flags & F::NOSAVE != 0 && flags & F::SAVE != 0) {
         return ctx.syntax_error();
     }
     if abort {
-        return ctx.out.error("No shutdown in progress.");
+        return if shutdown::abort(ctx.store) { ctx.out.ok() } else { ctx.out.error("No shutdown in progress.") };
     }
-    log_warning!("User requested shutdown...");
-    if nosave {
-        crate::persistence::bgsave::kill_child(ctx.store);
-    } else if !crate::persistence::snapshot::save_for_shutdown(ctx.store, save) && !force {
-        return ctx.out.error("Errors trying to SHUTDOWN. Check logs.");
+    if flags & F::NOW == 0 && ctx.in_exec {
+        // A transaction cannot block (Redis's CLIENT_DENY_BLOCKING).
+        return ctx.out.error("SHUTDOWN without NOW or ABORT isn't allowed for DENY BLOCKING client");
     }
-    ctx.flow = Flow::Shutdown;
+    let gen = *ctx.store.shutdown.watch_cancel().borrow();
+    match shutdown::prepare(ctx.store, flags) {
+        // Redis exits without replying; the client sees the connection close.
+        Outcome::Exit => std::process::exit(0),
+        Outcome::Waiting => {
+            ctx.store.shutdown.blocked += 1;
+            ctx.flow = Flow::ShutdownWait { gen };
+        }
+        Outcome::Failed => ctx.out.error("Errors trying to SHUTDOWN. Check logs."),
+    }
 }
 
 fn time(ctx: &mut Ctx) {

@@ -395,9 +395,9 @@ config_table! {
     aof_timestamp_enabled: bool = false; "aof-timestamp-enabled" [] BOOL, MOD | IMPL;
     aof_disable_auto_gc: bool = false; "aof-disable-auto-gc" [] BOOL, MOD | IMPL;
     // --------------------------------------------------------------- shutdown
-    shutdown_timeout: i32 = 10; "shutdown-timeout" [] int(0, INT_MAX), MOD;
-    shutdown_on_sigint: ShutdownFlags = ShutdownFlags(0); "shutdown-on-sigint" [] special(Special::ShutdownOnSignal), MOD | MULTI_ARG;
-    shutdown_on_sigterm: ShutdownFlags = ShutdownFlags(0); "shutdown-on-sigterm" [] special(Special::ShutdownOnSignal), MOD | MULTI_ARG;
+    shutdown_timeout: i32 = 10; "shutdown-timeout" [] int(0, INT_MAX), MOD | IMPL;
+    shutdown_on_sigint: ShutdownFlags = ShutdownFlags(0); "shutdown-on-sigint" [] special(Special::ShutdownOnSignal), MOD | MULTI_ARG | IMPL;
+    shutdown_on_sigterm: ShutdownFlags = ShutdownFlags(0); "shutdown-on-sigterm" [] special(Special::ShutdownOnSignal), MOD | MULTI_ARG | IMPL;
     // -------------------------------------------------------------- scripting
     busy_reply_threshold: i64 = 5000; "busy-reply-threshold" ["lua-time-limit"] int(0, LONG_MAX), MOD;
     // ---------------------------------------------------------------- cluster
@@ -664,9 +664,6 @@ mod tests {
         "replica-ignore-disk-write-errors",
         "replica-lazy-flush",
         "no-appendfsync-on-rewrite",
-        "shutdown-timeout",
-        "shutdown-on-sigint",
-        "shutdown-on-sigterm",
         "loading-process-events-interval-bytes",
         // Redis process settings fluidB does not act on
         "socket-mark-id",

@@ -520,6 +520,14 @@ fn uninstall(store: &mut Store) {
     store.aof = None;
 }
 
+/// Makes the open AOF file durable now (at shutdown).
+pub fn fsync(store: &Store) -> io::Result<()> {
+    match &store.aof {
+        Some(a) => a.file.sync_data(),
+        None => Ok(()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Loading.
 // ---------------------------------------------------------------------------------------

@@ -59,32 +59,6 @@ pub fn changes_since_save(store: &Store) -> u64 {
     store.dirty.saturating_sub(store.dirty_saved)
 }
 
-/// The save before exiting (`prepareForShutdown`): when save points are configured or
-/// SHUTDOWN SAVE asked for it. False (after logging why) if it failed: the caller does not
-/// exit then, unless forced, so nothing acknowledged is lost.
-pub fn save_for_shutdown(store: &mut Store, forced_save: bool) -> bool {
-    // While the dataset is still loading there is nothing whole to save: saving would
-    // replace the file being loaded with part of it (Redis turns the save off too).
-    if store.loading.is_some() {
-        return true;
-    }
-    // A running background save is abandoned (its temporary file removed), as Redis does.
-    super::bgsave::kill_child(store);
-    super::aof::kill_rewrite(store);
-    super::aof::flush(store);
-    if !forced_save && store.cfg.save.is_empty() {
-        return true;
-    }
-    crate::log_notice!("Saving the final RDB snapshot before exiting.");
-    match save_now(store) {
-        Ok(_) => true,
-        Err(e) => {
-            crate::log_warning!("Error trying to save the DB, can't exit: {e}");
-            false
-        }
-    }
-}
-
 /// Why the RDB file could not be loaded at start.
 #[derive(Debug)]
 pub enum BootError {

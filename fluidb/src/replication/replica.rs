@@ -177,7 +177,7 @@ fn set_state(shared: &Shared, gen: u64, state: LinkState) {
 async fn run_link(shared: Arc<Shared>, gen: u64) {
     let mut delay = BACKOFF_FIRST;
     loop {
-        if !current(&shared, gen) || shared.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+        if !current(&shared, gen) {
             return;
         }
         match link_once(&shared, gen).await {

@@ -114,7 +114,7 @@ pub async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
 
     'conn: loop {
-        if cs.is_killed() || shared.shutting_down.load(Ordering::Relaxed) {
+        if cs.is_killed() {
             break;
         }
         tokio::select! {
@@ -496,11 +496,23 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                 tokio::time::sleep(d).await;
                 super::latency::after_sleep(shared, client, &batch[i - 1], start.elapsed());
             }
-            Flow::Shutdown => {
-                flush(sock, out, &client.shared).await;
-                shared.request_shutdown();
-                keep = false;
-                break;
+            Flow::ShutdownWait { gen } => {
+                // Replies so far go out; the process exits while this client waits, or
+                // the shutdown is cancelled and SHUTDOWN fails.
+                let flushed = flush(sock, out, &client.shared).await;
+                if flushed {
+                    let mut rx = shared.lock_store().shutdown.watch_cancel();
+                    tokio::select! {
+                        _ = rx.wait_for(|g| *g != gen) => {}
+                        _ = client.shared.kill_notify.notified() => {}
+                    }
+                }
+                shared.lock_store().shutdown.blocked -= 1;
+                if !flushed || client.shared.is_killed() {
+                    keep = false;
+                    break;
+                }
+                out.error("Errors trying to SHUTDOWN. Check logs.");
             }
             // A blocked client was handled above.
             Flow::Block => {}

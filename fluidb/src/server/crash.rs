@@ -1,4 +1,5 @@
-//! Crash reports, as Redis's debug.c writes them: a fatal signal (SIGSEGV, SIGBUS, SIGFPE,
+//! Crash reports, as Redis's debug.c writes them (and the async-signal-safe logging the
+//! shutdown signals use too): a fatal signal (SIGSEGV, SIGBUS, SIGFPE,
 //! SIGILL, SIGABRT) logs the "crashed by signal" report with a stack trace before the
 //! process dies of that signal, and DEBUG PANIC / ASSERT / OOM log Redis's "Guru
 //! Meditation" / "ASSERTION FAILED" reports before aborting. So a crash leaves the same
@@ -171,6 +172,16 @@ fn log_line(fd: libc::c_int, msg: &[u8]) {
     l.padded(sod / 3600, 2).push(b":").padded((sod / 60) % 60, 2).push(b":").padded(sod % 60, 2);
     l.push(b".").padded(ms.rem_euclid(1000), 3).push(b" # ").push(msg).push(b"\n");
     write_fd(fd, &l.buf[..l.len]);
+}
+
+/// Logs one warning line from a signal handler (async-signal-safe).
+pub(crate) fn log_from_handler(msg: &[u8]) {
+    let (fd, close) = open_log();
+    log_line(fd, msg);
+    if close {
+        // SAFETY: closes the descriptor just opened.
+        unsafe { libc::close(fd) };
+    }
 }
 
 const REPORT_START: &[u8] = b"\n\n=== fluidB BUG REPORT START: Cut & paste starting from here ===\n";

@@ -28,9 +28,6 @@ pub async fn run(shared: Arc<Shared>) {
             st.hz
         };
         tokio::time::sleep(Duration::from_millis(1000 / hz as u64)).await;
-        if shared.shutting_down.load(Ordering::Relaxed) {
-            return;
-        }
         if shared.store.lock().pause_cron {
             continue; // DEBUG PAUSE-CRON
         }
@@ -46,6 +43,9 @@ pub async fn run(shared: Arc<Shared>) {
             crate::replication::cron(&shared, &mut st);
             // Deletions by active expiry reach the AOF and the replicas too.
             st.flush_stream_consumers();
+            if super::shutdown::cron(&mut st) {
+                std::process::exit(0);
+            }
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn background_at_boot(store: &crate::server::Store) -> bool {
 /// Marks the store as loading the RDB file; `start` then loads it.
 pub fn prepare(store: &mut crate::server::Store) {
     let total = std::fs::metadata(crate::persistence::snapshot::rdb_path(store)).map(|m| m.len()).unwrap_or(0);
+    super::shutdown::set_loading(true);
     store.loading = Some(Arc::new(Loading {
         start_time: crate::util::time::unix_secs(),
         total_bytes: total,
@@ -88,6 +89,7 @@ fn load(shared: &Arc<Shared>, done: impl FnOnce(&Arc<Shared>, &mut crate::server
     st.clock.observe(clock.last());
     snapshot::note_boot_load(&mut st, &mut info, started);
     st.loading = None;
+    super::shutdown::set_loading(false);
     done(shared, &mut st);
     drop(st);
     drop(empty);

@@ -22,6 +22,7 @@ pub mod oom;
 pub mod pause;
 pub mod process;
 pub mod pubsub;
+pub mod shutdown;
 pub mod slowlog;
 pub mod stats;
 pub mod store;
@@ -33,7 +34,6 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use tokio::net::UnixListener;
-use tokio::sync::Notify;
 
 pub use crate::config::Config;
 pub use store::Store;
@@ -69,9 +69,6 @@ pub struct Shared {
     /// never) and whether the cron resizes reply buffers at all.
     pub reply_buffer_peak_reset_ms: AtomicI64,
     pub reply_buffer_resizing: AtomicBool,
-    /// Set when SHUTDOWN was accepted or a signal arrived.
-    pub shutting_down: AtomicBool,
-    pub shutdown: Notify,
     pub executable: String,
     pub config_file: String,
     /// This very value, for handlers that start background tasks (REPLICAOF).
@@ -97,8 +94,6 @@ impl Shared {
             obuf_limits: Arc::new(client::ObufLimits::new(&cfg.client_output_buffer_limit)),
             reply_buffer_peak_reset_ms: AtomicI64::new(REPLY_BUFFER_DEFAULT_PEAK_RESET_MS),
             reply_buffer_resizing: AtomicBool::new(true),
-            shutting_down: AtomicBool::new(false),
-            shutdown: Notify::new(),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             config_file,
             store: Mutex::new(Store::new(cfg)),
@@ -136,13 +131,6 @@ impl Shared {
         }
         self.store.lock()
     }
-
-    /// Asks the server to exit.
-    pub fn request_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::SeqCst);
-        self.shutdown.notify_waiters();
-        self.shutdown.notify_one();
-    }
 }
 
 /// The listening sockets, bound before the dataset is loaded (as Redis binds before
@@ -161,6 +149,7 @@ pub fn bind(cfg: &crate::config::Config) -> std::io::Result<Bound> {
         let _ = std::fs::remove_file(&path);
         let l = std::os::unix::net::UnixListener::bind(&path)?;
         l.set_nonblocking(true)?;
+        shutdown::note_unix_socket(&path);
         unix = Some((l, path));
     }
     Ok(Bound { tcp, unix })
@@ -196,23 +185,9 @@ pub async fn run(shared: Arc<Shared>, threads: usize, bound: Bound) -> std::io::
         start_replication(&shared, &mut shared.store.lock());
         log_notice!("Ready to accept connections");
     }
-    loop {
-        if shared.shutting_down.load(Ordering::SeqCst) {
-            break;
-        }
-        tokio::select! {
-            _ = shared.shutdown.notified() => {}
-            _ = tokio::signal::ctrl_c() => {
-                log_warning!("Received SIGINT scheduling shutdown...");
-                shutdown_on_signal(&shared);
-            }
-            _ = sigterm() => {
-                log_warning!("Received SIGTERM scheduling shutdown...");
-                shutdown_on_signal(&shared);
-            }
-        }
-    }
-    log_warning!("fluidB is now ready to exit, bye bye...");
+    // Signals are handled by `shutdown` (the cron carries a requested shutdown out and
+    // the process exits there): serving goes on until then.
+    std::future::pending::<()>().await;
     Ok(())
 }
 
@@ -220,23 +195,5 @@ pub async fn run(shared: Arc<Shared>, threads: usize, bound: Bound) -> std::io::
 fn start_replication(shared: &Arc<Shared>, st: &mut Store) {
     if let Some((host, port)) = st.cfg.replicaof.first().cloned() {
         crate::replication::replica::set_master(shared, st, host, port);
-    }
-}
-
-/// A signal asks for a shutdown: save first as SHUTDOWN would; if the save fails, keep
-/// running (as Redis does) rather than lose what the snapshot should have kept.
-fn shutdown_on_signal(shared: &Shared) {
-    if crate::persistence::snapshot::save_for_shutdown(&mut shared.store.lock(), false) {
-        shared.request_shutdown();
-    }
-}
-
-async fn sigterm() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending::<()>().await,
     }
 }

@@ -38,6 +38,9 @@ pub struct PauseState {
     /// A FAILOVER holds writes until it ends (Redis's `PAUSE_DURING_FAILOVER`, a pause
     /// purpose of its own: CLIENT PAUSE and UNPAUSE do not change it).
     failover: bool,
+    /// A shutdown waiting for lagging replicas holds writes too (`PAUSE_DURING_SHUTDOWN`)
+    /// until it is cancelled (or the process exits).
+    shutdown: bool,
 }
 
 impl Default for PauseState {
@@ -48,6 +51,7 @@ impl Default for PauseState {
             tx: watch::channel(0).0,
             waiting: Arc::new(AtomicUsize::new(0)),
             failover: false,
+            shutdown: false,
         }
     }
 }
@@ -86,7 +90,7 @@ impl PauseState {
             }
             k => k,
         };
-        if self.failover {
+        if self.failover || self.shutdown {
             return Some(client.map_or(PauseKind::Write, |k| k.max(PauseKind::Write)));
         }
         client
@@ -100,8 +104,17 @@ impl PauseState {
         self.failover = on;
     }
 
+    /// Starts or ends the write pause of a shutdown waiting for replicas; its end wakes
+    /// the waiting clients.
+    pub fn set_shutdown(&mut self, on: bool) {
+        if self.shutdown && !on {
+            self.tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+        self.shutdown = on;
+    }
+
     /// Until when a client held back now waits before it looks again: the client pause's
-    /// end, or (a failover's pause alone) until woken.
+    /// end, or (a failover's or shutdown's pause alone) until woken.
     fn wait_until(&self) -> Instant {
         match self.kind {
             Some(_) => self.end,
@@ -151,7 +164,7 @@ impl Drop for PauseWait {
 /// Whether `argv` from `client` must wait for the current pause; if so, the wait handle.
 /// Cheap when no pause is active (one branch).
 pub fn must_wait(store: &mut Store, client: &Client, argv: &[Bytes]) -> Option<PauseWait> {
-    if store.pause.kind.is_none() && !store.pause.failover {
+    if store.pause.kind.is_none() && !store.pause.failover && !store.pause.shutdown {
         return None;
     }
     let kind = store.pause.active()?;

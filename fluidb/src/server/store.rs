@@ -278,6 +278,8 @@ pub struct Store {
     pub skip_checksum_validation: bool,
     /// DEBUG PAUSE-CRON: the cron does nothing while set (tests).
     pub pause_cron: bool,
+    /// A shutdown waiting for replicas, and the clients blocked in SHUTDOWN.
+    pub shutdown: crate::server::shutdown::ShutdownState,
 }
 
 impl Store {
@@ -313,6 +315,7 @@ impl Store {
             replaying: false,
             skip_checksum_validation: false,
             pause_cron: false,
+            shutdown: Default::default(),
             aof_sync: Default::default(),
             pause: Default::default(),
             blocking: Default::default(),
