@@ -76,9 +76,13 @@ fn main() {
     let shared = Shared::new(cfg, config_file);
     // Redis's `initial_memory_usage`: what the server uses before any data is loaded.
     fluidb::commands::info::note_startup_memory();
+    // A signal during the AOF replay (which runs before the runtime) is acted on once it
+    // is done, as Redis's `whileBlockedCron` does: exit without saving.
+    server::shutdown::set_loading(true);
     if load_data(&shared).is_err() {
         std::process::exit(1);
     }
+    server::shutdown::after_boot_load(&mut shared.store.lock());
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

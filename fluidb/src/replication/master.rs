@@ -506,10 +506,11 @@ pub fn cron(store: &mut Store) {
     let now = Instant::now();
     if !store.repl.replicas.is_empty() {
         let period = Duration::from_secs(store.cfg.repl_ping_replica_period.max(1) as u64);
-        // No PING during a failover: the stream must stop growing so a replica can catch
-        // up with all of it.
-        let failover = store.repl.failover.is_some();
-        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica && !failover {
+        // No PING during a failover or while clients are paused (a shutdown waiting for
+        // its replicas pauses them): the stream must stop growing so a replica can catch
+        // up with all of it (Redis's `areClientsPaused` check).
+        let held = store.repl.failover.is_some() || store.pause.active().is_some();
+        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica && !held {
             store.repl.last_ping = Some(now);
             store.stream.append_for_replicas(&[b"PING"]);
             feed(store);

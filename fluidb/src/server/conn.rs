@@ -500,15 +500,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                 // Replies so far go out; the process exits while this client waits, or
                 // the shutdown is cancelled and SHUTDOWN fails.
                 let flushed = flush(sock, out, &client.shared).await;
-                if flushed {
-                    let mut rx = shared.lock_store().shutdown.watch_cancel();
-                    tokio::select! {
-                        _ = rx.wait_for(|g| *g != gen) => {}
-                        _ = client.shared.kill_notify.notified() => {}
-                    }
-                }
-                shared.lock_store().shutdown.blocked -= 1;
-                if !flushed || client.shared.is_killed() {
+                if !super::shutdown::wait_blocked(shared, sock, inbuf, client, gen, flushed).await {
                     keep = false;
                     break;
                 }

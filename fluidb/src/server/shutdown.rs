@@ -113,6 +113,24 @@ pub fn set_loading(on: bool) {
     LOADING.store(on, Ordering::Relaxed);
 }
 
+/// After the synchronous part of the boot load (the AOF replay, during which no cron
+/// runs): a shutdown a signal asked for meanwhile happens now, without saving, as Redis's
+/// `whileBlockedCron` does during a load; if it fails the server goes on.
+pub fn after_boot_load(store: &mut Store) {
+    // A background RDB load goes on (`loading::prepare` set the flag again).
+    set_loading(store.loading.is_some());
+    if requested() && store.loading.is_none() {
+        if prepare(store, ShutdownFlags::NOSAVE) == Outcome::Exit {
+            std::process::exit(0);
+        }
+        crate::log_warning!(
+            "SIGTERM received but errors trying to shut down the server, check the logs for more information"
+        );
+        ASAP.store(false, Ordering::SeqCst);
+        LAST_SIG.store(0, Ordering::SeqCst);
+    }
+}
+
 /// Whether a signal asked for a shutdown not yet carried out.
 pub fn requested() -> bool {
     ASAP.load(Ordering::SeqCst)
@@ -313,4 +331,39 @@ pub fn cron(store: &mut Store) -> bool {
         return finish(store) == Outcome::Exit;
     }
     false
+}
+
+/// A client blocked in SHUTDOWN (`BLOCKED_SHUTDOWN`) waits until the process exits or the
+/// shutdown is cancelled (true: it gets its error then). False when the client went away
+/// or was killed meanwhile (or `connected` is false: its earlier replies could not be
+/// written). Its input is still read, as Redis reads a blocked client's, to see it close.
+pub async fn wait_blocked<S: tokio::io::AsyncRead + Unpin>(
+    shared: &super::Shared,
+    sock: &mut S,
+    inbuf: &mut bytes::BytesMut,
+    client: &crate::server::client::Client,
+    gen: u64,
+    connected: bool,
+) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut rx = shared.lock_store().shutdown.watch_cancel();
+    let mut cancelled = false;
+    while connected && !client.shared.is_killed() {
+        tokio::select! {
+            _ = rx.wait_for(|g| *g != gen) => {
+                cancelled = true;
+                break;
+            }
+            _ = client.shared.kill_notify.notified() => break,
+            r = sock.read_buf(inbuf) => {
+                let closed = !matches!(r, Ok(n) if n > 0);
+                if closed || inbuf.len() > shared.query_buffer_limit.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+        }
+    }
+    let mut st = shared.lock_store();
+    st.shutdown.blocked = st.shutdown.blocked.saturating_sub(1);
+    cancelled
 }
