@@ -417,6 +417,10 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                 if let Some(class) = client.obuf_class() {
                     let pending = out.len() + client.shared.mailbox_bytes.load(Ordering::Relaxed);
                     if client.shared.output_limit_reached_with(class, pending) {
+                        if let Flow::ShutdownWait { .. } = flow {
+                            // It will not wait: no longer a blocked client.
+                            st.shutdown.blocked = st.shutdown.blocked.saturating_sub(1);
+                        }
                         out.buf.clear();
                         client.shared.close_for_output_limit();
                         killed = true;

@@ -92,6 +92,9 @@ pub fn install_signal_handlers() {
             let mut act: libc::sigaction = std::mem::zeroed();
             libc::sigemptyset(&mut act.sa_mask);
             act.sa_sigaction = on_signal as *const () as usize;
+            // The handler only records the request: system calls it interrupts resume
+            // (a `waitpid` or `write` elsewhere must not fail with EINTR because of it).
+            act.sa_flags = libc::SA_RESTART;
             libc::sigaction(sig, &act, std::ptr::null_mut());
         }
     }
