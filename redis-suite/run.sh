@@ -5,8 +5,8 @@
 # (`UNIT ok=N err=N exc=0|1 secs=S` and the failed tests under it), then the totals.
 # Exit status 0 only when no test failed and no unit raised an exception.
 #
-#   redis-suite/run.sh                  the default tier (what the test command runs)
-#   redis-suite/run.sh --soak           the default and the soak tier (FLUIDB_SOAK=1 runs this)
+#   redis-suite/run.sh                  the default and stops tiers (what the test command runs)
+#   redis-suite/run.sh --soak           those and the soak tier (FLUIDB_SOAK=1 runs this)
 #   redis-suite/run.sh UNIT...          just these units
 #
 # Env: SERVER (default target/release/fluidb-server), JOBS (units run at once, default 2),
@@ -30,11 +30,17 @@ out=$(mktemp -d /tmp/fluidb-suite-out.XXXX)
 trap 'rm -rf "$bindir"; [[ -n ${KEEP:-} ]] || rm -rf "$out"' EXIT
 
 units=()
+# Units of the `stops` tier: an exception naming this word (a command of a family not built
+# yet, called outside any test so no skip list can avoid it) is expected, not a failure.
+declare -A stop_word=()
+while read -r tier unit word _; do
+  [[ $tier == stops ]] && stop_word[$unit]=$word
+done < <(grep -Ev '^\s*(#|$)' "$here/units.txt")
 if [[ $# -gt 0 && $1 != --soak ]]; then
   units=("$@")
 else
-  want="default"
-  [[ ${1:-} == --soak ]] && want="default|soak"
+  want="default|stops"
+  [[ ${1:-} == --soak ]] && want="default|stops|soak"
   while read -r tier unit _; do
     [[ $tier =~ ^($want)$ ]] && units+=("$unit")
   done < <(grep -Ev '^\s*(#|$)' "$here/units.txt")
@@ -58,7 +64,7 @@ for i in "${!units[@]}"; do
 done
 wait
 
-tok=0; terr=0; texc=0
+tok=0; terr=0; texc=0; tstop=0
 for i in "${!units[@]}"; do
   grep -v '^TOTAL\|^kept ' "$out/$i.txt"
   line=$(grep -m1 "^${units[$i]} ok=" "$out/$i.txt")
@@ -68,8 +74,13 @@ for i in "${!units[@]}"; do
   ok=$(sed -E 's/.* ok=([0-9]+).*/\1/' <<<"$line")
   err=$(sed -E 's/.* err=([0-9]+).*/\1/' <<<"$line")
   exc=$(sed -E 's/.* exc=([0-9]+).*/\1/' <<<"$line")
+  word=${stop_word[${units[$i]}]:-}
+  if ((exc > 0)) && [[ -n $word ]] && grep -q "^    \[exception\]:.*$word" "$out/$i.txt"; then
+    echo "    (the exception above is the expected stop at $word: see redis-suite/units.txt)"
+    exc=0; tstop=$((tstop + 1))
+  fi
   tok=$((tok + ok)); terr=$((terr + err)); texc=$((texc + exc))
 done
-echo "REDIS SUITE TOTAL ok=$tok err=$terr exc=$texc units=${#units[@]} secs=$SECONDS"
+echo "REDIS SUITE TOTAL ok=$tok err=$terr exc=$texc expected-stops=$tstop units=${#units[@]} secs=$SECONDS"
 [[ -n ${KEEP:-} ]] && echo "outputs kept in $out"
 ((terr == 0 && texc == 0))
