@@ -194,7 +194,7 @@ pub fn child_begin(fd: libc::c_int) {
 /// The writers call this after their `n`-th key: every 1024 keys, at most once a second,
 /// the child reports its progress (`rdbSaveDb`'s `sendChildInfo`). A no-op outside a child.
 pub fn key_written(n: u64) {
-    if (n - 1) % KEYS_PER_CHECK != 0 || CHILD_FD.load(Ordering::Relaxed) < 0 {
+    if !n.saturating_sub(1).is_multiple_of(KEYS_PER_CHECK) || CHILD_FD.load(Ordering::Relaxed) < 0 {
         return;
     }
     let now = monotonic_us() / 1000;
