@@ -1281,12 +1281,16 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
         return Err(e);
     }
     store.aofrw.rewrites += 1;
-    let pid = super::bgsave::fork_child(|| {
+    let forked = super::bgsave::fork_child(super::childinfo::ChildType::Aof, || {
         let tmp = PathBuf::from(temp_rewrite_name(std::process::id()));
         write_base(store, &tmp).is_ok()
     });
-    let pid = match pid {
-        Ok(p) => p,
+    let pid = match forked {
+        Ok((p, info)) => {
+            let keys = store.dbs.iter().map(|d| d.len() as u64).sum();
+            store.child_info.started(info, keys);
+            p
+        }
         Err(e) => {
             store.aofrw.last_ok = false;
             let msg = format!("Can't rewrite append only file in background: {e}");
@@ -1366,6 +1370,7 @@ pub fn check_rewrite(store: &mut Store) {
     let Some(exit) = super::child::reap_status(rw.child) else { return };
     let Some(rw) = store.aofrw.running.take() else { return };
     let child = rw.child;
+    store.child_info.ended(exit.ok);
     if exit.ok {
         crate::log_notice!("Background AOF rewrite terminated with success");
         if install_rewrite(store, child).is_ok() {
@@ -1448,6 +1453,7 @@ pub fn kill_rewrite(store: &mut Store) {
     if let Some(rw) = store.aofrw.running.take() {
         crate::log_notice!("Killing running AOF rewrite child: {}", rw.child);
         super::child::kill(rw.child);
+        store.child_info.ended(false);
         remove_temp_files(rw.child);
         store.aofrw.last_secs = rw.started.elapsed().as_secs() as i64;
     }
