@@ -34,8 +34,7 @@ trap 'rm -rf "$bindir"; [[ -n ${KEEP:-} ]] || rm -rf "$out"' EXIT
 # the port is bound: "connection refused", for redis-server too. Redis runs its suite on
 # src/redis-server directly, whose logo prints that line once it listens (the suite's
 # configs set always-show-logo), so the copy used here (run beside a copy of tests/) drops
-# the early line; the rest of
-# the script, and the suite itself, are unchanged.
+# the early line; the rest of the script, and the suite itself, are unchanged.
 sed '/^echo " PID: /d' "$suite/run-suite.sh" >"$bindir/run-suite.sh"
 chmod +x "$bindir/run-suite.sh"
 cp -r "$(realpath "$suite/tests")" "$bindir/tests"
