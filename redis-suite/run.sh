@@ -5,8 +5,8 @@
 # (`UNIT ok=N err=N exc=0|1 secs=S` and the failed tests under it), then the totals.
 # Exit status 0 only when no test failed and no unit raised an exception.
 #
-#   redis-suite/run.sh                  the default tier (what the test command runs)
-#   redis-suite/run.sh --soak           the default and the soak tier (FLUIDB_SOAK=1 runs this)
+#   redis-suite/run.sh                  the default and stops tiers (what the test command runs)
+#   redis-suite/run.sh --soak           those and the soak tier (FLUIDB_SOAK=1 runs this)
 #   redis-suite/run.sh UNIT...          just these units
 #
 # Env: SERVER (default target/release/fluidb-server), JOBS (units run at once, default 2),
@@ -28,13 +28,31 @@ bindir=$(mktemp -d /tmp/fluidb-suite-bin.XXXX)
 ln -s "$(realpath "$server")" "$bindir/redis-server"
 out=$(mktemp -d /tmp/fluidb-suite-out.XXXX)
 trap 'rm -rf "$bindir"; [[ -n ${KEEP:-} ]] || rm -rf "$out"' EXIT
+# run-suite.sh starts the server through a wrapper that prints " PID: <pid>" before the
+# binary even runs; the harness takes that line for "server started" and a start_server
+# without a body (tests/support/aofmanifest.tcl, integration/rdb) connects at once, before
+# the port is bound: "connection refused", for redis-server too. Redis runs its suite on
+# src/redis-server directly, whose logo prints that line once it listens (the suite's
+# configs set always-show-logo), so the copy used here (run beside a copy of tests/) drops
+# the early line; the rest of the script, and the suite itself, are unchanged.
+sed '/^echo " PID: /d' "$suite/run-suite.sh" >"$bindir/run-suite.sh"
+chmod +x "$bindir/run-suite.sh"
+cp -r "$(realpath "$suite/tests")" "$bindir/tests"
+cp "$(realpath "$suite/units.txt")" "$bindir/units.txt"
+grep -q '^echo " PID: ' "$bindir/run-suite.sh" && { echo "could not adapt run-suite.sh" >&2; exit 2; }
 
 units=()
+# Units of the `stops` tier: an exception naming this word (a command of a family not built
+# yet, called outside any test so no skip list can avoid it) is expected, not a failure.
+declare -A stop_word=()
+while read -r tier unit word _; do
+  [[ $tier == stops ]] && stop_word[$unit]=$word
+done < <(grep -Ev '^\s*(#|$)' "$here/units.txt")
 if [[ $# -gt 0 && $1 != --soak ]]; then
   units=("$@")
 else
-  want="default"
-  [[ ${1:-} == --soak ]] && want="default|soak"
+  want="default|stops"
+  [[ ${1:-} == --soak ]] && want="default|stops|soak"
   while read -r tier unit _; do
     [[ $tier =~ ^($want)$ ]] && units+=("$unit")
   done < <(grep -Ev '^\s*(#|$)' "$here/units.txt")
@@ -47,7 +65,7 @@ run_unit() {
   local i=$1 unit=$2
   local port=$((base + (i % jobs) * 1000))
   BASEPORT=$port SKIPFILE="$here/skip.txt" UNIT_TIMEOUT=${UNIT_TIMEOUT:-600} KEEP=${KEEP:-} \
-    "$suite/run-suite.sh" "$bindir/redis-server" "$unit" >"$out/$i.txt" 2>&1
+    "$bindir/run-suite.sh" "$bindir/redis-server" "$unit" >"$out/$i.txt" 2>&1
 }
 pids=()
 for i in "${!units[@]}"; do
@@ -58,7 +76,7 @@ for i in "${!units[@]}"; do
 done
 wait
 
-tok=0; terr=0; texc=0
+tok=0; terr=0; texc=0; tstop=0
 for i in "${!units[@]}"; do
   grep -v '^TOTAL\|^kept ' "$out/$i.txt"
   line=$(grep -m1 "^${units[$i]} ok=" "$out/$i.txt")
@@ -68,8 +86,13 @@ for i in "${!units[@]}"; do
   ok=$(sed -E 's/.* ok=([0-9]+).*/\1/' <<<"$line")
   err=$(sed -E 's/.* err=([0-9]+).*/\1/' <<<"$line")
   exc=$(sed -E 's/.* exc=([0-9]+).*/\1/' <<<"$line")
+  word=${stop_word[${units[$i]}]:-}
+  if ((exc > 0)) && [[ -n $word ]] && grep -q "^    \[exception\]:.*$word" "$out/$i.txt"; then
+    echo "    (the exception above is the expected stop at $word: see redis-suite/units.txt)"
+    exc=0; tstop=$((tstop + 1))
+  fi
   tok=$((tok + ok)); terr=$((terr + err)); texc=$((texc + exc))
 done
-echo "REDIS SUITE TOTAL ok=$tok err=$terr exc=$texc units=${#units[@]} secs=$SECONDS"
+echo "REDIS SUITE TOTAL ok=$tok err=$terr exc=$texc expected-stops=$tstop units=${#units[@]} secs=$SECONDS"
 [[ -n ${KEEP:-} ]] && echo "outputs kept in $out"
 ((terr == 0 && texc == 0))

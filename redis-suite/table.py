@@ -34,19 +34,27 @@ def tiers():
         if not line or line.startswith("#"):
             continue
         parts = line.split(None, 2)
-        out[parts[1]] = (parts[0], parts[2] if len(parts) > 2 else "")
+        if parts[0] == "stops":
+            word, why = (parts[2].split(None, 1) + [""])[:2]
+            out[parts[1]] = ("stops", f"stops at {word}: {why}")
+        else:
+            out[parts[1]] = (parts[0], parts[2] if len(parts) > 2 else "")
     return out
 
 
-def skipped_by_family():
-    """test name -> the family comment it is listed under in skip.txt."""
-    out, family = {}, ""
+def skipped_by_unit():
+    """unit -> {family: number of its tests skipped}, from skip.txt's `# === family` and
+    `# unit/...` comment lines."""
+    out, family, unit = {}, "", ""
     for line in open(os.path.join(here, "skip.txt")):
         line = line.rstrip("\n")
-        if line.startswith("# "):
-            family = line[2:]
+        if line.startswith("# === "):
+            family = line[6:].split(":")[0].strip()
+        elif re.match(r"^# (unit|integration)/\S+$", line):
+            unit = line[2:]
         elif line and not line.startswith("#"):
-            out[line] = family
+            fams = out.setdefault(unit, {})
+            fams[family] = fams.get(family, 0) + 1
     return out
 
 
@@ -62,21 +70,11 @@ def gaps():
     return out
 
 
-def tests_of(unit):
-    """Test names defined in a unit's file (to attribute skip lines to units)."""
-    path = os.path.join(suite, "tests", unit + ".tcl")
-    try:
-        text = open(path).read()
-    except OSError:
-        return set()
-    return set(re.findall(r'test \{([^}]*)\}', text)) | set(re.findall(r'test "([^"]*)"', text))
-
-
 def main():
     redis = results(os.path.join(suite, "baseline-redis.txt"))
     ours = results(sys.argv[1])
     tier = tiers()
-    skip = skipped_by_family()
+    skip = skipped_by_unit()
     gap = gaps()
     units = [u.strip() for u in open(os.path.join(suite, "units.txt")) if u.strip() and not u.startswith("#")]
     rows, tot_r, tot_f = [], 0, 0
@@ -90,11 +88,13 @@ def main():
         ok, err, exc = ours[u]
         tot_f += ok
         notes = []
-        names = tests_of(u)
-        fams = sorted({f for n, f in skip.items() if n in names or n.startswith("/")} - {""})
+        fams = skip.get(u, {})
         if fams:
-            notes.append("skipped: " + "; ".join(fams))
+            notes.append("skipped " + ", ".join(f"{n} ({f})" for f, n in sorted(fams.items())))
         notes += gap.get(u, [])
+        if t == "stops" and exc:
+            notes.append(reason)
+            exc = 0
         if err or exc:
             notes.append(f"FAILING: err={err} exc={exc}")
         if t == "soak":

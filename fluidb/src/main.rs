@@ -48,7 +48,6 @@ fn main() {
     for w in &warnings {
         log_warning!("{w}");
     }
-    server::process::show_logo(&cfg);
     if let Err(e) = std::env::set_current_dir(&cfg.dir) {
         log_warning!("Can't chdir to '{}': {e}", cfg.dir);
         std::process::exit(1);
@@ -73,6 +72,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    // The logo carries the PID, which Redis's test harness takes as the sign that the
+    // server accepts connections: it comes after the bind, as in Redis (`initServer`
+    // listens, then `redisAsciiArt`).
+    server::process::show_logo(&cfg);
     let shared = Shared::new(cfg, config_file);
     // Redis's `initial_memory_usage`: what the server uses before any data is loaded.
     fluidb::commands::info::note_startup_memory();

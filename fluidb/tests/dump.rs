@@ -135,3 +135,28 @@ fn restore_propagates_an_absolute_ttl() {
     let r3 = s.iter().find(|v| v[0] == "RESTORE" && v[1] == "k3").expect("RESTORE k3 propagated");
     assert_eq!(r3.len(), 4);
 }
+
+/// A hash listpack with a duplicate field, restored without deep sanitization where it
+/// must become a hash table: Redis logs the listpack ("listpack with dup elements dump")
+/// and panics while converting it; fluidB logs the same dump and refuses the payload. With
+/// `sanitize-dump-payload yes` it is the listpack integrity error, as in Redis.
+#[test]
+fn a_hash_listpack_with_duplicates_is_refused_and_logged() {
+    let s = Server::start(&[]);
+    let mut r = s.raw();
+    let payload: &[u8] = b"\x10\x17\x17\x00\x00\x00\x04\x00\x82\x61\x00\x03\x82\x62\x00\x03\x82\x61\x00\x03\x82\x64\x00\x03\xff\x0a\x00\xc0\xcf\xa6\x87\xe5\xa7\xc5\xbe";
+    assert_eq!(r.call(&["DEBUG", "SET-SKIP-CHECKSUM-VALIDATION", "1"]), "+OK\r\n");
+    assert_eq!(r.call(&["CONFIG", "SET", "sanitize-dump-payload", "yes"]), "+OK\r\n");
+    assert_eq!(restore(&mut r, "h", payload, &[]), "-ERR Bad data format\r\n");
+    assert!(!s.log().contains("listpack with dup elements"));
+    assert_eq!(r.call(&["CONFIG", "SET", "sanitize-dump-payload", "no"]), "+OK\r\n");
+    assert_eq!(r.call(&["CONFIG", "SET", "hash-max-listpack-entries", "1"]), "+OK\r\n");
+    assert_eq!(restore(&mut r, "h", payload, &[]), "-ERR Bad data format\r\n");
+    wait_for("the dump in the log", std::time::Duration::from_secs(5), || {
+        s.log().contains(
+            "listpack with dup elements dump (hexdump of 23 bytes):\n17000000040082610003826200038261000382640003ff\n",
+        )
+    });
+    assert_eq!(r.call(&["EXISTS", "h"]), ":0\r\n");
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
+}

@@ -232,3 +232,42 @@ fn a_crash_during_bgsave_leaves_the_previous_snapshot_intact() {
         .collect();
     assert!(temps.is_empty(), "temporary files left: {temps:?}");
 }
+
+/// A snapshot child reports its progress and its copy-on-write memory while it runs
+/// (INFO's `current_save_keys_processed`, `current_cow_size`, `current_fork_perc`), and its
+/// peak COW size when it ends (`rdb_last_cow_size`); the current figures go back to zero.
+#[test]
+fn a_bgsave_child_reports_progress_and_cow_size() {
+    let s = Server::start(&["--save", ""]);
+    let mut r = s.raw();
+    assert_eq!(r.call(&["DEBUG", "POPULATE", "5000", "key", "500"]), "+OK\r\n");
+    assert_eq!(info_field(&mut r, "persistence", "current_save_keys_total"), "0");
+    assert_eq!(info_field(&mut r, "persistence", "rdb_last_cow_size"), "0");
+    // 5000 keys at 500 µs each: the child runs for a few seconds.
+    assert_eq!(r.call(&["CONFIG", "SET", "rdb-key-save-delay", "500"]), "+OK\r\n");
+    assert_eq!(r.call(&["BGSAVE"]), "+Background saving started\r\n");
+    assert_eq!(info_field(&mut r, "persistence", "current_save_keys_total"), "5000");
+    let mut key = 0;
+    wait_for("a progress report", std::time::Duration::from_secs(10), || {
+        // Writes make the kernel copy pages the child still shares.
+        for _ in 0..16 {
+            r.call(&["SETRANGE", &format!("key:{key}"), "0", &"B".repeat(500)]);
+            key += 1;
+        }
+        let processed: u64 = info_field(&mut r, "persistence", "current_save_keys_processed").parse().unwrap_or(0);
+        let cow: u64 = info_field(&mut r, "persistence", "current_cow_size").parse().unwrap_or(0);
+        let perc: f64 = info_field(&mut r, "persistence", "current_fork_perc").parse().unwrap_or(0.0);
+        processed > 1000 && cow > 0 && perc > 0.0
+    });
+    assert_eq!(r.call(&["CONFIG", "SET", "rdb-key-save-delay", "0"]), "+OK\r\n");
+    wait_for("the background save to end", std::time::Duration::from_secs(30), || {
+        info_field(&mut r, "persistence", "rdb_bgsave_in_progress") == "0"
+    });
+    assert_eq!(info_field(&mut r, "persistence", "rdb_last_bgsave_status"), "ok");
+    let last: u64 = info_field(&mut r, "persistence", "rdb_last_cow_size").parse().unwrap_or(0);
+    assert!(last > 0, "rdb_last_cow_size {last}");
+    for f in ["current_cow_size", "current_cow_peak", "current_save_keys_processed", "current_save_keys_total"] {
+        assert_eq!(info_field(&mut r, "persistence", f), "0", "{f}");
+    }
+    assert_eq!(info_field(&mut r, "persistence", "current_fork_perc"), "0.00");
+}

@@ -36,3 +36,33 @@ fn set_proc_title_no_leaves_the_command_line() {
     assert_eq!(args[0], fluidb_bin());
     assert!(args.contains(&"--set-proc-title".to_string()), "{args:?}");
 }
+
+/// The logo's "PID:" line is what Redis's test harness waits for before it connects, so it
+/// is printed only once the listeners are bound (Redis's order: `initServer` listens, then
+/// `redisAsciiArt`), and a client connecting right then is accepted even while the AOF
+/// still loads.
+#[test]
+fn the_logo_comes_after_the_listeners_are_bound() {
+    use std::io::BufRead;
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let mut child = std::process::Command::new(fluidb_bin())
+            .args(["--port", &port.to_string(), "--always-show-logo", "yes", "--save", "", "--appendonly", "yes"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let out = child.stdout.take().expect("stdout");
+        let mut lines = std::io::BufReader::new(out).lines();
+        let pid_line = format!(" PID: {}", child.id());
+        let seen = lines.by_ref().map_while(Result::ok).any(|l| l.contains(&pid_line));
+        assert!(seen, "no PID line");
+        let connected = std::net::TcpStream::connect(("127.0.0.1", port));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(connected.is_ok(), "refused right after the logo: {connected:?}");
+    }
+}

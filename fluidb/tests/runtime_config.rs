@@ -106,7 +106,7 @@ fn the_rdb_loads_while_clients_are_served() {
     std::fs::copy(src.dir.path().join("dump.rdb"), data.path().join("dump.rdb")).unwrap();
     let dir = data.path().to_string_lossy().into_owned();
     // 100 µs per key: two seconds of loading.
-    let s = Server::start(&["--dir", &dir, "--key-load-delay", "100"]);
+    let s = Server::start_loading(&["--dir", &dir, "--key-load-delay", "100"]);
     let mut c = s.raw();
     assert_eq!(c.call(&["PING"]), "-LOADING Redis is loading the dataset in memory\r\n");
     let info = c.call(&["INFO", "persistence"]);
@@ -131,7 +131,7 @@ fn a_shutdown_during_the_load_keeps_the_file() {
     std::fs::copy(src.dir.path().join("dump.rdb"), &rdb).unwrap();
     let size = std::fs::metadata(&rdb).unwrap().len();
     let dir = data.path().to_string_lossy().into_owned();
-    let mut s = Server::start(&["--dir", &dir, "--key-load-delay", "100", "--save", "60 1"]);
+    let mut s = Server::start_loading(&["--dir", &dir, "--key-load-delay", "100", "--save", "60 1"]);
     let mut c = s.raw();
     assert!(c.call(&["INFO", "persistence"]).contains("\r\nloading:1\r\n"));
     // SIGTERM would save a partial dataset over the file being loaded: it must not.

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use super::call::{Ctx, Flow};
 use super::client_cmd::{help_reply, subcommand_syntax_error};
 use super::table::{acl, flags::*, Command};
+use crate::config::cstr::atoi;
 use crate::keyspace::{Db, RStr, Value};
 use crate::server::client::Client;
 use crate::server::store::Store;
@@ -451,25 +452,6 @@ fn debug_mallctl(ctx: &mut Ctx, string: bool) {
         MallctlReply::Str(None) => ctx.out.null(),
         MallctlReply::Ok => ctx.out.ok(),
         MallctlReply::Err(e) => ctx.out.error(&e),
-    }
-}
-
-/// C's `atoi`: optional sign and leading digits, 0 when there are none.
-fn atoi(s: &[u8]) -> i64 {
-    let s = s.trim_ascii_start();
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut n: i64 = 0;
-    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
-        n = n.wrapping_mul(10).wrapping_add((c - b'0') as i64);
-    }
-    if neg {
-        -n
-    } else {
-        n
     }
 }
 

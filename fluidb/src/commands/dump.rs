@@ -109,7 +109,11 @@ fn restore(ctx: &mut Ctx) {
     let Some(body) = load::verify_dump_payload(&argv[3], ctx.store.skip_checksum_validation) else {
         return ctx.out.error("DUMP payload version or checksum are wrong");
     };
-    let lim = load::Limits::from_config(&ctx.store.cfg);
+    let mut lim = load::Limits::from_config(&ctx.store.cfg);
+    // `sanitize-dump-payload clients`: deep for clients, not for our master's stream.
+    if ctx.store.cfg.sanitize_dump_payload == crate::config::SanitizeDumpPayload::Clients {
+        lim.deep_sanitize = !ctx.client.is_master_link;
+    }
     let val = match load::read_dump_object(body, &lim) {
         Ok(v) => v,
         Err(e) => {

@@ -451,17 +451,18 @@ fn persistence_section(s: &mut String, store: &Store) {
             .link
             .as_ref()
             .is_some_and(|l| l.loading && l.state == crate::replication::replica::LinkState::Transfer);
+    let ci = &store.child_info;
     let _ = write!(
         s,
         "# Persistence\r\n\
          loading:{}\r\n\
          async_loading:{}\r\n\
-         current_cow_peak:0\r\n\
-         current_cow_size:0\r\n\
-         current_cow_size_age:0\r\n\
-         current_fork_perc:0.00\r\n\
-         current_save_keys_processed:0\r\n\
-         current_save_keys_total:0\r\n\
+         current_cow_peak:{}\r\n\
+         current_cow_size:{}\r\n\
+         current_cow_size_age:{}\r\n\
+         current_fork_perc:{:.2}\r\n\
+         current_save_keys_processed:{}\r\n\
+         current_save_keys_total:{}\r\n\
          rdb_changes_since_last_save:{}\r\n\
          rdb_bgsave_in_progress:{}\r\n\
          rdb_last_save_time:{}\r\n\
@@ -469,7 +470,7 @@ fn persistence_section(s: &mut String, store: &Store) {
          rdb_last_bgsave_time_sec:{}\r\n\
          rdb_current_bgsave_time_sec:{}\r\n\
          rdb_saves:{}\r\n\
-         rdb_last_cow_size:0\r\n\
+         rdb_last_cow_size:{}\r\n\
          rdb_last_load_keys_expired:{}\r\n\
          rdb_last_load_keys_loaded:{}\r\n\
          aof_enabled:{}\r\n\
@@ -481,11 +482,17 @@ fn persistence_section(s: &mut String, store: &Store) {
          aof_rewrites:{}\r\n\
          aof_rewrites_consecutive_failures:{}\r\n\
          aof_last_write_status:{}\r\n\
-         aof_last_cow_size:0\r\n\
+         aof_last_cow_size:{}\r\n\
          module_fork_in_progress:0\r\n\
          module_fork_last_cow_size:0\r\n",
         u8::from(store.loading.is_some()),
         u8::from(async_loading),
+        ci.cow_peak,
+        ci.cow,
+        ci.cow_age_secs(),
+        ci.fork_perc(),
+        ci.keys_processed,
+        ci.keys_total,
         crate::persistence::snapshot::changes_since_save(store),
         store.bgsave.in_progress() as u8,
         store.lastsave,
@@ -496,6 +503,7 @@ fn persistence_section(s: &mut String, store: &Store) {
             _ => -1,
         },
         store.rdb.saves,
+        ci.rdb_last_cow,
         store.rdb.last_load_keys_expired,
         store.rdb.last_load_keys_loaded,
         u8::from(crate::persistence::aof::state(store) != crate::persistence::aof::AofState::Off),
@@ -507,6 +515,7 @@ fn persistence_section(s: &mut String, store: &Store) {
         store.aofrw.rewrites,
         store.aofrw.consecutive_failures,
         if store.aof.as_ref().is_some_and(|a| !a.last_write_ok) { "err" } else { "ok" },
+        ci.aof_last_cow,
     );
     if let (true, size, base) = crate::persistence::aof::info(store) {
         let _ = write!(

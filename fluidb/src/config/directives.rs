@@ -449,13 +449,15 @@ config_table! {
     lfu_log_factor: i32 = 10; "lfu-log-factor" [] int(0, INT_MAX), MOD | IMPL;
     lfu_decay_time: i32 = 1; "lfu-decay-time" [] int(0, INT_MAX), MOD | IMPL;
     // --------------------------------------------------- active defragmentation
-    activedefrag: bool = false; "activedefrag" [] NO_DEFRAG, MOD;
-    active_defrag_ignore_bytes: u64 = 100 << 20; "active-defrag-ignore-bytes" [] umem(1, LONG_MAX), MOD;
-    active_defrag_threshold_lower: i32 = 10; "active-defrag-threshold-lower" [] int(0, 1000), MOD;
-    active_defrag_threshold_upper: i32 = 100; "active-defrag-threshold-upper" [] int(0, 1000), MOD;
-    active_defrag_cycle_min: i32 = 1; "active-defrag-cycle-min" [] int(1, 99), MOD;
-    active_defrag_cycle_max: i32 = 25; "active-defrag-cycle-max" [] int(1, 99), MOD;
-    active_defrag_max_scan_fields: u64 = 1000; "active-defrag-max-scan-fields" [] int(1, LONG_MAX), MOD;
+    // Active defragmentation cannot be enabled (NO_DEFRAG), as in a Redis built without a
+    // defrag-capable jemalloc; its parameters are kept and shown, as that Redis does.
+    activedefrag: bool = false; "activedefrag" [] NO_DEFRAG, MOD | IMPL;
+    active_defrag_ignore_bytes: u64 = 100 << 20; "active-defrag-ignore-bytes" [] umem(1, LONG_MAX), MOD | IMPL;
+    active_defrag_threshold_lower: i32 = 10; "active-defrag-threshold-lower" [] int(0, 1000), MOD | IMPL;
+    active_defrag_threshold_upper: i32 = 100; "active-defrag-threshold-upper" [] int(0, 1000), MOD | IMPL;
+    active_defrag_cycle_min: i32 = 1; "active-defrag-cycle-min" [] int(1, 99), MOD | IMPL;
+    active_defrag_cycle_max: i32 = 25; "active-defrag-cycle-max" [] int(1, 99), MOD | IMPL;
+    active_defrag_max_scan_fields: u64 = 1000; "active-defrag-max-scan-fields" [] int(1, LONG_MAX), MOD | IMPL;
     jemalloc_bg_thread: bool = true; "jemalloc-bg-thread" [] BOOL, MOD | IMPL;
     server_cpulist: Option<String> = None; "server_cpulist" [] NULL_STR, IMM;
     bio_cpulist: Option<String> = None; "bio_cpulist" [] NULL_STR, IMM;
@@ -650,14 +652,6 @@ mod tests {
         "hll-sparse-max-bytes",
         "stream-node-max-bytes",
         "stream-node-max-entries",
-        // active defragmentation: a jemalloc without defrag hooks, as Debian's Redis
-        "activedefrag",
-        "active-defrag-ignore-bytes",
-        "active-defrag-threshold-lower",
-        "active-defrag-threshold-upper",
-        "active-defrag-cycle-min",
-        "active-defrag-cycle-max",
-        "active-defrag-max-scan-fields",
         // being built for issue #12 (lists, introspection, persistence, pub/sub helpers)
         "rdb-del-sync-files",
         "repl-disable-tcp-nodelay",

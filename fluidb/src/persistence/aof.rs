@@ -28,6 +28,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
+use crate::config::cstr::atoi;
 use crate::config::AppendFsync;
 use crate::protocol::parse::{ParseLimits, Parser};
 use crate::protocol::Reply;
@@ -74,25 +75,6 @@ impl std::fmt::Display for ManifestError {
             Some((n, l)) => write!(f, "{} (line {n}: '{l}')", self.msg),
             None => write!(f, "{}", self.msg),
         }
-    }
-}
-
-/// C's `atoll`: optional blanks and sign, then digits; 0 when there are none.
-fn atoll(s: &[u8]) -> i64 {
-    let s = s.trim_ascii_start();
-    let (neg, digits) = match s.first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let mut n: i64 = 0;
-    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
-        n = n.wrapping_mul(10).wrapping_add((c - b'0') as i64);
-    }
-    if neg {
-        n.wrapping_neg()
-    } else {
-        n
     }
 }
 
@@ -148,7 +130,7 @@ impl Manifest {
                     }
                     name = Some(kv[1].clone());
                 } else if kv[0].eq_ignore_ascii_case(b"seq") {
-                    seq = atoll(&kv[1]);
+                    seq = atoi(&kv[1]);
                 } else if kv[0].eq_ignore_ascii_case(b"type") {
                     kind = kv[1].first().copied();
                 }
@@ -578,16 +560,21 @@ pub fn load_manifest_from_disk(cfg: &crate::config::Config) -> Result<Manifest, 
     })
 }
 
+/// Creates the AOF directory if it does not exist (logging why it could not).
+fn create_aof_dir(dir: &Path) -> Result<(), Logged> {
+    fs::create_dir_all(dir).map_err(|e| {
+        crate::log_warning!("Can't open or create append-only dir {}: {}", dir.display(), strerror(&e));
+        Logged
+    })
+}
+
 /// `aofUpgradePrepare`: an AOF from before Redis 7 (`appendfilename` in the working
 /// directory) becomes the base of a manifest and moves into the AOF directory. A crash at
 /// any step is harmless: the next start finishes the upgrade.
 fn upgrade_prepare(store: &mut Store) -> Result<(), Logged> {
     let cfg = store.cfg.clone();
     let dir = aof_dir(&cfg);
-    fs::create_dir_all(&dir).map_err(|e| {
-        crate::log_warning!("Can't open or create append-only dir {}: {}", dir.display(), strerror(&e));
-        Logged
-    })?;
+    create_aof_dir(&dir)?;
     let m = &mut store.aofrw.manifest;
     m.base = Some(Part { name: cfg.appendfilename.clone(), seq: 1, kind: 'b' });
     m.curr_base_seq = 1;
@@ -810,7 +797,7 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
         if line.len() == 1 {
             break ReadEnd::Truncated;
         }
-        let argc = atoll(&line[1..]);
+        let argc = atoi(&line[1..]);
         if argc < 1 || argc > (data.len() - at) as i64 / 4 + 1 {
             // A count no file of this size can hold is as wrong as a missing one.
             if argc < 1 {
@@ -825,7 +812,7 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
                 break 'read ReadEnd::BadFormat;
             }
             at += l.len();
-            let len = atoll(&l[1..]);
+            let len = atoi(&l[1..]);
             if len < 0 {
                 break 'read ReadEnd::BadFormat;
             }
@@ -933,10 +920,7 @@ pub fn open_on_start(store: &mut Store) -> Result<(), Logged> {
     }
     let cfg = store.cfg.clone();
     let dir = aof_dir(&cfg);
-    fs::create_dir_all(&dir).map_err(|e| {
-        crate::log_warning!("Can't open or create append-only dir {}: {}", dir.display(), strerror(&e));
-        Logged
-    })?;
+    create_aof_dir(&dir)?;
     let had_incrs = !store.aofrw.manifest.incrs.is_empty();
     if store.aofrw.manifest.is_empty() {
         let base = store.aofrw.manifest.new_base(&cfg);
@@ -1305,12 +1289,16 @@ pub fn start_rewrite(store: &mut Store) -> Result<(), String> {
         return Err(e);
     }
     store.aofrw.rewrites += 1;
-    let pid = super::bgsave::fork_child(|| {
+    let forked = super::bgsave::fork_child(super::childinfo::ChildType::Aof, || {
         let tmp = PathBuf::from(temp_rewrite_name(std::process::id()));
         write_base(store, &tmp).is_ok()
     });
-    let pid = match pid {
-        Ok(p) => p,
+    let pid = match forked {
+        Ok((p, info)) => {
+            let keys = store.dbs.iter().map(|d| d.len() as u64).sum();
+            store.child_info.started(info, keys);
+            p
+        }
         Err(e) => {
             store.aofrw.last_ok = false;
             let msg = format!("Can't rewrite append only file in background: {e}");
@@ -1390,6 +1378,7 @@ pub fn check_rewrite(store: &mut Store) {
     let Some(exit) = super::child::reap_status(rw.child) else { return };
     let Some(rw) = store.aofrw.running.take() else { return };
     let child = rw.child;
+    store.child_info.ended(exit.ok);
     if exit.ok {
         crate::log_notice!("Background AOF rewrite terminated with success");
         if install_rewrite(store, child).is_ok() {
@@ -1472,6 +1461,7 @@ pub fn kill_rewrite(store: &mut Store) {
     if let Some(rw) = store.aofrw.running.take() {
         crate::log_notice!("Killing running AOF rewrite child: {}", rw.child);
         super::child::kill(rw.child);
+        store.child_info.ended(false);
         remove_temp_files(rw.child);
         store.aofrw.last_secs = rw.started.elapsed().as_secs() as i64;
     }

@@ -150,6 +150,7 @@ pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
         for (k, e) in db.main.iter() {
             write_key(&mut out, k.as_bytes(), e);
             keys += 1;
+            crate::persistence::childinfo::key_written(keys);
             crate::persistence::rdb::file::key_save_delay(delay, keys);
             if out.buf.len() >= 1 << 16 {
                 w.write_all(&out.buf)?;

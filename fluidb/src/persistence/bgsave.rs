@@ -16,6 +16,7 @@
 
 use std::path::PathBuf;
 
+use super::childinfo::ChildType;
 use crate::server::store::Store;
 
 /// A running or finished background save.
@@ -61,15 +62,22 @@ pub fn start(store: &mut Store) -> Result<(), String> {
     let path: PathBuf = super::snapshot::rdb_path(store);
     let used = crate::commands::info::used_memory();
     let fork_start = std::time::Instant::now();
-    let pid = fork_child(|| super::snapshot::save(store, &path, used, false).is_ok())?;
-    forked(store, pid, fork_start, false);
+    let (pid, info) = fork_child(ChildType::Rdb, || super::snapshot::save(store, &path, used, false).is_ok())?;
+    forked(store, pid, info, fork_start, false);
     crate::log_notice!("Background saving started by pid {pid}");
     Ok(())
 }
 
-/// Forks; the child runs `work` on its copy-on-write view of the process and leaves with
-/// `_exit` (status 0 when `work` succeeded). Returns the child's pid in the parent.
-pub(crate) fn fork_child(work: impl FnOnce() -> bool) -> Result<libc::pid_t, String> {
+/// Forks; the child runs `work` on its copy-on-write view of the process, reports its
+/// final copy-on-write size when `work` succeeded, and leaves with `_exit` (status 0 when
+/// `work` succeeded). Returns the child's pid in the parent and the read end of the pipe
+/// the child reports its progress into (`super::childinfo`; None when it could not be
+/// made), for `ChildInfo::started`.
+pub(crate) fn fork_child(
+    kind: ChildType,
+    work: impl FnOnce() -> bool,
+) -> Result<(libc::pid_t, Option<std::os::fd::OwnedFd>), String> {
+    let pipe = super::childinfo::open_pipe();
     // SAFETY: fork() has no memory-safety preconditions. In the child only this thread
     // exists; `work` uses its private copy of the data and the child exits with `_exit`
     // without returning into code that could touch other threads' state.
@@ -79,14 +87,29 @@ pub(crate) fn fork_child(work: impl FnOnce() -> bool) -> Result<libc::pid_t, Str
     }
     if pid == 0 {
         crate::server::oom::enter_child();
+        if let Some((_, wr)) = &pipe {
+            super::childinfo::child_begin(std::os::fd::AsRawFd::as_raw_fd(wr));
+        }
         let ok = work();
+        if ok {
+            super::childinfo::child_end(kind);
+        }
         // SAFETY: ends the child immediately, as Redis's `exitFromChild`.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) }
     }
-    Ok(pid)
+    // The parent keeps only the read end: the child's copy of the write end is its own.
+    Ok((pid, pipe.map(|(rd, _wr)| rd)))
 }
 
-fn forked(store: &mut Store, pid: libc::pid_t, fork_start: std::time::Instant, to_pipe: bool) {
+fn forked(
+    store: &mut Store,
+    pid: libc::pid_t,
+    info: Option<std::os::fd::OwnedFd>,
+    fork_start: std::time::Instant,
+    to_pipe: bool,
+) {
+    let keys = store.dbs.iter().map(|d| d.len() as u64).sum();
+    store.child_info.started(info, keys);
     let st = &mut store.bgsave;
     st.latest_fork_usec = fork_start.elapsed().as_micros() as u64;
     st.total_forks += 1;
@@ -118,7 +141,7 @@ pub fn start_to_pipe(store: &mut Store) -> Result<(libc::pid_t, tokio::net::unix
     let fork_start = std::time::Instant::now();
     let wr_child = wr.try_clone().map_err(|e| e.to_string())?;
     let rd_raw = std::os::fd::AsRawFd::as_raw_fd(&rd);
-    let pid = fork_child(|| {
+    let (pid, info) = fork_child(ChildType::Rdb, || {
         // The child must not hold the read end: when every replica is gone the parent
         // closes it, and the child's writes must then fail (EPIPE), not block.
         // SAFETY: closes the child's copy of a descriptor it does not otherwise use.
@@ -130,7 +153,7 @@ pub fn start_to_pipe(store: &mut Store) -> Result<(libc::pid_t, tokio::net::unix
     })?;
     drop(wr);
     let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(rd).map_err(|e| e.to_string())?;
-    forked(store, pid, fork_start, true);
+    forked(store, pid, info, fork_start, true);
     crate::log_notice!("Background RDB transfer started by pid {pid}");
     Ok((pid, rx))
 }
@@ -140,6 +163,7 @@ pub fn start_to_pipe(store: &mut Store) -> Result<(libc::pid_t, tokio::net::unix
 pub fn check_child(store: &mut Store) {
     let Some(pid) = store.bgsave.child else { return };
     let Some(ok) = super::child::reap(pid) else { return }; // still running
+    store.child_info.ended(ok);
     let st = &mut store.bgsave;
     st.child = None;
     // A diskless sync wrote no file: nothing changes for the snapshot on disk.
@@ -166,6 +190,7 @@ pub fn check_child(store: &mut Store) {
 pub fn kill_child(store: &mut Store) {
     if let Some(pid) = store.bgsave.child.take() {
         super::child::kill(pid);
+        store.child_info.ended(false);
         store.bgsave.to_pipe = false;
         let _ = std::fs::remove_file(super::snapshot::temp_path(std::path::Path::new("."), pid as u32));
         // Replicas waiting for this snapshot are dropped (they retry).

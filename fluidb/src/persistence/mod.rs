@@ -8,5 +8,6 @@ pub mod aof;
 pub mod aof_base;
 pub mod bgsave;
 pub mod child;
+pub mod childinfo;
 pub mod rdb;
 pub mod snapshot;

@@ -38,6 +38,7 @@ pub async fn run(shared: Arc<Shared>) {
         rehash(&shared);
         {
             let mut st = shared.lock_store();
+            st.child_info.cron();
             crate::persistence::bgsave::cron(&mut st);
             crate::persistence::aof::cron(&mut st);
             crate::replication::cron(&shared, &mut st);

@@ -81,6 +81,23 @@ pub fn log(level: Level, msg: &str) {
     raw(line.as_bytes());
 }
 
+/// `serverLogHexDump`: a warning line naming `what` and its size, then its bytes in
+/// lowercase hex on one raw line.
+pub fn hex_dump(what: &str, bytes: &[u8]) {
+    log(Level::Warning, &format!("{what} (hexdump of {} bytes):", bytes.len()));
+    if (Level::Warning as u8) < LEVEL.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut hex = String::with_capacity(bytes.len() * 2 + 1);
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        hex.push(DIGITS[(b >> 4) as usize] as char);
+        hex.push(DIGITS[(b & 15) as usize] as char);
+    }
+    hex.push('\n');
+    raw(hex.as_bytes());
+}
+
 /// Writes `bytes` to the log as they are (the multi-line parts of a crash report).
 pub fn raw(bytes: &[u8]) {
     let file = FILE.lock().clone();

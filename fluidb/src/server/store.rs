@@ -258,6 +258,8 @@ pub struct Store {
     pub aof: Option<crate::persistence::aof::Aof>,
     /// BGREWRITEAOF state.
     pub aofrw: crate::persistence::aof::RewriteState,
+    /// What the running fork child reports (COW size, keys written) and the last ones'.
+    pub child_info: crate::persistence::childinfo::ChildInfo,
     /// Group commit of `appendfsync always` (shared with the connections, used without the
     /// lock).
     pub aof_sync: std::sync::Arc<crate::persistence::aof::GroupSync>,
@@ -309,6 +311,7 @@ impl Store {
             bgsave: crate::persistence::bgsave::BgState::new(),
             aof: None,
             aofrw: crate::persistence::aof::RewriteState::new(),
+            child_info: Default::default(),
             replay_mvcc: Default::default(),
             repl: Default::default(),
             executing_master: false,

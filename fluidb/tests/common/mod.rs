@@ -47,8 +47,16 @@ pub fn fluidb_bin() -> &'static str {
 
 impl Server {
     /// Starts fluidB with `--port <free>` and extra `--directive value` arguments.
+    /// Returns once the dataset is loaded (a server answering -LOADING is not ready yet).
     pub fn start(args: &[&str]) -> Server {
         Self::start_with(fluidb_bin(), "fluidb", None, args)
+    }
+
+    /// As [`Server::start`], but returns as soon as the server answers, -LOADING included
+    /// (for tests of what happens while the dataset loads).
+    pub fn start_loading(args: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(fluidb_bin(), "fluidb", dir, None, args, false)
     }
 
     /// Starts fluidB with a config file (written to the server's temp dir) plus arguments.
@@ -57,7 +65,7 @@ impl Server {
         let path = dir.path().join("fluidb.conf");
         std::fs::write(&path, conf).expect("write config");
         let path = path.to_string_lossy().into_owned();
-        Self::start_in(fluidb_bin(), "fluidb", dir, Some(path), args)
+        Self::start_in(fluidb_bin(), "fluidb", dir, Some(path), args, true)
     }
 
     /// Starts the real redis-server 7.0 (installed by the test script).
@@ -69,10 +77,17 @@ impl Server {
 
     fn start_with(bin: &str, kind: &'static str, conf: Option<String>, args: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        Self::start_in(bin, kind, dir, conf, args)
+        Self::start_in(bin, kind, dir, conf, args, true)
     }
 
-    fn start_in(bin: &str, kind: &'static str, dir: tempfile::TempDir, conf: Option<String>, args: &[&str]) -> Server {
+    fn start_in(
+        bin: &str,
+        kind: &'static str,
+        dir: tempfile::TempDir,
+        conf: Option<String>,
+        args: &[&str],
+        wait_loaded: bool,
+    ) -> Server {
         for _attempt in 0..5 {
             let port = free_port();
             let mut cmd = Command::new(bin);
@@ -90,7 +105,7 @@ impl Server {
             cmd.stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).expect("log file")));
             cmd.stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).expect("log file")));
             let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {bin}: {e}"));
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + Duration::from_secs(30);
             while Instant::now() < deadline {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited (port taken or bad args): retry or report
@@ -100,7 +115,7 @@ impl Server {
                     if s.write_all(b"PING\r\n").is_ok() {
                         let mut buf = [0u8; 64];
                         if let Ok(n) = s.read(&mut buf) {
-                            if n > 0 {
+                            if n > 0 && !(wait_loaded && buf[..n].starts_with(b"-LOADING")) {
                                 return Server { port, child, dir, kind };
                             }
                         }

@@ -123,6 +123,7 @@ impl<W: Write> RdbWriter<W> {
         write_string(&mut self.buf, key, self.compress);
         write_object(&mut self.buf, &e.val, self.compress);
         self.keys += 1;
+        crate::persistence::childinfo::key_written(self.keys);
         key_save_delay(self.key_delay, self.keys);
         self.flush_if_full()
     }

@@ -33,6 +33,11 @@ pub struct Limits {
     /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: files and DUMP payloads load whatever their
     /// CRC64 says.
     pub skip_checksum: bool,
+    /// `sanitize-dump-payload` asks for deep validation of this load. fluidB checks every
+    /// container whole either way (a corrupt value is never stored); this only decides how
+    /// a corruption is reported where Redis reports it differently without deep
+    /// validation (a hash listpack with duplicate fields found while converting it).
+    pub deep_sanitize: bool,
 }
 
 impl Default for Limits {
@@ -46,6 +51,7 @@ impl Default for Limits {
             max_string: 512 << 20,
             key_load_delay: 0,
             skip_checksum: false,
+            deep_sanitize: false,
         }
     }
 }
@@ -94,6 +100,13 @@ fn entry_score(r: &Reader<'_>, v: LpVal<'_>) -> Result<f64, DecodeError> {
     }
 }
 
+const DUPLICATE_FIELDS: &str = "Duplicate hash fields detected";
+
+/// The pairs a listpack's header counts (0 when it has no valid header).
+fn blob_pairs(lp: &[u8]) -> usize {
+    lp.get(4..6).map_or(0, |c| u16::from_le_bytes([c[0], c[1]]) as usize / 2)
+}
+
 /// Builders shared by the encodings of one type.
 struct HashBuilder {
     h: Hash,
@@ -106,7 +119,7 @@ impl HashBuilder {
     }
     fn add(&mut self, r: &Reader<'_>, f: &[u8], v: &[u8]) -> Result<(), DecodeError> {
         if !self.h.set(f, v, self.lim) {
-            return Err(bad(r, "Duplicate hash fields detected"));
+            return Err(bad(r, DUPLICATE_FIELDS));
         }
         Ok(())
     }
@@ -233,8 +246,8 @@ fn append_ziplist_node(r: &Reader<'_>, l: &mut List, zl: &[u8]) -> Result<(), De
 }
 
 /// Decodes a listpack string into its entries.
-fn listpack_entries(r: &Reader<'_>, lp: Vec<u8>) -> Result<Vec<Vec<u8>>, DecodeError> {
-    let lp = Listpack::from_bytes(lp).ok_or_else(|| bad(r, "invalid listpack"))?;
+fn listpack_entries(r: &Reader<'_>, lp: &[u8]) -> Result<Vec<Vec<u8>>, DecodeError> {
+    let lp = Listpack::from_bytes(lp.to_vec()).ok_or_else(|| bad(r, "invalid listpack"))?;
     Ok(lp.iter().map(|e| e.to_vec()).collect())
 }
 
@@ -339,7 +352,7 @@ pub fn read_value(r: &mut Reader<'_>, t: u8, lim: &Limits) -> Result<Value, Deco
                 "Zset listpack integrity check failed."
             };
             let built = (|| {
-                let e = if t == types::ZSET_ZIPLIST { ziplist_entries(r, &blob)? } else { listpack_entries(r, blob)? };
+                let e = if t == types::ZSET_ZIPLIST { ziplist_entries(r, &blob)? } else { listpack_entries(r, &blob)? };
                 pairs(r, &e)?;
                 let mut b = ZSetBuilder::new(lim.zset);
                 for p in e.chunks_exact(2) {
@@ -359,7 +372,7 @@ pub fn read_value(r: &mut Reader<'_>, t: u8, lim: &Limits) -> Result<Value, Deco
                 "Hash listpack integrity check failed."
             };
             let built = (|| {
-                let e = if t == types::HASH_ZIPLIST { ziplist_entries(r, &blob)? } else { listpack_entries(r, blob)? };
+                let e = if t == types::HASH_ZIPLIST { ziplist_entries(r, &blob)? } else { listpack_entries(r, &blob)? };
                 pairs(r, &e)?;
                 let mut b = HashBuilder::new(lim.hash);
                 for p in e.chunks_exact(2) {
@@ -367,11 +380,25 @@ pub fn read_value(r: &mut Reader<'_>, t: u8, lim: &Limits) -> Result<Value, Deco
                 }
                 b.done(r)
             })();
+            // Without deep validation Redis finds the duplicates of a hash listpack only
+            // when it converts it to a hash table (more fields than
+            // hash-max-listpack-entries): it logs the listpack and panics. fluidB logs the
+            // same dump and refuses the value.
+            if let Err(e) = &built {
+                if t == types::HASH_LISTPACK
+                    && !lim.deep_sanitize
+                    && e.what == DUPLICATE_FIELDS
+                    && blob_pairs(&blob) > lim.hash.entries
+                {
+                    crate::server::log::hex_dump("listpack with dup elements dump", &blob);
+                    return Err(bad(r, "Listpack corruption detected"));
+                }
+            }
             integrity(r, msg, built)
         }
         types::SET_LISTPACK => {
             let blob = r.string(max)?;
-            let e = listpack_entries(r, blob)?;
+            let e = listpack_entries(r, &blob)?;
             let mut b = SetBuilder::new(e.len(), lim.set_max_intset);
             for m in &e {
                 b.add(r, m)?;
@@ -473,6 +500,9 @@ impl Limits {
             max_string: usize::try_from(c.proto_max_bulk_len).unwrap_or(usize::MAX),
             key_load_delay: c.key_load_delay,
             skip_checksum: false,
+            // `clients` skips deep validation when loading (files, replication): the
+            // RESTORE path decides it per client.
+            deep_sanitize: c.sanitize_dump_payload == crate::config::SanitizeDumpPayload::Yes,
         }
     }
 }
