@@ -34,11 +34,12 @@ def tiers():
         if not line or line.startswith("#"):
             continue
         parts = line.split(None, 2)
-        if parts[0] == "stops":
-            word, why = (parts[2].split(None, 1) + [""])[:2]
-            out[parts[1]] = ("stops", f"stops at {word}: {why}")
+        rest = parts[2] if len(parts) > 2 else ""
+        if rest.startswith("stop="):
+            word, why = (rest[5:].split(None, 1) + [""])[:2]
+            out[parts[1]] = (parts[0], f"stops at {word}: {why}")
         else:
-            out[parts[1]] = (parts[0], parts[2] if len(parts) > 2 else "")
+            out[parts[1]] = (parts[0], rest)
     return out
 
 
@@ -92,7 +93,7 @@ def main():
         if fams:
             notes.append("skipped " + ", ".join(f"{n} ({f})" for f, n in sorted(fams.items())))
         notes += gap.get(u, [])
-        if t == "stops" and exc:
+        if reason.startswith("stops at ") and exc:
             notes.append(reason)
             exc = 0
         if err or exc:
