@@ -1084,3 +1084,21 @@ fn writable_replica_expires_its_own_keys(start_master: Start, start_replica: Sta
     assert_eq!(r.call(&["TTL", "from-master"]), ":-1\r\n");
     ok(&mut m, &["DEBUG", "SET-ACTIVE-EXPIRE", "1"]);
 }
+
+/// A big command from the master does not leave its read buffer behind on the replica
+/// (Redis's `unit/pendingquerybuf`): once applied, the replica uses about the memory of
+/// the master for the same data.
+#[test]
+fn a_big_command_from_the_master_leaves_no_buffer_behind() {
+    let master = Server::start(&[]);
+    let replica = Server::start(&[]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = attached(&master, &replica);
+    let value = format!("c{}", "0".repeat(32 * 1024 * 1024 - 1));
+    assert_eq!(m.call(&["SET", "key", &value]), "+OK\r\n");
+    wait_synced(&mut m, &mut r);
+    assert_eq!(r.call(&["STRLEN", "key"]), format!(":{}\r\n", value.len()));
+    wait_for("the replica's memory to match the master's", Duration::from_secs(10), || {
+        info_int(&mut r, "memory", "used_memory") <= info_int(&mut m, "memory", "used_memory") + 10 * 1024 * 1024
+    });
+}

@@ -204,6 +204,10 @@ struct MasterConn {
 }
 
 /// Read timeouts during the handshake and during the snapshot transfer (Redis's).
+/// The master link's read buffer: what it starts with and keeps, and the capacity past
+/// which an emptied buffer is replaced by a fresh one.
+const MASTER_BUF_KEEP: usize = 64 * 1024;
+const MASTER_BUF_SHRINK_ABOVE: usize = 1024 * 1024;
 const TIMEOUT_HANDSHAKE: &str = "Timeout connecting to the MASTER...";
 const TIMEOUT_TRANSFER: &str = "Timeout receiving bulk data from MASTER... If the problem persists try to set the \
 'repl-timeout' parameter in redis.conf to a larger value.";
@@ -747,6 +751,14 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             if send_ack(&mut wr, off, timeout).await.is_err() {
                 break 'link "error writing to MASTER".to_string();
             }
+        }
+        // A buffer grown by a big command is given back once consumed, as Redis resizes
+        // its master client's query buffer; else the replica would hold it for good (a
+        // 32 MB SET would cost the replica twice the master's memory).
+        if buf.len() < MASTER_BUF_KEEP && buf.capacity() > MASTER_BUF_SHRINK_ABOVE {
+            let mut fresh = BytesMut::with_capacity(MASTER_BUF_KEEP);
+            fresh.extend_from_slice(&buf);
+            buf = fresh;
         }
         buf.reserve(16 * 1024);
         let mut pause_over = false;
