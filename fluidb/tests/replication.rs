@@ -120,6 +120,8 @@ matrix!(
     shared_buffer_outgrows_backlog_and_output_limit,
     master_restart_continues_history,
     writable_replica_expires_its_own_keys,
+    debug_sleep_silences_handshake_keepalive,
+    swapdb_load_states,
 );
 
 // ---------------------------------------------------------------------------- helpers
@@ -1101,4 +1103,67 @@ fn a_big_command_from_the_master_leaves_no_buffer_behind() {
     wait_for("the replica's memory to match the master's", Duration::from_secs(10), || {
         info_int(&mut r, "memory", "used_memory") <= info_int(&mut m, "memory", "used_memory") + 10 * 1024 * 1024
     });
+}
+
+/// DEBUG SLEEP stalls a master as Redis's sleeping thread: a replica waiting in the
+/// handshake for a delayed diskless transfer gets no keepalive newline meanwhile, so its
+/// `repl-timeout` fires (until then the newlines keep it waiting).
+fn debug_sleep_silences_handshake_keepalive(start_master: Start, start_replica: Start) {
+    let master = start_master(&["--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "1000"]);
+    let replica = start_replica(&["--repl-timeout", "2"]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    replicaof(&mut r, &master);
+    wait_for("the master to list the replica waiting for the snapshot", SYNC, || {
+        info_opt(&mut m, "replication", "slave0").is_some()
+    });
+    // Twice repl-timeout with only keepalives: the replica still waits.
+    let waiting = Instant::now();
+    wait_for("4 s of handshake", SYNC, || waiting.elapsed() >= Duration::from_secs(4));
+    assert!(!replica.log().contains("Timeout connecting to the MASTER"), "{}", replica.log());
+    m.cmd(&[b"DEBUG", b"SLEEP", b"5"]);
+    wait_for("the replica to time out", SYNC, || replica.log().contains("Timeout connecting to the MASTER"));
+    assert_eq!(m.read_reply(), b"+OK\r\n");
+}
+
+/// A diskless swapdb full sync: of another history the replica is loading (INFO loading:1,
+/// -LOADING to commands); of the history it follows it serves the old data meanwhile
+/// (async_loading:1). Either way the new data replaces the old once loaded.
+fn swapdb_load_states(start_master: Start, start_replica: Start) {
+    let master = start_master(&["--repl-diskless-sync", "yes", "--save", "", "--rdbcompression", "no"]);
+    let replica = start_replica(&["--repl-diskless-load", "swapdb", "--save", "", "--replica-read-only", "no"]);
+    let _logs = LogsOnPanic;
+    let (mut m, mut r) = (master.raw(), replica.raw());
+    // Large values: a Redis replica answers while loading only every 2 MB read.
+    run(
+        &mut m,
+        &[&["DEBUG", "POPULATE", "200", "master", "100000"], &["CONFIG", "SET", "rdb-key-save-delay", "10000"]],
+    );
+    run(&mut r, &[&["DEBUG", "POPULATE", "50", "replica", "10"], &["SET", "mykey", "myvalue"]]);
+    let loading =
+        |r: &mut Raw| (info_field(r, "persistence", "loading"), info_field(r, "persistence", "async_loading"));
+    replicaof(&mut r, &master);
+    wait_for("loading:1 (a different history)", SYNC, || loading(&mut r) == ("1".into(), "0".into()));
+    let got = r.call(&["GET", "mykey"]);
+    assert!(got.starts_with("-LOADING"), "GET while loading: {got}");
+    wait_synced(&mut m, &mut r);
+    assert_eq!(loading(&mut r), ("0".into(), "0".into()));
+    assert_eq!(int(&mut r, &["DBSIZE"]), 200);
+
+    // The same history again: a full sync the backlog cannot avoid.
+    run(&mut r, &[&["SET", "mykey", "myvalue"]]);
+    run(
+        &mut m,
+        &[&["MULTI"], &["CLIENT", "KILL", "TYPE", "replica"], &["CONFIG", "SET", "repl-backlog-size", "16384"]],
+    );
+    for i in 0..10 {
+        run(&mut m, &[&["SET", &format!("big{i}"), &"A".repeat(16384)]]);
+    }
+    run(&mut m, &[&["EXEC"]]);
+    wait_for("async_loading:1 (the same history)", SYNC, || loading(&mut r) == ("0".into(), "1".into()));
+    assert_eq!(r.call(&["GET", "mykey"]), "$7\r\nmyvalue\r\n");
+    wait_synced(&mut m, &mut r);
+    assert_eq!(loading(&mut r), ("0".into(), "0".into()));
+    assert_eq!(r.call(&["GET", "mykey"]), "$-1\r\n");
+    assert_eq!(int(&mut r, &["DBSIZE"]), 210);
 }

@@ -465,12 +465,14 @@ fn strtod(s: &[u8]) -> f64 {
 /// DEBUG SLEEP: the connection waits outside the store lock, then the reply goes out.
 /// Inside a transaction it sleeps where it stands, holding the lock as Redis holds its
 /// only thread: the rest of the transaction, and what its end triggers (serving blocked
-/// clients, key expiry), happen after the sleep.
+/// clients, key expiry), happen after the sleep. Either way the server counts as stalled
+/// meanwhile (`Shared::stall_for`): a master sends its replicas nothing of its own.
 fn debug_sleep(ctx: &mut Ctx) {
     let secs = strtod(&ctx.argv[2]);
     ctx.out.ok();
     if secs > 0.0 {
         if let Ok(d) = std::time::Duration::try_from_secs_f64(secs) {
+            ctx.shared.stall_for(d);
             if ctx.in_exec {
                 // A transaction is atomic: it sleeps holding the store lock, the server
                 // stalled as Redis's would be, and the sleep counts in its own statistics.

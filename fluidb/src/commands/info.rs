@@ -443,14 +443,14 @@ fn memory_section(s: &mut String, store: &Store) {
 }
 
 fn persistence_section(s: &mut String, store: &Store) {
-    // A replica receiving and decoding a full sync keeps serving its old data: Redis's
-    // async loading (fluidB never answers LOADING).
+    // A replica receiving and decoding a full sync while it serves its old data (Redis's
+    // async loading; other loads set `store.loading`).
     let async_loading = store.is_replica
         && store
             .repl
             .link
             .as_ref()
-            .is_some_and(|l| l.loading && l.state == crate::replication::replica::LinkState::Transfer);
+            .is_some_and(|l| l.async_loading && l.state == crate::replication::replica::LinkState::Transfer);
     let ci = &store.child_info;
     let _ = write!(
         s,

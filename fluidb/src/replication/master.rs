@@ -500,8 +500,9 @@ pub fn round_done(store: &mut Store, pid: libc::pid_t, ok: bool) {
 
 /// The replication cron (master side): starts waiting rounds, PINGs the replicas every
 /// `repl-ping-replica-period`, drops replicas silent for `repl-timeout`, and frees the
-/// backlog `repl-backlog-ttl` seconds after the last replica left.
-pub fn cron(store: &mut Store) {
+/// backlog `repl-backlog-ttl` seconds after the last replica left. `stalled`: a DEBUG
+/// SLEEP runs (`Shared::stalled`), during which Redis's cron sends no PING.
+pub fn cron(store: &mut Store, stalled: bool) {
     maybe_start_round(store);
     let now = Instant::now();
     if !store.repl.replicas.is_empty() {
@@ -509,7 +510,7 @@ pub fn cron(store: &mut Store) {
         // No PING during a failover or while clients are paused (a shutdown waiting for
         // its replicas pauses them): the stream must stop growing so a replica can catch
         // up with all of it (Redis's `areClientsPaused` check).
-        let held = store.repl.failover.is_some() || store.pause.active().is_some();
+        let held = store.repl.failover.is_some() || store.pause.active().is_some() || stalled;
         if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica && !held {
             store.repl.last_ping = Some(now);
             store.stream.append_for_replicas(&[b"PING"]);
@@ -708,8 +709,11 @@ async fn stream_to_replica<S: AsyncRead + AsyncWrite + Unpin>(
             _ = kill.kill_notify.notified() => return Err("killed".into()),
             _ = keepalive.tick(), if !rdb_sent => {
                 // Newlines keep the replica's read timeout from firing while it waits for
-                // the snapshot (Redis's replicationCron does the same).
-                write_watched(&mut wr, b"\n", feed, &kill, timeout).await?;
+                // the snapshot (Redis's replicationCron does the same); none while DEBUG
+                // SLEEP stalls the server, as Redis's cron does not run then.
+                if !shared.stalled() {
+                    write_watched(&mut wr, b"\n", feed, &kill, timeout).await?;
+                }
             }
             r = rd.read_buf(inbuf) => {
                 match r {

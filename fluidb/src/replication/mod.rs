@@ -127,7 +127,7 @@ pub fn cron(shared: &std::sync::Arc<crate::server::Shared>, store: &mut crate::s
     if store.is_replica {
         own_expires::expire_own_keys(store);
     }
-    master::cron(store);
+    master::cron(store, shared.stalled());
 }
 
 /// Continues the replication history recorded in the RDB file loaded at boot (its

@@ -75,9 +75,10 @@ pub struct Link {
     pub down_since: Option<Instant>,
     /// Snapshot transfer progress: announced size (-1 for diskless), bytes read, start.
     pub sync_size: i64,
-    /// The snapshot's payload is arriving or being decoded (INFO `async_loading`: the old
-    /// data is served meanwhile).
-    pub loading: bool,
+    /// The snapshot's payload is arriving or being decoded while the old data is served
+    /// (INFO `async_loading`; Redis 7.0 does it only for a diskless swapdb load of the
+    /// history this node already follows, see `full_sync`).
+    pub async_loading: bool,
     pub sync_read: u64,
     pub sync_start: Option<Instant>,
     /// The master's client, while connected (CLIENT KILL TYPE master reaches it).
@@ -97,7 +98,7 @@ impl Link {
             last_io: Instant::now(),
             down_since: Some(Instant::now()),
             sync_size: -1,
-            loading: false,
+            async_loading: false,
             sync_read: 0,
             sync_start: None,
             master_client: None,
@@ -438,8 +439,49 @@ async fn after_psync(shared: &Arc<Shared>, gen: u64, mut m: MasterConn, reply: S
     Ok(true)
 }
 
-/// Receives the snapshot after +FULLRESYNC and swaps it in.
+/// Receives the snapshot after +FULLRESYNC and swaps it in. A failed sync ends the
+/// loading state it began (the old data is served again).
 async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: String, offset: u64) -> Result<(), String> {
+    let mut loading = None;
+    let r = full_sync_in(shared, gen, m, id, offset, &mut loading).await;
+    if r.is_err() {
+        if let Some(ours) = loading {
+            end_loading(&mut shared.store.lock(), &ours);
+        }
+    }
+    r
+}
+
+/// Puts the store in Redis's loading state for a full sync (`startLoading`): INFO
+/// `loading:1`, commands not flagged `loading` refused with -LOADING. `total` is Redis's
+/// `repl_transfer_size` (-1, printed as an unsigned, when the size is unknown).
+fn begin_loading(st: &mut Store, total: i64) -> Arc<crate::server::loading::Loading> {
+    let l = Arc::new(crate::server::loading::Loading {
+        start_time: crate::util::time::unix_secs(),
+        total_bytes: total as u64,
+        loaded_bytes: std::sync::atomic::AtomicU64::new(0),
+    });
+    st.loading = Some(l.clone());
+    crate::server::shutdown::set_loading(true);
+    l
+}
+
+/// Ends the loading state `begin_loading` began (`stopLoading`).
+fn end_loading(st: &mut Store, ours: &Arc<crate::server::loading::Loading>) {
+    if st.loading.as_ref().is_some_and(|l| Arc::ptr_eq(l, ours)) {
+        st.loading = None;
+        crate::server::shutdown::set_loading(false);
+    }
+}
+
+async fn full_sync_in(
+    shared: &Arc<Shared>,
+    gen: u64,
+    m: &mut MasterConn,
+    id: String,
+    offset: u64,
+    loading: &mut Option<Arc<crate::server::loading::Loading>>,
+) -> Result<(), String> {
     // The transfer has begun (INFO master_sync_in_progress:1), even while the master
     // still writes its snapshot and sends only keepalive newlines.
     {
@@ -447,7 +489,7 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         if let Some(l) = st.repl.link.as_mut() {
             l.state = LinkState::Transfer;
             l.sync_size = -1;
-            l.loading = false;
+            l.async_loading = false;
             l.sync_read = 0;
             l.sync_start = Some(Instant::now());
         }
@@ -466,11 +508,24 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
     };
     let (to_disk, dir_file, tmp) = {
         let mut st = shared.store.lock();
+        // Redis's `useDisklessLoad`: on-empty-db reads from the socket only into an empty
+        // dataset.
+        let to_disk = match st.cfg.repl_diskless_load {
+            ReplDisklessLoad::Disabled => true,
+            ReplDisklessLoad::OnEmptyDb => st.key_counts().0 > 0,
+            ReplDisklessLoad::Swapdb => false,
+        };
+        // A diskless swapdb load of the history this node already follows serves the old
+        // data meanwhile (async loading); any other diskless load is a load (Redis 7.0's
+        // `readSyncBulkPayload`). A load from disk begins once the file is in.
+        let async_load = !to_disk && st.cfg.repl_diskless_load == ReplDisklessLoad::Swapdb && st.repl.replid == id;
+        if !to_disk && !async_load {
+            *loading = Some(begin_loading(&mut st, size));
+        }
         if let Some(l) = st.repl.link.as_mut() {
             l.sync_size = size; // the transfer state was set at +FULLRESYNC
-            l.loading = true;
+            l.async_loading = async_load;
         }
-        let to_disk = st.cfg.repl_diskless_load == ReplDisklessLoad::Disabled;
         let file = crate::persistence::snapshot::rdb_path(&st);
         let tmp = PathBuf::from(format!("temp-{}.{}.rdb", crate::util::time::unix_secs(), std::process::id()));
         (to_disk, file, tmp)
@@ -500,14 +555,24 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         data
     };
     crate::log_notice!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let (lim, ndb, clock) = {
-        let st = shared.store.lock();
-        (crate::persistence::rdb::load::Limits::from_config(&st.cfg), st.dbs.len(), st.clock.clone())
+    let (lim, ndb, clock, progress) = {
+        let mut st = shared.store.lock();
+        if to_disk {
+            *loading = Some(begin_loading(&mut st, data.len() as i64));
+        }
+        let progress = loading.clone();
+        (crate::persistence::rdb::load::Limits::from_config(&st.cfg), st.dbs.len(), st.clock.clone(), progress)
     };
     let parsed = tokio::task::spawn_blocking(move || {
         let mut dbs: Vec<crate::keyspace::Db> = (0..ndb).map(crate::keyspace::Db::new).collect();
         let mut clock = clock;
-        crate::persistence::snapshot::load_into(&mut dbs, &mut clock, &lim, true, &data).map(|info| (dbs, clock, info))
+        crate::persistence::snapshot::load_into_with(&mut dbs, &mut clock, &lim, true, &data, |at| {
+            if let Some(p) = &progress {
+                p.loaded_bytes.store(at as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .map(|info| (dbs, clock, info))
+        .map_err(|e| e.to_string())
     })
     .await
     .map_err(|e| format!("loading task: {e}"));
@@ -566,6 +631,10 @@ async fn full_sync(shared: &Arc<Shared>, gen: u64, m: &mut MasterConn, id: Strin
         }
         if let Some(l) = st.repl.link.as_mut() {
             l.sync_start = None;
+            l.async_loading = false;
+        }
+        if let Some(ours) = loading.take() {
+            end_loading(&mut st, &ours);
         }
         old
     };

@@ -106,7 +106,7 @@ pub fn info_fields(l: &Loading) -> String {
     };
     let elapsed = (crate::util::time::unix_secs() - l.start_time).max(0) as u64;
     // Redis's estimate, and its fake second while nothing is known yet.
-    let eta = if elapsed == 0 { 1 } else { elapsed * remaining / (loaded + 1) };
+    let eta = if elapsed == 0 { 1 } else { elapsed.saturating_mul(remaining) / (loaded + 1) };
     format!(
         "loading_start_time:{}\r\nloading_total_bytes:{}\r\nloading_rdb_used_mem:0\r\nloading_loaded_bytes:{loaded}\r\n\
          loading_loaded_perc:{perc:.2}\r\nloading_eta_seconds:{eta}\r\n",

@@ -71,6 +71,9 @@ pub struct Shared {
     pub reply_buffer_resizing: AtomicBool,
     pub executable: String,
     pub config_file: String,
+    /// Microseconds since `started` until which a DEBUG SLEEP stalls the server (see
+    /// [`Shared::stall_for`]).
+    stalled_until_us: AtomicU64,
     /// This very value, for handlers that start background tasks (REPLICAOF).
     me: std::sync::Weak<Shared>,
 }
@@ -96,6 +99,7 @@ impl Shared {
             reply_buffer_resizing: AtomicBool::new(true),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             config_file,
+            stalled_until_us: AtomicU64::new(0),
             store: Mutex::new(Store::new(cfg)),
         })
     }
@@ -112,6 +116,22 @@ impl Shared {
         self.maxclients.store(cfg.maxclients as usize, Ordering::Relaxed);
         self.protected_mode.store(cfg.protected_mode, Ordering::Relaxed);
         self.obuf_limits.set(&cfg.client_output_buffer_limit);
+    }
+
+    /// DEBUG SLEEP: Redis's only thread sleeps, so nothing leaves the server meanwhile;
+    /// here the sleeping client waits without the store lock, and what a master sends on
+    /// its own (the keepalive newlines to a replica waiting for its snapshot, the
+    /// replication PINGs) checks [`Shared::stalled`] and stays silent until then, so a
+    /// replica's `repl-timeout` fires as it would against Redis.
+    pub fn stall_for(&self, d: std::time::Duration) {
+        let until = self.started.elapsed().saturating_add(d).as_micros();
+        self.stalled_until_us.fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Whether a DEBUG SLEEP stalls the server now.
+    pub fn stalled(&self) -> bool {
+        let now = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        now < self.stalled_until_us.load(Ordering::Relaxed)
     }
 
     /// Takes the store lock for a batch of commands. Spins briefly before parking: a
