@@ -114,6 +114,14 @@ fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
     let mut st = shared.store.lock();
     // A replica keeps keys that expired while it was down: its master deletes them.
     st.is_replica = !st.cfg.replicaof.is_empty();
+    if st.cfg.active_replica {
+        // The node's identity, kept in the data directory (the working directory now).
+        let uuid = fluidb::replication::active::load_or_create_uuid(std::path::Path::new("."));
+        st.repl.active.uuid = uuid;
+        st.stream.active = Some(uuid);
+        st.clock.set_node_tag(fluidb::replication::active::node_tag(&uuid));
+        log_notice!("Active replication: this node's UUID is {}", String::from_utf8_lossy(&uuid));
+    }
     st.aofrw.manifest = aof::load_manifest_from_disk(&st.cfg)?;
     let rdb = |st: &mut fluidb::server::Store| {
         snapshot::load_at_boot(st).map_err(|e| {

@@ -60,6 +60,8 @@ pub struct Ctx<'a> {
     pub propagate_as: Option<Vec<Vec<Bytes>>>,
     /// Set while executing the commands of an EXEC.
     pub in_exec: bool,
+    /// Where this write comes from (see [`Source`]).
+    pub source: Source,
 }
 
 impl Ctx<'_> {
@@ -228,8 +230,32 @@ pub fn resolve<'t>(table: &'t CommandTable, argv: &[Bytes]) -> Result<&'t Cmd, (
     Ok(cmd)
 }
 
-/// Processes one command from a client: checks, MULTI queueing, execution.
-pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut Reply, argv: &[Bytes]) -> Flow {
+/// Processes one command: checks, MULTI queueing, execution. `source` says where it
+/// comes from; it decides how the write is stamped and whether it enters this node's
+/// write stream (see [`Source`]), and travels with the command into `execute()` and the
+/// store (`Store::source`) for as long as it runs.
+pub fn call(
+    shared: &Shared,
+    store: &mut Store,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &[Bytes],
+    source: Source,
+) -> Flow {
+    let outer = std::mem::replace(&mut store.source, source);
+    let flow = call_from(shared, store, client, out, argv, source);
+    store.source = outer;
+    flow
+}
+
+fn call_from(
+    shared: &Shared,
+    store: &mut Store,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &[Bytes],
+    source: Source,
+) -> Flow {
     debug_assert!(!argv.is_empty());
     let table = CommandTable::get();
     let cmd = match resolve(table, argv) {
@@ -245,7 +271,7 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         reject(store, client, out, Some(cmd), crate::commands::debug::NOT_ALLOWED, argv);
         return Flow::Continue;
     }
-    if !client.authenticated && def.flags & flags::NO_AUTH == 0 {
+    if !client.authenticated && def.flags & flags::NO_AUTH == 0 && source == Source::Client {
         reject(store, client, out, Some(cmd), err::NOAUTH, argv);
         return Flow::Continue;
     }
@@ -284,7 +310,7 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
             return Flow::Continue;
         }
     }
-    if let Some(msg) = replication_refusal(store, client, write, not_all_flags & flags::STALE != 0) {
+    if let Some(msg) = replication_refusal(store, source, write, not_all_flags & flags::STALE != 0) {
         reject(store, client, out, Some(cmd), msg, argv);
         return Flow::Continue;
     }
@@ -312,14 +338,11 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
         return Flow::Continue;
     }
     let now_ms = store.now_ms();
-    // A writable replica's own writes stay local (as in Redis): its stream is its
-    // master's, byte for byte.
-    let local_only = store.is_replica && !client.is_master_link && !store.stream.muted;
-    store.stream.muted |= local_only;
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
-    flush_propagation(store, def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0);
-    if local_only {
-        store.stream.muted = false;
+    if source.propagates(store) {
+        flush_propagation(store, def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0);
+    } else {
+        store.pending_propagate.clear();
     }
     // Clients blocked on keys this command filled are served now, under the same lock,
     // before any other client runs (Redis's `handleClientsBlockedOnKeys`).
@@ -333,8 +356,8 @@ pub fn call(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
 /// order): too few good replicas for a write, a write on a read-only replica, or any
 /// non-STALE command (`deny_stale`) on a replica whose link is down with
 /// `replica-serve-stale-data no`.
-fn replication_refusal(store: &Store, client: &Client, write: bool, deny_stale: bool) -> Option<&'static str> {
-    if client.is_master_link {
+fn replication_refusal(store: &Store, source: Source, write: bool, deny_stale: bool) -> Option<&'static str> {
+    if source != Source::Client {
         return None;
     }
     if write
@@ -348,7 +371,7 @@ fn replication_refusal(store: &Store, client: &Client, write: bool, deny_stale: 
     if !store.is_replica {
         return None;
     }
-    if write && store.cfg.replica_read_only {
+    if write && store.cfg.replica_read_only && !store.cfg.active_replica {
         return Some(err::READONLY);
     }
     let link_up = store.repl.link.as_ref().is_some_and(|l| l.is_connected());
@@ -374,13 +397,40 @@ pub fn execute(
     let def = cmd.def;
     let start = store.last_tick.unwrap_or_else(Instant::now);
     let dirty_before = store.dirty;
-    let mvcc = if def.flags & flags::WRITE != 0 { store.next_mvcc(now_ms) } else { 0 };
+    let source = store.source;
+    let mvcc = if def.flags & flags::WRITE == 0 {
+        0
+    } else if let Source::Peer { mvcc } = source {
+        // An active peer's write keeps its origin's stamp, and our clock never runs
+        // behind a stamp it has applied.
+        store.clock.observe(mvcc);
+        mvcc
+    } else {
+        store.next_mvcc(now_ms)
+    };
+    let propagate = source.propagates(store);
+    // Active mode: the stamps the write's keys had before it (its bases), for the peers'
+    // conflict checks and for the tombstones of the keys it deletes.
+    let bases = (store.cfg.active_replica && mvcc != 0 && source != Source::Master)
+        .then(|| crate::replication::active::Bases::capture(store, argv, client.db));
     let db_before = client.db;
     // Pub/sub messages for this very client go into its reply stream, ahead of the reply.
     let prev_current = std::mem::replace(&mut store.pubsub.current, client.id);
     let mark = out.len();
-    let mut ctx =
-        Ctx { argv, store, client, out, shared, cmd, now_ms, mvcc, flow: Flow::Continue, propagate_as: None, in_exec };
+    let mut ctx = Ctx {
+        argv,
+        store,
+        client,
+        out,
+        shared,
+        cmd,
+        now_ms,
+        mvcc,
+        flow: Flow::Continue,
+        propagate_as: None,
+        in_exec,
+        source,
+    };
     (def.handler)(&mut ctx);
     let Ctx { flow, propagate_as, store, out, client, .. } = ctx;
     store.pubsub.current = prev_current;
@@ -427,29 +477,44 @@ pub fn execute(
         store.stats.record_latency(cmd.id, total_usec);
     }
 
+    if let Some(b) = &bases {
+        b.after_write(store, argv, mvcc, source);
+    }
     // Write stream: side-effect writes (expired keys) first, then the command itself.
-    if store.dirty > dirty_before && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+    if propagate && store.dirty > dirty_before && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        let trailer = |argv: &[Bytes]| {
+            let mut t = Vec::new();
+            if let Some(b) = &bases {
+                b.trailer_for(argv, &mut t);
+            }
+            t
+        };
         match propagate_as {
             Some(list) => {
                 for a in list {
+                    let trailer = trailer(&a);
                     store.pending_propagate.push(Propagated {
                         db: db_before,
                         mvcc,
                         expired: false,
                         repl_only: false,
                         argv: a,
+                        trailer,
                     });
                 }
             }
             // The common case, one plain write outside a transaction: straight into the
             // stream, without copying the arguments.
-            None if !in_exec && store.pending_propagate.is_empty() => store.stream.append(db_before, mvcc, argv),
+            None if !in_exec && store.pending_propagate.is_empty() && bases.is_none() => {
+                store.stream.append(db_before, mvcc, argv)
+            }
             None => store.pending_propagate.push(Propagated {
                 db: db_before,
                 mvcc,
                 expired: false,
                 repl_only: false,
                 argv: argv.to_vec(),
+                trailer: trailer(argv),
             }),
         }
     }
@@ -480,13 +545,36 @@ pub fn execute(
     flow
 }
 
-/// Where a write that is not a client's comes from, for [`source_command_failed`].
+/// Where a command comes from: what a write *is* (KeyDB and Redis keep this in flags
+/// toggled around the call; here it is a value that travels with the command).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
-    /// The link to this node's master.
+    /// A client of this node (also a blocked client served later). Its writes take a
+    /// stamp from this node's clock and enter this node's write stream, except on a
+    /// plain (not active) replica, whose stream is its master's byte for byte: there a
+    /// writable replica's own writes stay local, as in Redis.
+    Client,
+    /// The link to a plain master (not active): the master's bytes are appended to our
+    /// stream unchanged by the link (`replication::replica`), not re-encoded here; expired
+    /// keys stay visible to it (only the master decides when they go).
     Master,
-    /// The append-only file being loaded.
+    /// A write of an active peer (an RREPLAY frame): it keeps its origin's stamp `mvcc`
+    /// and is not re-sent from here.
+    Peer { mvcc: u64 },
+    /// The append-only file being loaded: stamps come from its `#mvcc:` annotations,
+    /// nothing expires, nothing is propagated (the file already holds it).
     Aof,
+}
+
+impl Source {
+    /// Whether a write from this source enters this node's write stream.
+    #[inline]
+    pub fn propagates(self, store: &Store) -> bool {
+        match self {
+            Source::Client => !store.is_replica || store.cfg.active_replica,
+            Source::Master | Source::Peer { .. } | Source::Aof => false,
+        }
+    }
 }
 
 /// A command from the master link or the AOF answered an error (Redis's `afterErrorReply`
@@ -502,8 +590,9 @@ pub fn source_command_failed(store: &mut Store, source: Source, command: &[u8], 
     };
     let line = &line[..line.iter().position(|&b| b == b'\r').unwrap_or(line.len()).min(4096)];
     let (from, to) = match source {
-        Source::Master => ("replica", "master"),
+        Source::Master | Source::Peer { .. } => ("replica", "master"),
         Source::Aof => ("server", "AOF-loading-client"),
+        Source::Client => return,
     };
     let command = String::from_utf8_lossy(&command[..command.len().min(128)]).to_ascii_lowercase();
     crate::log_warning!(
@@ -515,6 +604,9 @@ pub fn source_command_failed(store: &mut Store, source: Source, command: &[u8], 
     let panics = match source {
         Source::Master => store.cfg.replica_read_only && matches!(behavior, B::Panic | B::PanicOnReplicas),
         Source::Aof => behavior == B::Panic,
+        // A peer's write may fail here by design (e.g. a type conflict settled by the
+        // newest-write rule later): never a reason to stop the node.
+        Source::Peer { .. } | Source::Client => false,
     };
     if panics {
         crate::log_warning!(
@@ -548,7 +640,7 @@ pub fn flush_propagation(store: &mut Store, wrap: bool) {
         0 => {}
         n if n == 1 || !wrap => {
             for p in pending.iter() {
-                stream.append_to(p.db, p.mvcc, &p.argv, p.repl_only);
+                stream.append_frame(p.db, p.mvcc, &p.argv, &p.trailer, p.repl_only);
             }
         }
         _ => {
@@ -556,7 +648,7 @@ pub fn flush_propagation(store: &mut Store, wrap: bool) {
             let (first_db, last_db) = (pending[0].db, pending[pending.len() - 1].db);
             stream.append(first_db, mvcc, &[Bytes::from_static(b"MULTI")]);
             for p in pending.iter() {
-                stream.append_to(p.db, p.mvcc, &p.argv, p.repl_only);
+                stream.append_frame(p.db, p.mvcc, &p.argv, &p.trailer, p.repl_only);
             }
             stream.append(last_db, mvcc, &[Bytes::from_static(b"EXEC")]);
         }

@@ -615,8 +615,26 @@ fn replication_section(s: &mut String, store: &Store) {
     use crate::replication::master::ReplicaState;
     let w = &store.stream;
     let repl = &store.repl;
-    let _ = write!(s, "# Replication\r\nrole:{}\r\n", if store.is_replica { "slave" } else { "master" });
+    let active_mode = store.cfg.active_replica;
+    let role = match (store.is_replica, active_mode) {
+        (true, true) => "active-replica",
+        (true, false) => "slave",
+        (false, _) => "master",
+    };
+    let _ = write!(s, "# Replication\r\nrole:{role}\r\n");
+    if let Some(l) = repl.link.as_ref().filter(|_| store.is_replica && active_mode) {
+        let up = l.is_connected();
+        let _ = write!(
+            s,
+            "master_global_link_status:{}\r\nconnected_masters:{}\r\n",
+            if up { "up" } else { "down" },
+            u8::from(up)
+        );
+    }
     if let Some(l) = repl.link.as_ref().filter(|_| store.is_replica) {
+        // In active mode the offsets of the link are its own (this node's stream has
+        // its own offset, `master_repl_offset` below).
+        let link_offset = if active_mode { l.master_offset } else { w.offset() };
         let up = l.is_connected();
         let syncing = l.state == crate::replication::replica::LinkState::Transfer;
         let _ = write!(
@@ -633,8 +651,8 @@ fn replication_section(s: &mut String, store: &Store) {
             if up { "up" } else { "down" },
             if up { l.last_io.elapsed().as_secs() as i64 } else { -1 },
             u8::from(syncing),
-            if up { l.read_offset.max(w.offset()) } else { w.offset() },
-            w.offset(),
+            if up && !active_mode { l.read_offset.max(w.offset()) } else { link_offset },
+            link_offset,
         );
         if syncing {
             let total = l.sync_size;
@@ -700,6 +718,31 @@ fn replication_section(s: &mut String, store: &Store) {
         if active { w.first_offset() + 1 } else { 0 },
         w.histlen(),
     );
+    if active_mode {
+        // fluidB's active replication counters: how conflicts were settled.
+        let a = &repl.active.stats;
+        let tombs: usize = store.dbs.iter().map(|d| d.tombs.len()).sum();
+        let _ = write!(
+            s,
+            "active_uuid:{}\r\n\
+             active_frames_applied:{}\r\n\
+             active_frames_superseded:{}\r\n\
+             active_conflicts:{}\r\n\
+             active_counters_merged:{}\r\n\
+             active_states_sent:{}\r\n\
+             active_states_applied:{}\r\n\
+             active_own_frames_dropped:{}\r\n\
+             active_tombstones:{tombs}\r\n",
+            String::from_utf8_lossy(&repl.active.uuid),
+            a.frames_applied,
+            a.frames_superseded,
+            a.conflicts,
+            a.counters_merged,
+            a.states_sent,
+            a.states_applied,
+            a.own_frames_dropped,
+        );
+    }
 }
 
 fn cpu_section(s: &mut String) {

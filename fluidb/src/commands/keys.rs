@@ -404,6 +404,7 @@ fn force_propagation(ctx: &mut Ctx) {
         expired: false,
         repl_only: false,
         argv,
+        trailer: Vec::new(),
     });
 }
 
@@ -652,7 +653,7 @@ fn random_live_key(store: &mut Store, db: usize, now_ms: i64) -> Option<Key> {
     loop {
         let key = store.dbs[db].random_key()?;
         if store.dbs[db].expires.contains_key(&key) {
-            if allvolatile && store.is_replica {
+            if allvolatile && store.plain_replica() {
                 maxtries -= 1;
                 if maxtries == 0 {
                     return Some(key);
@@ -810,6 +811,11 @@ fn copy(ctx: &mut Ctx) {
 }
 
 fn swapdb(ctx: &mut Ctx) {
+    if ctx.store.cfg.active_replica {
+        // Swapping whole databases does not merge with concurrent writes of peers (whose
+        // frames name their database): refused rather than letting nodes diverge.
+        return ctx.out.error("SWAPDB is not supported with active-replica yes");
+    }
     let Some(id1) = get_int_or_reply(ctx, 1, Some("invalid first DB index")) else { return };
     let Some(id2) = get_int_or_reply(ctx, 2, Some("invalid second DB index")) else { return };
     let (Some(a), Some(b)) = (valid_db(ctx, id1), valid_db(ctx, id2)) else {
@@ -867,10 +873,27 @@ fn empty_db(store: &mut Store, db: usize, async_free: bool) -> usize {
     n
 }
 
+/// Active mode: a flush is one stamp for the database. It deletes the keys older than it
+/// (all of them, for a flush made here: our clock is ahead of every stamp we hold); a
+/// peer's flush leaves our newer keys alone, and keys written before it that arrive later
+/// count as deleted (`Tombstones::flushed`).
+fn flush_db(ctx: &mut Ctx, db: usize, async_free: bool) -> usize {
+    if !ctx.store.cfg.active_replica {
+        return empty_db(ctx.store, db, async_free);
+    }
+    let mvcc = ctx.mvcc;
+    if ctx.store.dbs[db].main.iter().all(|(_, e)| e.mvcc < mvcc) {
+        // Every key is older (always so for a flush made here): the fast way.
+        ctx.store.dbs[db].tombs.flush(mvcc);
+        return empty_db(ctx.store, db, async_free);
+    }
+    crate::replication::active::flush_older(ctx.store, db, mvcc, async_free)
+}
+
 fn flushdb(ctx: &mut Ctx) {
     let Some(async_free) = flush_flags(ctx) else { return };
     let db = ctx.db();
-    let n = empty_db(ctx.store, db, async_free);
+    let n = flush_db(ctx, db, async_free);
     if n > 0 {
         ctx.dirty(n as u64);
     } else {
@@ -884,7 +907,7 @@ fn flushall(ctx: &mut Ctx) {
     let Some(async_free) = flush_flags(ctx) else { return };
     let mut n = 0;
     for db in 0..ctx.store.dbs.len() {
-        n += empty_db(ctx.store, db, async_free);
+        n += flush_db(ctx, db, async_free);
     }
     ctx.store.repl.own_expires.clear();
     // Counted as a change even when nothing was there: FLUSHALL always propagates.

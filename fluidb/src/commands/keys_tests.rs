@@ -29,7 +29,7 @@ impl T {
         let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
         let mut st = self.sh.store.lock();
         self.out.buf.clear();
-        call(&self.sh, &mut st, &mut self.client, &mut self.out, &argv);
+        call(&self.sh, &mut st, &mut self.client, &mut self.out, &argv, crate::commands::call::Source::Client);
         String::from_utf8_lossy(&self.out.buf).into_owned()
     }
 

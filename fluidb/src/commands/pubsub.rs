@@ -363,6 +363,7 @@ fn propagate_to_replicas(ctx: &mut Ctx) {
         expired: false,
         repl_only: true,
         argv: ctx.argv.to_vec(),
+        trailer: Vec::new(),
     });
 }
 

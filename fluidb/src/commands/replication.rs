@@ -49,6 +49,19 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "rreplay",
+        arity: -3,
+        flags: ADMIN | NOSCRIPT | LOADING | STALE | ALLOW_BUSY,
+        acl: ADMIN_ACL,
+        handler: crate::replication::active::rreplay_command,
+        group: "server",
+        since: "6.0.0",
+        summary: "Internal command carrying an active replica's write (KeyDB's RREPLAY)",
+        complexity: "O(1)",
+        doc_flags: &["syscmd"],
+        ..Command::DEFAULT
+    },
+    Command {
         name: "psync",
         arity: -3,
         flags: ADMIN | NOSCRIPT | NO_MULTI,
@@ -234,18 +247,38 @@ fn replconf(ctx: &mut Ctx) {
                     ctx.client.replconf.capa_eof = true;
                 } else if val.eq_ignore_ascii_case(b"psync2") {
                     ctx.client.replconf.capa_psync2 = true;
+                } else if val.eq_ignore_ascii_case(b"activeExpire") {
+                    ctx.client.replconf.capa_active_expire = true;
                 }
             }
             // ACKs reach a replica's connection task, not this handler; GETACK is for
             // replicas, which answer it in their link task.
             b"ack" | b"getack" => return,
             b"rdb-only" | b"rdb-filter-only" => {}
+            // KeyDB's active replication handshake: the replica's UUID; we answer ours.
+            b"uuid" => {
+                let Some(u) = crate::replication::active::parse_uuid(val) else {
+                    return ctx.out.error("Invalid UUID");
+                };
+                ctx.client.replconf.uuid = Some(u);
+                let mine = ctx.store.repl.active.uuid;
+                ctx.out.raw(b"+");
+                ctx.out.raw(&mine);
+                ctx.out.raw(b"\r\n");
+                return;
+            }
             _ => {
                 let msg = format!("Unrecognized REPLCONF option: {}", String::from_utf8_lossy(&ctx.argv[j]));
                 return ctx.out.error(&msg);
             }
         }
         j += 2;
+    }
+    // An active node says so in its answer to the capa line (KeyDB's handshake): its
+    // stream carries RREPLAY frames, and the replica knows it pairs with an active peer.
+    let capa = ctx.argv.len() >= 3 && ctx.argv[1].eq_ignore_ascii_case(b"capa");
+    if capa && ctx.store.cfg.active_replica {
+        return ctx.out.raw(b"+OK active-replica\r\n");
     }
     ctx.out.ok();
 }
@@ -260,7 +293,8 @@ fn sync(ctx: &mut Ctx) {
 
 /// WAIT numreplicas timeout (`waitCommand`).
 fn wait(ctx: &mut Ctx) {
-    if ctx.store.is_replica {
+    // An active node's writes go to its own replicas: WAIT counts their acknowledgements.
+    if ctx.store.plain_replica() {
         return ctx.out.error(
             "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is \
 configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
@@ -302,6 +336,16 @@ fn role(ctx: &mut Ctx) {
                 out.bulk(r.conf.listening_port.to_string().as_bytes());
                 out.bulk(r.ack_offset.to_string().as_bytes());
             }
+        }
+        // KeyDB's form for an active replica: the role word, then the same fields, the
+        // offset being the link's own.
+        Some(l) if st.cfg.active_replica => {
+            out.array(5);
+            out.bulk(b"active-replica");
+            out.bulk(l.host.as_bytes());
+            out.int(l.port as i64);
+            out.bulk(l.state.role_name().as_bytes());
+            out.int(if l.is_connected() { l.master_offset as i64 } else { -1 });
         }
         Some(l) => {
             out.array(5);

@@ -75,7 +75,7 @@ impl Kit {
         self.out.buf.clear();
         let shared = self.shared.clone();
         let mut st = shared.store.lock();
-        call(&shared, &mut st, &mut self.client, &mut self.out, &argv);
+        call(&shared, &mut st, &mut self.client, &mut self.out, &argv, crate::commands::call::Source::Client);
         String::from_utf8_lossy(&self.out.buf).into_owned()
     }
 

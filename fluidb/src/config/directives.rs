@@ -323,7 +323,7 @@ config_table! {
     dir: String = current_dir(); "dir" [] special(Special::Dir), MOD | PROTECTED | DENY_LOADING | IMPL;
     // ---------------------------------------------------- replication (KeyDB)
     // Kept before `replicaof` so that a rewritten file sets the mode first.
-    active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB | HIDDEN;
+    active_replica: bool = false; "active-replica" [] KBOOL, IMM | KEYDB | HIDDEN | IMPL;
     multi_master: bool = false; "multi-master" [] KBOOL, IMM | KEYDB | HIDDEN;
     multi_master_no_forward: bool = false; "multi-master-no-forward" [] KBOOL, MOD | KEYDB;
     replica_quorum: i32 = -1; "replica-quorum" [] int(-1, INT_MAX), MOD | KEYDB;
@@ -643,8 +643,7 @@ mod tests {
         "acl-pubsub-default",
         // scripting (issue #15)
         "busy-reply-threshold",
-        // active replication and multi-master (issues #13, #14)
-        "active-replica",
+        // multi-master (issue #14)
         "multi-master",
         "multi-master-no-forward",
         "replica-quorum",

@@ -10,10 +10,18 @@
 /// Bits of the mvcc value below the millisecond part.
 pub const MVCC_COUNTER_BITS: u32 = 20;
 
+/// Bits of the counter part that carry a node tag in active replication mode (see
+/// [`MvccClock::set_node_tag`]).
+pub const NODE_TAG_BITS: u32 = 10;
+
 /// Strictly increasing mvcc timestamp source.
 #[derive(Debug, Default, Clone)]
 pub struct MvccClock {
     last: u64,
+    /// Active replication: the node's tag in the low bits of every stamp it makes, so two
+    /// nodes writing in the same millisecond do not make equal stamps (which would read
+    /// as the same state). None: KeyDB's plain `last + 1`.
+    tag: Option<u64>,
 }
 
 /// Builds an mvcc value from a unix time in milliseconds.
@@ -37,7 +45,15 @@ impl MvccClock {
     #[inline]
     pub fn next(&mut self, now_ms: i64) -> u64 {
         let candidate = mvcc_from_ms(now_ms);
-        let next = if candidate > self.last { candidate } else { self.last + 1 };
+        let next = match self.tag {
+            None if candidate > self.last => candidate,
+            None => self.last + 1,
+            // [ms | counter (10 bits) | tag (10 bits)]: a new millisecond starts the
+            // counter at 0, else the counter moves on from the last stamp (ours or a
+            // peer's), keeping our tag.
+            Some(tag) if candidate | tag > self.last => candidate | tag,
+            Some(tag) => (((self.last >> NODE_TAG_BITS) + 1) << NODE_TAG_BITS) | tag,
+        };
         debug_assert!(next > self.last);
         self.last = next;
         next
@@ -51,6 +67,11 @@ impl MvccClock {
         }
     }
 
+    /// Puts this node's tag (derived from its UUID) in the stamps it makes from now on.
+    pub fn set_node_tag(&mut self, tag: u64) {
+        self.tag = Some(tag & ((1 << NODE_TAG_BITS) - 1));
+    }
+
     /// The last value handed out or observed.
     pub fn last(&self) -> u64 {
         self.last
@@ -59,6 +80,20 @@ impl MvccClock {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tagged_stamps_are_increasing_and_carry_the_tag() {
+        let mut c = MvccClock::new();
+        c.set_node_tag(0x2a5);
+        let a = c.next(1000);
+        assert_eq!(a, mvcc_from_ms(1000) | 0x2a5);
+        let b = c.next(1000);
+        assert!(b > a && b & 0x3ff == 0x2a5);
+        c.observe(mvcc_from_ms(2000) | 0x011);
+        let d = c.next(1500);
+        assert!(d > mvcc_from_ms(2000) && d & 0x3ff == 0x2a5);
+        assert_eq!(mvcc_to_ms(d), 2000);
+    }
+
     use super::*;
 
     #[test]

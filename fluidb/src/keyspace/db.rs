@@ -45,17 +45,84 @@ pub struct Db {
     pub expires: Dict<()>,
     /// Running average TTL for INFO keyspace (`avg_ttl`), updated by active expiry.
     pub avg_ttl: i64,
+    /// Active replication: what deleted keys leave behind (see [`Tombstones`]).
+    pub tombs: Tombstones,
+}
+
+/// The stamps of deleted keys, kept in active replication mode so that a delete is a
+/// write like any other: a peer's older write to the key loses against it, and no merge
+/// brings the key back (`replication::active`). Invisible to every command. FLUSHDB and
+/// FLUSHALL are one stamp for the whole database (`flushed`): a key whose stamp is older
+/// counts as deleted.
+#[derive(Debug, Default, Clone)]
+pub struct Tombstones {
+    pub keys: std::collections::HashMap<Box<[u8]>, u64>,
+    /// Stamp of the last FLUSHDB/FLUSHALL of this database (0: never flushed).
+    pub flushed: u64,
+}
+
+impl Tombstones {
+    /// The stamp of an absent key: its tombstone's, else the last flush's.
+    #[inline]
+    pub fn stamp(&self, key: &[u8]) -> u64 {
+        if self.keys.is_empty() {
+            return self.flushed;
+        }
+        self.keys.get(key).copied().unwrap_or(0).max(self.flushed)
+    }
+    /// Records that `key` was deleted by a write stamped `mvcc` (never lowers a stamp).
+    pub fn bury(&mut self, key: &[u8], mvcc: u64) {
+        debug_assert!(mvcc != 0, "every tombstone has a non-zero stamp");
+        if mvcc <= self.flushed {
+            return;
+        }
+        match self.keys.get_mut(key) {
+            Some(m) => *m = (*m).max(mvcc),
+            None => {
+                self.keys.insert(key.into(), mvcc);
+            }
+        }
+    }
+    /// The key exists again: its tombstone goes.
+    #[inline]
+    pub fn revive(&mut self, key: &[u8]) {
+        if !self.keys.is_empty() {
+            self.keys.remove(key);
+        }
+    }
+    /// The whole database was flushed at `mvcc`: older tombstones are covered by it.
+    pub fn flush(&mut self, mvcc: u64) {
+        if mvcc > self.flushed {
+            self.flushed = mvcc;
+            self.keys.retain(|_, m| *m > mvcc);
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 impl Db {
     pub fn new(id: usize) -> Self {
-        Db { id, main: Dict::new(), expires: Dict::new(), avg_ttl: 0 }
+        Db { id, main: Dict::new(), expires: Dict::new(), avg_ttl: 0, tombs: Tombstones::default() }
     }
     pub fn len(&self) -> usize {
         self.main.len()
     }
     pub fn is_empty(&self) -> bool {
         self.main.is_empty()
+    }
+    /// The stamp of `key`'s current state, live or deleted (0: never written, as far as
+    /// this node knows).
+    #[inline]
+    pub fn stamp(&self, key: &[u8]) -> u64 {
+        match self.main.get(key) {
+            Some(e) => e.mvcc,
+            None => self.tombs.stamp(key),
+        }
     }
     /// The entry regardless of expiry.
     #[inline]
@@ -68,6 +135,7 @@ impl Db {
     }
     /// Inserts or replaces the whole entry, keeping the TTL index consistent.
     pub fn insert(&mut self, key: &[u8], e: Entry) {
+        self.tombs.revive(key);
         let has_ttl = e.has_expire();
         let old = self.main.insert(key.into(), e);
         let had_ttl = old.map(|o| o.has_expire()).unwrap_or(false);

@@ -835,7 +835,9 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
         let in_multi = client.multi.is_some();
         store.replay_mvcc.extend(pending_mvcc.take());
         store.begin_batch();
-        crate::commands::call::call(shared, store, &mut client, &mut out, &argv);
+        // Source::Aof: no key expires meanwhile (Redis's `server.loading`), and nothing
+        // executed reaches the write stream (the replicas and the AOF have it already).
+        crate::commands::call::call(shared, store, &mut client, &mut out, &argv, crate::commands::call::Source::Aof);
         crate::commands::call::source_command_failed(store, crate::commands::call::Source::Aof, &argv[0], &out.buf);
         if !in_multi || client.multi.is_none() {
             store.replay_mvcc.clear();
@@ -869,23 +871,11 @@ fn annotation(line: &[u8], mvcc: &mut Option<u64>) {
 pub fn load_at_boot(shared: &Shared, store: &mut Store) -> LoadStatus {
     store.aofrw.state = AofState::On;
     let started = std::time::Instant::now();
-    let status = with_loading(store, |st| load_files(shared, st));
+    let status = load_files(shared, store);
     if !matches!(status, LoadStatus::NotExist | LoadStatus::Failed | LoadStatus::OpenErr) {
         crate::log_notice!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64());
     }
     status
-}
-
-/// Runs `f` as a load: no key expires meanwhile (Redis's `server.loading`), and nothing
-/// executed reaches the write stream (the replicas and the AOF have it already).
-fn with_loading<R>(store: &mut Store, f: impl FnOnce(&mut Store) -> R) -> R {
-    let (was_loading, was_muted) = (store.replaying, store.stream.muted);
-    store.replaying = true;
-    store.stream.muted = true;
-    let r = f(store);
-    store.replaying = was_loading;
-    store.stream.muted = was_muted;
-    r
 }
 
 /// DEBUG LOADAOF: pending writes go to the file, the dataset is emptied and the AOF named
@@ -900,7 +890,7 @@ pub fn debug_loadaof(shared: &Shared, store: &mut Store) -> Result<(), Logged> {
     }
     store.aofrw.manifest = load_manifest_from_disk(&store.cfg)?;
     del_history_files(store);
-    let status = with_loading(store, |st| load_files(shared, st));
+    let status = load_files(shared, store);
     if !matches!(status, LoadStatus::Ok | LoadStatus::Empty) {
         return Err(Logged);
     }

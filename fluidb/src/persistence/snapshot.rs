@@ -78,7 +78,7 @@ pub fn load_at_boot(store: &mut Store) -> Result<(), BootError> {
     let data = fs::read(&path).map_err(|e| BootError::Io(format!("{}: {e}", path.display())))?;
     let mut lim = Limits::from_config(&store.cfg);
     lim.skip_checksum = store.skip_checksum_validation;
-    let keep_expired = store.is_replica;
+    let keep_expired = store.plain_replica();
     let mut info = load_into_with(&mut store.dbs, &mut store.clock, &lim, keep_expired, &data, |_| {})
         .map_err(BootError::Corrupt)?;
     note_boot_load(store, &mut info, started);
@@ -171,6 +171,11 @@ pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Re
 /// replica, or a master with a backlog) records it in the header (`repl-id`,
 /// `repl-offset`, `repl-stream-db`), as Redis does, so a restarted replica can continue
 /// with a partial resync.
+/// Whether the active link has a master history to record.
+fn l_has_history(store: &Store) -> bool {
+    store.repl.link.as_ref().is_some_and(|l| l.master_replid.len() == 40)
+}
+
 pub fn write_rdb<W: io::Write>(store: &Store, w: W, used_mem: u64, aof_base: bool) -> io::Result<(W, u64)> {
     let mut aux = header_aux(used_mem, crate::util::time::unix_secs(), aof_base);
     if store.is_replica || store.stream.backlog_active() {
@@ -178,6 +183,12 @@ pub fn write_rdb<W: io::Write>(store: &Store, w: W, used_mem: u64, aof_base: boo
         aux.insert(4, ("repl-stream-db", db.to_string().into_bytes()));
         aux.insert(5, ("repl-id", store.repl.replid.as_bytes().to_vec()));
         aux.insert(6, ("repl-offset", store.stream.offset().to_string().into_bytes()));
+    }
+    if let Some(l) = store.repl.link.as_ref().filter(|_| store.cfg.active_replica && l_has_history(store)) {
+        // KeyDB's field: where each master link is, so a restarted active node continues
+        // it with a partial resync.
+        let v = format!("{}:{}:{}:{}:{};", l.master_replid, l.master_offset, l.host, l.port, 0);
+        aux.push(("repl-masters", v.into_bytes()));
     }
     let mut w = RdbWriter::new(w, store.cfg.rdbcompression, store.cfg.rdbchecksum, &aux)?;
     w.key_delay = store.cfg.rdb_key_save_delay as i64;
@@ -201,7 +212,7 @@ pub fn load(store: &mut Store, path: &Path) -> Result<LoadInfo, String> {
 pub fn load_bytes(store: &mut Store, data: &[u8]) -> Result<LoadInfo, String> {
     let mut lim = Limits::from_config(&store.cfg);
     lim.skip_checksum = store.skip_checksum_validation;
-    let keep_expired = store.is_replica;
+    let keep_expired = store.plain_replica();
     let info = load_into(&mut store.dbs, &mut store.clock, &lim, keep_expired, data)?;
     store.rdb.last_load_keys_loaded = info.keys;
     store.rdb.last_load_keys_expired = info.expired;
@@ -265,6 +276,17 @@ pub fn load_into_with(
         dbs[k.db].insert(&k.key, e);
         progress(k.offset);
     })?;
+    for (db, stamp) in std::mem::take(&mut info.flushed) {
+        clock.observe(stamp);
+        dbs[db].tombs.flush(stamp);
+    }
+    for (db, key, stamp) in std::mem::take(&mut info.tombs) {
+        clock.observe(stamp);
+        if dbs[db].peek(&key).is_none_or(|e| e.mvcc < stamp) {
+            dbs[db].remove(&key);
+            dbs[db].tombs.bury(&key, stamp);
+        }
+    }
     info.keys -= expired.min(info.keys);
     info.expired = expired;
     info.expired_keys = expired_keys;

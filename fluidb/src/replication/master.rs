@@ -245,7 +245,9 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
     if store.repl.failover.is_some() {
         return ctx.out.error("-NOMASTERLINK Can't SYNC while failing over");
     }
-    if store.is_replica && !store.repl.link.as_ref().is_some_and(|l| l.is_connected()) {
+    // An active replica serves its own stream, with or without its master link (two
+    // nodes are each other's master at once).
+    if store.plain_replica() && !store.repl.link.as_ref().is_some_and(|l| l.is_connected()) {
         return ctx.out.error("-NOMASTERLINK Can't SYNC while not connected with my master");
     }
     let mut conf = ctx.client.replconf.clone();
@@ -511,7 +513,7 @@ pub fn cron(store: &mut Store, stalled: bool) {
         // its replicas pauses them): the stream must stop growing so a replica can catch
         // up with all of it (Redis's `areClientsPaused` check).
         let held = store.repl.failover.is_some() || store.pause.active().is_some() || stalled;
-        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.is_replica && !held {
+        if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.plain_replica() && !held {
             store.repl.last_ping = Some(now);
             store.stream.append_for_replicas(&[b"PING"]);
             feed(store);
@@ -529,7 +531,7 @@ pub fn cron(store: &mut Store, stalled: bool) {
         }
         // The soft limit is a matter of time, so it is checked here too.
         enforce_output_limits(store);
-    } else if store.stream.backlog_active() && !store.is_replica {
+    } else if store.stream.backlog_active() && !store.plain_replica() {
         let ttl = store.cfg.repl_backlog_ttl;
         if ttl > 0 && store.repl.no_replicas_since.is_some_and(|t| now.duration_since(t).as_secs() >= ttl as u64) {
             crate::log_notice!("Replication backlog freed after {ttl} seconds without connected replicas.");

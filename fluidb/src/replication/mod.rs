@@ -9,6 +9,7 @@
 //! offsets are equal, a promoted replica can continue the history (secondary ID), and
 //! chained replicas receive their master's stream byte for byte.
 
+pub mod active;
 pub mod failover;
 pub mod master;
 pub mod own_expires;
@@ -38,6 +39,10 @@ pub struct ReplicaConf {
     pub capa_psync2: bool,
     /// It attached with SYNC (no +FULLRESYNC line, no EOF-marked payload).
     pub old_sync: bool,
+    /// `capa activeExpire` (KeyDB): it expires keys by itself.
+    pub capa_active_expire: bool,
+    /// `REPLCONF uuid` (KeyDB's active replication): the replica node's UUID.
+    pub uuid: Option<active::Uuid>,
 }
 
 /// Counters of INFO stats.
@@ -76,6 +81,11 @@ pub struct ReplState {
     pub own_expires: own_expires::OwnExpires,
     /// A FAILOVER in progress.
     pub failover: Option<failover::Failover>,
+    /// Active replication: this node's identity and counters.
+    pub active: active::Active,
+    /// Active mode: master link positions read from the RDB file at boot, taken by the
+    /// links to the same masters when they start.
+    pub restored_masters: Vec<SavedLink>,
 }
 
 impl Default for ReplState {
@@ -95,6 +105,8 @@ impl Default for ReplState {
             acks: tokio::sync::watch::channel(0).0,
             own_expires: Default::default(),
             failover: None,
+            active: Default::default(),
+            restored_masters: Vec::new(),
         }
     }
 }
@@ -124,7 +136,7 @@ impl ReplState {
 /// `databasesCron`), under the store lock.
 pub fn cron(shared: &std::sync::Arc<crate::server::Shared>, store: &mut crate::server::store::Store) {
     failover::cron(shared, store);
-    if store.is_replica {
+    if store.plain_replica() {
         own_expires::expire_own_keys(store);
     }
     master::cron(store, shared.stalled());
@@ -147,7 +159,13 @@ pub fn continue_history_from_rdb(store: &mut crate::server::store::Store, info: 
         _ => None,
     };
     let db = aux(b"repl-stream-db").and_then(|d| d.parse::<usize>().ok()).filter(|&d| d < store.dbs.len());
-    if store.is_replica {
+    if store.cfg.active_replica {
+        // Where each master link was, for a partial resync once it reconnects.
+        if let Some(v) = aux(b"repl-masters") {
+            store.repl.restored_masters = parse_repl_masters(&v);
+        }
+    }
+    if store.plain_replica() {
         if let Some((id, off)) = history {
             store.repl.replid = id;
             store.repl.clear_id2();
@@ -164,8 +182,39 @@ pub fn continue_history_from_rdb(store: &mut crate::server::store::Store, info: 
         store.repl.second_offset = off as i64 + 1;
         store.repl.no_replicas_since = Some(Instant::now());
     }
+    if store.cfg.active_replica {
+        // Active nodes expire keys by themselves: no deletion is sent.
+        return;
+    }
     let del: &'static [u8] = if store.cfg.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
     for (db, key) in std::mem::take(&mut info.expired_keys) {
         store.stream.append(db, 0, &[bytes::Bytes::from_static(del), bytes::Bytes::from(key)]);
     }
+}
+
+/// A master link's position recorded in an RDB file (`repl-masters`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedLink {
+    pub replid: String,
+    pub offset: u64,
+    pub host: String,
+    pub port: u16,
+}
+
+/// Parses KeyDB's `repl-masters` AUX value: `<replid>:<offset>:<host>:<port>:<db>;` per
+/// master (the host may be an IPv6 address with colons: the fields are taken from both
+/// ends). Malformed entries are skipped.
+pub fn parse_repl_masters(v: &str) -> Vec<SavedLink> {
+    let mut out = Vec::new();
+    for entry in v.split(';').filter(|e| !e.is_empty()) {
+        let Some((replid, rest)) = entry.split_once(':') else { continue };
+        let Some((offset, rest)) = rest.split_once(':') else { continue };
+        let Some((rest, _db)) = rest.rsplit_once(':') else { continue };
+        let Some((host, port)) = rest.rsplit_once(':') else { continue };
+        let (Ok(offset), Ok(port)) = (offset.parse::<u64>(), port.parse::<u16>()) else { continue };
+        if replid.len() == 40 {
+            out.push(SavedLink { replid: replid.to_string(), offset, host: host.to_string(), port });
+        }
+    }
+    out
 }

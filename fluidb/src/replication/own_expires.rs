@@ -71,8 +71,6 @@ pub fn expire_own_keys(store: &mut Store) {
     let now = crate::util::time::unix_ms();
     let mut rng = rand::thread_rng();
     let (mut cycles, mut noexpire) = (0u64, 0u32);
-    // The deletions stay local: the stream is the master's.
-    let muted = std::mem::replace(&mut store.stream.muted, true);
     while !store.repl.own_expires.is_empty() {
         let i = rng.gen_range(0..store.repl.own_expires.len());
         let (key, dbs) = store.repl.own_expires.keys[i].clone();
@@ -96,8 +94,8 @@ pub fn expire_own_keys(store: &mut Store) {
             break;
         }
     }
-    crate::commands::call::flush_propagation(store, false);
-    store.stream.muted = muted;
+    // The deletions stay local: the stream is the master's.
+    store.pending_propagate.clear();
 }
 
 #[cfg(test)]

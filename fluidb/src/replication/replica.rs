@@ -11,8 +11,14 @@
 //!
 //! Commands from the master run through the same `call()` as everyone's, with the
 //! master client's flag (no READONLY, expired keys visible); the stream records are not
-//! re-encoded by `call()` (`WriteStream::muted`) but appended as the master sent them, so
-//! this node's offset is its master's and sub-replicas receive the same bytes.
+//! re-encoded by `call()` (their source, `Source::Master`, does not propagate) but
+//! appended as the master sent them, so this node's offset is its master's and
+//! sub-replicas receive the same bytes.
+//!
+//! In active mode (`active-replica yes`) the link keeps the master's replication ID and
+//! offset for itself, merges the master's snapshot instead of replacing the data, and
+//! applies RREPLAY frames by the rules of `replication::active`; this node's own stream
+//! stays its own.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +93,13 @@ pub struct Link {
     /// (`slave_read_repl_offset`: ahead of the applied offset while CLIENT PAUSE holds the
     /// stream back).
     pub read_offset: u64,
+    /// Active mode: the master's history this link follows, its replication ID and the
+    /// offset of the next byte to apply. They are the link's own: this node's stream has
+    /// its own ID and offset (a plain replica shares its master's).
+    pub master_replid: String,
+    pub master_offset: u64,
+    /// Active mode: the master's UUID, from the handshake.
+    pub peer_uuid: Option<super::active::Uuid>,
 }
 
 impl Link {
@@ -103,6 +116,18 @@ impl Link {
             sync_start: None,
             master_client: None,
             read_offset: 0,
+            master_replid: "?".into(),
+            master_offset: 0,
+            peer_uuid: None,
+        }
+    }
+
+    /// The PSYNC arguments of an active link: the master's history, or `? -1`.
+    fn psync_args(&self) -> (String, String) {
+        if self.master_replid.len() == 40 {
+            (self.master_replid.clone(), (self.master_offset + 1).to_string())
+        } else {
+            ("?".into(), "-1".into())
         }
     }
 
@@ -119,7 +144,16 @@ pub fn set_master(shared: &Arc<Shared>, store: &mut Store, host: String, port: u
     store.is_replica = true;
     let _ = crate::server::oom::apply(&store.cfg, true);
     store.repl.link_gen += 1;
-    store.repl.link = Some(Link::new(host.clone(), port));
+    let mut link = Link::new(host.clone(), port);
+    // A restarted active node continues where its link to this master was.
+    if let Some(i) =
+        store.repl.restored_masters.iter().position(|m| m.host.eq_ignore_ascii_case(&host) && m.port == port)
+    {
+        let m = store.repl.restored_masters.swap_remove(i);
+        link.master_replid = m.replid;
+        link.master_offset = m.offset;
+    }
+    store.repl.link = Some(link);
     let gen = store.repl.link_gen;
     tokio::spawn(run_link(shared.clone(), gen));
 }
@@ -343,21 +377,58 @@ async fn link_once(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
             crate::log_notice!("(Non critical) Master does not understand REPLCONF ip-address: {r}");
         }
     }
-    m.send(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]).await?;
+    let (active, my_uuid) = {
+        let st = shared.store.lock();
+        (st.cfg.active_replica, st.repl.active.uuid)
+    };
+    if active {
+        m.send(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2", b"capa", b"activeExpire"]).await?;
+    } else {
+        m.send(&[b"REPLCONF", b"capa", b"eof", b"capa", b"psync2"]).await?;
+    }
     let r = m.reply().await?;
     if r.starts_with('-') {
         crate::log_notice!("(Non critical) Master does not understand REPLCONF capa: {r}");
+    }
+    if active {
+        // KeyDB's active handshake: we tell our UUID, the master answers with its own.
+        m.send(&[b"REPLCONF", b"uuid", &my_uuid]).await?;
+        let r = m.reply().await?;
+        let peer = r.strip_prefix('+').and_then(|u| super::active::parse_uuid(u.as_bytes()));
+        match peer {
+            Some(u) if u == my_uuid => {
+                return Err(format!(
+                    "Active replication: the master at {host}:{port} has this node's own UUID {} (a copy of this \
+node's data directory?): refusing the link",
+                    String::from_utf8_lossy(&u)
+                ));
+            }
+            Some(u) => {
+                let mut st = shared.store.lock();
+                if st.repl.link_gen == gen {
+                    if let Some(l) = st.repl.link.as_mut() {
+                        l.peer_uuid = Some(u);
+                    }
+                }
+            }
+            None => crate::log_notice!("(Non critical) Master does not understand REPLCONF uuid: {r}"),
+        }
     }
 
     // PSYNC with our history: the master's we followed, or our own (as Redis 7.0, which
     // caches itself as master when it becomes a replica), so a failover's old master can
     // continue from the new one.
-    let (my_id, my_off, failover) = {
+    let (my_id, off, failover) = {
         let st = shared.store.lock();
-        (st.repl.replid.clone(), st.stream.offset(), super::failover::in_progress(&st))
+        match st.repl.link.as_ref().filter(|_| active) {
+            Some(l) => {
+                let (id, off) = l.psync_args();
+                (id, off, false)
+            }
+            None => (st.repl.replid.clone(), (st.stream.offset() + 1).to_string(), super::failover::in_progress(&st)),
+        }
     };
-    crate::log_notice!("Trying a partial resynchronization (request {my_id}:{}).", my_off + 1);
-    let off = (my_off + 1).to_string();
+    crate::log_notice!("Trying a partial resynchronization (request {my_id}:{off}).");
     // A master handing over its role (FAILOVER) asks the target to take it.
     let mut psync: Vec<&[u8]> = vec![b"PSYNC", my_id.as_bytes(), off.as_bytes()];
     if failover {
@@ -410,14 +481,37 @@ async fn after_psync(shared: &Arc<Shared>, gen: u64, mut m: MasterConn, reply: S
         }
         crate::log_notice!("Full resync from master: {id}:{off}");
         m.timeout_msg = TIMEOUT_TRANSFER;
-        full_sync(shared, gen, &mut m, id.to_string(), off).await?;
+        if shared.store.lock().cfg.active_replica {
+            full_sync_merge(shared, gen, &mut m, id.to_string(), off).await?;
+        } else {
+            full_sync(shared, gen, &mut m, id.to_string(), off).await?;
+        }
     } else if let Some(rest) = reply.strip_prefix("+CONTINUE") {
         let new_id = rest.trim();
         crate::log_notice!("Successful partial resynchronization with master.");
-        let mut st = shared.store.lock();
-        if st.repl.link_gen != gen {
-            return Ok(false);
+        let active = {
+            let mut st = shared.store.lock();
+            if st.repl.link_gen != gen {
+                return Ok(false);
+            }
+            let active = st.cfg.active_replica;
+            if active {
+                // The link's own history continues (possibly under a new ID); this
+                // node's stream and its replicas are not concerned.
+                if let Some(l) = st.repl.link.as_mut() {
+                    if new_id.len() == 40 {
+                        l.master_replid = new_id.to_string();
+                    }
+                }
+            }
+            active
+        };
+        if active {
+            crate::log_notice!("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
+            stream(shared, gen, m).await;
+            return Ok(true);
         }
+        let mut st = shared.store.lock();
         if !new_id.is_empty() && new_id != st.repl.replid {
             // The master continues our history under a new ID: keep the old one as the
             // secondary, and let our replicas reconnect to learn it.
@@ -494,18 +588,7 @@ async fn full_sync_in(
             l.sync_start = Some(Instant::now());
         }
     }
-    // The payload header, after any keepalive newlines.
-    let header = m.reply().await?;
-    let (eof_mark, size): (Option<Vec<u8>>, i64) = if let Some(mark) = header.strip_prefix("$EOF:") {
-        if mark.len() != 40 {
-            return Err(format!("Bad protocol from MASTER, the first byte is not '$': {header}"));
-        }
-        (Some(mark.as_bytes().to_vec()), -1)
-    } else if let Some(n) = header.strip_prefix('$').and_then(|n| n.parse::<i64>().ok()).filter(|&n| n >= 0) {
-        (None, n)
-    } else {
-        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
-    };
+    let (eof_mark, size) = payload_header(m).await?;
     let (to_disk, dir_file, tmp) = {
         let mut st = shared.store.lock();
         // Redis's `useDisklessLoad`: on-empty-db reads from the socket only into an empty
@@ -643,6 +726,86 @@ async fn full_sync_in(
     Ok(())
 }
 
+/// Reads the payload header, after any keepalive newlines: `$<size>` or, diskless,
+/// `$EOF:<40-byte mark>`; returns (mark, size), size -1 for diskless.
+async fn payload_header(m: &mut MasterConn) -> Result<(Option<Vec<u8>>, i64), String> {
+    let header = m.reply().await?;
+    if let Some(mark) = header.strip_prefix("$EOF:") {
+        if mark.len() != 40 {
+            return Err(format!("Bad protocol from MASTER, the first byte is not '$': {header}"));
+        }
+        return Ok((Some(mark.as_bytes().to_vec()), -1));
+    }
+    match header.strip_prefix('$').and_then(|n| n.parse::<i64>().ok()).filter(|&n| n >= 0) {
+        Some(n) => Ok((None, n)),
+        None => Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
+        )),
+    }
+}
+
+/// Active mode's full sync: the master's snapshot is **merged** into our data, key by
+/// key, newest stamp winning, tombstones included (`active::merge_snapshot`), while
+/// clients and other links keep writing. This node keeps its data, UUID, replication ID
+/// and offset; the link takes the master's ID and offset.
+async fn full_sync_merge(
+    shared: &Arc<Shared>,
+    gen: u64,
+    m: &mut MasterConn,
+    id: String,
+    offset: u64,
+) -> Result<(), String> {
+    {
+        let mut st = shared.store.lock();
+        if let Some(l) = st.repl.link.as_mut() {
+            l.state = LinkState::Transfer;
+            l.sync_size = -1;
+            l.async_loading = true;
+            l.sync_read = 0;
+            l.sync_start = Some(Instant::now());
+        }
+    }
+    let (eof_mark, size) = payload_header(m).await?;
+    if let Some(l) = shared.store.lock().repl.link.as_mut() {
+        l.sync_size = size;
+    }
+    crate::log_notice!(
+        "MASTER <-> REPLICA sync: receiving {} from master to merge it",
+        if size >= 0 { format!("{size} bytes") } else { "streamed RDB".to_string() }
+    );
+    let data = receive_payload(shared, gen, m, eof_mark.as_deref(), size, None).await?;
+    let (lim, ndb) = {
+        let st = shared.store.lock();
+        (crate::persistence::rdb::load::Limits::from_config(&st.cfg), st.dbs.len())
+    };
+    let parsed = tokio::task::spawn_blocking(move || {
+        let mut keys = Vec::new();
+        crate::persistence::rdb::file::load_rdb(&data, &lim, ndb, |k| keys.push(k))
+            .map(|info| (keys, info))
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("loading task: {e}"))?;
+    let (keys, info) = parsed.map_err(|e| format!("Failed trying to load the MASTER synchronization DB: {e}"))?;
+    let merged = super::active::merge_snapshot(shared, gen, keys, info).await?;
+    let mut st = shared.store.lock();
+    if st.repl.link_gen != gen {
+        return Err("master changed during the sync".into());
+    }
+    if let Some(l) = st.repl.link.as_mut() {
+        l.master_replid = id;
+        l.master_offset = offset;
+        l.sync_start = None;
+        l.async_loading = false;
+    }
+    crate::log_notice!(
+        "MASTER <-> REPLICA sync: merged the master's snapshot: {} keys taken, {} kept (newer here)",
+        merged.taken,
+        merged.kept
+    );
+    Ok(())
+}
+
 /// Reads the snapshot: `size` bytes, or up to the EOF mark (diskless); into `tmp` when
 /// given (returns nothing then) or into memory.
 async fn receive_payload(
@@ -768,6 +931,12 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
     let mut parser = Parser::new();
     let mut argv: Vec<Bytes> = Vec::new();
     let mut batch: Vec<Vec<Bytes>> = Vec::new();
+    // Active mode: bytes of the master's stream each batched command took (the link's
+    // offset moves by them once applied), and a transaction's frames until its EXEC.
+    let active = shared.store.lock().cfg.active_replica;
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut consumed = 0usize;
+    let mut tx: Option<Vec<super::active::Frame>> = None;
     let mut out = Reply::new();
     let mut ack_timer = tokio::time::interval(Duration::from_secs(1));
     ack_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -787,8 +956,14 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
         while paused.is_none() {
             let mut proto_err = None;
             while batch.len() < MAX_BATCH {
-                match parser.next_command(&mut buf, &lim, &mut argv) {
-                    Ok(true) => batch.push(std::mem::take(&mut argv)),
+                let before = buf.len();
+                let r = parser.next_command(&mut buf, &lim, &mut argv);
+                consumed += before - buf.len();
+                match r {
+                    Ok(true) => {
+                        batch.push(std::mem::take(&mut argv));
+                        sizes.push(std::mem::take(&mut consumed));
+                    }
                     Ok(false) => break,
                     Err(e) => {
                         proto_err = Some(e.0);
@@ -798,12 +973,18 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             }
             let full = batch.len() >= MAX_BATCH;
             if !batch.is_empty() {
-                match apply(shared, gen, &mut client, &mut out, &batch) {
+                let applied = if active {
+                    apply_active(shared, gen, &mut client, &mut out, &batch, &sizes, &mut tx)
+                } else {
+                    apply(shared, gen, &mut client, &mut out, &batch)
+                };
+                match applied {
                     Some(a) => {
                         if a.ack.is_some() {
                             pending_ack = a.ack;
                         }
                         batch.drain(..a.done);
+                        sizes.drain(..a.done.min(sizes.len()));
                         paused = a.paused;
                     }
                     None => break 'link "master changed".to_string(),
@@ -847,7 +1028,7 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             },
             _ = pause_ended(paused.as_mut()) => pause_over = true,
             _ = ack_timer.tick() => {
-                let off = shared.store.lock().stream.offset();
+                let off = ack_offset(&shared.store.lock());
                 if send_ack(&mut wr, off, timeout).await.is_err() {
                     break 'link "error writing to MASTER".to_string();
                 }
@@ -871,6 +1052,92 @@ async fn stream(shared: &Arc<Shared>, gen: u64, m: MasterConn) {
             l.down_since = Some(Instant::now());
         }
     }
+}
+
+/// The offset to acknowledge: the master's stream applied so far, which is our own
+/// stream's offset on a plain replica and the link's own offset in active mode.
+fn ack_offset(st: &Store) -> u64 {
+    match st.repl.link.as_ref().filter(|_| st.cfg.active_replica) {
+        Some(l) => l.master_offset,
+        None => st.stream.offset(),
+    }
+}
+
+/// Active mode: applies a batch of the master's stream under the store lock. RREPLAY
+/// frames are judged and applied (`active::apply_frame`), a transaction's frames once
+/// its EXEC frame arrives, all under one lock; a plain write (a master that is not
+/// active) is applied as a peer's write stamped by our clock. Nothing is appended to our
+/// stream: the link's offset moves instead. None if the master changed meanwhile.
+fn apply_active(
+    shared: &Shared,
+    gen: u64,
+    client: &mut Client,
+    out: &mut Reply,
+    batch: &[Vec<Bytes>],
+    sizes: &[usize],
+    tx: &mut Option<Vec<super::active::Frame>>,
+) -> Option<Applied> {
+    use super::active;
+    let mut st = shared.lock_store();
+    if st.repl.link_gen != gen {
+        return None;
+    }
+    let mut res = Applied { ack: None, done: 0, paused: None };
+    st.begin_batch();
+    let ndb = st.dbs.len();
+    for (argv, &size) in batch.iter().zip(sizes) {
+        if let Some(w) = crate::server::pause::must_wait(&mut st, client, argv) {
+            res.paused = Some(w);
+            break;
+        }
+        res.done += 1;
+        let name = &argv[0];
+        if name.eq_ignore_ascii_case(b"rreplay") {
+            match active::parse_frame(argv, ndb) {
+                Ok(f) => {
+                    let payload_name = active::parse_payload(&f.payload).and_then(|a| a.into_iter().next());
+                    match payload_name {
+                        Some(n) if n.eq_ignore_ascii_case(b"multi") => *tx = Some(Vec::new()),
+                        Some(n) if n.eq_ignore_ascii_case(b"exec") => {
+                            for f in tx.take().unwrap_or_default() {
+                                active::apply_frame(shared, &mut st, client, out, &f);
+                            }
+                        }
+                        _ => match tx.as_mut() {
+                            Some(t) if t.len() < active::MAX_TX_FRAMES => t.push(f),
+                            _ => active::apply_frame(shared, &mut st, client, out, &f),
+                        },
+                    }
+                }
+                Err(e) => crate::log_warning!("Active replication: bad RREPLAY frame from MASTER: {e}"),
+            }
+        } else if argv.len() >= 2 && name.eq_ignore_ascii_case(b"replconf") && argv[1].eq_ignore_ascii_case(b"getack") {
+            // Acknowledged with the offset before the GETACK itself, as Redis does.
+            res.ack = Some(ack_offset(&st));
+        } else if !name.eq_ignore_ascii_case(b"ping") && !name.eq_ignore_ascii_case(b"select") {
+            let is_write = crate::commands::call::resolve(crate::commands::table::CommandTable::get(), argv)
+                .is_ok_and(|c| c.def.flags & crate::commands::table::flags::WRITE != 0);
+            if is_write {
+                let now = st.now_ms();
+                let mvcc = st.clock.next(now);
+                crate::commands::call::call(shared, &mut st, client, out, argv, Source::Peer { mvcc });
+                out.buf.clear();
+                let _ = out.take_errors();
+            }
+        } else if name.eq_ignore_ascii_case(b"select") {
+            // A plain master's database switch: its next writes go there.
+            if let Some(d) = argv.get(1).and_then(|d| crate::util::numeric::string2ll(d)) {
+                if d >= 0 && (d as usize) < ndb {
+                    client.db = d as usize;
+                }
+            }
+        }
+        if let Some(l) = st.repl.link.as_mut() {
+            l.master_offset += size as u64;
+        }
+    }
+    st.end_batch();
+    Some(res)
 }
 
 /// Sends REPLCONF ACK; a master that stopped reading makes it fail after `repl-timeout`.
@@ -911,7 +1178,6 @@ fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch:
     }
     let mut res = Applied { ack: None, done: 0, paused: None };
     st.begin_batch();
-    st.executing_master = true;
     let mut raw = Vec::with_capacity(256);
     for argv in batch {
         if let Some(w) = crate::server::pause::must_wait(&mut st, client, argv) {
@@ -925,9 +1191,7 @@ fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch:
             // Redis acknowledges the offset before the GETACK itself.
             res.ack = Some(st.stream.offset());
         } else {
-            st.stream.muted = true;
-            crate::commands::call::call(shared, &mut st, client, out, argv);
-            st.stream.muted = false;
+            crate::commands::call::call(shared, &mut st, client, out, argv, Source::Master);
             crate::commands::call::source_command_failed(&mut st, Source::Master, &argv[0], &out.buf);
             out.buf.clear();
             let _ = out.take_errors();
@@ -938,7 +1202,6 @@ fn apply(shared: &Shared, gen: u64, client: &mut Client, out: &mut Reply, batch:
         let db = client.db;
         st.stream.append_raw(&raw, db);
     }
-    st.executing_master = false;
     st.end_batch();
     Some(res)
 }

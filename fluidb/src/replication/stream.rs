@@ -264,10 +264,15 @@ pub struct WriteStream {
     /// A copy of every byte appended, for the AOF (`persistence::aof` drains it at the end
     /// of each batch); None while the AOF is off.
     pub aof_tap: Option<Vec<u8>>,
-    /// Set while a replica applies its master's stream: the commands it executes are not
-    /// re-encoded; the master's bytes are appended as they are ([`Self::append_raw`]), so
-    /// this node's offsets equal its master's and sub-replicas get the stream unchanged.
-    pub muted: bool,
+    /// Active replication: this node's UUID. Each write then goes to the replicas as an
+    /// `RREPLAY <uuid> <payload> <db> <mvcc> <trailer>` frame (KeyDB's form, see
+    /// `replication::active`), and to the AOF as the plain command.
+    pub active: Option<[u8; 36]>,
+    /// The database the AOF was last told about with SELECT (active mode, where the
+    /// replicas' frames carry their database and need no SELECT).
+    aof_last_db: Option<usize>,
+    /// Scratch buffer for a frame's payload.
+    frame_buf: Vec<u8>,
     /// `aof-timestamp-enabled`: the AOF gets a `#TS:<unix time>` annotation before the
     /// first write of every second, as Redis writes it.
     pub aof_timestamps: bool,
@@ -336,7 +341,9 @@ impl WriteStream {
     pub fn new(backlog_size: usize) -> Self {
         WriteStream {
             aof_tap: None,
-            muted: false,
+            active: None,
+            aof_last_db: None,
+            frame_buf: Vec::new(),
             aof_timestamps: false,
             aof_last_ts: 0,
             aof_mvcc: false,
@@ -361,8 +368,8 @@ impl WriteStream {
     /// (PUBLISH, as Redis's `PROPAGATE_REPL`); a SELECT before it goes to both, so they
     /// stay in the same database.
     pub fn append_to(&mut self, db: usize, mvcc: u64, argv: &[Bytes], repl_only: bool) {
-        if self.muted {
-            return;
+        if self.active.is_some() {
+            return self.append_frame(db, mvcc, argv, b"", repl_only);
         }
         if let (true, Some(t)) = (self.aof_timestamps, self.aof_tap.as_mut()) {
             let now = crate::util::time::unix_secs();
@@ -402,6 +409,58 @@ impl WriteStream {
         if repl_only {
             self.aof_tap = aof;
         }
+        self.records += 1;
+        self.last_mvcc = mvcc;
+    }
+
+    /// Active mode: appends one write as an RREPLAY frame for the replicas (with
+    /// `trailer`, the fluidB arguments KeyDB ignores, when not empty) and as the plain
+    /// command for the AOF (unless `repl_only`).
+    pub fn append_frame(&mut self, db: usize, mvcc: u64, argv: &[Bytes], trailer: &[u8], repl_only: bool) {
+        let Some(uuid) = self.active else { return self.append_to(db, mvcc, argv, repl_only) };
+        let mut payload = std::mem::take(&mut self.frame_buf);
+        payload.clear();
+        let mut hdr = [0u8; 24];
+        let n = header(&mut hdr, b'*', argv.len());
+        payload.extend_from_slice(&hdr[..n]);
+        for a in argv {
+            let n = header(&mut hdr, b'$', a.len());
+            payload.extend_from_slice(&hdr[..n]);
+            payload.extend_from_slice(a);
+            payload.extend_from_slice(b"\r\n");
+        }
+        if !repl_only {
+            if let Some(t) = self.aof_tap.as_mut() {
+                if self.aof_last_db != Some(db) {
+                    let mut b = itoa::Buffer::new();
+                    encode_command(t, &[b"SELECT", b.format(db).as_bytes()]);
+                    self.aof_last_db = Some(db);
+                }
+                if mvcc != 0 && self.aof_mvcc {
+                    let mut b = itoa::Buffer::new();
+                    t.extend_from_slice(b"#mvcc:");
+                    t.extend_from_slice(b.format(mvcc).as_bytes());
+                    t.extend_from_slice(b"\r\n");
+                }
+                t.extend_from_slice(&payload);
+            }
+        }
+        let aof = self.aof_tap.take();
+        let mut dbs = itoa::Buffer::new();
+        let mut ms = itoa::Buffer::new();
+        let mut args: [&[u8]; 6] =
+            [b"RREPLAY", &uuid, &payload, dbs.format(db).as_bytes(), ms.format(mvcc).as_bytes(), trailer];
+        let argc = if trailer.is_empty() { 5 } else { 6 };
+        let n = header(&mut hdr, b'*', argc);
+        self.push_bytes(&hdr[..n]);
+        for a in args.iter_mut().take(argc) {
+            let n = header(&mut hdr, b'$', a.len());
+            self.push_bytes(&hdr[..n]);
+            self.push_bytes(a);
+            self.push_bytes(b"\r\n");
+        }
+        self.aof_tap = aof;
+        self.frame_buf = payload;
         self.records += 1;
         self.last_mvcc = mvcc;
     }
@@ -482,6 +541,7 @@ impl WriteStream {
     /// file must say which database its first command is for).
     pub fn reset_db(&mut self) {
         self.last_db = None;
+        self.aof_last_db = None;
     }
 
     #[inline]

@@ -245,7 +245,7 @@ fn serve_key(shared: &Shared, store: &mut Store, db: usize, key: &Bytes) {
         let mut out = Reply::new();
         out.resp3 = w.resp3;
         let argv = w.argv.clone();
-        let flow = call(shared, store, &mut client, &mut out, &argv);
+        let flow = call(shared, store, &mut client, &mut out, &argv, crate::commands::call::Source::Client);
         if flow == Flow::Block {
             // Still nothing for it (it stays blocked where it was).
             continue;

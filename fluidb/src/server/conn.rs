@@ -14,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener};
 use super::client::{Client, ClientShared, ReplyMode, NO_RESIZE, PROTO_REPLY_CHUNK_BYTES};
 use super::workers::{NewConn, Workers};
 use super::Shared;
+use crate::commands::call::Source;
 use crate::commands::{call, Flow};
 use crate::protocol::{ParseLimits, Parser, Reply};
 
@@ -410,7 +411,7 @@ async fn run_batch<S: AsyncRead + AsyncWrite + Unpin>(
                 let class = client.obuf_class();
                 let rbs = client.shared.bufs.rbs.load(Ordering::Relaxed);
                 out.limit = class.map_or(usize::MAX, |c| client.shared.limits().reply_limit(c, rbs));
-                let flow = call(shared, &mut st, client, out, argv);
+                let flow = call(shared, &mut st, client, out, argv, Source::Client);
                 apply_reply_mode(client, out, mark);
                 // Past its output buffer limit the client is closed without its replies,
                 // and runs nothing more (Redis's `closeClientOnOutputBufferLimitReached`).

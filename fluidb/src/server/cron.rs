@@ -70,7 +70,7 @@ pub async fn active_expire_cycle(shared: &Shared) {
             if !st.active_expire_enabled || st.pause.active().is_some() {
                 return;
             }
-            if st.is_replica {
+            if st.plain_replica() {
                 // A replica expires only the keys its own clients gave a TTL
                 // (`replication::own_expires`, from the replication cron).
                 return;

@@ -69,7 +69,7 @@ fn load(shared: &Arc<Shared>, done: impl FnOnce(&Arc<Shared>, &mut crate::server
         let mut lim = Limits::from_config(&st.cfg);
         lim.skip_checksum = st.skip_checksum_validation;
         let file = st.cfg.dbfilename.clone();
-        (snapshot::rdb_path(&st), lim, st.is_replica, st.dbs.len(), st.clock.clone(), progress, file)
+        (snapshot::rdb_path(&st), lim, st.plain_replica(), st.dbs.len(), st.clock.clone(), progress, file)
     };
     let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut dbs: Vec<crate::keyspace::Db> = (0..databases).map(crate::keyspace::Db::new).collect();

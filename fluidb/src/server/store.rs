@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use bytes::Bytes;
 
+use crate::commands::call::Source;
 use crate::config::Config;
 use crate::keyspace::db::NO_EXPIRE;
 use crate::keyspace::{Db, Entry, MvccClock, Value};
@@ -204,6 +205,9 @@ pub struct Propagated {
     /// For the replicas only, not the AOF (PUBLISH: Redis's `PROPAGATE_REPL`).
     pub repl_only: bool,
     pub argv: Vec<Bytes>,
+    /// Active mode: the frame's fluidB trailer (the bases of its keys; see
+    /// `replication::active`); empty for a frame peers apply by the newest-write rule.
+    pub trailer: Vec<u8>,
 }
 
 /// The state commands execute against.
@@ -268,13 +272,13 @@ pub struct Store {
     pub replay_mvcc: std::collections::VecDeque<u64>,
     /// Replication: history, attached replicas, the link to our master.
     pub repl: crate::replication::ReplState,
-    /// Set while commands from this node's master execute (a replica shows them keys
-    /// that are logically expired: only the master decides when they go).
-    pub executing_master: bool,
-    /// Set while the AOF is replayed in place (Redis's `server.loading` for that load): no
-    /// key expires and an expiry in the past does not delete. (A boot load of the RDB file
-    /// is `loading`, which decodes into fresh databases.)
-    pub replaying: bool,
+    /// Where the command executing now comes from (`commands::call::Source`), set by
+    /// `call()` for the duration of the command: a plain replica shows its master's
+    /// commands keys that are logically expired (only the master decides when they go);
+    /// while the AOF is replayed no key expires and an expiry in the past does not delete
+    /// (Redis's `server.loading` for that load; a boot load of the RDB file is `loading`,
+    /// which decodes into fresh databases).
+    pub source: crate::commands::call::Source,
     /// DEBUG SET-SKIP-CHECKSUM-VALIDATION: RDB files and RESTORE payloads are loaded
     /// without checking their CRC64.
     pub skip_checksum_validation: bool,
@@ -314,8 +318,7 @@ impl Store {
             child_info: Default::default(),
             replay_mvcc: Default::default(),
             repl: Default::default(),
-            executing_master: false,
-            replaying: false,
+            source: crate::commands::call::Source::Client,
             skip_checksum_validation: false,
             pause_cron: false,
             shutdown: Default::default(),
@@ -326,17 +329,31 @@ impl Store {
         }
     }
 
+    /// Whether the AOF is being replayed (the command executing comes from it).
+    #[inline]
+    pub fn replaying(&self) -> bool {
+        self.source == Source::Aof
+    }
+
+    /// Whether this node follows a master as a plain (not active) replica: its master
+    /// decides when keys expire, and its stream is its master's. An active replica
+    /// expires its keys itself, like a master.
+    #[inline]
+    pub fn plain_replica(&self) -> bool {
+        self.is_replica && !self.cfg.active_replica
+    }
+
     /// Redis's `checkAlreadyExpired`: whether a command setting expiry time `when` must
     /// delete the key at once. Never while loading (a later command of the file may act
     /// on the key) nor on a replica (its master decides).
     pub fn already_expired(&self, when: i64, now_ms: i64) -> bool {
-        when <= now_ms && !self.replaying && !self.is_replica
+        when <= now_ms && !self.replaying() && !self.plain_replica()
     }
 
     /// Deletes `key` if it is logically expired (on a master); returns true if the key is
     /// expired (deleted or, on a replica, hidden).
     pub fn expire_if_needed(&mut self, db: usize, key: &[u8], now_ms: i64) -> bool {
-        if self.dbs[db].expires.is_empty() || self.replaying {
+        if self.dbs[db].expires.is_empty() || self.replaying() {
             // No key of this db has a TTL (nothing to look up), or the dataset is being
             // loaded: nothing expires before the load is over.
             return false;
@@ -350,8 +367,8 @@ impl Store {
         }
         // Replicas hide expired keys; during CLIENT PAUSE nothing is deleted either, so a
         // paused node writes nothing to its stream (Redis 7.0 pauses expiry too).
-        if self.is_replica {
-            return !self.executing_master;
+        if self.plain_replica() {
+            return self.source != Source::Master;
         }
         if self.pause.active().is_some() {
             return true;
@@ -370,12 +387,19 @@ impl Store {
         self.stats.expired_keys += 1;
         self.watch.touch_deleted(db, key);
         self.notify(notify::EXPIRED, "expired", key, db);
+        if self.cfg.active_replica {
+            // Every active node expires keys by itself and sends no deletion: the key's
+            // state ("expired at its TTL") keeps the stamp of the write that set it.
+            self.dbs[db].tombs.bury(key, e.mvcc.max(1));
+            return;
+        }
         self.pending_propagate.push(Propagated {
             db,
             mvcc: 0,
             expired: true,
             repl_only: false,
             argv: vec![Bytes::from_static(if lazy { b"UNLINK" } else { b"DEL" }), Bytes::copy_from_slice(key)],
+            trailer: Vec::new(),
         });
     }
 
@@ -405,7 +429,7 @@ impl Store {
     /// it, as Redis's `lookupKeyWrite` forces, so the write starts from no key.
     #[inline]
     pub fn lookup_write(&mut self, db: usize, key: &[u8], now_ms: i64) -> Option<&mut Entry> {
-        if self.expire_if_needed(db, key, now_ms) && self.is_replica && !self.executing_master {
+        if self.expire_if_needed(db, key, now_ms) && self.plain_replica() && self.source != Source::Master {
             self.delete_expired(db, key);
         }
         let (lfu, factor, decay) = self.lfu_params();
@@ -521,7 +545,7 @@ impl Store {
     /// gave a TTL, so that the replica expires it (Redis's `rememberSlaveKeyWithExpire`,
     /// which tracks databases 0..63 only).
     pub fn remember_replica_expire(&mut self, db: usize, key: &[u8]) {
-        if self.is_replica && !self.executing_master && !self.cfg.replica_read_only {
+        if self.plain_replica() && self.source != Source::Master && !self.cfg.replica_read_only {
             // No master will delete it: the replica's cron will (`replication::own_expires`).
             self.repl.own_expires.remember(db, key);
         }

@@ -60,7 +60,7 @@ impl Local {
         let argv: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         let (client, out, _) = &mut self.clients[c];
         let mut st = self.shared.store.lock();
-        call(&self.shared, &mut st, client, out, &argv);
+        call(&self.shared, &mut st, client, out, &argv, fluidb::commands::call::Source::Client);
         std::mem::take(&mut out.buf)
     }
 

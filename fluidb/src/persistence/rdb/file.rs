@@ -34,6 +34,11 @@ pub const OP_EOF: u8 = 255;
 
 /// The AUX field carrying a key's write timestamp (KeyDB's name).
 pub const AUX_MVCC: &[u8] = b"mvcc-tstamp";
+/// Active replication's tombstones (`keyspace::db::Tombstones`): one AUX field per
+/// deleted key, `<stamp>:<key>`, in the database section it belongs to, and the
+/// database's flush stamp. Redis and KeyDB skip AUX fields they do not know.
+pub const AUX_TOMB: &[u8] = b"fluidb-tomb";
+pub const AUX_FLUSHED: &[u8] = b"fluidb-flushed";
 
 /// Flush the write buffer past this size.
 const CHUNK: usize = 64 << 10;
@@ -130,10 +135,22 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a whole database.
     pub fn db(&mut self, db: &Db) -> io::Result<()> {
-        if db.is_empty() {
+        if db.is_empty() && db.tombs.is_empty() && db.tombs.flushed == 0 {
             return Ok(());
         }
         self.select_db(db.id, db.len(), db.expires.len())?;
+        if db.tombs.flushed != 0 {
+            let mut b = itoa::Buffer::new();
+            self.aux(AUX_FLUSHED, b.format(db.tombs.flushed).as_bytes())?;
+        }
+        let mut v = Vec::new();
+        for (k, stamp) in &db.tombs.keys {
+            v.clear();
+            v.extend_from_slice(itoa::Buffer::new().format(*stamp).as_bytes());
+            v.push(b':');
+            v.extend_from_slice(k);
+            self.aux(AUX_TOMB, &v)?;
+        }
         for (k, e) in db.main.iter() {
             self.key(k.as_bytes(), e)?;
         }
@@ -203,6 +220,9 @@ pub struct LoadInfo {
     /// Those keys (database, name): a master restarting from the file propagates their
     /// deletion, as Redis does.
     pub expired_keys: Vec<(usize, Vec<u8>)>,
+    /// Active replication's tombstones (database, key, stamp) and flush stamps.
+    pub tombs: Vec<(usize, Vec<u8>, u64)>,
+    pub flushed: Vec<(usize, u64)>,
 }
 
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
@@ -265,6 +285,14 @@ pub fn load_rdb(
                 if k == AUX_MVCC {
                     let s = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
                     mvcc = Some(s.ok_or_else(|| r.err("invalid mvcc-tstamp"))?);
+                } else if k == AUX_TOMB {
+                    let colon = v.iter().position(|&c| c == b':').ok_or_else(|| r.err("invalid fluidb-tomb"))?;
+                    let stamp = std::str::from_utf8(&v[..colon]).ok().and_then(|s| s.parse::<u64>().ok());
+                    let stamp = stamp.filter(|&s| s != 0).ok_or_else(|| r.err("invalid fluidb-tomb"))?;
+                    info.tombs.push((db, v[colon + 1..].to_vec(), stamp));
+                } else if k == AUX_FLUSHED {
+                    let stamp = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
+                    info.flushed.push((db, stamp.ok_or_else(|| r.err("invalid fluidb-flushed"))?));
                 } else {
                     info.aux.push((k, v));
                 }

@@ -1,0 +1,723 @@
+//! Active replication: nodes that replicate each other and all accept writes
+//! (`active-replica yes`), KeyDB's wire format with fluidB's rules for conflicts.
+//!
+//! **Identity.** Each node has a UUID, kept in `fluidb-node.uuid` in its data directory
+//! so it survives restarts (KeyDB makes a new one at every start, and then fails to
+//! recognise echoes of its own older writes). A link to a peer reporting our own UUID (a
+//! cloned data directory) is refused.
+//!
+//! **Frames.** In active mode every write this node's clients make goes to its replicas
+//! as `RREPLAY <origin-uuid> <payload> <db> <mvcc> [<trailer>]` (`WriteStream::
+//! append_frame`), where payload is the command's RESP multibulk and mvcc its stamp. The
+//! trailer is fluidB's and KeyDB ignores it:
+//! - `w:<b1>,<b2>,...`: a write, with the stamp each key of the command had before it
+//!   (its *base*, in the order the command table finds the keys);
+//! - `s:`: a *state frame*: the payload (`RESTORE key pxat dump REPLACE ABSTTL`, or
+//!   `DEL key`) is the key's whole state at stamp mvcc, not a new write.
+//!
+//! **Applying a peer's write** ([`apply_frame`]) to keys with local stamps `L`:
+//! - every base equals its `L`: the origin had our exact state, so replaying the command
+//!   gives the origin's result byte for byte; it is applied with the origin's stamp;
+//! - otherwise the writes were concurrent. For each key where our state is newer (`L >
+//!   mvcc`) we re-assert it: a state frame goes into our stream, so the origin (and every
+//!   node) ends with the newest state. Where the incoming write is newer, we keep ours
+//!   until the origin's state frame arrives: the origin re-asserts when our concurrent,
+//!   older write reaches it. Nothing is guessed.
+//! - counters (INCR, INCRBY, DECR, DECRBY on an integer) commute: a concurrent increment
+//!   is added to whatever the key holds, so concurrent increments on different nodes all
+//!   count; the key keeps the newer of the two stamps, and a node whose state is newer
+//!   re-asserts it, so an overwrite concurrent with increments ends as the newest write
+//!   plus the increments it had not seen, on every node.
+//! - a state frame is taken when it is newer than our state and re-asserted against
+//!   when older; an equal stamp is the same state.
+//! - KeyDB's frames carry no trailer: they are applied when newer than every key they
+//!   touch and skipped otherwise.
+//!
+//! **Deletes** leave a tombstone (`keyspace::db::Tombstones`) with the delete's stamp, so
+//! an older write to the key loses against it and no merge brings the key back.
+
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::commands::call::{Ctx, Source};
+use crate::commands::table::{flags, CommandTable};
+use crate::protocol::Reply;
+use crate::server::client::Client;
+use crate::server::store::Store;
+use crate::server::Shared;
+
+/// Length of a UUID in its text form.
+pub const UUID_LEN: usize = 36;
+/// A node's UUID as 36 lowercase hex-and-dash characters (the form on the wire).
+pub type Uuid = [u8; UUID_LEN];
+
+/// The file in the data directory that keeps the node's UUID.
+pub const UUID_FILE: &str = "fluidb-node.uuid";
+
+/// Most keys one frame may name in its trailer (a command with more keys than this is
+/// applied by the newest-write rule alone, as a KeyDB frame).
+pub const MAX_TRAILER_KEYS: usize = 4096;
+
+/// Most frames of one transaction held until its EXEC (beyond, they apply one by one).
+pub const MAX_TX_FRAMES: usize = 100_000;
+
+/// A fresh random (version 4) UUID.
+pub fn new_uuid() -> Uuid {
+    let mut b: [u8; 16] = rand::random();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex = b"0123456789abcdef";
+    let mut out = [b'-'; UUID_LEN];
+    let mut o = 0;
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            o += 1; // the dash
+        }
+        out[o] = hex[(byte >> 4) as usize];
+        out[o + 1] = hex[(byte & 15) as usize];
+        o += 2;
+    }
+    out
+}
+
+/// Parses a UUID in its text form (any case); None unless it is one.
+pub fn parse_uuid(s: &[u8]) -> Option<Uuid> {
+    if s.len() != UUID_LEN {
+        return None;
+    }
+    let mut out = [0u8; UUID_LEN];
+    for (i, &c) in s.iter().enumerate() {
+        let dash = matches!(i, 8 | 13 | 18 | 23);
+        out[i] = match c {
+            b'-' if dash => b'-',
+            b'0'..=b'9' | b'a'..=b'f' if !dash => c,
+            b'A'..=b'F' if !dash => c.to_ascii_lowercase(),
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+/// The node's tag in its stamps (`MvccClock::set_node_tag`): bits of a hash of its
+/// UUID, so that two nodes writing in the same millisecond make different stamps.
+pub fn node_tag(u: &Uuid) -> u64 {
+    u.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ c as u64).wrapping_mul(0x100_0000_01b3)) >> 54
+}
+
+/// The all-zero UUID, which no node has (KeyDB's "nil").
+pub fn is_nil(u: &Uuid) -> bool {
+    u.iter().all(|&c| c == b'0' || c == b'-')
+}
+
+/// The node's UUID from `dir/fluidb-node.uuid`, or a new one written there. A file that
+/// cannot be read or written is logged and a UUID for this run is used.
+pub fn load_or_create_uuid(dir: &Path) -> Uuid {
+    let path = dir.join(UUID_FILE);
+    if let Ok(text) = std::fs::read(&path) {
+        let text = text.trim_ascii();
+        if let Some(u) = parse_uuid(text).filter(|u| !is_nil(u)) {
+            return u;
+        }
+        crate::log_warning!("{} does not hold a UUID: making a new one", path.display());
+    }
+    let u = new_uuid();
+    let tmp = dir.join(format!("{UUID_FILE}.tmp"));
+    let write = std::fs::write(&tmp, [&u[..], b"\n"].concat()).and_then(|_| std::fs::rename(&tmp, &path));
+    if let Err(e) = write {
+        crate::log_warning!("Can't save the node UUID in {}: {e} (it will change at restart)", path.display());
+    }
+    u
+}
+
+/// Counters of INFO replication's active fields.
+#[derive(Debug, Default, Clone)]
+pub struct ActiveStats {
+    /// Peer writes applied.
+    pub frames_applied: u64,
+    /// Peer writes skipped because our state of their keys was newer.
+    pub frames_superseded: u64,
+    /// Peer writes concurrent with ours (a base differed).
+    pub conflicts: u64,
+    /// Concurrent increments merged.
+    pub counters_merged: u64,
+    /// State frames we sent to re-assert a newer state.
+    pub states_sent: u64,
+    /// State frames from peers that replaced our state.
+    pub states_applied: u64,
+    /// Frames whose origin is this node (echoes from a KeyDB peer), dropped.
+    pub own_frames_dropped: u64,
+}
+
+/// Active replication state of the node (in `ReplState`).
+#[derive(Debug)]
+pub struct Active {
+    pub uuid: Uuid,
+    pub stats: ActiveStats,
+    /// Counter keys' runs of increments.
+    pub runs: Runs,
+}
+
+impl Default for Active {
+    fn default() -> Self {
+        Active { uuid: new_uuid(), stats: ActiveStats::default(), runs: Runs::default() }
+    }
+}
+
+/// What kind of frame a peer sent, from its trailer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// No trailer (a KeyDB peer): newest write wins.
+    Plain,
+    /// A write with the bases of its keys.
+    Write(Vec<u64>),
+    /// A key's whole state.
+    State,
+}
+
+/// A parsed RREPLAY frame.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub origin: Uuid,
+    pub payload: Bytes,
+    pub db: Option<usize>,
+    pub mvcc: u64,
+    pub kind: Kind,
+}
+
+/// Parses `RREPLAY <uuid> <payload> [<db> [<mvcc> [<trailer>]]]`, with KeyDB's errors.
+pub fn parse_frame(argv: &[Bytes], databases: usize) -> Result<Frame, &'static str> {
+    if argv.len() < 3 {
+        return Err("Invalid number of arguments");
+    }
+    let origin = parse_uuid(&argv[1]).ok_or("Expected UUID arg1")?;
+    let db = match argv.get(3) {
+        None => None,
+        Some(d) => match crate::util::numeric::string2ll(d) {
+            Some(d) if d >= 0 && (d as usize) < databases => Some(d as usize),
+            _ => return Err("Invalid database ID"),
+        },
+    };
+    let mvcc = match argv.get(4) {
+        None => 0,
+        Some(m) => std::str::from_utf8(m).ok().and_then(|m| m.parse::<u64>().ok()).ok_or("Invalid MVCC Timestamp")?,
+    };
+    let kind = match argv.get(5) {
+        Some(t) => parse_trailer(t),
+        None => Kind::Plain,
+    };
+    Ok(Frame { origin, payload: argv[2].clone(), db, mvcc, kind })
+}
+
+/// A fluidB trailer; anything else (a newer format, garbage) is ignored like KeyDB
+/// ignores ours, and the frame is applied by the newest-write rule.
+fn parse_trailer(t: &[u8]) -> Kind {
+    if t == b"s:" {
+        return Kind::State;
+    }
+    let Some(list) = t.strip_prefix(b"w:") else { return Kind::Plain };
+    let mut bases = Vec::new();
+    if list.is_empty() {
+        return Kind::Write(bases);
+    }
+    for part in list.split(|&c| c == b',') {
+        match std::str::from_utf8(part).ok().and_then(|p| p.parse::<u64>().ok()) {
+            Some(b) if bases.len() < MAX_TRAILER_KEYS => bases.push(b),
+            _ => return Kind::Plain,
+        }
+    }
+    Kind::Write(bases)
+}
+
+/// Encodes a write trailer for `bases`.
+pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64]) {
+    out.clear();
+    out.extend_from_slice(b"w:");
+    let mut b = itoa::Buffer::new();
+    for (i, base) in bases.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b.format(*base).as_bytes());
+    }
+}
+
+/// The key argument positions of a write command, as the command table finds them.
+pub fn key_positions(argv: &[Bytes]) -> Vec<usize> {
+    let Ok(cmd) = crate::commands::call::resolve(CommandTable::get(), argv) else { return Vec::new() };
+    match crate::commands::command_cmd::keys_of(cmd.def, argv) {
+        Some(keys) => keys.into_iter().map(|(i, _)| i).filter(|&i| i < argv.len()).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The stamps the keys of a write had before it (its bases), captured by `execute()`
+/// before the handler runs; `(db, key, base, was live)`.
+#[derive(Debug, Default)]
+pub struct Bases {
+    pub db: usize,
+    pub keys: Vec<(Bytes, u64, bool)>,
+}
+
+impl Bases {
+    /// Captures the bases of `argv` in database `db`.
+    pub fn capture(store: &Store, argv: &[Bytes], db: usize) -> Bases {
+        let d = &store.dbs[db];
+        let keys = key_positions(argv)
+            .into_iter()
+            .map(|i| {
+                let k = &argv[i];
+                match d.peek(k) {
+                    Some(e) => (k.clone(), e.mvcc, true),
+                    None => (k.clone(), d.tombs.stamp(k), false),
+                }
+            })
+            .collect();
+        Bases { db, keys }
+    }
+
+    /// The base of `key`, if the write named it.
+    fn of(&self, key: &[u8]) -> Option<u64> {
+        self.keys.iter().find(|(k, _, _)| &k[..] == key).map(|&(_, b, _)| b)
+    }
+
+    /// The trailer of a propagated form of the write (`argv` may be the command as
+    /// received or what it propagates as, e.g. PEXPIREAT for EXPIRE).
+    pub fn trailer_for(&self, argv: &[Bytes], out: &mut Vec<u8>) {
+        let bases: Vec<u64> = key_positions(argv).into_iter().map(|i| self.of(&argv[i]).unwrap_or(0)).collect();
+        write_trailer(out, &bases);
+    }
+
+    /// After the write (stamped `mvcc`, from `source`): keys it deleted leave a
+    /// tombstone; a peer's write leaves every absent key of it at the write's stamp (a
+    /// state frame's DEL of a key we had already lost still moves its tombstone), so the
+    /// next write's bases match on both sides. Keeps the counter runs current.
+    pub fn after_write(&self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source) {
+        let peer = matches!(source, Source::Peer { .. });
+        let d = &mut store.dbs[self.db];
+        for (k, _, live) in &self.keys {
+            if (*live || peer) && d.peek(k).is_none() && d.tombs.stamp(k) < mvcc {
+                d.tombs.bury(k, mvcc);
+            }
+        }
+        let runs = &mut store.repl.active.runs;
+        match (counter_delta(argv), self.keys.first()) {
+            (Some(delta), Some((k, base, _))) if self.keys.len() == 1 => {
+                let now = store.dbs[self.db].stamp(k);
+                runs.record(self.db, k, *base, now, delta);
+            }
+            _ if !runs.is_empty() => {
+                for (k, _, _) in &self.keys {
+                    runs.forget(self.db, k);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Runs of increments: for a counter key, the sum of the increments applied since the
+/// last write that was not one (`base` is that write's stamp, `last` the key's stamp
+/// after the latest increment). An overwrite (SET, DEL...) of a peer made on `base`
+/// was concurrent with the whole run: it is applied and the run added on top of it, the
+/// rule the node that made the overwrite follows too (it adds the increments as they
+/// arrive), so both end equal (Redis Enterprise's counter rule).
+#[derive(Debug, Default)]
+pub struct Runs {
+    map: std::collections::HashMap<(usize, Bytes), Run>,
+}
+
+/// One counter key's run (see [`Runs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub base: u64,
+    pub last: u64,
+    pub sum: i64,
+}
+
+/// Most counter keys with a run kept (beyond, the oldest knowledge is dropped: an
+/// overwrite concurrent with a forgotten run falls back to the newest-write rule).
+pub const MAX_RUNS: usize = 100_000;
+
+impl Runs {
+    fn record(&mut self, db: usize, key: &Bytes, base: u64, now: u64, delta: i64) {
+        if self.map.len() >= MAX_RUNS && !self.map.contains_key(&(db, key.clone())) {
+            self.map.clear();
+        }
+        let r = self.map.entry((db, key.clone())).or_insert(Run { base, last: base, sum: 0 });
+        if r.last != base {
+            // Something else wrote the key since: a new run starts on it.
+            *r = Run { base, last: base, sum: 0 };
+        }
+        r.sum = r.sum.saturating_add(delta);
+        r.last = now;
+    }
+    fn forget(&mut self, db: usize, key: &[u8]) {
+        self.map.remove(&(db, Bytes::copy_from_slice(key)));
+    }
+    fn get(&self, db: usize, key: &[u8]) -> Option<Run> {
+        self.map.get(&(db, Bytes::copy_from_slice(key))).copied()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// The amount an increment adds (INCR, INCRBY, DECR, DECRBY), None for other commands.
+fn counter_delta(argv: &[Bytes]) -> Option<i64> {
+    let name = argv.first()?;
+    let arg = || argv.get(2).and_then(|n| crate::util::numeric::string2ll(n));
+    if name.eq_ignore_ascii_case(b"incr") && argv.len() == 2 {
+        Some(1)
+    } else if name.eq_ignore_ascii_case(b"decr") && argv.len() == 2 {
+        Some(-1)
+    } else if name.eq_ignore_ascii_case(b"incrby") && argv.len() == 3 {
+        arg()
+    } else if name.eq_ignore_ascii_case(b"decrby") && argv.len() == 3 {
+        arg().and_then(i64::checked_neg)
+    } else {
+        None
+    }
+}
+
+/// Whether `argv` replaces a string key's value whatever it held (what a counter run can
+/// be added on top of): SET without NX/XX/GET, SETEX, PSETEX, DEL/UNLINK of one key.
+fn is_overwrite(argv: &[Bytes]) -> bool {
+    let name = &argv[0];
+    if name.eq_ignore_ascii_case(b"set") {
+        return !argv[3..]
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(b"nx") || o.eq_ignore_ascii_case(b"xx") || o.eq_ignore_ascii_case(b"get"));
+    }
+    name.eq_ignore_ascii_case(b"setex")
+        || name.eq_ignore_ascii_case(b"psetex")
+        || ((name.eq_ignore_ascii_case(b"del") || name.eq_ignore_ascii_case(b"unlink")) && argv.len() == 2)
+}
+
+/// Appends a state frame for `key` of `db` to our stream: its whole value, TTL and
+/// stamp, or a DEL with its tombstone's stamp. Nothing is sent for a key this node never
+/// heard of (stamp 0).
+pub fn reassert(store: &mut Store, db: usize, key: &[u8]) {
+    let key = Bytes::copy_from_slice(key);
+    let (argv, mvcc): (Vec<Bytes>, u64) = match store.dbs[db].peek(&key) {
+        Some(e) => {
+            let dump = crate::persistence::rdb::save::dump_payload(&e.val, store.cfg.rdbcompression);
+            let ttl = if e.has_expire() { e.expire } else { 0 };
+            (
+                vec![
+                    Bytes::from_static(b"RESTORE"),
+                    key,
+                    Bytes::from(ttl.to_string()),
+                    Bytes::from(dump),
+                    Bytes::from_static(b"REPLACE"),
+                    Bytes::from_static(b"ABSTTL"),
+                ],
+                e.mvcc,
+            )
+        }
+        None => match store.dbs[db].tombs.stamp(&key) {
+            0 => return,
+            m => (vec![Bytes::from_static(b"DEL"), key], m),
+        },
+    };
+    store.repl.active.stats.states_sent += 1;
+    // A state frame is for the peers only: the AOF already has this state.
+    store.stream.append_frame(db, mvcc, &argv, b"s:", true);
+}
+
+/// What the link must do with a frame.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Apply the payload with this stamp.
+    Apply(u64),
+    /// Nothing to apply (older, a duplicate, or waiting for the origin's state).
+    Skip,
+    /// An increment: add it, the key ending at this stamp (the newer of its and ours).
+    Counter(u64),
+    /// An overwrite concurrent with our run of increments: apply it at this stamp, then
+    /// add the run's sum.
+    OverwriteRun(u64, i64),
+}
+
+/// Decides what to do with a peer's frame whose payload is `argv` in database `db`
+/// (re-asserting our newer states on the way), before anything executes.
+pub fn judge(store: &mut Store, frame: &Frame, argv: &[Bytes], db: usize) -> Verdict {
+    let s = frame.mvcc;
+    let keys = key_positions(argv);
+    let locals: Vec<u64> = keys.iter().map(|&i| store.dbs[db].stamp(&argv[i])).collect();
+    if keys.is_empty() {
+        // Keyless writes (FLUSHDB, FLUSHALL, PUBLISH) carry their own rule (a flush
+        // deletes only older keys): applied once, in order.
+        return Verdict::Apply(s);
+    }
+    match &frame.kind {
+        Kind::Write(bases) if bases.len() == keys.len() => {
+            if keys.len() == 1 && counter_delta(argv).is_some() {
+                // Increments commute: added to whatever we hold, the key keeping the
+                // newer stamp, on both sides alike.
+                if bases[0] != locals[0] {
+                    store.repl.active.stats.conflicts += 1;
+                    store.repl.active.stats.counters_merged += 1;
+                }
+                return Verdict::Counter(s.max(locals[0]));
+            }
+            if bases.iter().zip(&locals).all(|(b, l)| b == l) {
+                debug_assert!(locals.iter().all(|&l| l < s), "a write never lowers a key's stamp");
+                if locals.iter().all(|&l| l < s) {
+                    return Verdict::Apply(s);
+                }
+            }
+            if locals.iter().all(|&l| l == s) {
+                return Verdict::Skip; // we have this very state already
+            }
+            store.repl.active.stats.conflicts += 1;
+            if keys.len() == 1 && is_overwrite(argv) {
+                let run = store.repl.active.runs.get(db, &argv[keys[0]]);
+                if let Some(run) = run.filter(|r| r.base == bases[0] && r.last == locals[0]) {
+                    // An overwrite concurrent with our run of increments: it applies and
+                    // the run is added on top, as its origin adds them.
+                    store.repl.active.stats.counters_merged += 1;
+                    return Verdict::OverwriteRun(s.max(locals[0]), run.sum);
+                }
+            }
+            for (&i, &l) in keys.iter().zip(&locals) {
+                if l > s {
+                    reassert(store, db, &argv[i]);
+                }
+            }
+            Verdict::Skip
+        }
+        Kind::State => {
+            let l = locals[0];
+            if s > l {
+                store.repl.active.stats.states_applied += 1;
+                Verdict::Apply(s)
+            } else {
+                if l > s {
+                    reassert(store, db, &argv[keys[0]]);
+                }
+                Verdict::Skip
+            }
+        }
+        _ => {
+            if locals.iter().all(|&l| l < s) {
+                Verdict::Apply(s)
+            } else {
+                store.repl.active.stats.frames_superseded += 1;
+                Verdict::Skip
+            }
+        }
+    }
+}
+
+/// Applies one peer frame under the store lock: judged, then executed through `call()`
+/// as a `Source::Peer` write with the origin's stamp. A command that fails here (a type
+/// conflict the newest-write rule settles later) is logged at verbose level.
+pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut Reply, frame: &Frame) {
+    if frame.origin == store.repl.active.uuid {
+        // Our own write, echoed by a peer that forwards everything (KeyDB).
+        store.repl.active.stats.own_frames_dropped += 1;
+        return;
+    }
+    let Some(argv) = parse_payload(&frame.payload) else {
+        crate::log_warning!("Active replication: a peer sent an RREPLAY frame whose payload is not a command");
+        return;
+    };
+    let db = frame.db.unwrap_or(client.db);
+    client.db = db;
+    let Ok(cmd) = crate::commands::call::resolve(CommandTable::get(), &argv) else {
+        crate::log_warning!(
+            "Active replication: a peer sent a command this node does not know: '{}'",
+            String::from_utf8_lossy(&argv[0][..argv[0].len().min(64)])
+        );
+        return;
+    };
+    if cmd.def.flags & (flags::WRITE | flags::MAY_REPLICATE) == 0 {
+        return; // only writes replicate (a peer may forward PING and the like)
+    }
+    // Our clock never runs behind a stamp we have seen.
+    store.clock.observe(frame.mvcc);
+    match judge(store, frame, &argv, db) {
+        Verdict::Skip => return,
+        Verdict::Apply(m) => run_peer(shared, store, client, out, &argv, m),
+        Verdict::Counter(m) => {
+            run_peer(shared, store, client, out, &argv, m);
+            // Whether the increment applied or not (a key that is not an integer here),
+            // the key ends at the newer stamp on both sides.
+            if let Some(e) = store.dbs[db].peek_mut(&argv[1]) {
+                e.mvcc = e.mvcc.max(m);
+            }
+        }
+        Verdict::OverwriteRun(m, sum) => {
+            run_peer(shared, store, client, out, &argv, m);
+            let add = [Bytes::from_static(b"INCRBY"), argv[1].clone(), Bytes::from(sum.to_string())];
+            run_peer(shared, store, client, out, &add, m);
+            if let Some(e) = store.dbs[db].peek_mut(&argv[1]) {
+                e.mvcc = e.mvcc.max(m);
+            }
+        }
+    }
+    store.repl.active.stats.frames_applied += 1;
+}
+
+/// Executes a peer's command with stamp `mvcc`.
+fn run_peer(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut Reply, argv: &[Bytes], mvcc: u64) {
+    crate::commands::call::call(shared, store, client, out, argv, Source::Peer { mvcc });
+    if out.buf.first() == Some(&b'-') {
+        let line = String::from_utf8_lossy(&out.buf[..out.buf.len().min(256)]).trim_end().to_string();
+        crate::log_verbose!("Active replication: a peer's write failed here: {line}");
+    }
+    out.buf.clear();
+    let _ = out.take_errors();
+}
+
+/// MULTI and EXEC frames (KeyDB sends them around a transaction's commands).
+pub fn is_transaction_marker(name: &[u8]) -> bool {
+    name.eq_ignore_ascii_case(b"multi") || name.eq_ignore_ascii_case(b"exec")
+}
+
+/// The arguments of a frame's payload (one RESP multibulk), None if it is not one.
+pub fn parse_payload(payload: &Bytes) -> Option<Vec<Bytes>> {
+    let mut buf = bytes::BytesMut::from(&payload[..]);
+    let mut parser = crate::protocol::Parser::new();
+    let lim = crate::protocol::ParseLimits { max_bulk_len: i64::MAX, authenticated: true, is_master: true };
+    let mut argv = Vec::new();
+    match parser.next_command(&mut buf, &lim, &mut argv) {
+        Ok(true) if !argv.is_empty() && buf.is_empty() => Some(argv),
+        _ => None,
+    }
+}
+
+/// RREPLAY from something that is not a master link (`replicaReplayCommand`'s check):
+/// the link task applies frames itself ([`apply_frame`]); a client never may.
+pub fn rreplay_command(ctx: &mut Ctx) {
+    ctx.out.error("Command must be sent from a master");
+}
+
+/// What a merged snapshot changed.
+#[derive(Debug, Default)]
+pub struct Merged {
+    /// Keys (and tombstones) of the snapshot newer than ours, taken.
+    pub taken: u64,
+    /// Keys of the snapshot not newer than ours, left as we have them.
+    pub kept: u64,
+}
+
+/// Keys merged per lock acquisition: clients and other links wait at most this many
+/// key insertions (a few ms) while a large snapshot merges.
+const MERGE_STEP: usize = 10_000;
+
+/// Merges a peer's snapshot into our data (active mode's full sync): per key the newest
+/// stamp wins, tombstones and flushes included, in bounded steps under the lock while
+/// clients and other links keep writing. Err if the link changed meanwhile.
+pub async fn merge_snapshot(
+    shared: &std::sync::Arc<Shared>,
+    gen: u64,
+    keys: Vec<crate::persistence::rdb::file::LoadedKey>,
+    info: crate::persistence::rdb::file::LoadInfo,
+) -> Result<Merged, String> {
+    let mut merged = Merged::default();
+    {
+        let mut st = shared.lock_store();
+        if st.repl.link_gen != gen {
+            return Err("master changed during the sync".into());
+        }
+        for &(db, stamp) in &info.flushed {
+            st.clock.observe(stamp);
+            flush_older(&mut st, db, stamp, true);
+        }
+        for (db, key, stamp) in &info.tombs {
+            st.clock.observe(*stamp);
+            if *stamp > st.dbs[*db].stamp(key) {
+                delete_for_merge(&mut st, *db, key);
+                st.dbs[*db].tombs.bury(key, *stamp);
+                merged.taken += 1;
+            }
+        }
+    }
+    let now = crate::util::time::unix_ms();
+    let mut it = keys.into_iter();
+    loop {
+        let chunk: Vec<_> = it.by_ref().take(MERGE_STEP).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        {
+            let mut st = shared.lock_store();
+            if st.repl.link_gen != gen {
+                return Err("master changed during the sync".into());
+            }
+            for k in chunk {
+                merge_key(&mut st, k, now, &mut merged);
+            }
+            if st.blocking.has_ready() {
+                crate::server::blocking::serve_ready(shared, &mut st);
+            }
+            st.flush_stream_consumers();
+        }
+        tokio::task::yield_now().await;
+    }
+    let mut st = shared.lock_store();
+    if merged.taken > 0 && st.aof.is_some() {
+        // The merged keys reach the AOF through a rewrite (they are not in its
+        // increments); until it is done, the peer still holds them.
+        st.aofrw.scheduled = true;
+    }
+    Ok(merged)
+}
+
+/// Merges one key of a peer's snapshot.
+fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i64, merged: &mut Merged) {
+    // A key without a stamp (a plain master's snapshot) is the oldest possible write: it
+    // fills only a key we never heard of.
+    let s = k.mvcc.unwrap_or(1).max(1);
+    st.clock.observe(s);
+    let db = k.db;
+    if s <= st.dbs[db].stamp(&k.key) {
+        merged.kept += 1;
+        return;
+    }
+    merged.taken += 1;
+    delete_for_merge(st, db, &k.key);
+    if k.expire != crate::keyspace::db::NO_EXPIRE && k.expire <= now {
+        // Expired by now: the state at stamp s is "deleted".
+        st.dbs[db].tombs.bury(&k.key, s);
+        return;
+    }
+    let wakes = matches!(k.val, crate::keyspace::Value::List(_) | crate::keyspace::Value::ZSet(_));
+    let mut e = crate::keyspace::Entry::new(k.val, s, st.new_key_field());
+    e.expire = k.expire;
+    st.dbs[db].insert(&k.key, e);
+    st.watch.touch(db, &k.key);
+    if wakes {
+        st.signal_key_ready(db, &k.key);
+    }
+}
+
+/// Removes a key a merge replaces (WATCH sees the change; a big value is freed off the
+/// lock).
+fn delete_for_merge(st: &mut Store, db: usize, key: &[u8]) {
+    if let Some(e) = st.dbs[db].remove(key) {
+        crate::keyspace::lazyfree::free(e.val, true);
+        st.watch.touch_deleted(db, key);
+    }
+}
+
+/// A flush stamped `mvcc` in active mode: the keys of `db` older than it are deleted,
+/// newer ones stay, and it is remembered so that older writes arriving later count as
+/// deleted (`Tombstones::flushed`). Returns the keys deleted.
+pub fn flush_older(st: &mut Store, db: usize, mvcc: u64, async_free: bool) -> usize {
+    st.dbs[db].tombs.flush(mvcc);
+    let older: Vec<Bytes> =
+        st.dbs[db].main.iter().filter(|(_, e)| e.mvcc < mvcc).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
+    for k in &older {
+        if let Some(e) = st.dbs[db].remove(k) {
+            crate::keyspace::lazyfree::free(e.val, async_free);
+            st.watch.touch_deleted(db, k);
+        }
+    }
+    older.len()
+}

@@ -1,0 +1,330 @@
+//! Active replication (`active-replica yes`): two real fluidB processes that replicate
+//! each other and both take writes. The setups of the KeyDB documents (commands, config
+//! files naming each other with `requirepass`/`masterauth`, command-line arguments),
+//! merges on join, the wire replies of the handshake, and convergence under concurrent
+//! conflicting writes on both nodes.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{fluidb_bin, free_port, int, ok, wait_for, Raw, Server};
+
+const SYNC: Duration = Duration::from_secs(20);
+const CONVERGE: Duration = Duration::from_secs(5);
+
+fn info_field(r: &mut Raw, section: &str, field: &str) -> Option<String> {
+    let raw = r.call(&["INFO", section]);
+    raw.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+}
+
+fn digest(r: &mut Raw) -> String {
+    r.call(&["DEBUG", "DIGEST"])
+}
+
+fn link_up(r: &mut Raw) -> bool {
+    info_field(r, "replication", "master_link_status").as_deref() == Some("up")
+}
+
+/// Waits until both links of a pair are up.
+fn wait_pair(a: &mut Raw, b: &mut Raw) {
+    wait_for("both links up", SYNC, || link_up(a) && link_up(b));
+}
+
+/// Waits until both nodes hold the same data.
+fn wait_converged(a: &mut Raw, b: &mut Raw, within: Duration) {
+    let start = Instant::now();
+    let deadline = start + within;
+    loop {
+        let (da, db) = (digest(a), digest(b));
+        if da == db {
+            return;
+        }
+        if Instant::now() >= deadline {
+            let mut diffs = Vec::new();
+            let keys_a = a.call(&["KEYS", "*"]);
+            let keys_b = b.call(&["KEYS", "*"]);
+            let mut names: Vec<String> = common::flat(&keys_a);
+            names.extend(common::flat(&keys_b));
+            names.sort();
+            names.dedup();
+            for k in names {
+                let (va, vb) = (content(a, &k), content(b, &k));
+                if va != vb {
+                    diffs.push(format!("{k}:\n   A={va:.300?}\n   B={vb:.300?}"));
+                }
+            }
+            panic!("not converged after {within:?}: {da:?} vs {db:?}\n{}", diffs.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A key's content in a comparable form (collections sorted), for failure reports.
+fn content(r: &mut Raw, k: &str) -> String {
+    let t = r.call(&["TYPE", k]);
+    let mut items = match t.as_str() {
+        "+string\r\n" => vec![r.call(&["GET", k])],
+        "+list\r\n" => return r.call(&["LRANGE", k, "0", "-1"]),
+        "+hash\r\n" => common::flat(&r.call(&["HGETALL", k])).chunks(2).map(|c| c.join("=")).collect(),
+        "+set\r\n" => common::flat(&r.call(&["SMEMBERS", k])),
+        "+zset\r\n" => common::flat(&r.call(&["ZRANGE", k, "0", "-1", "WITHSCORES"])),
+        _ => vec![],
+    };
+    items.sort();
+    format!("{t:?} {} {:?}", items.len(), items)
+}
+
+/// Starts fluidB on a given port (for nodes that must know each other's port at boot).
+fn start_on(port: u16, conf: Option<&str>, args: &[&str]) -> Server {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(fluidb_bin());
+    if let Some(c) = conf {
+        let path = dir.path().join("fluidb.conf");
+        std::fs::write(&path, c).expect("write config");
+        cmd.arg(path);
+    }
+    cmd.arg("--port").arg(port.to_string()).arg("--dir").arg(dir.path());
+    cmd.arg("--enable-debug-command").arg("yes").args(args).current_dir(dir.path());
+    cmd.stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).expect("log")));
+    cmd.stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).expect("log")));
+    let child = cmd.spawn().expect("spawn fluidb-server");
+    let s = Server { port, child, dir, kind: "fluidb" };
+    wait_for("server answers", Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    s
+}
+
+fn active(args: &[&str]) -> Server {
+    let mut a = vec!["--active-replica", "yes"];
+    a.extend_from_slice(args);
+    Server::start(&a)
+}
+
+/// Setup 1 of the documents: two independent nodes, each with data of its own, joined
+/// with REPLICAOF on each side. Nothing is dropped: both end with the union, every write
+/// of every type made afterwards on either side reaches the other.
+#[test]
+fn independent_nodes_joined_with_replicaof_merge_and_replicate_both_ways() {
+    let a = active(&[]);
+    let b = active(&[]);
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    ok(&mut ra, &["SET", "only-a", "1"]);
+    ok(&mut rb, &["SET", "only-b", "2"]);
+    ok(&mut rb, &["REPLICAOF", "127.0.0.1", &a.port.to_string()]);
+    ok(&mut ra, &["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    wait_pair(&mut ra, &mut rb);
+    wait_converged(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(r.call(&["MGET", "only-a", "only-b"]), "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+    }
+    // ROLE and INFO in their active forms.
+    let role = ra.call(&["ROLE"]);
+    assert!(role.starts_with("*5\r\n$14\r\nactive-replica\r\n$9\r\n127.0.0.1\r\n"), "{role}");
+    assert!(role.contains("$9\r\nconnected\r\n"), "{role}");
+    assert_eq!(info_field(&mut ra, "replication", "role").as_deref(), Some("active-replica"));
+    assert_eq!(info_field(&mut ra, "replication", "master_global_link_status").as_deref(), Some("up"));
+    assert_eq!(info_field(&mut ra, "replication", "connected_masters").as_deref(), Some("1"));
+    assert_eq!(info_field(&mut ra, "replication", "slave_read_only").as_deref(), Some("0"));
+
+    // Every type, written on A, then on B.
+    let keys = common::fill_every_type(&mut ra);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    for k in &keys {
+        assert_eq!(int(&mut rb, &["EXISTS", k]), 1, "{k} reached B");
+    }
+    ok(&mut rb, &["SET", "from-b", "x", "PX", "100000"]);
+    rb.call(&["HSET", "hash-small", "f1", "changed-on-b"]);
+    rb.call(&["LPOP", "list-small"]);
+    rb.call(&["ZINCRBY", "zset-small", "5", "a"]);
+    rb.call(&["SREM", "set-table", "a"]);
+    rb.call(&["APPEND", "str-emb", "!"]);
+    rb.call(&["DEL", "str-raw"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(ra.call(&["HGET", "hash-small", "f1"]), "$12\r\nchanged-on-b\r\n");
+    assert_eq!(int(&mut ra, &["EXISTS", "str-raw"]), 0);
+    let pttl = int(&mut ra, &["PTTL", "from-b"]);
+    assert!(pttl > 90_000 && pttl <= 100_000, "the absolute expiry replicated: {pttl}");
+}
+
+/// A MULTI/EXEC of two INCRs adds 2 on both nodes (exactly once), and the node's stream
+/// carries KeyDB's RREPLAY frames.
+#[test]
+fn transaction_of_two_incrs_adds_two_on_both() {
+    let a = active(&[]);
+    let b = active(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    ok(&mut ra, &["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    wait_pair(&mut ra, &mut rb);
+    for (r, other) in [(&mut ra, 0), (&mut rb, 1)] {
+        let _ = other;
+        ok(r, &["MULTI"]);
+        assert_eq!(r.call(&["INCR", "t"]), "+QUEUED\r\n");
+        assert_eq!(r.call(&["INCR", "t"]), "+QUEUED\r\n");
+        r.call(&["EXEC"]);
+    }
+    wait_for("t = 4 on both", CONVERGE, || {
+        ra.call(&["GET", "t"]) == "$1\r\n4\r\n" && rb.call(&["GET", "t"]) == "$1\r\n4\r\n"
+    });
+    // Still 4 a moment later: nothing was applied twice or echoed back.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(ra.call(&["GET", "t"]), "$1\r\n4\r\n");
+    assert_eq!(rb.call(&["GET", "t"]), "$1\r\n4\r\n");
+    let applied: u64 = info_field(&mut ra, "replication", "active_frames_applied").unwrap().parse().unwrap();
+    assert_eq!(applied, 2, "A applied B's two INCRs, once each");
+}
+
+/// Setup 2 with seed 001's config: two config files naming each other at boot, with
+/// `requirepass` and `masterauth`.
+#[test]
+fn config_files_naming_each_other_with_auth() {
+    let (pa, pb) = (free_port(), free_port());
+    let conf = |peer: u16| {
+        format!("requirepass mypassword123\nmasterauth mypassword123\nactive-replica yes\nreplicaof 127.0.0.1 {peer}\n")
+    };
+    let a = start_on(pa, Some(&conf(pb)), &[]);
+    let b = start_on(pb, Some(&conf(pa)), &[]);
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    for r in [&mut ra, &mut rb] {
+        assert!(r.call(&["GET", "x"]).starts_with("-NOAUTH"));
+        ok(r, &["AUTH", "mypassword123"]);
+    }
+    wait_pair(&mut ra, &mut rb);
+    ok(&mut ra, &["SET", "written-on", "a"]);
+    ok(&mut rb, &["SET", "also-on", "b"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(rb.call(&["GET", "written-on"]), "$1\r\na\r\n");
+    assert_eq!(ra.call(&["GET", "also-on"]), "$1\r\nb\r\n");
+}
+
+/// Setup 3: command-line arguments only (`--active-replica yes --replicaof h p`), both
+/// nodes started at once.
+#[test]
+fn command_line_arguments() {
+    let (pa, pb) = (free_port(), free_port());
+    let a = start_on(pa, None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &pb.to_string()]);
+    let b = start_on(pb, None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &pa.to_string()]);
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    wait_pair(&mut ra, &mut rb);
+    ok(&mut rb, &["SET", "k", "v"]);
+    wait_for("k on A", CONVERGE, || ra.call(&["GET", "k"]) == "$1\r\nv\r\n");
+}
+
+/// A join merges by stamp: a key written later on either side wins, and a key deleted
+/// after the other side wrote it stays deleted (the tombstone travels in the snapshot).
+#[test]
+fn join_merges_newest_write_per_key_and_keeps_deletes() {
+    let a = active(&[]);
+    let b = active(&[]);
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    ok(&mut ra, &["SET", "k1", "old-a"]);
+    ok(&mut rb, &["SET", "k2", "old-b"]);
+    ok(&mut rb, &["SET", "gone", "from-b"]);
+    std::thread::sleep(Duration::from_millis(5)); // stamps are milliseconds
+    ok(&mut rb, &["SET", "k1", "new-b"]);
+    ok(&mut ra, &["SET", "k2", "new-a"]);
+    ok(&mut ra, &["SET", "gone", "from-a"]);
+    assert_eq!(int(&mut ra, &["DEL", "gone"]), 1);
+    ok(&mut rb, &["REPLICAOF", "127.0.0.1", &a.port.to_string()]);
+    ok(&mut ra, &["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    wait_pair(&mut ra, &mut rb);
+    wait_converged(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(r.call(&["MGET", "k1", "k2", "gone"]), "*3\r\n$5\r\nnew-b\r\n$5\r\nnew-a\r\n$-1\r\n");
+    }
+    assert_eq!(info_field(&mut ra, "replication", "active_tombstones").as_deref(), Some("1"));
+}
+
+/// Both nodes take concurrent conflicting writes on the same few keys (non-commuting
+/// string, list, hash, set and delete operations) while separate counters are
+/// incremented on both: once writes stop the nodes hold identical data within 5 s, and
+/// every increment counted.
+#[test]
+fn concurrent_conflicting_writes_converge_and_counters_merge() {
+    let a = active(&[]);
+    let b = active(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    ok(&mut ra, &["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    wait_pair(&mut ra, &mut rb);
+    let run = |port: u16, seed: u64| {
+        std::thread::spawn(move || {
+            let mut r = Raw::connect(port);
+            let mut x = seed;
+            let mut incrs = 0i64;
+            let end = Instant::now() + Duration::from_millis(1500);
+            while Instant::now() < end {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let k = format!("k{}", x % 8);
+                let v = format!("v{}", x % 1000);
+                match (x >> 8) % 9 {
+                    0 => r.call(&["SET", &k, &v]),
+                    1 => r.call(&["APPEND", &k, &v]),
+                    2 => r.call(&["DEL", &k]),
+                    3 => r.call(&["LPUSH", &format!("l{}", x % 3), &v]),
+                    4 => r.call(&["RPUSH", &format!("l{}", x % 3), &v]),
+                    5 => r.call(&["HSET", &format!("h{}", x % 3), &v, &k]),
+                    6 => r.call(&["SADD", &format!("s{}", x % 3), &v]),
+                    7 => r.call(&["SETRANGE", &k, &format!("{}", x % 5), &v]),
+                    _ => {
+                        incrs += 1;
+                        r.call(&["INCR", &format!("c{}", x % 4)])
+                    }
+                };
+            }
+            incrs
+        })
+    };
+    let t1 = run(a.port, 0x9e3779b97f4a7c15);
+    let t2 = run(b.port, 0x2545f4914f6cdd1d);
+    let total = t1.join().unwrap() + t2.join().unwrap();
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    let mut sum = 0;
+    for c in 0..4 {
+        let v = ra.call(&["GET", &format!("c{c}")]);
+        sum += v.lines().nth(1).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+    }
+    assert_eq!(sum, total, "every increment made on either node counted");
+}
+
+/// The handshake's replies and RREPLAY's errors, as KeyDB 6.3 answers them.
+#[test]
+fn handshake_replies_and_rreplay_errors() {
+    let a = active(&[]);
+    let mut r = a.raw();
+    assert_eq!(
+        r.call(&["REPLCONF", "capa", "eof", "capa", "psync2", "capa", "activeExpire"]),
+        "+OK active-replica\r\n"
+    );
+    assert_eq!(r.call(&["REPLCONF", "uuid", "not-a-uuid"]), "-ERR Invalid UUID\r\n");
+    let reply = r.call(&["REPLCONF", "uuid", "6f1c1a3e-4a6b-4c1d-9e2f-0123456789ab"]);
+    let uuid = info_field(&mut a.raw(), "replication", "active_uuid").unwrap();
+    assert_eq!(reply, format!("+{uuid}\r\n"));
+    assert_eq!(
+        r.call(&["RREPLAY", &uuid, "*1\r\n$4\r\nPING\r\n", "0", "1"]),
+        "-ERR Command must be sent from a master\r\n"
+    );
+    assert_eq!(r.call(&["SWAPDB", "0", "1"]), "-ERR SWAPDB is not supported with active-replica yes\r\n");
+    // A plain (not active) node answers the capa line with a plain +OK.
+    let plain = Server::start(&[]);
+    assert_eq!(plain.raw().call(&["REPLCONF", "capa", "eof"]), "+OK\r\n");
+}
+
+/// The node UUID is kept in the data directory across restarts.
+#[test]
+fn uuid_survives_restart() {
+    let port = free_port();
+    let a = start_on(port, None, &["--active-replica", "yes"]);
+    let uuid = info_field(&mut a.raw(), "replication", "active_uuid").unwrap();
+    assert_eq!(uuid.len(), 36);
+    let dir = a.dir.path().to_string_lossy().into_owned();
+    let saved = std::fs::read_to_string(a.dir.path().join("fluidb-node.uuid")).unwrap();
+    assert_eq!(saved.trim(), uuid);
+    let mut a = a;
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let port2 = free_port();
+    let b = start_on(port2, None, &["--active-replica", "yes", "--dir", &dir]);
+    assert_eq!(info_field(&mut b.raw(), "replication", "active_uuid").unwrap(), uuid);
+}
