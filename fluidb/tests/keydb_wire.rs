@@ -159,6 +159,63 @@ fn keydb_following_fake_master() -> Option<(Server, Raw, String, Vec<Vec<String>
     Some((k, m, uuid, handshake))
 }
 
+/// A fake replica attached to a KeyDB node: handshake and full sync done, positioned at the
+/// start of the command stream.
+fn fake_replica(k: &Server) -> Raw {
+    let mut r = k.raw();
+    assert_eq!(r.call(&["PING"]), "+PONG\r\n");
+    assert_eq!(r.call(&["REPLCONF", "listening-port", "1"]), "+OK\r\n");
+    assert_eq!(
+        r.call(&["REPLCONF", "capa", "eof", "capa", "psync2", "capa", "activeExpire"]),
+        "+OK active-replica\r\n"
+    );
+    assert!(r.call(&["REPLCONF", "uuid", "cccccccc-bbbb-cccc-dddd-eeeeeeeeeeee"]).starts_with('+'));
+    r.cmd(&[b"PSYNC", b"?", b"-1"]);
+    let full = String::from_utf8_lossy(&r.read_reply()).into_owned();
+    assert!(full.starts_with("+FULLRESYNC"), "{full:?}");
+    // Then "$<len>\r\n" and the snapshot, possibly after "\n" keep-alives.
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        std::io::BufRead::read_until(&mut r.r, b'\n', &mut line).expect("snapshot header");
+        if line != b"\n" {
+            break;
+        }
+    }
+    let len: usize = String::from_utf8_lossy(&line[1..line.len() - 2]).parse().expect("snapshot length");
+    let mut rdb = vec![0u8; len];
+    std::io::Read::read_exact(&mut r.r, &mut rdb).expect("snapshot");
+    assert!(rdb.starts_with(b"REDIS0009"));
+    // KeyDB starts streaming to a replica at an ACK received once the snapshot is fully sent
+    // (an earlier one is ignored); real replicas ACK every second. Write a probe key and ACK
+    // until its frame arrives, then skip the probes' frames.
+    let mut c = k.raw();
+    r.w.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let mut probes = 0;
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        assert!(Instant::now() < deadline, "KeyDB never streamed to the fake replica");
+        r.cmd(&[b"REPLCONF", b"ACK", b"0"]);
+        probes += 1;
+        ok(&mut c, &["SET", &format!("online-probe-{probes}"), "1"]);
+        if std::io::BufRead::fill_buf(&mut r.r).is_ok_and(|b| !b.is_empty()) {
+            break;
+        }
+    }
+    r.w.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    let last = format!("online-probe-{probes}");
+    while !args_of(&r.read_reply()).iter().any(|a| a.windows(last.len()).any(|w| w == last.as_bytes())) {}
+    r
+}
+
+/// The arguments of one RESP multibulk (empty if the bytes are something else).
+fn args_of(b: &[u8]) -> Vec<Vec<u8>> {
+    match split_stream(b).into_iter().next() {
+        Some(Item::Array(a)) => a,
+        _ => Vec::new(),
+    }
+}
+
 /// One RREPLAY frame with arbitrary arguments after the command name.
 fn rreplay(args: &[&[u8]]) -> Vec<u8> {
     let mut a: Vec<&[u8]> = vec![b"RREPLAY"];
@@ -193,6 +250,8 @@ fn keydb_replica_handshake_and_rreplay_rules() {
     let mut c = k.raw();
     let set = |k: &str, v: &str| encode(&[b"SET", k.as_bytes(), v.as_bytes()]);
     let o = ORIGIN.as_bytes();
+    // A replica of the KeyDB node, to see what it forwards of the frames it applies.
+    let mut rep = fake_replica(&k);
 
     // A good frame is applied in the database it names.
     m.send(&rreplay(&[o, &set("a", "1"), b"0", b"100"]));
@@ -219,6 +278,35 @@ fn keydb_replica_handshake_and_rreplay_rules() {
 
     // A frame carrying KeyDB's own UUID is ignored.
     m.send(&rreplay(&[uuid.as_bytes(), &set("own", "1"), b"0", b"200"]));
+
+    // What KeyDB forwarded to its replica: every applied frame, whole (trailing arguments
+    // included), wrapped in a new RREPLAY with its own UUID, the frame's db and its own mvcc;
+    // the dropped frames (stale, own UUID) are not forwarded.
+    m.send(&rreplay(&[o, &set("fwd-end", "1"), b"0", b"201"]));
+    let mut forwarded = Vec::new();
+    loop {
+        let outer = args_of(&rep.read_reply());
+        assert_eq!(outer[0], b"RREPLAY", "{outer:?}");
+        assert_eq!(outer[1], uuid.as_bytes(), "forwarded under KeyDB's own UUID: {outer:?}");
+        let inner = args_of(&outer[2]);
+        if inner[0].eq_ignore_ascii_case(b"ping") {
+            continue; // KeyDB's own keep-alive
+        }
+        let key = String::from_utf8_lossy(&args_of(&inner[2])[1]).into_owned();
+        let done = key == "fwd-end";
+        let rest: Vec<String> = inner[..].iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        forwarded.push((key, rest, String::from_utf8_lossy(&outer[3]).into_owned()));
+        if done {
+            break;
+        }
+    }
+    let keys: Vec<&str> = forwarded.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(keys, ["a", "a2", "zero", "extra", "nodb", "fwd-end"], "{forwarded:?}");
+    let extra = &forwarded[3].1;
+    assert_eq!(extra[0], "RREPLAY");
+    assert_eq!(extra[1], ORIGIN);
+    assert_eq!(extra[3..], ["0", "102", "junk", "more"], "the nested frame keeps every argument: {extra:?}");
+    assert_eq!(forwarded[1].2, "2", "the outer db is the frame's db");
 
     // Bad arguments. A reply to a master is never sent: KeyDB logs the error instead. Each
     // probe is followed by a good marker frame, so that once the marker is applied the probe
