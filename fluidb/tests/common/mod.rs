@@ -2,6 +2,9 @@
 //! loopback ports and talks to them over real sockets.
 #![allow(dead_code)]
 
+pub mod keydb;
+pub mod proxy;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
