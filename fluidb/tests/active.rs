@@ -6,94 +6,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{fluidb_bin, free_port, int, ok, wait_for, Raw, Server};
-
-const SYNC: Duration = Duration::from_secs(20);
-const CONVERGE: Duration = Duration::from_secs(5);
-
-fn info_field(r: &mut Raw, section: &str, field: &str) -> Option<String> {
-    let raw = r.call(&["INFO", section]);
-    raw.lines().find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
-}
-
-fn digest(r: &mut Raw) -> String {
-    r.call(&["DEBUG", "DIGEST"])
-}
-
-fn link_up(r: &mut Raw) -> bool {
-    info_field(r, "replication", "master_link_status").as_deref() == Some("up")
-}
-
-/// Waits until both links of a pair are up.
-fn wait_pair(a: &mut Raw, b: &mut Raw) {
-    wait_for("both links up", SYNC, || link_up(a) && link_up(b));
-}
-
-/// Waits until both nodes hold the same data.
-fn wait_converged(a: &mut Raw, b: &mut Raw, within: Duration) {
-    let start = Instant::now();
-    let deadline = start + within;
-    loop {
-        let (da, db) = (digest(a), digest(b));
-        if da == db {
-            return;
-        }
-        if Instant::now() >= deadline {
-            let mut diffs = Vec::new();
-            let keys_a = a.call(&["KEYS", "*"]);
-            let keys_b = b.call(&["KEYS", "*"]);
-            let mut names: Vec<String> = common::flat(&keys_a);
-            names.extend(common::flat(&keys_b));
-            names.sort();
-            names.dedup();
-            for k in names {
-                let (va, vb) = (content(a, &k), content(b, &k));
-                if va != vb {
-                    diffs.push(format!("{k}:\n   A={va:.300?}\n   B={vb:.300?}"));
-                }
-            }
-            panic!("not converged after {within:?}: {da:?} vs {db:?}\n{}", diffs.join("\n"));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A key's content in a comparable form (collections sorted), for failure reports.
-fn content(r: &mut Raw, k: &str) -> String {
-    let t = r.call(&["TYPE", k]);
-    let mut items = match t.as_str() {
-        "+string\r\n" => vec![r.call(&["GET", k])],
-        "+list\r\n" => return r.call(&["LRANGE", k, "0", "-1"]),
-        "+hash\r\n" => common::flat(&r.call(&["HGETALL", k])).chunks(2).map(|c| c.join("=")).collect(),
-        "+set\r\n" => common::flat(&r.call(&["SMEMBERS", k])),
-        "+zset\r\n" => common::flat(&r.call(&["ZRANGE", k, "0", "-1", "WITHSCORES"])),
-        _ => vec![],
-    };
-    items.sort();
-    format!("{t:?} {} {:?}", items.len(), items)
-}
-
-/// Starts fluidB on a given port (for nodes that must know each other's port at boot).
-fn start_on(port: u16, conf: Option<&str>, args: &[&str]) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(fluidb_bin());
-    if let Some(c) = conf {
-        let path = dir.path().join("fluidb.conf");
-        std::fs::write(&path, c).expect("write config");
-        cmd.arg(path);
-    }
-    cmd.arg("--port").arg(port.to_string()).arg("--dir").arg(dir.path());
-    cmd.arg("--enable-debug-command").arg("yes").args(args).current_dir(dir.path());
-    cmd.stdout(Stdio::from(std::fs::File::create(dir.path().join("stdout.log")).expect("log")));
-    cmd.stderr(Stdio::from(std::fs::File::create(dir.path().join("stderr.log")).expect("log")));
-    let child = cmd.spawn().expect("spawn fluidb-server");
-    let s = Server { port, child, dir, kind: "fluidb" };
-    wait_for("server answers", Duration::from_secs(20), || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
-    s
-}
+use common::pair::{info_field, start_on, wait_converged, wait_pair, CONVERGE, SYNC};
+use common::{free_port, int, ok, wait_for, Raw, Server};
 
 fn active(args: &[&str]) -> Server {
     let mut a = vec!["--active-replica", "yes"];

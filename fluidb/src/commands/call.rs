@@ -644,7 +644,10 @@ pub fn flush_propagation(store: &mut Store, wrap: bool) {
             }
         }
         _ => {
-            let mvcc = pending.iter().map(|p| p.mvcc).max().unwrap_or(0);
+            // In active mode MULTI and EXEC are not writes: their frames carry no stamp
+            // (mvcc 0, which KeyDB exempts from its per-origin order check: a stamp on
+            // MULTI above its commands' would make KeyDB drop them as old).
+            let mvcc = if stream.active.is_some() { 0 } else { pending.iter().map(|p| p.mvcc).max().unwrap_or(0) };
             let (first_db, last_db) = (pending[0].db, pending[pending.len() - 1].db);
             stream.append(first_db, mvcc, &[Bytes::from_static(b"MULTI")]);
             for p in pending.iter() {

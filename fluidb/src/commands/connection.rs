@@ -19,6 +19,19 @@ pub static COMMANDS: &[Command] = &[
         tips: &["request_policy:all_shards", "response_policy:all_succeeded"],
         ..Command::DEFAULT
     },
+    // KeyDB's replica handshake opens with REPLPING: a PING a loading master refuses
+    // with -LOADING (as fluidB's PING already does).
+    Command {
+        name: "replping",
+        arity: -1,
+        flags: FAST,
+        acl: acl::CONNECTION,
+        handler: ping,
+        group: "connection",
+        since: "6.3.2",
+        summary: "Ping the server (KeyDB's replication handshake); refused while loading",
+        ..Command::DEFAULT
+    },
     Command {
         name: "echo",
         arity: 2,

@@ -62,6 +62,21 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "keydb.mvccrestore",
+        arity: 5,
+        flags: WRITE | DENYOOM,
+        acl: acl::KEYSPACE | acl::DANGEROUS,
+        first_key: 1,
+        last_key: 1,
+        key_step: 1,
+        handler: crate::replication::active::mvccrestore_command,
+        group: "server",
+        since: "6.3.0",
+        summary: "Restores a key with its write stamp if newer than ours (KeyDB's merge of a synced key)",
+        complexity: "O(1) to create the new key and additional O(N*M) to reconstruct the serialized value",
+        ..Command::DEFAULT
+    },
+    Command {
         name: "psync",
         arity: -3,
         flags: ADMIN | NOSCRIPT | NO_MULTI,

@@ -200,7 +200,7 @@ pub fn parse_frame(argv: &[Bytes], databases: usize) -> Result<Frame, &'static s
     };
     let mvcc = match argv.get(4) {
         None => 0,
-        Some(m) => std::str::from_utf8(m).ok().and_then(|m| m.parse::<u64>().ok()).ok_or("Invalid MVCC Timestamp")?,
+        Some(m) => parse_mvcc(m).ok_or("Invalid MVCC Timestamp")?,
     };
     let kind = match argv.get(5) {
         Some(t) => parse_trailer(t),
@@ -208,6 +208,29 @@ pub fn parse_frame(argv: &[Bytes], databases: usize) -> Result<Frame, &'static s
     };
     Ok(Frame { origin, payload: argv[2].clone(), db, mvcc, kind })
 }
+
+/// Parses an mvcc argument as KeyDB does (`strtoull`): leading blanks, an optional sign,
+/// then the longest run of digits; a minus wraps, an overflow saturates; None without a
+/// digit.
+pub fn parse_mvcc(s: &[u8]) -> Option<u64> {
+    let s = s.trim_ascii_start();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    let v = digits[..n].iter().try_fold(0u64, |v, &c| v.checked_mul(10)?.checked_add(u64::from(c - b'0')));
+    let v = v.unwrap_or(u64::MAX);
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
+/// A stamp more than this far ahead of our clock is refused as a stamp (a peer's broken
+/// clock or a garbage argument would otherwise push every later write of ours there).
+pub const MAX_STAMP_AHEAD_MS: i64 = 24 * 3600 * 1000;
 
 /// A fluidB trailer; anything else (a newer format, garbage) is ignored like KeyDB
 /// ignores ours, and the frame is applied by the newest-write rule.
@@ -503,6 +526,10 @@ pub fn judge(store: &mut Store, frame: &Frame, argv: &[Bytes], db: usize) -> Ver
             }
         }
         _ => {
+            if keys.len() == 1 && counter_delta(argv).is_some() {
+                // A KeyDB peer's increment: it counts too (KeyDB sends each once).
+                return Verdict::Counter(s.max(locals[0]));
+            }
             if locals.iter().all(|&l| l < s) {
                 Verdict::Apply(s)
             } else {
@@ -538,8 +565,24 @@ pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out:
     if cmd.def.flags & (flags::WRITE | flags::MAY_REPLICATE) == 0 {
         return; // only writes replicate (a peer may forward PING and the like)
     }
+    if crate::keyspace::clock::mvcc_to_ms(frame.mvcc) > store.now_ms().saturating_add(MAX_STAMP_AHEAD_MS) {
+        crate::log_warning!(
+            "Active replication: a peer's write carries a stamp more than a day ahead ({}): applied as unstamped",
+            frame.mvcc
+        );
+        let mut f = frame.clone();
+        f.mvcc = 0;
+        f.kind = Kind::Plain;
+        return apply_frame(shared, store, client, out, &f);
+    }
     // Our clock never runs behind a stamp we have seen.
     store.clock.observe(frame.mvcc);
+    if argv[0].eq_ignore_ascii_case(b"keydb.mvccrestore") {
+        // It carries the key's own stamp and merges by it itself.
+        run_peer(shared, store, client, out, &argv, frame.mvcc.max(1));
+        store.repl.active.stats.frames_applied += 1;
+        return;
+    }
     match judge(store, frame, &argv, db) {
         Verdict::Skip => return,
         Verdict::Apply(m) => run_peer(shared, store, client, out, &argv, m),
@@ -720,4 +763,91 @@ pub fn flush_older(st: &mut Store, db: usize, mvcc: u64, async_free: bool) -> us
         }
     }
     older.len()
+}
+
+/// KEYDB.MVCCRESTORE key mvcc expire payload: KeyDB re-sends each key it merged from a full
+/// sync this way. The key is replaced when its stamp here is older than `mvcc` (equal is
+/// the same state), keeping `mvcc` as its stamp; `expire` is an absolute unix time in ms
+/// (KeyDB sends i64::MAX for none). The payload is a DUMP payload (KeyDB appends an
+/// `mvcc-tstamp` field after the value, which is skipped).
+pub fn mvccrestore_command(ctx: &mut Ctx) {
+    let Some(mvcc) = parse_mvcc(&ctx.argv[2]) else {
+        return ctx.out.error("Invalid MVCC Tstamp");
+    };
+    let Some(expire) = crate::util::numeric::string2ll(&ctx.argv[3]) else {
+        return ctx.out.error(crate::commands::call::err::NOT_INT);
+    };
+    let skip = ctx.source != Source::Client || ctx.store.skip_checksum_validation;
+    let Some(body) = crate::persistence::rdb::load::verify_dump_payload(&ctx.argv[4], skip) else {
+        return ctx.out.error("DUMP payload version or checksum are wrong");
+    };
+    let lim = crate::persistence::rdb::load::Limits::from_config(&ctx.store.cfg);
+    let Ok(val) = crate::persistence::rdb::load::read_dump_object(body, &lim) else {
+        return ctx.out.error("Bad data format");
+    };
+    let (db, key) = (ctx.db(), ctx.argv[1].clone());
+    if mvcc == 0 || ctx.store.dbs[db].stamp(&key) >= mvcc {
+        return ctx.out.ok();
+    }
+    ctx.store.clock.observe(mvcc);
+    ctx.store.set_key(db, &key, val, mvcc, false);
+    if expire >= 0 && expire != i64::MAX {
+        ctx.store.set_expire(db, &key, expire, mvcc);
+    }
+    ctx.dirty(1);
+    ctx.out.ok();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mvcc_parses_as_strtoull() {
+        assert_eq!(parse_mvcc(b"123"), Some(123));
+        assert_eq!(parse_mvcc(b" 4"), Some(4));
+        assert_eq!(parse_mvcc(b"1.5"), Some(1));
+        assert_eq!(parse_mvcc(b"3abc"), Some(3));
+        assert_eq!(parse_mvcc(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_mvcc(b"99999999999999999999999"), Some(u64::MAX));
+        assert_eq!(parse_mvcc(b"x"), None);
+        assert_eq!(parse_mvcc(b""), None);
+    }
+
+    #[test]
+    fn uuids_round_trip_and_reject_garbage() {
+        let u = new_uuid();
+        assert_eq!(parse_uuid(&u), Some(u));
+        assert_eq!(
+            parse_uuid(b"6F1C1A3E-4A6B-4C1D-9E2F-0123456789AB").map(|u| u.to_vec()),
+            Some(b"6f1c1a3e-4a6b-4c1d-9e2f-0123456789ab".to_vec())
+        );
+        assert_eq!(parse_uuid(b"not-a-uuid"), None);
+        assert_eq!(parse_uuid(b"6f1c1a3e4a6b-4c1d-9e2f-0123456789ab-"), None);
+        assert!(node_tag(&u) < 1024);
+    }
+
+    #[test]
+    fn frames_and_trailers_parse() {
+        let u = new_uuid();
+        let argv: Vec<Bytes> = [&u[..], b"*1\r\n$4\r\nPING\r\n", b"3", b"77", b"w:1,0,5"]
+            .iter()
+            .map(|a| Bytes::copy_from_slice(a))
+            .collect();
+        let mut full = vec![Bytes::from_static(b"RREPLAY")];
+        full.extend(argv);
+        let f = parse_frame(&full, 16).expect("frame");
+        assert_eq!((f.db, f.mvcc, f.kind), (Some(3), 77, Kind::Write(vec![1, 0, 5])));
+        full[3] = Bytes::from_static(b"16");
+        assert_eq!(parse_frame(&full, 16).err(), Some("Invalid database ID"));
+        full[3] = Bytes::from_static(b"0");
+        full[4] = Bytes::from_static(b"x");
+        assert_eq!(parse_frame(&full, 16).err(), Some("Invalid MVCC Timestamp"));
+        full[1] = Bytes::from_static(b"nope");
+        assert_eq!(parse_frame(&full, 16).err(), Some("Expected UUID arg1"));
+        assert_eq!(parse_trailer(b"s:"), Kind::State);
+        assert_eq!(parse_trailer(b"w:"), Kind::Write(vec![]));
+        assert_eq!(parse_trailer(b"w:1,x"), Kind::Plain);
+        assert_eq!(parse_trailer(b"zz"), Kind::Plain);
+    }
 }

@@ -1095,8 +1095,14 @@ fn apply_active(
         if name.eq_ignore_ascii_case(b"rreplay") {
             match active::parse_frame(argv, ndb) {
                 Ok(f) => {
-                    let payload_name = active::parse_payload(&f.payload).and_then(|a| a.into_iter().next());
+                    let payload = active::parse_payload(&f.payload);
+                    let payload_name = payload.as_ref().and_then(|a| a.first().cloned());
+                    let getack = payload.as_ref().is_some_and(|a| {
+                        a.len() >= 2 && a[0].eq_ignore_ascii_case(b"replconf") && a[1].eq_ignore_ascii_case(b"getack")
+                    });
                     match payload_name {
+                        // KeyDB's WAIT: the GETACK travels inside a frame.
+                        _ if getack => res.ack = Some(ack_offset(&st)),
                         Some(n) if n.eq_ignore_ascii_case(b"multi") => *tx = Some(Vec::new()),
                         Some(n) if n.eq_ignore_ascii_case(b"exec") => {
                             for f in tx.take().unwrap_or_default() {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod keydb;
+pub mod pair;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -205,6 +206,12 @@ impl Raw {
         let mut out = Vec::new();
         read_one(&mut self.r, &mut out).expect("read reply");
         out
+    }
+    /// Sends a command and reads one reply; None if the connection failed.
+    pub fn try_call(&mut self, args: &[&str]) -> Option<String> {
+        let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
+        self.w.write_all(&encode(&a)).ok()?;
+        self.try_read_reply().map(|r| String::from_utf8_lossy(&r).into_owned())
     }
     /// Reads one reply, or None if the connection was closed.
     pub fn try_read_reply(&mut self) -> Option<Vec<u8>> {
