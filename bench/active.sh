@@ -22,7 +22,7 @@
 #      same server (redis-server: plain only).
 #
 # Usage:
-#   ./bench/active.sh                                      # about 2 minutes
+#   ./bench/active.sh                                      # about 4 minutes on 2 cores
 #   N=100000 ROUNDS=1 PROBES=300 ./bench/active.sh         # quick
 #   KEYDB= ./bench/active.sh                               # without the KeyDB column
 #   FLUIDB_BIN=target/release/fluidb-server ./bench/active.sh   # skip the build

@@ -96,15 +96,20 @@ struct Node {
     args: Vec<String>,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Its `requirepass`, sent as AUTH on the test's own connections.
+    password: Option<String>,
 }
 
 impl Node {
-    fn new(name: &'static str, port: u16, peer: u16, persistence: &[&str]) -> Node {
+    /// A node of the pair (`extra`: persistence, `requirepass`... arguments).
+    fn new(name: &'static str, port: u16, peer: u16, extra: &[&str]) -> Node {
         let mut args: Vec<String> =
             ["--active-replica", "yes", "--replicaof", "127.0.0.1"].iter().map(|s| s.to_string()).collect();
         args.push(peer.to_string());
-        args.extend(persistence.iter().map(|s| s.to_string()));
-        Node { name, port, args, dir: tempfile::tempdir().expect("tempdir"), child: None }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let password = extra.iter().position(|a| *a == "--requirepass").and_then(|i| extra.get(i + 1));
+        let password = password.map(|p| p.to_string());
+        Node { name, port, args, dir: tempfile::tempdir().expect("tempdir"), child: None, password }
     }
 
     /// Starts the process (again) and waits until it answers PING with its data loaded.
@@ -133,7 +138,8 @@ impl Node {
                     panic!("node {} exited at start ({st}):\n{}", self.name, self.log());
                 }
             }
-            ping(port).as_deref() == Some("+PONG")
+            // -NOAUTH is an answer too: the node is up.
+            ping(port).is_some_and(|l| l == "+PONG" || l.starts_with("-NOAUTH"))
         });
     }
 
@@ -146,7 +152,11 @@ impl Node {
     }
 
     fn raw(&self) -> Raw {
-        Raw::connect(self.port)
+        let mut r = Raw::connect(self.port);
+        if let Some(p) = &self.password {
+            common::ok(&mut r, &["AUTH", p]);
+        }
+        r
     }
 
     fn log(&self) -> String {
@@ -202,13 +212,19 @@ struct Haproxy {
 }
 
 impl Haproxy {
-    fn start(cfg: &Path, a: u16, b: u16) -> Haproxy {
+    /// Runs `cfg` for nodes on ports `a` and `b`; `password` sets FLUIDB_PASSWORD (the
+    /// check's AUTH).
+    fn start(cfg: &Path, a: u16, b: u16, password: Option<&str>) -> Haproxy {
         let dir = tempfile::tempdir().expect("tempdir");
         let stats = dir.path().join("stats.sock");
         for _attempt in 0..5 {
             let port = stable_port();
             let log = dir.path().join("haproxy.log");
-            let mut child = Command::new("haproxy")
+            let mut cmd = Command::new("haproxy");
+            if let Some(p) = password {
+                cmd.env("FLUIDB_PASSWORD", p);
+            }
+            let mut child = cmd
                 .arg("-db")
                 .arg("-f")
                 .arg(cfg)
@@ -446,11 +462,12 @@ impl Phase<'_> {
 }
 
 /// The scenario: pair + HAProxy, clients incrementing, kill -9 and restart A, then B.
-fn run(cfg: &str, persistence: &[&str], faults: bool) {
+/// Returns what the clients saw and the two nodes' ports, or None when HAProxy is missing.
+fn run(cfg: &str, persistence: &[&str], faults: bool) -> Option<(Arc<Tally>, u16, u16)> {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(why) = haproxy_missing() {
         eprintln!("skipping the HAProxy test: {why}");
-        return;
+        return None;
     }
     let persistent = persistence.contains(&"--appendonly") && persistence.contains(&"yes");
     let (pa, pb) = (stable_port(), stable_port());
@@ -459,7 +476,7 @@ fn run(cfg: &str, persistence: &[&str], faults: bool) {
     a.start();
     b.start();
     links_up(&a, &b);
-    let proxy = Haproxy::start(&example(cfg), pa, pb);
+    let proxy = Haproxy::start(&example(cfg), pa, pb, None);
     proxy.wait_up("a");
     proxy.wait_up("b");
 
@@ -526,6 +543,13 @@ fn run(cfg: &str, persistence: &[&str], faults: bool) {
         acked - ca
     );
     assert!(ca <= acked + unanswered, "increments counted twice: {report}");
+    Some((tally, pa, pb))
+}
+
+/// How many acknowledgements each node gave.
+fn acks_by_node(tally: &Tally, a: u16, b: u16) -> (usize, usize) {
+    let acks = tally.acks.lock().unwrap_or_else(|e| e.into_inner());
+    (acks.iter().filter(|(_, p)| *p == a).count(), acks.iter().filter(|(_, p)| *p == b).count())
 }
 
 const NO_PERSISTENCE: &[&str] = &["--save", "", "--appendonly", "no"];
@@ -536,7 +560,49 @@ const AOF_ALWAYS: &[&str] = &["--save", "", "--appendonly", "yes", "--appendfsyn
 /// value).
 #[test]
 fn roundrobin_counts_every_increment_without_faults() {
-    run("fluidb-pair-roundrobin.cfg", NO_PERSISTENCE, false);
+    let Some((tally, a, b)) = run("fluidb-pair-roundrobin.cfg", NO_PERSISTENCE, false) else { return };
+    let (on_a, on_b) = acks_by_node(&tally, a, b);
+    assert!(on_a > 0 && on_b > 0, "roundrobin used both nodes: {on_a} on A, {on_b} on B");
+}
+
+/// The control of `balance first`: with both nodes up, every connection goes to A.
+#[test]
+fn first_sends_every_connection_to_a_without_faults() {
+    let Some((tally, a, b)) = run("fluidb-pair-first.cfg", NO_PERSISTENCE, false) else { return };
+    assert_eq!(acks_by_node(&tally, a, b).1, 0, "B took no traffic while A was up");
+}
+
+/// The `requirepass` variant: with FLUIDB_PASSWORD set the check AUTHs before its PING and
+/// both nodes are up, and clients that AUTH get through; without it the check's PING gets
+/// -NOAUTH and HAProxy takes both nodes out.
+#[test]
+fn check_authenticates_when_the_nodes_require_a_password() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(why) = haproxy_missing() {
+        eprintln!("skipping the HAProxy test: {why}");
+        return;
+    }
+    let auth = ["--requirepass", "mypassword123", "--masterauth", "mypassword123"];
+    let (pa, pb) = (stable_port(), stable_port());
+    let mut a = Node::new("A", pa, pb, &auth);
+    let mut b = Node::new("B", pb, pa, &auth);
+    a.start();
+    b.start();
+    links_up(&a, &b);
+    let cfg = example("fluidb-pair-roundrobin.cfg");
+    let with = Haproxy::start(&cfg, pa, pb, Some("mypassword123"));
+    with.wait_up("a");
+    with.wait_up("b");
+    let mut r = Raw::connect(with.port);
+    assert!(r.call(&["INCR", KEY]).starts_with("-NOAUTH"), "the balancer does not authenticate clients");
+    common::ok(&mut r, &["AUTH", "mypassword123"]);
+    assert_eq!(r.call(&["INCR", KEY]), ":1\r\n");
+    let without = Haproxy::start(&cfg, pa, pb, None);
+    for server in ["a", "b"] {
+        wait_for(&format!("haproxy without the password to mark {server} DOWN"), UP, || {
+            without.status(server) == "DOWN"
+        });
+    }
 }
 
 // FAILS today (issue #13, finding of this test): the pair never converges. A restarted node
