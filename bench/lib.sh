@@ -1,5 +1,6 @@
 # Shared by the bench scripts (sourced): the fluidB binary, a work directory removed at
-# exit together with the servers started, free loopback ports and server readiness.
+# exit together with the servers started, free loopback ports, server readiness, and starting
+# and stopping servers.
 
 # Builds fluidB in release mode unless FLUIDB_BIN names a binary; sets FLUIDB_BIN.
 need_fluidb_bin() {
@@ -55,4 +56,27 @@ wait_ready() { # port [name]
   echo "$0: server ${2:-} did not start on port $1" >&2
   [ -n "${2:-}" ] && cat "$WORK/$2.log" >&2
   exit 1
+}
+
+# Starts a server (name: log and directory under $WORK) bound to 127.0.0.1 with persistence
+# off, plus $SERVER_ARGS; sets STARTED_PID (added to PIDS); fails if it does not answer.
+start() { # name bin port args...
+  local name=$1 bin=$2 port=$3
+  shift 3
+  mkdir -p "$WORK/$name"
+  # shellcheck disable=SC2086 # SERVER_ARGS are separate words
+  (cd "$WORK/$name" && exec "$bin" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$WORK/$name" "$@" ${SERVER_ARGS:-} >"$WORK/$name.log" 2>&1) &
+  STARTED_PID=$!
+  PIDS+=("$STARTED_PID")
+  (wait_ready "$port" "$name") || return 1
+}
+
+# Stops a server started by `start` (or any pid in PIDS) and forgets it.
+stop() { # pid
+  local p keep=()
+  kill "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  PIDS=("${keep[@]}")
 }
