@@ -732,7 +732,12 @@ fn replication_section(s: &mut String, store: &Store) {
              active_states_sent:{}\r\n\
              active_states_applied:{}\r\n\
              active_own_frames_dropped:{}\r\n\
-             active_tombstones:{tombs}\r\n",
+             active_tombstones:{tombs}\r\n\
+             active_ae_rounds:{}\r\n\
+             active_ae_rounds_equal:{}\r\n\
+             active_ae_keys_repaired:{}\r\n\
+             active_ae_bytes:{}\r\n\
+             active_ae_last_repair_ms:{}\r\n",
             String::from_utf8_lossy(&repl.active.uuid),
             a.frames_applied,
             a.frames_superseded,
@@ -741,6 +746,11 @@ fn replication_section(s: &mut String, store: &Store) {
             a.states_sent,
             a.states_applied,
             a.own_frames_dropped,
+            repl.active.ae.rounds,
+            repl.active.ae.rounds_equal,
+            repl.active.ae.keys_repaired,
+            repl.active.ae.bytes,
+            repl.active.ae.last_repair_ms,
         );
     }
 }

@@ -885,6 +885,7 @@ fn flush_db(ctx: &mut Ctx, db: usize, async_free: bool) -> usize {
     if ctx.store.dbs[db].main.iter().all(|(_, e)| e.mvcc < mvcc) {
         // Every key is older (always so for a flush made here): the fast way.
         ctx.store.dbs[db].tombs.flush(mvcc);
+        ctx.store.dbs[db].invalidate_ae();
         return empty_db(ctx.store, db, async_free);
     }
     crate::replication::active::flush_older(ctx.store, db, mvcc, async_free)

@@ -77,6 +77,19 @@ pub static COMMANDS: &[Command] = &[
         ..Command::DEFAULT
     },
     Command {
+        name: "antientropy",
+        arity: -2,
+        flags: ADMIN | NOSCRIPT | STALE,
+        acl: ADMIN_ACL,
+        handler: crate::replication::anti_entropy::command,
+        group: "server",
+        since: "0.1.0",
+        summary: "Compares and repairs the data of active replicas (fluidB's anti-entropy rounds)",
+        complexity: "O(1) for ROOTS and DIGEST; O(N) for KEYS, N the number of keys",
+        doc_flags: &["syscmd"],
+        ..Command::DEFAULT
+    },
+    Command {
         name: "psync",
         arity: -3,
         flags: ADMIN | NOSCRIPT | NO_MULTI,

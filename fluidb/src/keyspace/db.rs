@@ -47,6 +47,98 @@ pub struct Db {
     pub avg_ttl: i64,
     /// Active replication: what deleted keys leave behind (see [`Tombstones`]).
     pub tombs: Tombstones,
+    /// Active replication: the anti-entropy digest of `(key, stamp)` (see [`Segments`]).
+    pub ae: Segments,
+}
+
+/// Segments of the anti-entropy digest of a database.
+pub const AE_SEGMENTS: usize = 4096;
+
+/// The anti-entropy digest of one database (`replication::anti_entropy`): the keys are
+/// spread over [`AE_SEGMENTS`] segments by a hash of their name, and each segment is the
+/// XOR of `entry_hash(key, stamp)` over its live keys and tombstones. A write moves a key
+/// from one stamp to another: two XORs on one segment, O(1), no scan. Two nodes holding
+/// the same keys at the same stamps have equal segments, so comparing digests finds the
+/// differences without looking at the data.
+///
+/// The hash is portable (FNV-1a with a 64-bit finalizer, no per-process seed and no CPU
+/// dependent instructions): nodes on different machines must agree on it.
+///
+/// A digest starts *invalid* (a database loaded or synced in one piece): incremental
+/// updates are skipped until the first comparison rebuilds it with one pass over the keys.
+#[derive(Debug, Default, Clone)]
+pub struct Segments {
+    seg: Vec<u64>,
+}
+
+impl Segments {
+    /// FNV-1a of the key: which segment it belongs to.
+    #[inline]
+    pub fn key_hash(key: &[u8]) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in key {
+            h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        h
+    }
+    #[inline]
+    pub fn segment_of(key: &[u8]) -> usize {
+        (mix(Self::key_hash(key)) as usize) & (AE_SEGMENTS - 1)
+    }
+    /// What a key at `stamp` contributes to its segment.
+    #[inline]
+    pub fn entry_hash(key: &[u8], stamp: u64) -> u64 {
+        mix(Self::key_hash(key) ^ mix(stamp.wrapping_add(0x9e37_79b9_7f4a_7c15)))
+    }
+    pub fn is_valid(&self) -> bool {
+        !self.seg.is_empty()
+    }
+    /// A key moved from stamp `old` to `new` (0: absent and no tombstone).
+    #[inline]
+    pub fn update(&mut self, key: &[u8], old: u64, new: u64) {
+        if old == new || self.seg.is_empty() {
+            return;
+        }
+        let i = Self::segment_of(key);
+        if old != 0 {
+            self.seg[i] ^= Self::entry_hash(key, old);
+        }
+        if new != 0 {
+            self.seg[i] ^= Self::entry_hash(key, new);
+        }
+    }
+    /// The digest of `db`'s live keys and tombstones, computed from scratch.
+    pub fn rebuild(db: &Db) -> Segments {
+        let mut seg = vec![0u64; AE_SEGMENTS];
+        for (k, e) in db.main.iter() {
+            seg[Self::segment_of(k)] ^= Self::entry_hash(k, e.mvcc);
+        }
+        for (k, &m) in &db.tombs.keys {
+            seg[Self::segment_of(k)] ^= Self::entry_hash(k, m);
+        }
+        Segments { seg }
+    }
+    pub fn segments(&self) -> &[u64] {
+        &self.seg
+    }
+    /// Replaces segment `i` (recomputed from its keys by a comparison).
+    pub fn set(&mut self, i: usize, v: u64) {
+        if let Some(s) = self.seg.get_mut(i) {
+            *s = v;
+        }
+    }
+    /// One value for the whole digest (equal digests have equal roots).
+    pub fn root(&self) -> u64 {
+        self.seg.iter().enumerate().fold(0u64, |h, (i, &s)| mix(h ^ s.wrapping_add(i as u64)))
+    }
+}
+
+/// splitmix64's finalizer.
+#[inline]
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The stamps of deleted keys, kept in active replication mode so that a delete is a
@@ -107,7 +199,14 @@ impl Tombstones {
 
 impl Db {
     pub fn new(id: usize) -> Self {
-        Db { id, main: Dict::new(), expires: Dict::new(), avg_ttl: 0, tombs: Tombstones::default() }
+        Db {
+            id,
+            main: Dict::new(),
+            expires: Dict::new(),
+            avg_ttl: 0,
+            tombs: Tombstones::default(),
+            ae: Segments::default(),
+        }
     }
     pub fn len(&self) -> usize {
         self.main.len()
@@ -122,6 +221,28 @@ impl Db {
         match self.main.get(key) {
             Some(e) => e.mvcc,
             None => self.tombs.stamp(key),
+        }
+    }
+    /// Drops the anti-entropy digest (a flush changed many keys at once): the next
+    /// comparison rebuilds it.
+    pub fn invalidate_ae(&mut self) {
+        self.ae = Segments::default();
+    }
+    /// Moves `key`'s contribution to the digest from `old` to its current stamp.
+    #[inline]
+    pub fn ae_moved(&mut self, key: &[u8], old: u64) {
+        if self.ae.is_valid() {
+            let new = self.ae_stamp(key);
+            self.ae.update(key, old, new);
+        }
+    }
+    /// The stamp a key contributes to the anti-entropy digest: its live stamp, else its
+    /// own tombstone's, else 0 (a flush is compared apart, per database).
+    #[inline]
+    pub fn ae_stamp(&self, key: &[u8]) -> u64 {
+        match self.main.get(key) {
+            Some(e) => e.mvcc,
+            None => self.tombs.keys.get(key).copied().unwrap_or(0),
         }
     }
     /// The entry regardless of expiry.

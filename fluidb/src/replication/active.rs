@@ -156,11 +156,13 @@ pub struct Active {
     pub stats: ActiveStats,
     /// Counter keys' runs of increments.
     pub runs: Runs,
+    /// Anti-entropy counters.
+    pub ae: super::anti_entropy::AeStats,
 }
 
 impl Default for Active {
     fn default() -> Self {
-        Active { uuid: new_uuid(), stats: ActiveStats::default(), runs: Runs::default() }
+        Active { uuid: new_uuid(), stats: ActiveStats::default(), runs: Runs::default(), ae: Default::default() }
     }
 }
 
@@ -275,18 +277,20 @@ pub fn key_positions(argv: &[Bytes]) -> Vec<usize> {
 }
 
 /// The stamps the keys of a write had before it (its bases), captured by `execute()`
-/// before the handler runs; `(db, key, base, was live)`.
+/// before the handler runs: `(key, base, was live)` per key, and what each contributed
+/// to the anti-entropy digest.
 #[derive(Debug, Default)]
 pub struct Bases {
     pub db: usize,
     pub keys: Vec<(Bytes, u64, bool)>,
+    ae: Vec<u64>,
 }
 
 impl Bases {
     /// Captures the bases of `argv` in database `db`.
     pub fn capture(store: &Store, argv: &[Bytes], db: usize) -> Bases {
         let d = &store.dbs[db];
-        let keys = key_positions(argv)
+        let keys: Vec<(Bytes, u64, bool)> = key_positions(argv)
             .into_iter()
             .map(|i| {
                 let k = &argv[i];
@@ -296,7 +300,8 @@ impl Bases {
                 }
             })
             .collect();
-        Bases { db, keys }
+        let ae = if d.ae.is_valid() { keys.iter().map(|(k, _, _)| d.ae_stamp(k)).collect() } else { Vec::new() };
+        Bases { db, keys, ae }
     }
 
     /// The base of `key`, if the write named it.
@@ -322,6 +327,9 @@ impl Bases {
             if (*live || peer) && d.peek(k).is_none() && d.tombs.stamp(k) < mvcc {
                 d.tombs.bury(k, mvcc);
             }
+        }
+        for ((k, _, _), &old) in self.keys.iter().zip(&self.ae) {
+            d.ae_moved(k, old);
         }
         let runs = &mut store.repl.active.runs;
         match (counter_delta(argv), self.keys.first()) {
@@ -590,20 +598,26 @@ pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out:
             run_peer(shared, store, client, out, &argv, m);
             // Whether the increment applied or not (a key that is not an integer here),
             // the key ends at the newer stamp on both sides.
-            if let Some(e) = store.dbs[db].peek_mut(&argv[1]) {
-                e.mvcc = e.mvcc.max(m);
-            }
+            raise_stamp(store, db, &argv[1], m);
         }
         Verdict::OverwriteRun(m, sum) => {
             run_peer(shared, store, client, out, &argv, m);
             let add = [Bytes::from_static(b"INCRBY"), argv[1].clone(), Bytes::from(sum.to_string())];
             run_peer(shared, store, client, out, &add, m);
-            if let Some(e) = store.dbs[db].peek_mut(&argv[1]) {
-                e.mvcc = e.mvcc.max(m);
-            }
+            raise_stamp(store, db, &argv[1], m);
         }
     }
     store.repl.active.stats.frames_applied += 1;
+}
+
+/// Raises a live key's stamp to at least `m` (keeping the digest in step).
+fn raise_stamp(store: &mut Store, db: usize, key: &[u8], m: u64) {
+    let d = &mut store.dbs[db];
+    let old = d.ae_stamp(key);
+    if let Some(e) = d.peek_mut(key) {
+        e.mvcc = e.mvcc.max(m);
+    }
+    d.ae_moved(key, old);
 }
 
 /// Executes a peer's command with stamp `mvcc`.
@@ -675,8 +689,10 @@ pub async fn merge_snapshot(
         for (db, key, stamp) in &info.tombs {
             st.clock.observe(*stamp);
             if *stamp > st.dbs[*db].stamp(key) {
+                let old = st.dbs[*db].ae_stamp(key);
                 delete_for_merge(&mut st, *db, key);
                 st.dbs[*db].tombs.bury(key, *stamp);
+                st.dbs[*db].ae_moved(key, old);
                 merged.taken += 1;
             }
         }
@@ -724,16 +740,19 @@ fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i
         return;
     }
     merged.taken += 1;
+    let old = st.dbs[db].ae_stamp(&k.key);
     delete_for_merge(st, db, &k.key);
     if k.expire != crate::keyspace::db::NO_EXPIRE && k.expire <= now {
         // Expired by now: the state at stamp s is "deleted".
         st.dbs[db].tombs.bury(&k.key, s);
+        st.dbs[db].ae_moved(&k.key, old);
         return;
     }
     let wakes = matches!(k.val, crate::keyspace::Value::List(_) | crate::keyspace::Value::ZSet(_));
     let mut e = crate::keyspace::Entry::new(k.val, s, st.new_key_field());
     e.expire = k.expire;
     st.dbs[db].insert(&k.key, e);
+    st.dbs[db].ae_moved(&k.key, old);
     st.watch.touch(db, &k.key);
     if wakes {
         st.signal_key_ready(db, &k.key);
@@ -754,6 +773,7 @@ fn delete_for_merge(st: &mut Store, db: usize, key: &[u8]) {
 /// deleted (`Tombstones::flushed`). Returns the keys deleted.
 pub fn flush_older(st: &mut Store, db: usize, mvcc: u64, async_free: bool) -> usize {
     st.dbs[db].tombs.flush(mvcc);
+    st.dbs[db].invalidate_ae();
     let older: Vec<Bytes> =
         st.dbs[db].main.iter().filter(|(_, e)| e.mvcc < mvcc).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
     for k in &older {

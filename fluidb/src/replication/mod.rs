@@ -10,6 +10,7 @@
 //! chained replicas receive their master's stream byte for byte.
 
 pub mod active;
+pub mod anti_entropy;
 pub mod failover;
 pub mod master;
 pub mod own_expires;

@@ -156,6 +156,9 @@ pub fn set_master(shared: &Arc<Shared>, store: &mut Store, host: String, port: u
     store.repl.link = Some(link);
     let gen = store.repl.link_gen;
     tokio::spawn(run_link(shared.clone(), gen));
+    if store.cfg.active_replica {
+        tokio::spawn(super::anti_entropy::run(shared.clone(), gen));
+    }
 }
 
 /// REPLICAOF NO ONE: become a master. A new history starts (the master's becomes the

@@ -76,6 +76,8 @@ pub struct Shared {
     stalled_until_us: AtomicU64,
     /// This very value, for handlers that start background tasks (REPLICAOF).
     me: std::sync::Weak<Shared>,
+    /// ANTIENTROPY RUN: wakes the anti-entropy task of the master link for a round now.
+    pub ae_now: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -100,6 +102,7 @@ impl Shared {
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             config_file,
             stalled_until_us: AtomicU64::new(0),
+            ae_now: tokio::sync::Notify::new(),
             store: Mutex::new(Store::new(cfg)),
         })
     }
