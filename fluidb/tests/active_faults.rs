@@ -258,3 +258,24 @@ fn anti_entropy_on_a_converged_pair_is_cheap() {
     assert!(per_round < 2048, "an equal round costs {per_round} bytes");
     assert_eq!(info_field(&mut ra, "replication", "active_ae_keys_repaired").as_deref(), Some("0"));
 }
+
+/// Writes a node applies from its peer are in its own AOF: restarted alone from it, it
+/// still has them (with their stamps).
+#[test]
+fn peer_writes_reach_the_aof() {
+    let mut p = Pair::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for _ in 0..5 {
+        rb.call(&["INCR", "x"]);
+    }
+    rb.call(&["HSET", "h", "f", "v"]);
+    ra.call(&["INCR", "x"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(get(&mut ra, "x"), bulk("6"));
+    let before = ra.call(&["DEBUG", "DIGEST"]);
+    // Restarted without its peer: only its own files.
+    kill_and_restart(&mut p.a, &["--appendonly", "yes", "--active-replica", "yes"]);
+    let mut ra = p.a.raw();
+    assert_eq!(get(&mut ra, "x"), bulk("6"));
+    assert_eq!(ra.call(&["DEBUG", "DIGEST"]), before);
+}

@@ -341,6 +341,12 @@ fn call_from(
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
     if source.propagates(store) {
         flush_propagation(store, def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0);
+    } else if matches!(source, Source::Peer { .. }) {
+        // A peer's write is durable here too: into our AOF, not to our replicas.
+        let Store { pending_propagate: pending, stream, .. } = store;
+        for p in pending.drain(..).filter(|p| !p.repl_only) {
+            stream.append_aof_only(p.db, p.mvcc, &p.argv);
+        }
     } else {
         store.pending_propagate.clear();
     }
@@ -481,7 +487,9 @@ pub fn execute(
         b.after_write(store, argv, mvcc, source);
     }
     // Write stream: side-effect writes (expired keys) first, then the command itself.
-    if propagate && store.dirty > dirty_before && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+    // A peer's write is recorded too, for the AOF only (see `call()`).
+    let record = propagate || matches!(source, Source::Peer { .. });
+    if record && store.dirty > dirty_before && def.flags & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
         let trailer = |argv: &[Bytes]| {
             let mut t = Vec::new();
             if let Some(b) = &bases {
@@ -505,7 +513,7 @@ pub fn execute(
             }
             // The common case, one plain write outside a transaction: straight into the
             // stream, without copying the arguments.
-            None if !in_exec && store.pending_propagate.is_empty() && bases.is_none() => {
+            None if propagate && !in_exec && store.pending_propagate.is_empty() && bases.is_none() => {
                 store.stream.append(db_before, mvcc, argv)
             }
             None => store.pending_propagate.push(Propagated {

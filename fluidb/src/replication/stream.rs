@@ -430,20 +430,7 @@ impl WriteStream {
             payload.extend_from_slice(b"\r\n");
         }
         if !repl_only {
-            if let Some(t) = self.aof_tap.as_mut() {
-                if self.aof_last_db != Some(db) {
-                    let mut b = itoa::Buffer::new();
-                    encode_command(t, &[b"SELECT", b.format(db).as_bytes()]);
-                    self.aof_last_db = Some(db);
-                }
-                if mvcc != 0 && self.aof_mvcc {
-                    let mut b = itoa::Buffer::new();
-                    t.extend_from_slice(b"#mvcc:");
-                    t.extend_from_slice(b.format(mvcc).as_bytes());
-                    t.extend_from_slice(b"\r\n");
-                }
-                t.extend_from_slice(&payload);
-            }
+            self.tap_aof(db, mvcc, &payload);
         }
         let aof = self.aof_tap.take();
         let mut dbs = itoa::Buffer::new();
@@ -463,6 +450,38 @@ impl WriteStream {
         self.frame_buf = payload;
         self.records += 1;
         self.last_mvcc = mvcc;
+    }
+
+    /// Active mode: a write of a peer applied here goes to this node's AOF (with its
+    /// origin's stamp) but not to the replicas: its origin sends it to the others.
+    pub fn append_aof_only(&mut self, db: usize, mvcc: u64, argv: &[Bytes]) {
+        if self.aof_tap.is_none() {
+            return;
+        }
+        let mut payload = std::mem::take(&mut self.frame_buf);
+        payload.clear();
+        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
+        encode_command(&mut payload, &refs);
+        self.tap_aof(db, mvcc, &payload);
+        self.frame_buf = payload;
+    }
+
+    /// Active mode: `payload` (one command) into the AOF, after a SELECT when the AOF is
+    /// in another database and the write's `#mvcc:` annotation.
+    fn tap_aof(&mut self, db: usize, mvcc: u64, payload: &[u8]) {
+        let Some(t) = self.aof_tap.as_mut() else { return };
+        if self.aof_last_db != Some(db) {
+            let mut b = itoa::Buffer::new();
+            encode_command(t, &[b"SELECT", b.format(db).as_bytes()]);
+            self.aof_last_db = Some(db);
+        }
+        if mvcc != 0 && self.aof_mvcc {
+            let mut b = itoa::Buffer::new();
+            t.extend_from_slice(b"#mvcc:");
+            t.extend_from_slice(b.format(mvcc).as_bytes());
+            t.extend_from_slice(b"\r\n");
+        }
+        t.extend_from_slice(payload);
     }
 
     /// Appends bytes received from this node's master, as they are, once executed; `db` is
