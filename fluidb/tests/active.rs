@@ -8,8 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pair::{info_field, start_on, wait_converged, wait_pair, CONVERGE, SYNC};
-use common::{free_port, int, ok, wait_for, Raw, Server};
+use common::pair::{info_field, try_start_on, wait_converged, wait_pair, with_ports, CONVERGE, SYNC};
+use common::{int, ok, wait_for, Raw, Server};
 
 fn active(args: &[&str]) -> Server {
     let mut a = vec!["--active-replica", "yes"];
@@ -94,12 +94,13 @@ fn transaction_of_two_incrs_adds_two_on_both() {
 /// `requirepass` and `masterauth`.
 #[test]
 fn config_files_naming_each_other_with_auth() {
-    let (pa, pb) = (free_port(), free_port());
     let conf = |peer: u16| {
         format!("requirepass mypassword123\nmasterauth mypassword123\nactive-replica yes\nreplicaof 127.0.0.1 {peer}\n")
     };
-    let a = start_on(pa, Some(&conf(pb)), &[]);
-    let b = start_on(pb, Some(&conf(pa)), &[]);
+    let (a, b) = with_ports(2, |p| {
+        let a = try_start_on(p[0], Some(&conf(p[1])), &[])?;
+        Some((a, try_start_on(p[1], Some(&conf(p[0])), &[])?))
+    });
     let (mut ra, mut rb) = (a.raw(), b.raw());
     for r in [&mut ra, &mut rb] {
         assert!(r.call(&["GET", "x"]).starts_with("-NOAUTH"));
@@ -117,9 +118,13 @@ fn config_files_naming_each_other_with_auth() {
 /// nodes started at once.
 #[test]
 fn command_line_arguments() {
-    let (pa, pb) = (free_port(), free_port());
-    let a = start_on(pa, None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &pb.to_string()]);
-    let b = start_on(pb, None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &pa.to_string()]);
+    let (a, b) = with_ports(2, |p| {
+        let a = try_start_on(p[0], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[1].to_string()])?;
+        Some((
+            a,
+            try_start_on(p[1], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[0].to_string()])?,
+        ))
+    });
     let (mut ra, mut rb) = (a.raw(), b.raw());
     wait_pair(&mut ra, &mut rb);
     ok(&mut rb, &["SET", "k", "v"]);
@@ -230,8 +235,7 @@ fn handshake_replies_and_rreplay_errors() {
 /// The node UUID is kept in the data directory across restarts.
 #[test]
 fn uuid_survives_restart() {
-    let port = free_port();
-    let a = start_on(port, None, &["--active-replica", "yes"]);
+    let a = with_ports(1, |p| try_start_on(p[0], None, &["--active-replica", "yes"]));
     let uuid = info_field(&mut a.raw(), "replication", "active_uuid").unwrap();
     assert_eq!(uuid.len(), 36);
     let dir = a.dir.path().to_string_lossy().into_owned();
@@ -240,7 +244,6 @@ fn uuid_survives_restart() {
     let mut a = a;
     let _ = a.child.kill();
     let _ = a.child.wait();
-    let port2 = free_port();
-    let b = start_on(port2, None, &["--active-replica", "yes", "--dir", &dir]);
+    let b = with_ports(1, |p| try_start_on(p[0], None, &["--active-replica", "yes", "--dir", &dir]));
     assert_eq!(info_field(&mut b.raw(), "replication", "active_uuid").unwrap(), uuid);
 }

@@ -10,9 +10,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pair::{info_field, kill_and_restart, link_up, start_on, wait_converged, wait_pair, CONVERGE, SYNC};
+use common::pair::{
+    info_field, kill_and_restart, link_up, try_start_on, wait_converged, wait_pair, with_ports, CONVERGE, SYNC,
+};
 use common::proxy::Proxy;
-use common::{free_port, int, ok, wait_for, Raw, Server};
+use common::{int, ok, wait_for, Raw, Server};
 
 /// Two active nodes, each following the other through a proxy: `ab` carries B's stream
 /// to A (A's link), `ba` carries A's stream to B.
@@ -26,20 +28,22 @@ struct Pair {
 
 impl Pair {
     fn start(extra: &[&str]) -> Pair {
-        let (pa, pb) = (free_port(), free_port());
-        let ab = Proxy::start(pb);
-        let ba = Proxy::start(pa);
         let mut args: Vec<String> = vec!["--active-replica".into(), "yes".into()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let with = |peer: u16| {
-            let mut v = args.clone();
-            v.extend(["--replicaof".to_string(), "127.0.0.1".to_string(), peer.to_string()]);
-            v
-        };
-        let (wa, wb) = (with(ab.port()), with(ba.port()));
-        let a = start_on(pa, None, &wa.iter().map(String::as_str).collect::<Vec<_>>());
-        let b = start_on(pb, None, &wb.iter().map(String::as_str).collect::<Vec<_>>());
-        let p = Pair { a, b, ab, ba, args };
+        let p = with_ports(2, |ports| {
+            let (pa, pb) = (ports[0], ports[1]);
+            let ab = Proxy::start(pb);
+            let ba = Proxy::start(pa);
+            let with = |peer: u16| {
+                let mut v = args.clone();
+                v.extend(["--replicaof".to_string(), "127.0.0.1".to_string(), peer.to_string()]);
+                v
+            };
+            let (wa, wb) = (with(ab.port()), with(ba.port()));
+            let a = try_start_on(pa, None, &wa.iter().map(String::as_str).collect::<Vec<_>>())?;
+            let b = try_start_on(pb, None, &wb.iter().map(String::as_str).collect::<Vec<_>>())?;
+            Some(Pair { a, b, ab, ba, args: args.clone() })
+        });
         wait_pair(&mut p.a.raw(), &mut p.b.raw());
         p
     }

@@ -407,6 +407,14 @@ node's data directory?): refusing the link",
                 ));
             }
             Some(u) => {
+                if super::active::node_tag(&u) == super::active::node_tag(&my_uuid) {
+                    crate::log_warning!(
+                        "Active replication: the master at {host}:{port} has the same stamp tag as this node \
+(UUIDs {} and {}): writes made in the same millisecond on both may get equal stamps",
+                        String::from_utf8_lossy(&u),
+                        String::from_utf8_lossy(&my_uuid)
+                    );
+                }
                 let mut st = shared.store.lock();
                 if st.repl.link_gen == gen {
                     if let Some(l) = st.repl.link.as_mut() {

@@ -71,15 +71,33 @@ pub fn content(r: &mut Raw, k: &str) -> String {
 }
 
 /// Starts fluidB on a given port (for nodes that must know each other's port at boot).
-pub fn start_on(port: u16, conf: Option<&str>, args: &[&str]) -> Server {
+/// None if the process exited before it was ready: another process took the port between
+/// [`super::free_port`] and the bind (tests run in parallel); the caller retries with new
+/// ports ([`with_ports`]).
+pub fn try_start_on(port: u16, conf: Option<&str>, args: &[&str]) -> Option<Server> {
     let dir = tempfile::tempdir().expect("tempdir");
     if let Some(c) = conf {
         std::fs::write(dir.path().join("fluidb.conf"), c).expect("write config");
     }
     let child = spawn_in(dir.path(), port, conf.is_some(), args);
-    let s = Server { port, child, dir, kind: "fluidb" };
-    wait_ready(port);
-    s
+    let mut s = Server { port, child, dir, kind: "fluidb" };
+    wait_ours(&mut s).then_some(s)
+}
+
+/// Runs `f` with `n` fresh free ports until it succeeds (at most 5 times).
+pub fn with_ports<T>(n: usize, mut f: impl FnMut(&[u16]) -> Option<T>) -> T {
+    for _ in 0..5 {
+        let ports: Vec<u16> = (0..n).map(|_| super::free_port()).collect();
+        if let Some(t) = f(&ports) {
+            return t;
+        }
+    }
+    panic!("could not start the servers on free ports in 5 attempts");
+}
+
+/// Starts fluidB on a given port, panicking if it cannot (see [`try_start_on`]).
+pub fn start_on(port: u16, conf: Option<&str>, args: &[&str]) -> Server {
+    try_start_on(port, conf, args).unwrap_or_else(|| panic!("fluidb-server could not start on port {port}"))
 }
 
 /// Kills `s` (SIGKILL, no shutdown work) and starts it again with `args` on the same port
@@ -89,7 +107,7 @@ pub fn kill_and_restart(s: &mut Server, args: &[&str]) {
     let _ = s.child.wait();
     let conf = s.dir.path().join("fluidb.conf").exists();
     s.child = spawn_in(s.dir.path(), s.port, conf, args);
-    wait_ready(s.port);
+    assert!(wait_ours(s), "the restarted server did not come up on port {}", s.port);
 }
 
 fn spawn_in(dir: &std::path::Path, port: u16, conf: bool, args: &[&str]) -> std::process::Child {
@@ -105,13 +123,32 @@ fn spawn_in(dir: &std::path::Path, port: u16, conf: bool, args: &[&str]) -> std:
     cmd.spawn().expect("spawn fluidb-server")
 }
 
-/// Waits until the server on `port` answers PING with anything but -LOADING (+PONG, or
-/// -NOAUTH with `requirepass`).
-fn wait_ready(port: u16) {
-    wait_for("server answers PING", Duration::from_secs(30), || {
-        let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        let mut r = Raw { r: std::io::BufReader::new(s.try_clone().expect("clone")), w: s };
-        r.try_call(&["PING"]).is_some_and(|p| !p.starts_with("-LOADING"))
-    });
+/// Waits until `s`'s own process is ready: its log says so (it bound the port, so the
+/// port is not another process's) and PING answers anything but -LOADING (+PONG, or
+/// -NOAUTH with `requirepass`). False if the process exited first.
+fn wait_ours(s: &mut Server) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut log_len = 0;
+    while Instant::now() < deadline {
+        if !matches!(s.child.try_wait(), Ok(None)) {
+            return false;
+        }
+        let log = std::fs::read_to_string(s.dir.path().join("stdout.log")).unwrap_or_default();
+        // A restart appends to the log: only what this process wrote counts.
+        let ready = log[log_len.min(log.len())..].contains("Ready to accept connections");
+        if log_len == 0 {
+            log_len = log.rfind("fluidB is starting").unwrap_or(0);
+        }
+        if ready {
+            if let Ok(sock) = std::net::TcpStream::connect(("127.0.0.1", s.port)) {
+                let _ = sock.set_read_timeout(Some(Duration::from_secs(2)));
+                let mut r = Raw { r: std::io::BufReader::new(sock.try_clone().expect("clone")), w: sock };
+                if r.try_call(&["PING"]).is_some_and(|p| !p.starts_with("-LOADING")) {
+                    return true;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
 }
