@@ -227,6 +227,10 @@ fn handshake_replies_and_rreplay_errors() {
         "-ERR Command must be sent from a master\r\n"
     );
     assert_eq!(r.call(&["SWAPDB", "0", "1"]), "-ERR SWAPDB is not supported with active-replica yes\r\n");
+    // A plain replica (no REPLCONF uuid) of an active node is refused, not fed frames it
+    // cannot read.
+    let mut plain_replica = a.raw();
+    assert!(plain_replica.call(&["PSYNC", "?", "-1"]).starts_with("-ERR this node runs active-replica"));
     // A plain (not active) node answers the capa line with a plain +OK.
     let plain = Server::start(&[]);
     assert_eq!(plain.raw().call(&["REPLCONF", "capa", "eof"]), "+OK\r\n");

@@ -245,6 +245,15 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
     if store.repl.failover.is_some() {
         return ctx.out.error("-NOMASTERLINK Can't SYNC while failing over");
     }
+    // An active node's stream is RREPLAY frames, which only a replica that speaks KeyDB's
+    // protocol understands (it announces itself with REPLCONF uuid); a plain Redis
+    // replica would fail every frame and silently keep stale data.
+    if store.cfg.active_replica && ctx.client.replconf.uuid.is_none() {
+        return ctx.out.error(
+            "-ERR this node runs active-replica: its replication stream is RREPLAY frames, which this replica \
+did not announce it understands (REPLCONF uuid); plain replicas of an active node are not supported yet",
+        );
+    }
     // An active replica serves its own stream, with or without its master link (two
     // nodes are each other's master at once).
     if store.plain_replica() && !store.repl.link.as_ref().is_some_and(|l| l.is_connected()) {
