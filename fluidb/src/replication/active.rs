@@ -158,11 +158,21 @@ pub struct Active {
     pub runs: Runs,
     /// Anti-entropy counters.
     pub ae: super::anti_entropy::AeStats,
+    /// Keys whose state frame goes out at the end of the batch (see [`reassert`]).
+    pub reasserts: Vec<(usize, Bytes)>,
+    reassert_set: std::collections::HashSet<(usize, Bytes)>,
 }
 
 impl Default for Active {
     fn default() -> Self {
-        Active { uuid: new_uuid(), stats: ActiveStats::default(), runs: Runs::default(), ae: Default::default() }
+        Active {
+            uuid: new_uuid(),
+            stats: ActiveStats::default(),
+            runs: Runs::default(),
+            ae: Default::default(),
+            reasserts: Vec::new(),
+            reassert_set: Default::default(),
+        }
     }
 }
 
@@ -428,10 +438,33 @@ fn is_overwrite(argv: &[Bytes]) -> bool {
         || ((name.eq_ignore_ascii_case(b"del") || name.eq_ignore_ascii_case(b"unlink")) && argv.len() == 2)
 }
 
+/// Asks for a state frame for `key` of `db` (see [`send_state`]). The frames go out at
+/// the end of the batch ([`flush_reasserts`], from `Store::flush_stream_consumers`), one per
+/// key whatever the number of conflicts on it in the batch: under sustained concurrent
+/// writes to a big collection a frame per conflict would send its whole value per write.
+pub fn reassert(store: &mut Store, db: usize, key: &[u8]) {
+    let a = &mut store.repl.active;
+    if a.reasserts.len() < MAX_REASSERTS_QUEUED && a.reassert_set.insert((db, Bytes::copy_from_slice(key))) {
+        a.reasserts.push((db, Bytes::copy_from_slice(key)));
+    }
+}
+
+/// Most keys waiting for their state frame (beyond, anti-entropy repairs the rest).
+pub const MAX_REASSERTS_QUEUED: usize = 100_000;
+
+/// Sends the state frames [`reassert`] queued.
+pub fn flush_reasserts(store: &mut Store) {
+    let queued = std::mem::take(&mut store.repl.active.reasserts);
+    store.repl.active.reassert_set.clear();
+    for (db, key) in queued {
+        send_state(store, db, &key);
+    }
+}
+
 /// Appends a state frame for `key` of `db` to our stream: its whole value, TTL and
 /// stamp, or a DEL with its tombstone's stamp. Nothing is sent for a key this node never
 /// heard of (stamp 0).
-pub fn reassert(store: &mut Store, db: usize, key: &[u8]) {
+fn send_state(store: &mut Store, db: usize, key: &[u8]) {
     let key = Bytes::copy_from_slice(key);
     let (argv, mvcc): (Vec<Bytes>, u64) = match store.dbs[db].peek(&key) {
         Some(e) => {

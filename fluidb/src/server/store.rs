@@ -605,6 +605,9 @@ impl Store {
     /// replicas. Called at the end of every batch and by the cron, so that the stream's
     /// taps are empty whenever the lock is free.
     pub fn flush_stream_consumers(&mut self) {
+        if !self.repl.active.reasserts.is_empty() {
+            crate::replication::active::flush_reasserts(self);
+        }
         crate::persistence::aof::flush(self);
         crate::replication::master::feed(self);
     }
