@@ -72,8 +72,7 @@ fn transaction_of_two_incrs_adds_two_on_both() {
     let (mut ra, mut rb) = (a.raw(), b.raw());
     ok(&mut ra, &["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
     wait_pair(&mut ra, &mut rb);
-    for (r, other) in [(&mut ra, 0), (&mut rb, 1)] {
-        let _ = other;
+    for r in [&mut ra, &mut rb] {
         ok(r, &["MULTI"]);
         assert_eq!(r.call(&["INCR", "t"]), "+QUEUED\r\n");
         assert_eq!(r.call(&["INCR", "t"]), "+QUEUED\r\n");

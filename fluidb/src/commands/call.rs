@@ -418,7 +418,7 @@ pub fn execute(
     // Active mode: the stamps the write's keys had before it (its bases), for the peers'
     // conflict checks and for the tombstones of the keys it deletes.
     let bases = (store.cfg.active_replica && mvcc != 0 && source != Source::Master)
-        .then(|| crate::replication::active::Bases::capture(store, argv, client.db));
+        .then(|| crate::replication::active::Bases::capture(store, def, argv, client.db));
     let db_before = client.db;
     // Pub/sub messages for this very client go into its reply stream, ahead of the reply.
     let prev_current = std::mem::replace(&mut store.pubsub.current, client.id);
@@ -522,7 +522,13 @@ pub fn execute(
                 expired: false,
                 repl_only: false,
                 argv: argv.to_vec(),
-                trailer: trailer(argv),
+                trailer: {
+                    let mut t = Vec::new();
+                    if let Some(b) = &bases {
+                        b.own_trailer(&mut t);
+                    }
+                    t
+                },
             }),
         }
     }

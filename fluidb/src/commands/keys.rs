@@ -882,8 +882,11 @@ fn flush_db(ctx: &mut Ctx, db: usize, async_free: bool) -> usize {
         return empty_db(ctx.store, db, async_free);
     }
     let mvcc = ctx.mvcc;
-    if ctx.store.dbs[db].main.iter().all(|(_, e)| e.mvcc < mvcc) {
-        // Every key is older (always so for a flush made here): the fast way.
+    // A flush made here is newer than every key (our clock is ahead of every stamp we
+    // hold); a peer's may not be.
+    let here = ctx.source == crate::commands::call::Source::Client;
+    if here || ctx.store.dbs[db].main.iter().all(|(_, e)| e.mvcc < mvcc) {
+        // Every key is older: the fast way.
         ctx.store.dbs[db].tombs.flush(mvcc);
         ctx.store.dbs[db].invalidate_ae();
         return empty_db(ctx.store, db, async_free);

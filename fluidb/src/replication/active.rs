@@ -279,8 +279,15 @@ pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64]) {
 
 /// The key argument positions of a write command, as the command table finds them.
 pub fn key_positions(argv: &[Bytes]) -> Vec<usize> {
-    let Ok(cmd) = crate::commands::call::resolve(CommandTable::get(), argv) else { return Vec::new() };
-    match crate::commands::command_cmd::keys_of(cmd.def, argv) {
+    match crate::commands::call::resolve(CommandTable::get(), argv) {
+        Ok(cmd) => key_positions_of(cmd.def, argv),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// [`key_positions`] of a command already resolved.
+pub fn key_positions_of(def: &'static crate::commands::table::Command, argv: &[Bytes]) -> Vec<usize> {
+    match crate::commands::command_cmd::keys_of(def, argv) {
         Some(keys) => keys.into_iter().map(|(i, _)| i).filter(|&i| i < argv.len()).collect(),
         None => Vec::new(),
     }
@@ -297,10 +304,10 @@ pub struct Bases {
 }
 
 impl Bases {
-    /// Captures the bases of `argv` in database `db`.
-    pub fn capture(store: &Store, argv: &[Bytes], db: usize) -> Bases {
+    /// Captures the bases of `argv` (the command `def`) in database `db`.
+    pub fn capture(store: &Store, def: &'static crate::commands::table::Command, argv: &[Bytes], db: usize) -> Bases {
         let d = &store.dbs[db];
-        let keys: Vec<(Bytes, u64, bool)> = key_positions(argv)
+        let keys: Vec<(Bytes, u64, bool)> = key_positions_of(def, argv)
             .into_iter()
             .map(|i| {
                 let k = &argv[i];
@@ -319,8 +326,14 @@ impl Bases {
         self.keys.iter().find(|(k, _, _)| &k[..] == key).map(|&(_, b, _)| b)
     }
 
-    /// The trailer of a propagated form of the write (`argv` may be the command as
-    /// received or what it propagates as, e.g. PEXPIREAT for EXPIRE).
+    /// The trailer of the write as received: its bases in the order they were captured.
+    pub fn own_trailer(&self, out: &mut Vec<u8>) {
+        let bases: Vec<u64> = self.keys.iter().map(|&(_, b, _)| b).collect();
+        write_trailer(out, &bases);
+    }
+
+    /// The trailer of another form the write propagates as (e.g. PEXPIREAT for EXPIRE):
+    /// its keys are found again and their bases looked up by name.
     pub fn trailer_for(&self, argv: &[Bytes], out: &mut Vec<u8>) {
         let bases: Vec<u64> = key_positions(argv).into_iter().map(|i| self.of(&argv[i]).unwrap_or(0)).collect();
         write_trailer(out, &bases);
@@ -506,11 +519,17 @@ pub enum Verdict {
     OverwriteRun(u64, i64),
 }
 
-/// Decides what to do with a peer's frame whose payload is `argv` in database `db`
-/// (re-asserting our newer states on the way), before anything executes.
-pub fn judge(store: &mut Store, frame: &Frame, argv: &[Bytes], db: usize) -> Verdict {
+/// Decides what to do with a peer's frame whose payload is `argv` (the command `def`)
+/// in database `db` (re-asserting our newer states on the way), before anything executes.
+pub fn judge(
+    store: &mut Store,
+    frame: &Frame,
+    def: &'static crate::commands::table::Command,
+    argv: &[Bytes],
+    db: usize,
+) -> Verdict {
     let s = frame.mvcc;
-    let keys = key_positions(argv);
+    let keys = key_positions_of(def, argv);
     let locals: Vec<u64> = keys.iter().map(|&i| store.dbs[db].stamp(&argv[i])).collect();
     if keys.is_empty() {
         // Keyless writes (FLUSHDB, FLUSHALL, PUBLISH) carry their own rule (a flush
@@ -624,7 +643,7 @@ pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out:
         store.repl.active.stats.frames_applied += 1;
         return;
     }
-    match judge(store, frame, &argv, db) {
+    match judge(store, frame, cmd.def, &argv, db) {
         Verdict::Skip => return,
         Verdict::Apply(m) => run_peer(shared, store, client, out, &argv, m),
         Verdict::Counter(m) => {
@@ -662,11 +681,6 @@ fn run_peer(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut R
     }
     out.buf.clear();
     let _ = out.take_errors();
-}
-
-/// MULTI and EXEC frames (KeyDB sends them around a transaction's commands).
-pub fn is_transaction_marker(name: &[u8]) -> bool {
-    name.eq_ignore_ascii_case(b"multi") || name.eq_ignore_ascii_case(b"exec")
 }
 
 /// The arguments of a frame's payload (one RESP multibulk), None if it is not one.

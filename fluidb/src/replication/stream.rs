@@ -313,11 +313,17 @@ impl Default for WriteStream {
 
 /// Appends the RESP multibulk of `argv` to `out`.
 pub fn encode_command(out: &mut Vec<u8>, argv: &[&[u8]]) {
+    encode_args(out, argv);
+}
+
+/// [`encode_command`] for arguments of any byte type (a command's `Bytes`).
+pub fn encode_args<A: AsRef<[u8]>>(out: &mut Vec<u8>, argv: &[A]) {
     let mut b = itoa::Buffer::new();
     out.push(b'*');
     out.extend_from_slice(b.format(argv.len()).as_bytes());
     out.extend_from_slice(b"\r\n");
     for a in argv {
+        let a = a.as_ref();
         out.push(b'$');
         out.extend_from_slice(b.format(a.len()).as_bytes());
         out.extend_from_slice(b"\r\n");
@@ -397,15 +403,7 @@ impl WriteStream {
                 t.extend_from_slice(b"\r\n");
             }
         }
-        let mut hdr = [0u8; 24];
-        let n = header(&mut hdr, b'*', argv.len());
-        self.push_bytes(&hdr[..n]);
-        for a in argv {
-            let n = header(&mut hdr, b'$', a.len());
-            self.push_bytes(&hdr[..n]);
-            self.push_bytes(a);
-            self.push_bytes(b"\r\n");
-        }
+        self.push_command(argv);
         if repl_only {
             self.aof_tap = aof;
         }
@@ -420,32 +418,17 @@ impl WriteStream {
         let Some(uuid) = self.active else { return self.append_to(db, mvcc, argv, repl_only) };
         let mut payload = std::mem::take(&mut self.frame_buf);
         payload.clear();
-        let mut hdr = [0u8; 24];
-        let n = header(&mut hdr, b'*', argv.len());
-        payload.extend_from_slice(&hdr[..n]);
-        for a in argv {
-            let n = header(&mut hdr, b'$', a.len());
-            payload.extend_from_slice(&hdr[..n]);
-            payload.extend_from_slice(a);
-            payload.extend_from_slice(b"\r\n");
-        }
+        encode_args(&mut payload, argv);
         if !repl_only {
             self.tap_aof(db, mvcc, &payload);
         }
         let aof = self.aof_tap.take();
         let mut dbs = itoa::Buffer::new();
         let mut ms = itoa::Buffer::new();
-        let mut args: [&[u8]; 6] =
+        let args: [&[u8]; 6] =
             [b"RREPLAY", &uuid, &payload, dbs.format(db).as_bytes(), ms.format(mvcc).as_bytes(), trailer];
         let argc = if trailer.is_empty() { 5 } else { 6 };
-        let n = header(&mut hdr, b'*', argc);
-        self.push_bytes(&hdr[..n]);
-        for a in args.iter_mut().take(argc) {
-            let n = header(&mut hdr, b'$', a.len());
-            self.push_bytes(&hdr[..n]);
-            self.push_bytes(a);
-            self.push_bytes(b"\r\n");
-        }
+        self.push_command(&args[..argc]);
         self.aof_tap = aof;
         self.frame_buf = payload;
         self.records += 1;
@@ -460,8 +443,7 @@ impl WriteStream {
         }
         let mut payload = std::mem::take(&mut self.frame_buf);
         payload.clear();
-        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_ref()).collect();
-        encode_command(&mut payload, &refs);
+        encode_args(&mut payload, argv);
         self.tap_aof(db, mvcc, &payload);
         self.frame_buf = payload;
     }
@@ -561,6 +543,21 @@ impl WriteStream {
     pub fn reset_db(&mut self) {
         self.last_db = None;
         self.aof_last_db = None;
+    }
+
+    /// Pushes one command as a RESP multibulk, header by header: no intermediate buffer
+    /// on this per-write path.
+    fn push_command<A: AsRef<[u8]>>(&mut self, argv: &[A]) {
+        let mut hdr = [0u8; 24];
+        let n = header(&mut hdr, b'*', argv.len());
+        self.push_bytes(&hdr[..n]);
+        for a in argv {
+            let a = a.as_ref();
+            let n = header(&mut hdr, b'$', a.len());
+            self.push_bytes(&hdr[..n]);
+            self.push_bytes(a);
+            self.push_bytes(b"\r\n");
+        }
     }
 
     #[inline]
