@@ -119,6 +119,7 @@ fn load_data(shared: &Shared) -> Result<(), fluidb::persistence::aof::Logged> {
         let uuid = fluidb::replication::active::load_or_create_uuid(std::path::Path::new("."));
         st.repl.active.uuid = uuid;
         st.stream.active = Some(uuid);
+        st.stream.counter_origin = st.repl.active.origin;
         st.clock.set_node_tag(fluidb::replication::active::node_tag(&uuid));
         log_notice!("Active replication: this node's UUID is {}", String::from_utf8_lossy(&uuid));
     }

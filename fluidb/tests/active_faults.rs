@@ -173,6 +173,110 @@ fn kill_and_restart_from_rdb_while_the_other_node_writes() {
     assert!(partial >= 1, "the restarted node continued B's stream from repl-masters (full {full}, partial {partial})");
 }
 
+/// Contract point 4 across restarts and full syncs: a node killed with SIGKILL restarts
+/// from a snapshot older than its last increments (or from its AOF), takes increments
+/// before its links are back, and the merges (a full sync one way, a partial one the
+/// other) count every increment once: the counters' states merge, not their values.
+fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
+    let mut p = Pair::start(persistence);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for _ in 0..50 {
+        ra.call(&["INCR", "c"]);
+        rb.call(&["INCRBY", "c", "2"]);
+    }
+    // A key overwritten, then incremented concurrently on both sides.
+    ok(&mut ra, &["SET", "o", "1000"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    if let Some(cmd) = checkpoint {
+        // A snapshot (SAVE) or a rewritten AOF base (BGREWRITEAOF) holds the states now.
+        ra.call(&[cmd]);
+        wait_for("the rewrite to end", SYNC, || {
+            info_field(&mut ra, "persistence", "aof_rewrite_in_progress").is_none_or(|v| v == "0")
+                && info_field(&mut ra, "persistence", "aof_rewrite_scheduled").is_none_or(|v| v == "0")
+        });
+    }
+    // Increments A acknowledges after its snapshot: B has them, A's file does not.
+    for _ in 0..30 {
+        ra.call(&["INCR", "c"]);
+        ra.call(&["DECR", "o"]);
+    }
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    let args = p.args_of(true);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let _ = p.a.child.kill();
+    let _ = p.a.child.wait();
+    p.ab.cut();
+    p.ba.cut();
+    for _ in 0..20 {
+        rb.call(&["INCRBY", "c", "2"]);
+        rb.call(&["INCRBY", "o", "10"]);
+    }
+    // A restarts with its links cut and takes increments first (as behind a load
+    // balancer that marks it up on PING).
+    kill_and_restart(&mut p.a, &argv);
+    let mut ra = p.a.raw();
+    for _ in 0..10 {
+        ra.call(&["INCR", "c"]);
+        ra.call(&["INCR", "o"]);
+    }
+    p.heal();
+    wait_pair(&mut ra, &mut rb);
+    wait_converged(&mut ra, &mut rb, SYNC);
+    let want_c = 50 + 100 + 30 + 40 + 10;
+    let want_o = 1000 - 30 + 200 + 10;
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(get(r, "c"), bulk(&want_c.to_string()), "every increment of c counted once");
+        assert_eq!(get(r, "o"), bulk(&want_o.to_string()), "every increment after the overwrite counted once");
+    }
+}
+
+#[test]
+fn counters_survive_a_restart_from_an_older_rdb() {
+    counters_survive_a_restart(&[], Some("SAVE"));
+}
+
+#[test]
+fn counters_survive_a_restart_from_the_aof() {
+    counters_survive_a_restart(&["--appendonly", "yes", "--appendfsync", "always"], None);
+}
+
+/// The AOF rewritten as commands (no RDB preamble): counter states are `#ctrs:` lines.
+#[test]
+fn counters_survive_a_restart_from_a_rewritten_aof_of_commands() {
+    let aof = ["--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "no"];
+    counters_survive_a_restart(&aof, Some("BGREWRITEAOF"));
+}
+
+/// An overwrite concurrent with increments on the other side of a split brain: the
+/// overwrite resets the increments it had seen, those it had not seen count on top of it
+/// (the rule of contract point 4, the same on both nodes), also for a delete.
+#[test]
+fn an_overwrite_concurrent_with_increments_keeps_the_unseen_ones() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for k in ["s", "d"] {
+        for _ in 0..5 {
+            ra.call(&["INCR", k]);
+        }
+    }
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    p.cut();
+    ok(&mut ra, &["SET", "s", "100"]);
+    assert_eq!(int(&mut ra, &["DEL", "d"]), 1);
+    for k in ["s", "d"] {
+        for _ in 0..7 {
+            rb.call(&["INCRBY", k, "3"]);
+        }
+    }
+    p.heal();
+    wait_pair(&mut ra, &mut rb);
+    wait_converged(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(get(r, "s"), bulk("121"), "SET 100 + B's 21 it had not seen");
+        assert_eq!(get(r, "d"), bulk("21"), "DEL + B's 21 it had not seen");
+    }
+}
+
 /// A node killed with SIGKILL right after acknowledging writes (appendfsync always) and
 /// restarted from its AOF keeps them, and both nodes converge.
 #[test]

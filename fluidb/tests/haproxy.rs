@@ -605,47 +605,32 @@ fn check_authenticates_when_the_nodes_require_a_password() {
     }
 }
 
-// FAILS today (issue #13, finding of this test): the pair never converges. A restarted node
-// answers PING at once, HAProxy sends it clients after two checks (~1 s), and its full sync
-// with the other node starts only after `repl-diskless-sync-delay` (5 s; with 0 it fails the
-// same way): both nodes take INCRs on the counter meanwhile, each full-sync merge logs
-// "0 keys taken, 1 kept (newer here)" on both sides, and the live increments afterwards
-// are added to two different bases: e.g. A=83649 B=43554 for 160474 acknowledged, forever.
+// Each node is killed (SIGKILL) and restarted under INCR load through HAProxy. The restarted
+// node answers PING at once, so HAProxy sends it clients (after two checks, ~1 s) before its
+// links are back: both nodes take INCRs on the counter while apart, and the full-sync merges
+// afterwards merge the counter's state (per-run totals, `keyspace::counters`), not its
+// value. These tests found that a merge by newest stamp kept one side's counter and dropped
+// the other's increments (thousands lost per run) before counter states existed.
 #[test]
-#[ignore = "fails: the pair diverges for good after a restart under INCR load (issue #13)"]
 fn roundrobin_survives_kill9_of_each_node_without_persistence() {
     run("fluidb-pair-roundrobin.cfg", NO_PERSISTENCE, true);
 }
 
-// FAILS today (issue #13, finding of this test): as the test without persistence (never
-// converges), and the restarted node holds only its own increments (frames applied from the
-// other node are not in its AOF: 712 after the restart where it held 1524 before the kill).
+// As above, the restarted node coming back from its AOF (peer writes are in it, with the
+// counter states they left: `#ctrs:` annotations).
 #[test]
-#[ignore = "fails: the pair diverges for good; applied frames are not in the AOF (issue #13)"]
 fn roundrobin_survives_kill9_of_each_node_with_aof_always() {
     run("fluidb-pair-roundrobin.cfg", AOF_ALWAYS, true);
 }
 
-// FAILS today (issue #13, finding of this test): acknowledged increments are lost. The
-// restarted node takes INCRs (HAProxy marks it up after two PINGs, ~1 s) before its full
-// sync merges the other node's data (after `repl-diskless-sync-delay`, 5 s): its INCR
-// creates the counter from 0 with a newer stamp, and the merge then keeps that young
-// counter on both nodes, dropping the whole history (3567 of 191383 lost; with
-// `repl-diskless-sync-delay 0` one run lost 1: the restarted node then merges before it
-// takes writes, and what is left is the in-flight tail this test allows).
+// `first`: every client on A until it dies, then on B, then back on A once it is up: the
+// restarted node's young counter (from 0, or from its AOF) merges with the survivor's.
 #[test]
-#[ignore = "fails: a restarted node's young counter wins the merge, acknowledged INCRs lost (issue #13)"]
 fn first_survives_kill9_of_each_node_without_persistence() {
     run("fluidb-pair-first.cfg", NO_PERSISTENCE, true);
 }
 
-// FAILS today (issue #13, finding of this test): acknowledged increments are lost (5996 of
-// 63825): frames applied from the other node are not written to the AOF (a node restarts
-// from its AOF with its own writes only), and the merge on rejoin keeps the restarted
-// node's counter when it took INCRs first (newest wins), dropping the increments the
-// survivor took meanwhile.
 #[test]
-#[ignore = "fails: applied frames are not in the AOF; acknowledged INCRs lost (issue #13)"]
 fn first_survives_kill9_of_each_node_with_aof_always() {
     run("fluidb-pair-first.cfg", AOF_ALWAYS, true);
 }

@@ -483,8 +483,9 @@ pub fn execute(
         store.stats.record_latency(cmd.id, total_usec);
     }
 
-    if let Some(b) = &bases {
-        b.after_write(store, argv, mvcc, source);
+    let mut bases = bases;
+    if let Some(b) = &mut bases {
+        b.after_write(store, argv, mvcc, source, store.dirty > dirty_before);
     }
     // Write stream: side-effect writes (expired keys) first, then the command itself.
     // A peer's write is recorded too, for the AOF only (see `call()`).

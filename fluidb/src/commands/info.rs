@@ -722,6 +722,7 @@ fn replication_section(s: &mut String, store: &Store) {
         // fluidB's active replication counters: how conflicts were settled.
         let a = &repl.active.stats;
         let tombs: usize = store.dbs.iter().map(|d| d.tombs.len()).sum();
+        let counter_keys: usize = store.dbs.iter().map(|d| d.counters.len()).sum();
         let _ = write!(
             s,
             "active_uuid:{}\r\n\
@@ -729,6 +730,8 @@ fn replication_section(s: &mut String, store: &Store) {
              active_frames_superseded:{}\r\n\
              active_conflicts:{}\r\n\
              active_counters_merged:{}\r\n\
+             active_counters_duplicate:{}\r\n\
+             active_counter_keys:{counter_keys}\r\n\
              active_states_sent:{}\r\n\
              active_states_applied:{}\r\n\
              active_own_frames_dropped:{}\r\n\
@@ -743,6 +746,7 @@ fn replication_section(s: &mut String, store: &Store) {
             a.frames_superseded,
             a.conflicts,
             a.counters_merged,
+            a.counters_duplicate,
             a.states_sent,
             a.states_applied,
             a.own_frames_dropped,

@@ -888,6 +888,7 @@ fn flush_db(ctx: &mut Ctx, db: usize, async_free: bool) -> usize {
     if here || ctx.store.dbs[db].main.iter().all(|(_, e)| e.mvcc < mvcc) {
         // Every key is older: the fast way.
         ctx.store.dbs[db].tombs.flush(mvcc);
+        ctx.store.dbs[db].counters.flushed(mvcc);
         ctx.store.dbs[db].invalidate_ae();
         return empty_db(ctx.store, db, async_free);
     }

@@ -49,6 +49,9 @@ pub struct Db {
     pub tombs: Tombstones,
     /// Active replication: the anti-entropy digest of `(key, stamp)` (see [`Segments`]).
     pub ae: Segments,
+    /// Active replication: the merge state of counter keys, live or deleted (see
+    /// [`super::counters`]).
+    pub counters: super::counters::Counters,
 }
 
 /// Segments of the anti-entropy digest of a database.
@@ -206,6 +209,7 @@ impl Db {
             avg_ttl: 0,
             tombs: Tombstones::default(),
             ae: Segments::default(),
+            counters: Default::default(),
         }
     }
     pub fn len(&self) -> usize {

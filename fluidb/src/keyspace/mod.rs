@@ -2,6 +2,7 @@
 //! timestamp (mvcc) of its last write.
 
 pub mod clock;
+pub mod counters;
 pub mod db;
 pub mod dict;
 pub mod key;

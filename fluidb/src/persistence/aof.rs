@@ -782,13 +782,14 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
     let mut valid_up_to = start;
     let mut valid_before_multi = start;
     let mut pending_mvcc: Option<u64> = None;
+    let mut pending_counter: Option<crate::keyspace::counters::Counter> = None;
     let key_delay = store.cfg.key_load_delay as i64;
     let mut loops = 0u64;
     let end = 'read: loop {
         let Some(line) = next_line(data, at) else { break ReadEnd::Eof };
         at += line.len();
         if line[0] == b'#' {
-            annotation(line, &mut pending_mvcc);
+            annotation(line, &mut pending_mvcc, &mut pending_counter, &mut store.repl.active.replay_origin);
             continue;
         }
         if line[0] != b'*' {
@@ -839,6 +840,11 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
         // executed reaches the write stream (the replicas and the AOF have it already).
         crate::commands::call::call(shared, store, &mut client, &mut out, &argv, crate::commands::call::Source::Aof);
         crate::commands::call::source_command_failed(store, crate::commands::call::Source::Aof, &argv[0], &out.buf);
+        if let (Some(c), Some(key)) = (pending_counter.take(), argv.get(1)) {
+            // The counter state of the key the command (its state record) wrote.
+            store.clock.observe(c.stamp());
+            store.dbs[client.db].counters.set(key, c);
+        }
         if !in_multi || client.multi.is_none() {
             store.replay_mvcc.clear();
         }
@@ -858,11 +864,28 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
 }
 
 /// An annotation line (`#...`, which Redis 7 skips): takes the write timestamp of a
-/// `#mvcc:<n>` line into `mvcc`.
-fn annotation(line: &[u8], mvcc: &mut Option<u64>) {
+/// `#mvcc:<n>` line into `mvcc`, the counter state of a `#ctrs:<state>` line (active
+/// replication, `keyspace::counters`) into `counter`, for the command that follows, and
+/// the counter origin of a `#ctr:<hex>` line into `origin`.
+fn annotation(
+    line: &[u8],
+    mvcc: &mut Option<u64>,
+    counter: &mut Option<crate::keyspace::counters::Counter>,
+    origin: &mut Option<u64>,
+) {
     let line = trim(line);
     if let Some(v) = line.strip_prefix(b"#mvcc:") {
         *mvcc = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
+    } else if let Some(v) = line.strip_prefix(b"#ctr:") {
+        // The run whose increments follow (until the next such line).
+        if let Some(o) = std::str::from_utf8(v).ok().and_then(|h| u64::from_str_radix(h, 16).ok()) {
+            *origin = Some(o);
+        }
+    } else if let Some(v) = line.strip_prefix(b"#ctrs:") {
+        *counter = crate::keyspace::counters::Counter::decode(v);
+        if counter.is_none() {
+            crate::log_warning!("The AOF has an invalid counter state annotation: skipped");
+        }
     }
 }
 
@@ -872,6 +895,7 @@ pub fn load_at_boot(shared: &Shared, store: &mut Store) -> LoadStatus {
     store.aofrw.state = AofState::On;
     let started = std::time::Instant::now();
     let status = load_files(shared, store);
+    store.repl.active.replay_origin = None;
     if !matches!(status, LoadStatus::NotExist | LoadStatus::Failed | LoadStatus::OpenErr) {
         crate::log_notice!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64());
     }
@@ -887,10 +911,12 @@ pub fn debug_loadaof(shared: &Shared, store: &mut Store) -> Result<(), Logged> {
     }
     for db in store.dbs.iter_mut() {
         db.take_all();
+        db.counters = Default::default();
     }
     store.aofrw.manifest = load_manifest_from_disk(&store.cfg)?;
     del_history_files(store);
     let status = load_files(shared, store);
+    store.repl.active.replay_origin = None;
     if !matches!(status, LoadStatus::Ok | LoadStatus::Empty) {
         return Err(Logged);
     }

@@ -6,6 +6,8 @@
 //! With `active-replica` on, every command of a key is preceded by the key's `#mvcc:`
 //! annotation (a line Redis skips when it loads an AOF), so the write timestamps that
 //! order writes between nodes survive a reload exactly, as they do through an RDB base.
+//! A counter key's merge state (`keyspace::counters`) is a `#ctrs:` annotation before
+//! the command that rebuilds the key (a `DEL` for a deleted key that keeps one).
 
 use std::io::{self, Write};
 
@@ -43,6 +45,15 @@ impl Out {
 
     fn bulk_int(&mut self, n: i64) {
         self.bulk(itoa::Buffer::new().format(n).as_bytes());
+    }
+
+    /// A counter state's annotation, for the command that follows.
+    fn counter(&mut self, c: Option<&crate::keyspace::counters::Counter>) {
+        if let Some(c) = c {
+            self.buf.extend_from_slice(b"#ctrs:");
+            c.encode(&mut self.buf);
+            self.buf.extend_from_slice(b"\r\n");
+        }
     }
 
     fn annotation(&mut self, mvcc: u64) {
@@ -141,13 +152,15 @@ pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
     let delay = store.cfg.rdb_key_save_delay as i64;
     let mut keys = 0u64;
     for (j, db) in store.dbs.iter().enumerate() {
-        if db.is_empty() {
+        if db.is_empty() && db.counters.is_empty() {
             continue;
         }
         out.count(b'*', 2);
         out.bulk(b"SELECT");
         out.bulk_int(j as i64);
         for (k, e) in db.main.iter() {
+            // The loader gives the state to the key of the command that follows.
+            out.counter(db.counters.get(k.as_bytes()));
             write_key(&mut out, k.as_bytes(), e);
             keys += 1;
             crate::persistence::childinfo::key_written(keys);
@@ -156,6 +169,16 @@ pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
                 w.write_all(&out.buf)?;
                 out.buf.clear();
             }
+        }
+        for (k, c) in &db.counters.map {
+            if db.peek(k).is_some() {
+                continue;
+            }
+            // A deleted counter key: its state rides on a DEL of the absent key.
+            out.counter(Some(c));
+            out.count(b'*', 2);
+            out.bulk(b"DEL");
+            out.bulk(k);
         }
     }
     w.write_all(&out.buf)

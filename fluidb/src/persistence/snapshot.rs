@@ -287,6 +287,10 @@ pub fn load_into_with(
             dbs[db].tombs.bury(&key, stamp);
         }
     }
+    for (db, key, c) in std::mem::take(&mut info.counters) {
+        clock.observe(c.stamp());
+        dbs[db].counters.set(&key, c);
+    }
     info.keys -= expired.min(info.keys);
     info.expired = expired;
     info.expired_keys = expired_keys;

@@ -11,9 +11,12 @@
 //! append_frame`), where payload is the command's RESP multibulk and mvcc its stamp. The
 //! trailer is fluidB's and KeyDB ignores it:
 //! - `w:<b1>,<b2>,...`: a write, with the stamp each key of the command had before it
-//!   (its *base*, in the order the command table finds the keys);
-//! - `s:`: a *state frame*: the payload (`RESTORE key pxat dump REPLACE ABSTTL`, or
-//!   `DEL key`) is the key's whole state at stamp mvcc, not a new write.
+//!   (its *base*, in the order the command table finds the keys); an increment adds
+//!   `/<total>`, the sum of all its origin's increments to the key (its counter state's
+//!   total, `keyspace::counters`), which makes a duplicate recognisable;
+//! - `s:[<counter state>]`: a *state frame*: the payload (`RESTORE key pxat dump REPLACE
+//!   ABSTTL`, or `DEL key`) is the key's whole state at stamp mvcc, not a new write,
+//!   with the key's counter state if it has one.
 //!
 //! **Applying a peer's write** ([`apply_frame`]) to keys with local stamps `L`:
 //! - every base equals its `L`: the origin had our exact state, so replaying the command
@@ -23,13 +26,13 @@
 //!   node) ends with the newest state. Where the incoming write is newer, we keep ours
 //!   until the origin's state frame arrives: the origin re-asserts when our concurrent,
 //!   older write reaches it. Nothing is guessed.
-//! - counters (INCR, INCRBY, DECR, DECRBY on an integer) commute: a concurrent increment
-//!   is added to whatever the key holds, so concurrent increments on different nodes all
-//!   count; the key keeps the newer of the two stamps, and a node whose state is newer
-//!   re-asserts it, so an overwrite concurrent with increments ends as the newest write
-//!   plus the increments it had not seen, on every node.
+//! - counters (INCR, INCRBY, DECR, DECRBY) merge by their state (`keyspace::counters`):
+//!   an increment sets its origin's total in the key's state, and the key holds what the
+//!   state stands for: the last overwrite plus the increments it had not seen. A node
+//!   whose state holds an overwrite the increment's origin had not seen re-asserts it.
 //! - a state frame is taken when it is newer than our state and re-asserted against
-//!   when older; an equal stamp is the same state.
+//!   when older; an equal stamp is the same state. A counter key's state frame merges
+//!   its counter state into ours (and re-asserts the result if the sender lacks some).
 //! - KeyDB's frames carry no trailer: they are applied when newer than every key they
 //!   touch and skipped otherwise.
 //!
@@ -42,6 +45,7 @@ use bytes::Bytes;
 
 use crate::commands::call::{Ctx, Source};
 use crate::commands::table::{flags, CommandTable};
+use crate::keyspace::counters::{Base, Computed, Counter, Origin};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::store::Store;
@@ -105,6 +109,12 @@ pub fn node_tag(u: &Uuid) -> u64 {
     u.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &c| (h ^ c as u64).wrapping_mul(0x100_0000_01b3)) >> 54
 }
 
+/// A KeyDB peer as counter states name it (its frames carry no origin of their own): the
+/// first 64 bits of its UUID, which KeyDB makes anew at every start.
+pub fn origin_of(u: &Uuid) -> Origin {
+    u.iter().filter_map(|&c| (c as char).to_digit(16)).take(16).fold(0u64, |o, d| (o << 4) | u64::from(d))
+}
+
 /// The all-zero UUID, which no node has (KeyDB's "nil").
 pub fn is_nil(u: &Uuid) -> bool {
     u.iter().all(|&c| c == b'0' || c == b'-')
@@ -139,8 +149,10 @@ pub struct ActiveStats {
     pub frames_superseded: u64,
     /// Peer writes concurrent with ours (a base differed).
     pub conflicts: u64,
-    /// Concurrent increments merged.
+    /// Increments of peers merged into counter states (concurrent or not).
     pub counters_merged: u64,
+    /// Increments a peer sent again (over another path, after a resync), applied once.
+    pub counters_duplicate: u64,
     /// State frames we sent to re-assert a newer state.
     pub states_sent: u64,
     /// State frames from peers that replaced our state.
@@ -153,9 +165,15 @@ pub struct ActiveStats {
 #[derive(Debug)]
 pub struct Active {
     pub uuid: Uuid,
+    /// This process's name in counter states: random at every start. A node that
+    /// restarts from a snapshot older than its last increments (or from nothing) must not
+    /// continue its old totals (its peers hold later ones, which would win and lose the
+    /// increments in between): each run's increments are a chain of their own.
+    pub origin: Origin,
+    /// While the AOF loads: the origin of the local increments being replayed (from their
+    /// `#ctr:` annotations).
+    pub replay_origin: Option<Origin>,
     pub stats: ActiveStats,
-    /// Counter keys' runs of increments.
-    pub runs: Runs,
     /// Anti-entropy counters.
     pub ae: super::anti_entropy::AeStats,
     /// Keys whose state frame goes out at the end of the batch (see [`reassert`]).
@@ -167,8 +185,9 @@ impl Default for Active {
     fn default() -> Self {
         Active {
             uuid: new_uuid(),
+            origin: rand::random::<u64>().max(1),
+            replay_origin: None,
             stats: ActiveStats::default(),
-            runs: Runs::default(),
             ae: Default::default(),
             reasserts: Vec::new(),
             reassert_set: Default::default(),
@@ -181,10 +200,11 @@ impl Default for Active {
 pub enum Kind {
     /// No trailer (a KeyDB peer): newest write wins.
     Plain,
-    /// A write with the bases of its keys.
-    Write(Vec<u64>),
-    /// A key's whole state.
-    State,
+    /// A write with the bases of its keys, and for an increment its origin (the run of
+    /// the node that made it) and that origin's new total.
+    Write(Vec<u64>, Option<(Origin, i64)>),
+    /// A key's whole state, with its counter state if it has one.
+    State(Option<Counter>),
 }
 
 /// A parsed RREPLAY frame.
@@ -247,13 +267,20 @@ pub const MAX_STAMP_AHEAD_MS: i64 = 24 * 3600 * 1000;
 /// A fluidB trailer; anything else (a newer format, garbage) is ignored like KeyDB
 /// ignores ours, and the frame is applied by the newest-write rule.
 fn parse_trailer(t: &[u8]) -> Kind {
-    if t == b"s:" {
-        return Kind::State;
+    if let Some(state) = t.strip_prefix(b"s:") {
+        return Kind::State(if state.is_empty() { None } else { Counter::decode(state) });
     }
-    let Some(list) = t.strip_prefix(b"w:") else { return Kind::Plain };
+    let Some(rest) = t.strip_prefix(b"w:") else { return Kind::Plain };
+    let (list, total) = match rest.iter().position(|&c| c == b'/') {
+        Some(i) => match parse_total(&rest[i + 1..]) {
+            Some(t) => (&rest[..i], Some(t)),
+            None => return Kind::Plain,
+        },
+        None => (rest, None),
+    };
     let mut bases = Vec::new();
     if list.is_empty() {
-        return Kind::Write(bases);
+        return Kind::Write(bases, total);
     }
     for part in list.split(|&c| c == b',') {
         match std::str::from_utf8(part).ok().and_then(|p| p.parse::<u64>().ok()) {
@@ -261,11 +288,18 @@ fn parse_trailer(t: &[u8]) -> Kind {
             _ => return Kind::Plain,
         }
     }
-    Kind::Write(bases)
+    Kind::Write(bases, total)
 }
 
-/// Encodes a write trailer for `bases`.
-pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64]) {
+/// An increment's `<origin hex>:<total>`.
+fn parse_total(t: &[u8]) -> Option<(Origin, i64)> {
+    let colon = t.iter().position(|&c| c == b':')?;
+    let origin = u64::from_str_radix(std::str::from_utf8(&t[..colon]).ok()?, 16).ok()?;
+    Some((origin, crate::util::numeric::string2ll(&t[colon + 1..])?))
+}
+
+/// Encodes a write trailer for `bases` (and an increment's origin and new total).
+pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64], total: Option<(Origin, i64)>) {
     out.clear();
     out.extend_from_slice(b"w:");
     let mut b = itoa::Buffer::new();
@@ -274,6 +308,10 @@ pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64]) {
             out.push(b',');
         }
         out.extend_from_slice(b.format(*base).as_bytes());
+    }
+    if let Some((o, t)) = total {
+        use std::io::Write;
+        let _ = write!(out, "/{o:x}:{t}");
     }
 }
 
@@ -301,6 +339,8 @@ pub struct Bases {
     pub db: usize,
     pub keys: Vec<(Bytes, u64, bool)>,
     ae: Vec<u64>,
+    /// An increment of this node's: its origin and new total in the key's counter state.
+    total: Option<(Origin, i64)>,
 }
 
 impl Bases {
@@ -318,7 +358,7 @@ impl Bases {
             })
             .collect();
         let ae = if d.ae.is_valid() { keys.iter().map(|(k, _, _)| d.ae_stamp(k)).collect() } else { Vec::new() };
-        Bases { db, keys, ae }
+        Bases { db, keys, ae, total: None }
     }
 
     /// The base of `key`, if the write named it.
@@ -329,21 +369,22 @@ impl Bases {
     /// The trailer of the write as received: its bases in the order they were captured.
     pub fn own_trailer(&self, out: &mut Vec<u8>) {
         let bases: Vec<u64> = self.keys.iter().map(|&(_, b, _)| b).collect();
-        write_trailer(out, &bases);
+        write_trailer(out, &bases, self.total);
     }
 
     /// The trailer of another form the write propagates as (e.g. PEXPIREAT for EXPIRE):
     /// its keys are found again and their bases looked up by name.
     pub fn trailer_for(&self, argv: &[Bytes], out: &mut Vec<u8>) {
         let bases: Vec<u64> = key_positions(argv).into_iter().map(|i| self.of(&argv[i]).unwrap_or(0)).collect();
-        write_trailer(out, &bases);
+        write_trailer(out, &bases, None);
     }
 
-    /// After the write (stamped `mvcc`, from `source`): keys it deleted leave a
-    /// tombstone; a peer's write leaves every absent key of it at the write's stamp (a
-    /// state frame's DEL of a key we had already lost still moves its tombstone), so the
-    /// next write's bases match on both sides. Keeps the counter runs current.
-    pub fn after_write(&self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source) {
+    /// After the write (stamped `mvcc`, from `source`; `wrote`: it changed something):
+    /// keys it deleted leave a tombstone; a peer's write leaves every absent key of it at
+    /// the write's stamp (a state frame's DEL of a key we had already lost still moves
+    /// its tombstone), so the next write's bases match on both sides. Keeps the counter
+    /// states current.
+    pub fn after_write(&mut self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source, wrote: bool) {
         let peer = matches!(source, Source::Peer { .. });
         let d = &mut store.dbs[self.db];
         for (k, _, live) in &self.keys {
@@ -354,70 +395,71 @@ impl Bases {
         for ((k, _, _), &old) in self.keys.iter().zip(&self.ae) {
             d.ae_moved(k, old);
         }
-        let runs = &mut store.repl.active.runs;
-        match (counter_delta(argv), self.keys.first()) {
-            (Some(delta), Some((k, base, _))) if self.keys.len() == 1 => {
-                let now = store.dbs[self.db].stamp(k);
-                runs.record(self.db, k, *base, now, delta);
+        if wrote {
+            self.counters_after(store, argv, mvcc, source);
+        }
+    }
+
+    /// The counter states of the write's keys: an increment of ours (or replayed from
+    /// the AOF) adds to this node's total; any other write to a counter key is an
+    /// overwrite. A peer's increment is merged by [`apply_frame`] itself.
+    fn counters_after(&mut self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source) {
+        let db = self.db;
+        if let (Some(delta), [(k, base, live)]) = (counter_delta(argv), &self.keys[..]) {
+            if matches!(source, Source::Peer { .. }) {
+                return;
             }
-            _ if !runs.is_empty() => {
-                for (k, _, _) in &self.keys {
-                    runs.forget(self.db, k);
-                }
+            let Base::Int(now) = base_of(store, db, k) else { return };
+            let before = if *live { Base::Int(now.wrapping_sub(delta)) } else { Base::Absent };
+            let a = &store.repl.active;
+            let origin = if source == Source::Aof { a.replay_origin.unwrap_or(a.origin) } else { a.origin };
+            let c = store.dbs[db].counters.entry(k, || Counter::adopt(*base, before));
+            if c.value() != computed(before) {
+                // The key changed in a way no write recorded (it expired, was evicted):
+                // the state starts again from what the key held.
+                c.rebase(*base, before);
             }
-            _ => {}
+            self.total = Some((origin, c.incr(origin, delta, mvcc)));
+            return;
+        }
+        if store.dbs[db].counters.is_empty() {
+            return;
+        }
+        let ttl_only = is_ttl_only(argv);
+        for (k, _, _) in &self.keys {
+            if store.dbs[db].counters.get(k).is_none() || (ttl_only && store.dbs[db].peek(k).is_some()) {
+                continue;
+            }
+            let b = base_of(store, db, k);
+            if let Some(c) = store.dbs[db].counters.get_mut(k) {
+                c.rebase(mvcc, b);
+            }
         }
     }
 }
 
-/// Runs of increments: for a counter key, the sum of the increments applied since the
-/// last write that was not one (`base` is that write's stamp, `last` the key's stamp
-/// after the latest increment). An overwrite (SET, DEL...) of a peer made on `base`
-/// was concurrent with the whole run: it is applied and the run added on top of it, the
-/// rule the node that made the overwrite follows too (it adds the increments as they
-/// arrive), so both end equal (Redis Enterprise's counter rule).
-#[derive(Debug, Default)]
-pub struct Runs {
-    map: std::collections::HashMap<(usize, Bytes), Run>,
+/// What `key` holds now, as a counter state sees it.
+fn base_of(store: &Store, db: usize, key: &[u8]) -> Base {
+    match store.dbs[db].peek(key).map(|e| &e.val) {
+        None => Base::Absent,
+        Some(crate::keyspace::Value::Str(s)) => s.as_int().map_or(Base::Other, Base::Int),
+        Some(_) => Base::Other,
+    }
 }
 
-/// One counter key's run (see [`Runs`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
-    pub base: u64,
-    pub last: u64,
-    pub sum: i64,
+/// The value a key holding `b` has.
+fn computed(b: Base) -> Computed {
+    match b {
+        Base::Absent => Computed::Absent,
+        Base::Int(v) => Computed::Int(v),
+        Base::Other => Computed::Other,
+    }
 }
 
-/// Most counter keys with a run kept (beyond, the oldest knowledge is dropped: an
-/// overwrite concurrent with a forgotten run falls back to the newest-write rule).
-pub const MAX_RUNS: usize = 100_000;
-
-impl Runs {
-    fn record(&mut self, db: usize, key: &Bytes, base: u64, now: u64, delta: i64) {
-        if self.map.len() >= MAX_RUNS && !self.map.contains_key(&(db, key.clone())) {
-            self.map.clear();
-        }
-        let r = self.map.entry((db, key.clone())).or_insert(Run { base, last: base, sum: 0 });
-        if r.last != base {
-            // Something else wrote the key since: a new run starts on it.
-            *r = Run { base, last: base, sum: 0 };
-        }
-        r.sum = r.sum.saturating_add(delta);
-        r.last = now;
-    }
-    fn forget(&mut self, db: usize, key: &[u8]) {
-        self.map.remove(&(db, Bytes::copy_from_slice(key)));
-    }
-    fn get(&self, db: usize, key: &[u8]) -> Option<Run> {
-        self.map.get(&(db, Bytes::copy_from_slice(key))).copied()
-    }
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
+/// Whether `argv` changes only a key's TTL (not an overwrite of a counter's value).
+fn is_ttl_only(argv: &[Bytes]) -> bool {
+    let n = &argv[0];
+    ["expire", "pexpire", "expireat", "pexpireat", "persist"].iter().any(|c| n.eq_ignore_ascii_case(c.as_bytes()))
 }
 
 /// The amount an increment adds (INCR, INCRBY, DECR, DECRBY), None for other commands.
@@ -435,20 +477,6 @@ fn counter_delta(argv: &[Bytes]) -> Option<i64> {
     } else {
         None
     }
-}
-
-/// Whether `argv` replaces a string key's value whatever it held (what a counter run can
-/// be added on top of): SET without NX/XX/GET, SETEX, PSETEX, DEL/UNLINK of one key.
-fn is_overwrite(argv: &[Bytes]) -> bool {
-    let name = &argv[0];
-    if name.eq_ignore_ascii_case(b"set") {
-        return !argv[3..]
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(b"nx") || o.eq_ignore_ascii_case(b"xx") || o.eq_ignore_ascii_case(b"get"));
-    }
-    name.eq_ignore_ascii_case(b"setex")
-        || name.eq_ignore_ascii_case(b"psetex")
-        || ((name.eq_ignore_ascii_case(b"del") || name.eq_ignore_ascii_case(b"unlink")) && argv.len() == 2)
 }
 
 /// Asks for a state frame for `key` of `db` (see [`send_state`]). The frames go out at
@@ -474,16 +502,16 @@ pub fn flush_reasserts(store: &mut Store) {
     }
 }
 
-/// Appends a state frame for `key` of `db` to our stream: its whole value, TTL and
-/// stamp, or a DEL with its tombstone's stamp. Nothing is sent for a key this node never
-/// heard of (stamp 0).
-fn send_state(store: &mut Store, db: usize, key: &[u8]) {
+/// The state of `key` of `db` as one command and its stamp: `RESTORE key pxat dump
+/// REPLACE ABSTTL` for a live key, `DEL key` with its tombstone's stamp for a deleted one;
+/// None for a key this node never heard of (stamp 0).
+fn state_command(store: &Store, db: usize, key: &[u8]) -> Option<(Vec<Bytes>, u64)> {
     let key = Bytes::copy_from_slice(key);
-    let (argv, mvcc): (Vec<Bytes>, u64) = match store.dbs[db].peek(&key) {
+    match store.dbs[db].peek(&key) {
         Some(e) => {
             let dump = crate::persistence::rdb::save::dump_payload(&e.val, store.cfg.rdbcompression);
             let ttl = if e.has_expire() { e.expire } else { 0 };
-            (
+            Some((
                 vec![
                     Bytes::from_static(b"RESTORE"),
                     key,
@@ -493,16 +521,40 @@ fn send_state(store: &mut Store, db: usize, key: &[u8]) {
                     Bytes::from_static(b"ABSTTL"),
                 ],
                 e.mvcc,
-            )
+            ))
         }
         None => match store.dbs[db].tombs.stamp(&key) {
-            0 => return,
-            m => (vec![Bytes::from_static(b"DEL"), key], m),
+            0 => None,
+            m => Some((vec![Bytes::from_static(b"DEL"), key], m)),
         },
-    };
+    }
+}
+
+/// Appends a state frame for `key` of `db` to our stream: its whole value, TTL and
+/// stamp, or a DEL with its tombstone's stamp, and its counter state if it has one.
+fn send_state(store: &mut Store, db: usize, key: &[u8]) {
+    let Some((argv, mvcc)) = state_command(store, db, key) else { return };
+    let mut trailer = b"s:".to_vec();
+    if let Some(c) = store.dbs[db].counters.get(key) {
+        c.encode(&mut trailer);
+    }
     store.repl.active.stats.states_sent += 1;
     // A state frame is for the peers only: the AOF already has this state.
-    store.stream.append_frame(db, mvcc, &argv, b"s:", true);
+    store.stream.append_frame(db, mvcc, &argv, &trailer, true);
+}
+
+/// Records a counter key's state in the AOF (after a peer's increment or a merge changed
+/// it): the key's state command preceded by a `#ctrs:` annotation with the counter
+/// state, which the AOF loader puts back ([`crate::persistence::aof`]).
+fn log_counter_state(store: &mut Store, db: usize, key: &[u8]) {
+    if !store.stream.has_aof() {
+        return;
+    }
+    let Some(c) = store.dbs[db].counters.get(key) else { return };
+    let mut note = b"#ctrs:".to_vec();
+    c.encode(&mut note);
+    let Some((argv, mvcc)) = state_command(store, db, key) else { return };
+    store.stream.append_aof_noted(db, mvcc, &argv, &note);
 }
 
 /// What the link must do with a frame.
@@ -512,11 +564,11 @@ pub enum Verdict {
     Apply(u64),
     /// Nothing to apply (older, a duplicate, or waiting for the origin's state).
     Skip,
-    /// An increment: add it, the key ending at this stamp (the newer of its and ours).
-    Counter(u64),
-    /// An overwrite concurrent with our run of increments: apply it at this stamp, then
-    /// add the run's sum.
-    OverwriteRun(u64, i64),
+    /// An increment merged into the key's counter state: the key takes the value the
+    /// state stands for, at this stamp (the newer of its and ours).
+    Increment(u64),
+    /// A counter key's state frame: merge it into ours.
+    CounterState,
 }
 
 /// Decides what to do with a peer's frame whose payload is `argv` (the command `def`)
@@ -536,17 +588,13 @@ pub fn judge(
         // deletes only older keys): applied once, in order.
         return Verdict::Apply(s);
     }
+    if keys.len() == 1 && !matches!(frame.kind, Kind::State(_)) {
+        if let Some(delta) = counter_delta(argv) {
+            return judge_increment(store, frame, db, &argv[keys[0]], delta, locals[0]);
+        }
+    }
     match &frame.kind {
-        Kind::Write(bases) if bases.len() == keys.len() => {
-            if keys.len() == 1 && counter_delta(argv).is_some() {
-                // Increments commute: added to whatever we hold, the key keeping the
-                // newer stamp, on both sides alike.
-                if bases[0] != locals[0] {
-                    store.repl.active.stats.conflicts += 1;
-                    store.repl.active.stats.counters_merged += 1;
-                }
-                return Verdict::Counter(s.max(locals[0]));
-            }
+        Kind::Write(bases, _) if bases.len() == keys.len() => {
             if bases.iter().zip(&locals).all(|(b, l)| b == l) {
                 debug_assert!(locals.iter().all(|&l| l < s), "a write never lowers a key's stamp");
                 if locals.iter().all(|&l| l < s) {
@@ -557,15 +605,10 @@ pub fn judge(
                 return Verdict::Skip; // we have this very state already
             }
             store.repl.active.stats.conflicts += 1;
-            if keys.len() == 1 && is_overwrite(argv) {
-                let run = store.repl.active.runs.get(db, &argv[keys[0]]);
-                if let Some(run) = run.filter(|r| r.base == bases[0] && r.last == locals[0]) {
-                    // An overwrite concurrent with our run of increments: it applies and
-                    // the run is added on top, as its origin adds them.
-                    store.repl.active.stats.counters_merged += 1;
-                    return Verdict::OverwriteRun(s.max(locals[0]), run.sum);
-                }
-            }
+            // Concurrent with one of ours: where our state is newer it is re-asserted;
+            // where the incoming write is newer its origin's state frame settles it (the
+            // origin re-asserts when our concurrent write reaches it; for a counter key,
+            // when our increment reaches it).
             for (&i, &l) in keys.iter().zip(&locals) {
                 if l > s {
                     reassert(store, db, &argv[i]);
@@ -573,8 +616,11 @@ pub fn judge(
             }
             Verdict::Skip
         }
-        Kind::State => {
+        Kind::State(incoming) => {
             let l = locals[0];
+            if incoming.is_some() || store.dbs[db].counters.get(&argv[keys[0]]).is_some() {
+                return Verdict::CounterState;
+            }
             if s > l {
                 store.repl.active.stats.states_applied += 1;
                 Verdict::Apply(s)
@@ -586,16 +632,53 @@ pub fn judge(
             }
         }
         _ => {
-            if keys.len() == 1 && counter_delta(argv).is_some() {
-                // A KeyDB peer's increment: it counts too (KeyDB sends each once).
-                return Verdict::Counter(s.max(locals[0]));
-            }
             if locals.iter().all(|&l| l < s) {
                 Verdict::Apply(s)
             } else {
                 store.repl.active.stats.frames_superseded += 1;
                 Verdict::Skip
             }
+        }
+    }
+}
+
+/// A peer's increment of `key` by `delta` (local stamp `l`): its origin's total goes into
+/// the key's counter state (a total we have already is a duplicate, skipped). A KeyDB
+/// peer sends no total: its increments count one by one.
+fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], delta: i64, l: u64) -> Verdict {
+    let s = frame.mvcc;
+    let base = match &frame.kind {
+        Kind::Write(bases, _) => bases.first().copied(),
+        _ => None,
+    };
+    let before = base_of(store, db, key);
+    let c = store.dbs[db].counters.entry(key, || Counter::adopt(l, before));
+    let (origin, total) = match frame.kind {
+        Kind::Write(_, Some(t)) => t,
+        _ => {
+            let o = origin_of(&frame.origin);
+            (o, c.total(o).wrapping_add(delta))
+        }
+    };
+    // Our state holds an overwrite the origin had not seen when it incremented: the
+    // origin needs our state (it adds its increment on top of it, as we do).
+    let ours_unseen = base.is_some_and(|b| c.base_stamp > b);
+    let changed = c.set_total(origin, total, s.max(1));
+    let stats = &mut store.repl.active.stats;
+    if base.is_some_and(|b| b != l) {
+        stats.conflicts += 1;
+    }
+    if ours_unseen {
+        reassert(store, db, key);
+    }
+    match changed {
+        Some(_) => {
+            store.repl.active.stats.counters_merged += 1;
+            Verdict::Increment(s.max(l))
+        }
+        None => {
+            store.repl.active.stats.counters_duplicate += 1;
+            Verdict::Skip
         }
     }
 }
@@ -646,28 +729,95 @@ pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out:
     match judge(store, frame, cmd.def, &argv, db) {
         Verdict::Skip => return,
         Verdict::Apply(m) => run_peer(shared, store, client, out, &argv, m),
-        Verdict::Counter(m) => {
-            run_peer(shared, store, client, out, &argv, m);
-            // Whether the increment applied or not (a key that is not an integer here),
-            // the key ends at the newer stamp on both sides.
-            raise_stamp(store, db, &argv[1], m);
+        Verdict::Increment(m) => {
+            settle_counter(store, db, &argv[1], m, "incrby");
+            log_counter_state(store, db, &argv[1]);
         }
-        Verdict::OverwriteRun(m, sum) => {
-            run_peer(shared, store, client, out, &argv, m);
-            let add = [Bytes::from_static(b"INCRBY"), argv[1].clone(), Bytes::from(sum.to_string())];
-            run_peer(shared, store, client, out, &add, m);
-            raise_stamp(store, db, &argv[1], m);
+        Verdict::CounterState => {
+            let incoming = match &frame.kind {
+                Kind::State(c) => c.clone(),
+                _ => None,
+            };
+            merge_counter_frame(shared, store, client, out, &argv, db, frame.mvcc, incoming);
         }
     }
     store.repl.active.stats.frames_applied += 1;
 }
 
-/// Raises a live key's stamp to at least `m` (keeping the digest in step).
-fn raise_stamp(store: &mut Store, db: usize, key: &[u8], m: u64) {
+/// A state frame (`argv`, stamped `s`) for a counter key: the key's value and TTL are
+/// taken when newer, then the counter states merge and the key holds what the merged
+/// state stands for. Our state goes back to the peers when the frame lacked some of it.
+#[allow(clippy::too_many_arguments)]
+fn merge_counter_frame(
+    shared: &Shared,
+    store: &mut Store,
+    client: &mut Client,
+    out: &mut Reply,
+    argv: &[Bytes],
+    db: usize,
+    s: u64,
+    incoming: Option<Counter>,
+) {
+    let key = argv[1].clone();
+    let l = store.dbs[db].stamp(&key);
+    // Ours, as it was before the frame (a key without a state had seen no increment).
+    let before = base_of(store, db, &key);
+    let mut merged = store.dbs[db].counters.remove(&key).unwrap_or_else(|| Counter::adopt(l, before));
+    if s > l {
+        // Taken out of the map above, so this RESTORE/DEL is not taken for an overwrite.
+        run_peer(shared, store, client, out, argv, s);
+        store.repl.active.stats.states_applied += 1;
+    }
+    let incoming = match incoming {
+        Some(c) => c,
+        // A state that never counted: an overwrite that had seen no increment.
+        None if s > l => Counter::adopt(s, base_of(store, db, &key)),
+        None => {
+            store.dbs[db].counters.set(&key, merged);
+            if l > s {
+                reassert(store, db, &key);
+            }
+            return;
+        }
+    };
+    merged.merge(&incoming);
+    let lacks = merged != incoming || l > s;
+    store.dbs[db].counters.set(&key, merged);
+    settle_counter(store, db, &key, s.max(l), "restore");
+    log_counter_state(store, db, &key);
+    if lacks {
+        reassert(store, db, &key);
+    }
+}
+
+/// Makes a counter key hold what its state stands for, at stamp `m` (at least); `event`
+/// names the keyspace event of a change.
+fn settle_counter(store: &mut Store, db: usize, key: &[u8], m: u64, event: &str) {
+    let Some(value) = store.dbs[db].counters.get(key).map(Counter::value) else { return };
+    let old = store.dbs[db].ae_stamp(key);
+    let m = m.max(store.dbs[db].stamp(key));
+    let holds = base_of(store, db, key);
+    match value {
+        Computed::Int(v) if holds != Base::Int(v) => {
+            let val = crate::keyspace::Value::Str(crate::keyspace::RStr::Int(v));
+            store.set_key(db, key, val, m, true);
+            store.notify(crate::server::store::notify::STRING, event, key, db);
+            store.dirty += 1;
+        }
+        Computed::Absent if holds != Base::Absent => {
+            if let Some(e) = store.dbs[db].remove(key) {
+                crate::keyspace::lazyfree::free(e.val, true);
+                store.watch.touch_deleted(db, key);
+                store.notify(crate::server::store::notify::GENERIC, "del", key, db);
+                store.dirty += 1;
+            }
+        }
+        _ => {}
+    }
     let d = &mut store.dbs[db];
-    let old = d.ae_stamp(key);
-    if let Some(e) = d.peek_mut(key) {
-        e.mvcc = e.mvcc.max(m);
+    match d.peek_mut(key) {
+        Some(e) => e.mvcc = e.mvcc.max(m),
+        None => d.tombs.bury(key, m.max(1)),
     }
     d.ae_moved(key, old);
 }
@@ -708,6 +858,8 @@ pub struct Merged {
     pub taken: u64,
     /// Keys of the snapshot not newer than ours, left as we have them.
     pub kept: u64,
+    /// Counter states merged.
+    pub counters: u64,
 }
 
 /// Keys merged per lock acquisition: clients and other links wait at most this many
@@ -721,9 +873,13 @@ pub async fn merge_snapshot(
     shared: &std::sync::Arc<Shared>,
     gen: u64,
     keys: Vec<crate::persistence::rdb::file::LoadedKey>,
-    info: crate::persistence::rdb::file::LoadInfo,
+    mut info: crate::persistence::rdb::file::LoadInfo,
 ) -> Result<Merged, String> {
     let mut merged = Merged::default();
+    // The snapshot's counter states merge after its keys; a key they name keeps its own
+    // state meanwhile (adopted before the key is replaced, see `keep_counter`).
+    let counters: std::collections::HashMap<(usize, Vec<u8>), Counter> =
+        std::mem::take(&mut info.counters).into_iter().map(|(db, k, c)| ((db, k), c)).collect();
     {
         let mut st = shared.lock_store();
         if st.repl.link_gen != gen {
@@ -737,6 +893,7 @@ pub async fn merge_snapshot(
             st.clock.observe(*stamp);
             if *stamp > st.dbs[*db].stamp(key) {
                 let old = st.dbs[*db].ae_stamp(key);
+                keep_counter(&mut st, *db, key, &counters);
                 delete_for_merge(&mut st, *db, key);
                 st.dbs[*db].tombs.bury(key, *stamp);
                 st.dbs[*db].ae_moved(key, old);
@@ -757,6 +914,7 @@ pub async fn merge_snapshot(
                 return Err("master changed during the sync".into());
             }
             for k in chunk {
+                keep_counter(&mut st, k.db, &k.key, &counters);
                 merge_key(&mut st, k, now, &mut merged);
             }
             if st.blocking.has_ready() {
@@ -767,12 +925,46 @@ pub async fn merge_snapshot(
         tokio::task::yield_now().await;
     }
     let mut st = shared.lock_store();
-    if merged.taken > 0 && st.aof.is_some() {
+    if st.repl.link_gen != gen {
+        return Err("master changed during the sync".into());
+    }
+    for ((db, key), incoming) in counters {
+        let mut c = st.dbs[db].counters.remove(&key).unwrap_or_else(|| incoming.clone());
+        c.merge(&incoming);
+        let lacks = c != incoming;
+        st.clock.observe(c.stamp());
+        st.dbs[db].counters.set(&key, c);
+        settle_counter(&mut st, db, &key, 0, "restore");
+        if lacks {
+            reassert(&mut st, db, &key);
+        }
+        merged.counters += 1;
+    }
+    if (merged.taken > 0 || merged.counters > 0) && st.aof.is_some() {
         // The merged keys reach the AOF through a rewrite (they are not in its
         // increments); until it is done, the peer still holds them.
         st.aofrw.scheduled = true;
     }
     Ok(merged)
+}
+
+/// Before a snapshot's key replaces ours: if the snapshot has a counter state for it and
+/// we have none, ours is adopted now from the key we hold (it had seen no increment), so
+/// the merge of the states counts our overwrite too.
+fn keep_counter(
+    st: &mut Store,
+    db: usize,
+    key: &[u8],
+    incoming: &std::collections::HashMap<(usize, Vec<u8>), Counter>,
+) {
+    if incoming.is_empty() || st.dbs[db].counters.get(key).is_some() || !incoming.contains_key(&(db, key.to_vec())) {
+        return;
+    }
+    let l = st.dbs[db].stamp(key);
+    if l != 0 {
+        let c = Counter::adopt(l, base_of(st, db, key));
+        st.dbs[db].counters.set(key, c);
+    }
 }
 
 /// Merges one key of a peer's snapshot.
@@ -820,6 +1012,7 @@ fn delete_for_merge(st: &mut Store, db: usize, key: &[u8]) {
 /// deleted (`Tombstones::flushed`). Returns the keys deleted.
 pub fn flush_older(st: &mut Store, db: usize, mvcc: u64, async_free: bool) -> usize {
     st.dbs[db].tombs.flush(mvcc);
+    st.dbs[db].counters.flushed(mvcc);
     st.dbs[db].invalidate_ae();
     let older: Vec<Bytes> =
         st.dbs[db].main.iter().filter(|(_, e)| e.mvcc < mvcc).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
@@ -892,6 +1085,7 @@ mod tests {
         assert_eq!(parse_uuid(b"not-a-uuid"), None);
         assert_eq!(parse_uuid(b"6f1c1a3e4a6b-4c1d-9e2f-0123456789ab-"), None);
         assert!(node_tag(&u) < 1024);
+        assert_eq!(origin_of(b"6f1c1a3e-4a6b-4c1d-9e2f-0123456789ab"), 0x6f1c_1a3e_4a6b_4c1d);
     }
 
     #[test]
@@ -904,7 +1098,7 @@ mod tests {
         let mut full = vec![Bytes::from_static(b"RREPLAY")];
         full.extend(argv);
         let f = parse_frame(&full, 16).expect("frame");
-        assert_eq!((f.db, f.mvcc, f.kind), (Some(3), 77, Kind::Write(vec![1, 0, 5])));
+        assert_eq!((f.db, f.mvcc, f.kind), (Some(3), 77, Kind::Write(vec![1, 0, 5], None)));
         full[3] = Bytes::from_static(b"16");
         assert_eq!(parse_frame(&full, 16).err(), Some("Invalid database ID"));
         full[3] = Bytes::from_static(b"0");
@@ -912,8 +1106,19 @@ mod tests {
         assert_eq!(parse_frame(&full, 16).err(), Some("Invalid MVCC Timestamp"));
         full[1] = Bytes::from_static(b"nope");
         assert_eq!(parse_frame(&full, 16).err(), Some("Expected UUID arg1"));
-        assert_eq!(parse_trailer(b"s:"), Kind::State);
-        assert_eq!(parse_trailer(b"w:"), Kind::Write(vec![]));
+        assert_eq!(parse_trailer(b"s:"), Kind::State(None));
+        assert_eq!(parse_trailer(b"w:"), Kind::Write(vec![], None));
+        assert_eq!(parse_trailer(b"w:7/1f:-3"), Kind::Write(vec![7], Some((0x1f, -3))));
+        assert_eq!(parse_trailer(b"w:7/x"), Kind::Plain);
+        assert_eq!(parse_trailer(b"w:7/1f"), Kind::Plain);
+        let mut t = Vec::new();
+        write_trailer(&mut t, &[7, 8], Some((0xab, 5)));
+        assert_eq!(t, b"w:7,8/ab:5");
+        let mut c = Counter::adopt(5, Base::Int(1));
+        c.incr(9, 2, 6);
+        let mut t = b"s:".to_vec();
+        c.encode(&mut t);
+        assert_eq!(parse_trailer(&t), Kind::State(Some(c)));
         assert_eq!(parse_trailer(b"w:1,x"), Kind::Plain);
         assert_eq!(parse_trailer(b"zz"), Kind::Plain);
     }

@@ -810,9 +810,10 @@ async fn full_sync_merge(
         l.async_loading = false;
     }
     crate::log_notice!(
-        "MASTER <-> REPLICA sync: merged the master's snapshot: {} keys taken, {} kept (newer here)",
+        "MASTER <-> REPLICA sync: merged the master's snapshot: {} keys taken, {} kept (newer here), {} counters merged",
         merged.taken,
-        merged.kept
+        merged.kept,
+        merged.counters
     );
     Ok(())
 }

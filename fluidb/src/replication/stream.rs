@@ -281,6 +281,10 @@ pub struct WriteStream {
     /// `active-replica` on, where stamps order writes between nodes). Without it the AOF
     /// is byte for byte what Redis writes.
     pub aof_mvcc: bool,
+    /// Active mode: this run's counter origin (`replication::active::Active::origin`),
+    /// annotated in the AOF before each increment (`#ctr:<hex>`) so that a replay counts
+    /// it for the run that made it.
+    pub counter_origin: u64,
     /// Offset of the next byte to be appended (Redis's `master_repl_offset`).
     offset: u64,
     /// Database the last record was written for; a different one emits SELECT first.
@@ -353,6 +357,7 @@ impl WriteStream {
             aof_timestamps: false,
             aof_last_ts: 0,
             aof_mvcc: false,
+            counter_origin: 0,
             offset: 0,
             last_db: None,
             buf: None,
@@ -420,7 +425,13 @@ impl WriteStream {
         payload.clear();
         encode_args(&mut payload, argv);
         if !repl_only {
-            self.tap_aof(db, mvcc, &payload);
+            if trailer.contains(&b'/') {
+                // An increment (its trailer names its origin and total).
+                let note = format!("#ctr:{:x}", self.counter_origin);
+                self.tap_aof(db, mvcc, &payload, note.as_bytes());
+            } else {
+                self.tap_aof(db, mvcc, &payload, b"");
+            }
         }
         let aof = self.aof_tap.take();
         let mut dbs = itoa::Buffer::new();
@@ -438,19 +449,31 @@ impl WriteStream {
     /// Active mode: a write of a peer applied here goes to this node's AOF (with its
     /// origin's stamp) but not to the replicas: its origin sends it to the others.
     pub fn append_aof_only(&mut self, db: usize, mvcc: u64, argv: &[Bytes]) {
+        self.append_aof_noted(db, mvcc, argv, b"");
+    }
+
+    /// [`Self::append_aof_only`] with an annotation line (`note`, e.g. a counter state's
+    /// `#ctrs:...`) right before the command, which the AOF loader attaches to it.
+    pub fn append_aof_noted(&mut self, db: usize, mvcc: u64, argv: &[Bytes], note: &[u8]) {
         if self.aof_tap.is_none() {
             return;
         }
         let mut payload = std::mem::take(&mut self.frame_buf);
         payload.clear();
         encode_args(&mut payload, argv);
-        self.tap_aof(db, mvcc, &payload);
+        self.tap_aof(db, mvcc, &payload, note);
         self.frame_buf = payload;
     }
 
+    /// Whether writes reach an AOF.
+    pub fn has_aof(&self) -> bool {
+        self.aof_tap.is_some()
+    }
+
     /// Active mode: `payload` (one command) into the AOF, after a SELECT when the AOF is
-    /// in another database and the write's `#mvcc:` annotation.
-    fn tap_aof(&mut self, db: usize, mvcc: u64, payload: &[u8]) {
+    /// in another database, the write's `#mvcc:` annotation and `note` (an annotation
+    /// line without its CRLF, or empty).
+    fn tap_aof(&mut self, db: usize, mvcc: u64, payload: &[u8], note: &[u8]) {
         let Some(t) = self.aof_tap.as_mut() else { return };
         if self.aof_last_db != Some(db) {
             let mut b = itoa::Buffer::new();
@@ -461,6 +484,10 @@ impl WriteStream {
             let mut b = itoa::Buffer::new();
             t.extend_from_slice(b"#mvcc:");
             t.extend_from_slice(b.format(mvcc).as_bytes());
+            t.extend_from_slice(b"\r\n");
+        }
+        if !note.is_empty() {
+            t.extend_from_slice(note);
             t.extend_from_slice(b"\r\n");
         }
         t.extend_from_slice(payload);

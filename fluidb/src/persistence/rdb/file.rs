@@ -39,6 +39,9 @@ pub const AUX_MVCC: &[u8] = b"mvcc-tstamp";
 /// database's flush stamp. Redis and KeyDB skip AUX fields they do not know.
 pub const AUX_TOMB: &[u8] = b"fluidb-tomb";
 pub const AUX_FLUSHED: &[u8] = b"fluidb-flushed";
+/// Active replication's counter states (`keyspace::counters`): one AUX field per counter
+/// key, `<state>\n<key>` (the state's text form has no newline).
+pub const AUX_COUNTER: &[u8] = b"fluidb-ctr";
 
 /// Flush the write buffer past this size.
 const CHUNK: usize = 64 << 10;
@@ -135,7 +138,7 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a whole database.
     pub fn db(&mut self, db: &Db) -> io::Result<()> {
-        if db.is_empty() && db.tombs.is_empty() && db.tombs.flushed == 0 {
+        if db.is_empty() && db.tombs.is_empty() && db.tombs.flushed == 0 && db.counters.is_empty() {
             return Ok(());
         }
         self.select_db(db.id, db.len(), db.expires.len())?;
@@ -150,6 +153,13 @@ impl<W: Write> RdbWriter<W> {
             v.push(b':');
             v.extend_from_slice(k);
             self.aux(AUX_TOMB, &v)?;
+        }
+        for (k, c) in &db.counters.map {
+            v.clear();
+            c.encode(&mut v);
+            v.push(b'\n');
+            v.extend_from_slice(k);
+            self.aux(AUX_COUNTER, &v)?;
         }
         for (k, e) in db.main.iter() {
             self.key(k.as_bytes(), e)?;
@@ -223,6 +233,8 @@ pub struct LoadInfo {
     /// Active replication's tombstones (database, key, stamp) and flush stamps.
     pub tombs: Vec<(usize, Vec<u8>, u64)>,
     pub flushed: Vec<(usize, u64)>,
+    /// Active replication's counter states (database, key, state).
+    pub counters: Vec<(usize, Vec<u8>, crate::keyspace::counters::Counter)>,
 }
 
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
@@ -290,6 +302,11 @@ pub fn load_rdb(
                     let stamp = std::str::from_utf8(&v[..colon]).ok().and_then(|s| s.parse::<u64>().ok());
                     let stamp = stamp.filter(|&s| s != 0).ok_or_else(|| r.err("invalid fluidb-tomb"))?;
                     info.tombs.push((db, v[colon + 1..].to_vec(), stamp));
+                } else if k == AUX_COUNTER {
+                    let nl = v.iter().position(|&c| c == b'\n').ok_or_else(|| r.err("invalid fluidb-ctr"))?;
+                    let c = crate::keyspace::counters::Counter::decode(&v[..nl])
+                        .ok_or_else(|| r.err("invalid fluidb-ctr"))?;
+                    info.counters.push((db, v[nl + 1..].to_vec(), c));
                 } else if k == AUX_FLUSHED {
                     let stamp = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
                     info.flushed.push((db, stamp.ok_or_else(|| r.err("invalid fluidb-flushed"))?));

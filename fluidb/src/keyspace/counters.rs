@@ -1,0 +1,383 @@
+//! The merge state of counter keys in active replication (contract point 4: increments
+//! made concurrently on different nodes all count, also across full syncs and restarts).
+//!
+//! A counter key keeps, beside its value, what makes the value mergeable: the last
+//! *overwrite* (SET, DEL, ...: its stamp, what it set, and how much of each node's
+//! increments it had seen) and, per origin node, the total of all the increments that
+//! node ever made to the key with the stamp of its latest. Each origin's total only
+//! grows at that origin, one increment after the other, so of two copies of it the one
+//! with the later stamp includes the other. Two states merge by taking the newer
+//! overwrite and, per origin, the later total; the value is then
+//!
+//! ```text
+//!     overwrite's value + Σ over origins of (total - total the overwrite had seen)
+//! ```
+//!
+//! which is Redis Enterprise's rule: an overwrite resets the increments it had seen, and
+//! the increments it had not seen are added on top of it. The merge is commutative,
+//! associative and idempotent, so nodes exchanging states in any order, any number of
+//! times (state frames, snapshots, anti-entropy) end equal.
+//!
+//! A key gets a state on its first increment in active mode ([`Counter::adopt`]) and
+//! keeps it as long as it exists or is remembered deleted (a state is what a tombstone
+//! is for a counter: a later concurrent increment must know which increments a delete
+//! had seen).
+
+use std::collections::HashMap;
+
+/// A node, as counter states name it: the first 64 bits of its UUID.
+pub type Origin = u64;
+
+/// Most origins one counter key records (a limit on everything: a state is a few
+/// hundred bytes at most); beyond, the origin with the oldest total is forgotten, which
+/// can only lose that node's increments older than every other node's latest.
+pub const MAX_ORIGINS: usize = 64;
+
+/// One origin's increments to a key: their sum since the key's state began, and the
+/// stamp of the latest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub origin: Origin,
+    pub total: i64,
+    pub stamp: u64,
+}
+
+/// What an overwrite left in the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// Nothing (a DEL, a flush, or a key never written): an increment starts from 0.
+    Absent,
+    /// An integer an increment adds to.
+    Int(i64),
+    /// Anything else (a string that is not an integer, a list...): increments fail on
+    /// it, on every node alike, so they do not change it.
+    Other,
+}
+
+/// A counter key's merge state (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counter {
+    /// Stamp of the last overwrite (for an adopted key, the key's stamp then).
+    pub base_stamp: u64,
+    pub base: Base,
+    /// Each origin's total as the overwrite saw it, sorted by origin.
+    pub seen: Vec<Part>,
+    /// Each origin's total now, sorted by origin.
+    pub totals: Vec<Part>,
+}
+
+/// The value a state stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Computed {
+    /// The key does not exist.
+    Absent,
+    /// The key holds this integer.
+    Int(i64),
+    /// The key holds the overwrite's non-integer value, untouched.
+    Other,
+}
+
+fn find(list: &[Part], o: Origin) -> Result<usize, usize> {
+    list.binary_search_by_key(&o, |p| p.origin)
+}
+
+/// Puts `p` into `list` if it is later than what the list has for its origin; true if it
+/// changed the list.
+fn put_later(list: &mut Vec<Part>, p: Part) -> bool {
+    match find(list, p.origin) {
+        Ok(i) if list[i].stamp >= p.stamp => false,
+        Ok(i) => {
+            list[i] = p;
+            true
+        }
+        Err(i) => {
+            list.insert(i, p);
+            if list.len() > MAX_ORIGINS {
+                let oldest = list.iter().enumerate().min_by_key(|(_, p)| p.stamp).map_or(0, |(i, _)| i);
+                list.remove(oldest);
+            }
+            true
+        }
+    }
+}
+
+impl Counter {
+    /// The state of a key that had none: its current state counts as an overwrite that
+    /// had seen no increment (both nodes adopt a key they agree on the same way).
+    pub fn adopt(stamp: u64, base: Base) -> Counter {
+        Counter { base_stamp: stamp, base, seen: Vec::new(), totals: Vec::new() }
+    }
+
+    /// The part of origin `o`'s increments the overwrite had not seen.
+    fn unseen(&self, o: Origin) -> i64 {
+        let Ok(i) = find(&self.totals, o) else { return 0 };
+        let t = self.totals[i];
+        match find(&self.seen, o) {
+            Ok(j) if self.seen[j].stamp >= t.stamp => 0,
+            Ok(j) => t.total.wrapping_sub(self.seen[j].total),
+            Err(_) => t.total,
+        }
+    }
+
+    /// Whether some origin made an increment the overwrite had not seen.
+    fn any_unseen(&self) -> bool {
+        self.totals.iter().any(|t| match find(&self.seen, t.origin) {
+            Ok(j) => self.seen[j].stamp < t.stamp,
+            Err(_) => true,
+        })
+    }
+
+    /// The value the state stands for. Sums wrap as two's complement would on every
+    /// node alike (an overflow that INCR refuses locally cannot come from one origin;
+    /// only concurrent increments of several can add up past it).
+    pub fn value(&self) -> Computed {
+        let sum = self.totals.iter().fold(0i64, |s, t| s.wrapping_add(self.unseen(t.origin)));
+        match self.base {
+            Base::Other => Computed::Other,
+            Base::Int(v) => Computed::Int(v.wrapping_add(sum)),
+            Base::Absent if self.any_unseen() => Computed::Int(sum),
+            Base::Absent => Computed::Absent,
+        }
+    }
+
+    /// The latest stamp the state knows of (its overwrite's or an increment's).
+    pub fn stamp(&self) -> u64 {
+        self.totals.iter().map(|t| t.stamp).fold(self.base_stamp, u64::max)
+    }
+
+    /// The total of origin `o` (0 if it made none).
+    pub fn total(&self, o: Origin) -> i64 {
+        find(&self.totals, o).map_or(0, |i| self.totals[i].total)
+    }
+
+    /// The stamp of origin `o`'s latest increment (0 if none).
+    pub fn last_stamp(&self, o: Origin) -> u64 {
+        find(&self.totals, o).map_or(0, |i| self.totals[i].stamp)
+    }
+
+    /// An increment by `delta` of origin `o` stamped `stamp` (this node's own, or a peer's
+    /// without a total: a KeyDB frame). Returns the origin's new total.
+    pub fn incr(&mut self, o: Origin, delta: i64, stamp: u64) -> i64 {
+        let total = self.total(o).wrapping_add(delta);
+        self.set_total(o, total, stamp);
+        total
+    }
+
+    /// Origin `o`'s total is `total` as of `stamp` (a peer's increment frame). Returns how
+    /// much the value changes, or None if the state had that increment already.
+    pub fn set_total(&mut self, o: Origin, total: i64, stamp: u64) -> Option<i64> {
+        if self.last_stamp(o) >= stamp {
+            return None;
+        }
+        let before = self.unseen(o);
+        put_later(&mut self.totals, Part { origin: o, total, stamp });
+        Some(self.unseen(o).wrapping_sub(before))
+    }
+
+    /// An overwrite stamped `stamp` left `base`: every increment known so far is seen.
+    pub fn rebase(&mut self, stamp: u64, base: Base) {
+        self.base_stamp = stamp;
+        self.base = base;
+        self.seen.clone_from(&self.totals);
+    }
+
+    /// Merges `other` into this state (the join: newer overwrite, later totals). True if
+    /// this state changed.
+    pub fn merge(&mut self, other: &Counter) -> bool {
+        let mut changed = false;
+        if other.base_stamp > self.base_stamp {
+            self.base_stamp = other.base_stamp;
+            self.base = other.base;
+            self.seen.clone_from(&other.seen);
+            changed = true;
+        } else if other.base_stamp == self.base_stamp {
+            // The same overwrite: the same seen totals (taken per origin by stamp, so a
+            // disagreement still ends the same on both sides).
+            for &p in &other.seen {
+                changed |= put_later(&mut self.seen, p);
+            }
+        }
+        for &p in &other.totals {
+            changed |= put_later(&mut self.totals, p);
+        }
+        changed
+    }
+
+    /// Text form, for RDB AUX fields, AOF annotations and state frames:
+    /// `<base stamp> <base> <n> (<origin hex> <total> <stamp>)*n <m> (...)*m`, the base
+    /// being `a`, `o` or `i<integer>`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        let _ = write!(out, "{} ", self.base_stamp);
+        match self.base {
+            Base::Absent => out.push(b'a'),
+            Base::Other => out.push(b'o'),
+            Base::Int(v) => {
+                let _ = write!(out, "i{v}");
+            }
+        }
+        for list in [&self.seen, &self.totals] {
+            let _ = write!(out, " {}", list.len());
+            for p in list {
+                let _ = write!(out, " {:x} {} {}", p.origin, p.total, p.stamp);
+            }
+        }
+    }
+
+    /// Parses [`Self::encode`]'s form; None for anything else (never trusts a count: at
+    /// most [`MAX_ORIGINS`] per list, sorted, one per origin).
+    pub fn decode(s: &[u8]) -> Option<Counter> {
+        let s = std::str::from_utf8(s).ok()?;
+        let mut it = s.split(' ');
+        let base_stamp: u64 = it.next()?.parse().ok()?;
+        let base = match it.next()? {
+            "a" => Base::Absent,
+            "o" => Base::Other,
+            b => Base::Int(b.strip_prefix('i')?.parse().ok()?),
+        };
+        let mut list = || -> Option<Vec<Part>> {
+            let n: usize = it.next()?.parse().ok()?;
+            if n > MAX_ORIGINS {
+                return None;
+            }
+            let mut v: Vec<Part> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let origin = u64::from_str_radix(it.next()?, 16).ok()?;
+                let total = it.next()?.parse().ok()?;
+                let stamp = it.next()?.parse().ok()?;
+                if v.last().is_some_and(|p| p.origin >= origin) {
+                    return None;
+                }
+                v.push(Part { origin, total, stamp });
+            }
+            Some(v)
+        };
+        let seen = list()?;
+        let totals = list()?;
+        if it.next().is_some() {
+            return None;
+        }
+        Some(Counter { base_stamp, base, seen, totals })
+    }
+}
+
+/// The counter states of one database's keys (live or deleted).
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub map: HashMap<Box<[u8]>, Counter>,
+}
+
+impl Counters {
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Option<&Counter> {
+        if self.map.is_empty() {
+            return None;
+        }
+        self.map.get(key)
+    }
+    #[inline]
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Counter> {
+        if self.map.is_empty() {
+            return None;
+        }
+        self.map.get_mut(key)
+    }
+    /// The state of `key`, made by `init` if it has none (no allocation for a key that
+    /// has one: this is on every increment's path).
+    pub fn entry(&mut self, key: &[u8], init: impl FnOnce() -> Counter) -> &mut Counter {
+        if !self.map.contains_key(key) {
+            self.map.insert(key.into(), init());
+        }
+        self.map.get_mut(key).expect("inserted above")
+    }
+    pub fn set(&mut self, key: &[u8], c: Counter) {
+        self.map.insert(key.into(), c);
+    }
+    pub fn remove(&mut self, key: &[u8]) -> Option<Counter> {
+        self.map.remove(key)
+    }
+    /// The database was flushed at `stamp`: every state older than it is an overwrite
+    /// that left its key absent, having seen all the increments known here.
+    pub fn flushed(&mut self, stamp: u64) {
+        for c in self.map.values_mut() {
+            if c.stamp() < stamp {
+                c.rebase(stamp, Base::Absent);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: Origin = 0xa;
+    const B: Origin = 0xb;
+
+    #[test]
+    fn concurrent_increments_all_count_in_any_merge_order() {
+        let start = Counter::adopt(10, Base::Int(5));
+        let mut a = start.clone();
+        let mut b = start.clone();
+        a.incr(A, 3, 11);
+        a.incr(A, 1, 13);
+        b.incr(B, -2, 12);
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        assert!(ab.merge(&b));
+        assert!(ba.merge(&a));
+        assert_eq!(ab, ba);
+        assert_eq!(ab.value(), Computed::Int(7));
+        assert!(!ab.merge(&a), "idempotent");
+        assert_eq!(ab.stamp(), 13);
+    }
+
+    #[test]
+    fn an_overwrite_resets_what_it_saw_and_keeps_what_it_did_not() {
+        let mut a = Counter::adopt(10, Base::Absent);
+        a.incr(A, 4, 11);
+        let mut b = a.clone();
+        // A overwrites having seen its own 4; B concurrently adds 2.
+        a.rebase(20, Base::Int(100));
+        b.incr(B, 2, 15);
+        let mut x = a.clone();
+        x.merge(&b);
+        let mut y = b.clone();
+        y.merge(&a);
+        assert_eq!(x, y);
+        assert_eq!(x.value(), Computed::Int(102));
+        // A delete that saw everything leaves the key absent; a later increment recreates it.
+        x.rebase(30, Base::Absent);
+        assert_eq!(x.value(), Computed::Absent);
+        assert_eq!(x.set_total(B, 5, 31), Some(3));
+        assert_eq!(x.value(), Computed::Int(3));
+        assert_eq!(x.set_total(B, 5, 31), None, "a duplicate is seen as one");
+    }
+
+    #[test]
+    fn increments_on_a_non_integer_do_not_change_it() {
+        let mut c = Counter::adopt(1, Base::Other);
+        c.incr(A, 1, 2);
+        assert_eq!(c.value(), Computed::Other);
+    }
+
+    #[test]
+    fn encoding_round_trips_and_rejects_garbage() {
+        let mut c = Counter::adopt(7, Base::Int(-3));
+        c.incr(A, 2, 8);
+        c.rebase(9, Base::Absent);
+        c.incr(B, i64::MIN, 10);
+        let mut s = Vec::new();
+        c.encode(&mut s);
+        assert_eq!(Counter::decode(&s), Some(c));
+        for bad in ["", "1", "1 x 0 0", "1 a 1 a 1", "1 a 0 0 junk", "1 a 2 b 1 1 a 1 1 0", "1 a 65 0"] {
+            assert_eq!(Counter::decode(bad.as_bytes()), None, "{bad}");
+        }
+    }
+}
