@@ -250,3 +250,24 @@ fn uuid_survives_restart() {
     let b = with_ports(1, |p| try_start_on(p[0], None, &["--active-replica", "yes", "--dir", &dir]));
     assert_eq!(info_field(&mut b.raw(), "replication", "active_uuid").unwrap(), uuid);
 }
+
+/// `replica-serve-stale-data no` on an active node: while its link is down it answers
+/// MASTERDOWN to reads, writes and PING alike (as Redis and KeyDB: PING has no `stale`
+/// flag, so a load balancer's PING check takes such a node out), INFO still works; once
+/// the link is up it serves again.
+#[test]
+fn stale_data_refused_while_the_link_is_down() {
+    let b = active(&[]);
+    let dead = common::free_port();
+    let a = active(&["--replica-serve-stale-data", "no", "--replicaof", "127.0.0.1", &dead.to_string()]);
+    let mut ra = a.raw();
+    let masterdown = "-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.\r\n";
+    assert_eq!(ra.call(&["GET", "k"]), masterdown);
+    assert_eq!(ra.call(&["SET", "k", "v"]), masterdown);
+    assert_eq!(ra.call(&["PING"]), masterdown);
+    assert_eq!(info_field(&mut ra, "replication", "master_global_link_status").as_deref(), Some("down"));
+    ok(&mut ra, &["REPLICAOF", "127.0.0.1", &b.port.to_string()]);
+    wait_for("A's link up", SYNC, || info_field(&mut ra, "replication", "master_link_status").as_deref() == Some("up"));
+    ok(&mut ra, &["SET", "k", "v"]);
+    assert_eq!(ra.call(&["GET", "k"]), "$1\r\nv\r\n");
+}

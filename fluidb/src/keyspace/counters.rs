@@ -261,10 +261,11 @@ impl Counter {
     }
 }
 
-/// The counter states of one database's keys (live or deleted).
+/// The counter states of one database's keys (live or deleted). Hashed with `ahash`
+/// (as the keyspace): an increment looks its key up here once or twice.
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
-    pub map: HashMap<Box<[u8]>, Counter>,
+    pub map: HashMap<Box<[u8]>, Counter, ahash::RandomState>,
 }
 
 impl Counters {

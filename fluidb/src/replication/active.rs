@@ -283,12 +283,29 @@ fn parse_trailer(t: &[u8]) -> Kind {
         return Kind::Write(bases, total);
     }
     for part in list.split(|&c| c == b',') {
-        match std::str::from_utf8(part).ok().and_then(|p| p.parse::<u64>().ok()) {
+        match parse_u64(part) {
             Some(b) if bases.len() < MAX_TRAILER_KEYS => bases.push(b),
             _ => return Kind::Plain,
         }
     }
     Kind::Write(bases, total)
+}
+
+/// A decimal u64 (digits only); None on anything else or an overflow.
+fn parse_u64(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    s.iter().try_fold(
+        0u64,
+        |v, &c| {
+            if c.is_ascii_digit() {
+                v.checked_mul(10)?.checked_add(u64::from(c - b'0'))
+            } else {
+                None
+            }
+        },
+    )
 }
 
 /// An increment's `<origin hex>:<total>`.
@@ -794,6 +811,26 @@ fn merge_counter_frame(
 /// names the keyspace event of a change.
 fn settle_counter(store: &mut Store, db: usize, key: &[u8], m: u64, event: &str) {
     let Some(value) = store.dbs[db].counters.get(key).map(Counter::value) else { return };
+    // The common case, a live integer that stays one: changed in place, one lookup.
+    let d = &mut store.dbs[db];
+    if let Some(e) = d.main.get_mut(key) {
+        if let (Computed::Int(v), crate::keyspace::Value::Str(s)) = (value, &mut e.val) {
+            let old = e.mvcc;
+            let changed = s.as_int() != Some(v) || !matches!(s, crate::keyspace::RStr::Int(_));
+            if changed {
+                *s = crate::keyspace::RStr::Int(v);
+            }
+            e.mvcc = old.max(m);
+            let new = e.mvcc;
+            d.ae.update(key, old, new);
+            if changed {
+                store.watch.touch(db, key);
+                store.notify(crate::server::store::notify::STRING, event, key, db);
+                store.dirty += 1;
+            }
+            return;
+        }
+    }
     let old = store.dbs[db].ae_stamp(key);
     let m = m.max(store.dbs[db].stamp(key));
     let holds = base_of(store, db, key);
