@@ -299,6 +299,9 @@ fn kill_and_restart_from_aof_keeps_acknowledged_writes() {
     for r in [&mut ra, &mut rb] {
         assert_eq!(int(r, &["DBSIZE"]), 101);
     }
+    // A's link continued B's stream from the position its AOF recorded.
+    let partial: u64 = info_field(&mut rb, "stats", "sync_partial_ok").and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(partial >= 1, "the node restarted from its AOF continued its link with a partial resync");
 }
 
 /// A node stopped (SIGSTOP) for a while, then continued: the other node kept serving,

@@ -789,6 +789,12 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
         let Some(line) = next_line(data, at) else { break ReadEnd::Eof };
         at += line.len();
         if line[0] == b'#' {
+            if let Some(v) = trim(line).strip_prefix(b"#repl-masters:") {
+                if store.cfg.active_replica {
+                    store.repl.restored_masters = crate::replication::parse_repl_masters(&String::from_utf8_lossy(v));
+                }
+                continue;
+            }
             annotation(line, &mut pending_mvcc, &mut pending_counter, &mut store.repl.active.replay_origin);
             continue;
         }

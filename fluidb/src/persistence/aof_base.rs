@@ -149,6 +149,10 @@ pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
     if store.cfg.aof_timestamp_enabled {
         out.buf.extend_from_slice(format!("#TS:{}\r\n", crate::util::time::unix_secs()).as_bytes());
     }
+    if let Some(v) = crate::replication::repl_masters_value(store) {
+        // Where the master link is (as an RDB base's `repl-masters` AUX field).
+        out.buf.extend_from_slice(format!("#repl-masters:{v}\r\n").as_bytes());
+    }
     let delay = store.cfg.rdb_key_save_delay as i64;
     let mut keys = 0u64;
     for (j, db) in store.dbs.iter().enumerate() {

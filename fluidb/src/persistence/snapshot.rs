@@ -172,10 +172,6 @@ pub fn save(store: &Store, path: &Path, used_mem: u64, aof_base: bool) -> io::Re
 /// `repl-offset`, `repl-stream-db`), as Redis does, so a restarted replica can continue
 /// with a partial resync.
 /// Whether the active link has a master history to record.
-fn l_has_history(store: &Store) -> bool {
-    store.repl.link.as_ref().is_some_and(|l| l.master_replid.len() == 40)
-}
-
 pub fn write_rdb<W: io::Write>(store: &Store, w: W, used_mem: u64, aof_base: bool) -> io::Result<(W, u64)> {
     let mut aux = header_aux(used_mem, crate::util::time::unix_secs(), aof_base);
     if store.is_replica || store.stream.backlog_active() {
@@ -184,10 +180,9 @@ pub fn write_rdb<W: io::Write>(store: &Store, w: W, used_mem: u64, aof_base: boo
         aux.insert(5, ("repl-id", store.repl.replid.as_bytes().to_vec()));
         aux.insert(6, ("repl-offset", store.stream.offset().to_string().into_bytes()));
     }
-    if let Some(l) = store.repl.link.as_ref().filter(|_| store.cfg.active_replica && l_has_history(store)) {
+    if let Some(v) = crate::replication::repl_masters_value(store) {
         // KeyDB's field: where each master link is, so a restarted active node continues
         // it with a partial resync.
-        let v = format!("{}:{}:{}:{}:{};", l.master_replid, l.master_offset, l.host, l.port, 0);
         aux.push(("repl-masters", v.into_bytes()));
     }
     let mut w = RdbWriter::new(w, store.cfg.rdbcompression, store.cfg.rdbchecksum, &aux)?;
@@ -227,6 +222,13 @@ pub fn load_aof_preamble(store: &mut Store, data: &[u8]) -> Result<usize, String
     let mut lim = Limits::from_config(&store.cfg);
     lim.skip_checksum = store.skip_checksum_validation;
     let info = load_into(&mut store.dbs, &mut store.clock, &lim, true, data)?;
+    if store.cfg.active_replica {
+        // Where the master links were when the base was written (later `#repl-masters:`
+        // lines of the AOF move them on).
+        if let Some((_, v)) = info.aux.iter().find(|(k, _)| k == b"repl-masters") {
+            store.repl.restored_masters = crate::replication::parse_repl_masters(&String::from_utf8_lossy(v));
+        }
+    }
     Ok(info.end)
 }
 

@@ -193,6 +193,15 @@ pub fn continue_history_from_rdb(store: &mut crate::server::store::Store, info: 
     }
 }
 
+/// KeyDB's `repl-masters` value for an active node's master link (`<replid>:<offset>:
+/// <host>:<port>:<db>;`), None without a link that has a history to continue. Written in
+/// RDB files (AUX) and, after applied frames, in the AOF (`#repl-masters:` lines), so a
+/// restarted node continues the link with a partial resync.
+pub fn repl_masters_value(store: &crate::server::store::Store) -> Option<String> {
+    let l = store.repl.link.as_ref().filter(|l| store.cfg.active_replica && l.master_replid.len() == 40)?;
+    Some(format!("{}:{}:{}:{}:{};", l.master_replid, l.master_offset, l.host, l.port, 0))
+}
+
 /// A master link's position recorded in an RDB file (`repl-masters`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SavedLink {

@@ -1154,6 +1154,14 @@ fn apply_active(
             l.master_offset += size as u64;
         }
     }
+    if res.done > 0 && st.stream.has_aof() {
+        // The AOF now holds the link's stream up to here: a restart from it continues
+        // the link from this offset (a frame applied twice after a crash between its
+        // write and this line is skipped by its stamp, an increment by its total).
+        if let Some(v) = super::repl_masters_value(&st) {
+            st.stream.aof_annotation(format!("#repl-masters:{v}").as_bytes());
+        }
+    }
     st.end_batch();
     Some(res)
 }

@@ -465,6 +465,14 @@ impl WriteStream {
         self.frame_buf = payload;
     }
 
+    /// An annotation line (`line` without its CRLF) into the AOF alone.
+    pub fn aof_annotation(&mut self, line: &[u8]) {
+        if let Some(t) = self.aof_tap.as_mut() {
+            t.extend_from_slice(line);
+            t.extend_from_slice(b"\r\n");
+        }
+    }
+
     /// Whether writes reach an AOF.
     pub fn has_aof(&self) -> bool {
         self.aof_tap.is_some()
