@@ -1032,7 +1032,17 @@ fn incrbyfloat(ctx: &mut Ctx) {
     ctx.store.notify(notify::STRING, "incrbyfloat", key, db);
     ctx.dirty(1);
     ctx.out.bulk(&new);
-    ctx.propagate(vec![Bytes::from_static(b"SET"), argv[1].clone(), Bytes::from(new), Bytes::from_static(b"KEEPTTL")]);
+    if !ctx.store.cfg.active_replica {
+        // As Redis: the result, so that a replica's long double arithmetic cannot differ.
+        ctx.propagate(vec![
+            Bytes::from_static(b"SET"),
+            argv[1].clone(),
+            Bytes::from(new),
+            Bytes::from_static(b"KEEPTTL"),
+        ]);
+    }
+    // In active mode it propagates as itself: an increment that merges with the other
+    // nodes' (`keyspace::counters`), the sums made the same way on every node.
 }
 
 // ---------------------------------------------------------------------------------------

@@ -33,22 +33,26 @@ pub type Origin = u64;
 /// can only lose that node's increments older than every other node's latest.
 pub const MAX_ORIGINS: usize = 64;
 
-/// One origin's increments to a key: their sum since the key's state began, and the
-/// stamp of the latest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One origin's increments to a key: their sum since the key's state began (integer
+/// increments in `total`, INCRBYFLOAT's in `ftotal` as Redis formats a long double), and
+/// the stamp of the latest.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
     pub origin: Origin,
     pub total: i64,
+    pub ftotal: Option<Box<[u8]>>,
     pub stamp: u64,
 }
 
 /// What an overwrite left in the key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Base {
     /// Nothing (a DEL, a flush, or a key never written): an increment starts from 0.
     Absent,
     /// An integer an increment adds to.
     Int(i64),
+    /// A string that is a float (not an integer): INCRBYFLOAT adds to it.
+    Float(Box<[u8]>),
     /// Anything else (a string that is not an integer, a list...): increments fail on
     /// it, on every node alike, so they do not change it.
     Other,
@@ -67,14 +71,44 @@ pub struct Counter {
 }
 
 /// The value a state stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Computed {
     /// The key does not exist.
     Absent,
     /// The key holds this integer.
     Int(i64),
+    /// The key holds this float, formatted as Redis's INCRBYFLOAT formats it.
+    Float(Vec<u8>),
     /// The key holds the overwrite's non-integer value, untouched.
     Other,
+}
+
+/// `a + b` as Redis's INCRBYFLOAT computes and formats it (long double); `a` None is 0.
+/// A sum that is not finite (or an operand that is not a float, which the callers rule
+/// out) leaves `a` as it was, the same way on every node.
+pub fn float_add(a: Option<&[u8]>, b: &[u8]) -> Vec<u8> {
+    match crate::util::ldouble::incrbyfloat(a, b) {
+        Ok(v) => v,
+        Err(_) => a.map_or_else(|| b"0".to_vec(), <[u8]>::to_vec),
+    }
+}
+
+/// `-f` for a float in Redis's format.
+fn negate(f: &[u8]) -> Vec<u8> {
+    match f.strip_prefix(b"-") {
+        Some(pos) => pos.to_vec(),
+        None => [b"-", f].concat(),
+    }
+}
+
+/// Whether `f` is a float INCRBYFLOAT accepts (and has no space or comma: the text form's
+/// separators).
+pub fn is_float(f: &[u8]) -> bool {
+    !f.is_empty()
+        && f.len() < 64
+        && !f.contains(&b' ')
+        && !f.contains(&b',')
+        && crate::util::ldouble::string2ld_valid(f)
 }
 
 fn find(list: &[Part], o: Origin) -> Result<usize, usize> {
@@ -83,15 +117,15 @@ fn find(list: &[Part], o: Origin) -> Result<usize, usize> {
 
 /// Puts `p` into `list` if it is later than what the list has for its origin; true if it
 /// changed the list.
-fn put_later(list: &mut Vec<Part>, p: Part) -> bool {
+fn put_later(list: &mut Vec<Part>, p: &Part) -> bool {
     match find(list, p.origin) {
         Ok(i) if list[i].stamp >= p.stamp => false,
         Ok(i) => {
-            list[i] = p;
+            list[i] = p.clone();
             true
         }
         Err(i) => {
-            list.insert(i, p);
+            list.insert(i, p.clone());
             if list.len() > MAX_ORIGINS {
                 let oldest = list.iter().enumerate().min_by_key(|(_, p)| p.stamp).map_or(0, |(i, _)| i);
                 list.remove(oldest);
@@ -108,15 +142,22 @@ impl Counter {
         Counter { base_stamp: stamp, base, seen: Vec::new(), totals: Vec::new() }
     }
 
-    /// The part of origin `o`'s increments the overwrite had not seen.
-    fn unseen(&self, o: Origin) -> i64 {
-        let Ok(i) = find(&self.totals, o) else { return 0 };
-        let t = self.totals[i];
-        match find(&self.seen, o) {
-            Ok(j) if self.seen[j].stamp >= t.stamp => 0,
-            Ok(j) => t.total.wrapping_sub(self.seen[j].total),
-            Err(_) => t.total,
-        }
+    /// The part of origin `o`'s increments the overwrite had not seen: their integer
+    /// sum and their float sum (None if the origin made no INCRBYFLOAT).
+    fn unseen(&self, o: Origin) -> (i64, Option<Vec<u8>>) {
+        let Ok(i) = find(&self.totals, o) else { return (0, None) };
+        let t = &self.totals[i];
+        let seen = match find(&self.seen, o) {
+            Ok(j) if self.seen[j].stamp >= t.stamp => return (0, None),
+            Ok(j) => Some(&self.seen[j]),
+            Err(_) => None,
+        };
+        let int = t.total.wrapping_sub(seen.map_or(0, |p| p.total));
+        let float = t.ftotal.as_deref().map(|f| match seen.and_then(|p| p.ftotal.as_deref()) {
+            Some(sf) => float_add(Some(f), &negate(sf)),
+            None => f.to_vec(),
+        });
+        (int, float)
     }
 
     /// Whether some origin made an increment the overwrite had not seen.
@@ -131,13 +172,35 @@ impl Counter {
     /// node alike (an overflow that INCR refuses locally cannot come from one origin;
     /// only concurrent increments of several can add up past it).
     pub fn value(&self) -> Computed {
-        let sum = self.totals.iter().fold(0i64, |s, t| s.wrapping_add(self.unseen(t.origin)));
-        match self.base {
-            Base::Other => Computed::Other,
-            Base::Int(v) => Computed::Int(v.wrapping_add(sum)),
-            Base::Absent if self.any_unseen() => Computed::Int(sum),
-            Base::Absent => Computed::Absent,
+        let floats = matches!(self.base, Base::Float(_)) || self.totals.iter().any(|t| t.ftotal.is_some());
+        if !floats {
+            let sum = self.totals.iter().fold(0i64, |s, t| s.wrapping_add(self.unseen(t.origin).0));
+            return match self.base {
+                Base::Other | Base::Float(_) => Computed::Other,
+                Base::Int(v) => Computed::Int(v.wrapping_add(sum)),
+                Base::Absent if self.any_unseen() => Computed::Int(sum),
+                Base::Absent => Computed::Absent,
+            };
         }
+        // With INCRBYFLOAT: long double sums as Redis's INCRBYFLOAT makes them, origin by
+        // origin in their order, so every node formats the same bytes.
+        let mut v: Option<Vec<u8>> = match &self.base {
+            Base::Other => return Computed::Other,
+            Base::Absent if !self.any_unseen() => return Computed::Absent,
+            Base::Absent => None,
+            Base::Int(i) => Some(itoa::Buffer::new().format(*i).as_bytes().to_vec()),
+            Base::Float(f) => Some(f.to_vec()),
+        };
+        for t in &self.totals {
+            let (int, float) = self.unseen(t.origin);
+            if int != 0 {
+                v = Some(float_add(v.as_deref(), itoa::Buffer::new().format(int).as_bytes()));
+            }
+            if let Some(f) = float {
+                v = Some(float_add(v.as_deref(), &f));
+            }
+        }
+        Computed::Float(v.unwrap_or_else(|| b"0".to_vec()))
     }
 
     /// The latest stamp the state knows of (its overwrite's or an increment's).
@@ -145,7 +208,12 @@ impl Counter {
         self.totals.iter().map(|t| t.stamp).fold(self.base_stamp, u64::max)
     }
 
-    /// The total of origin `o` (0 if it made none).
+    /// The part of origin `o` (all zero if it made none).
+    pub fn part(&self, o: Origin) -> Part {
+        find(&self.totals, o).map_or(Part { origin: o, total: 0, ftotal: None, stamp: 0 }, |i| self.totals[i].clone())
+    }
+
+    /// The integer total of origin `o` (0 if it made none).
     pub fn total(&self, o: Origin) -> i64 {
         find(&self.totals, o).map_or(0, |i| self.totals[i].total)
     }
@@ -157,21 +225,37 @@ impl Counter {
 
     /// An increment by `delta` of origin `o` stamped `stamp` (this node's own, or a peer's
     /// without a total: a KeyDB frame). Returns the origin's new total.
-    pub fn incr(&mut self, o: Origin, delta: i64, stamp: u64) -> i64 {
-        let total = self.total(o).wrapping_add(delta);
-        self.set_total(o, total, stamp);
-        total
+    pub fn incr(&mut self, o: Origin, delta: i64, stamp: u64) -> Part {
+        let mut p = self.part(o);
+        p.total = p.total.wrapping_add(delta);
+        p.stamp = stamp;
+        self.set_part(&p);
+        p
     }
 
-    /// Origin `o`'s total is `total` as of `stamp` (a peer's increment frame). Returns how
-    /// much the value changes, or None if the state had that increment already.
-    pub fn set_total(&mut self, o: Origin, total: i64, stamp: u64) -> Option<i64> {
-        if self.last_stamp(o) >= stamp {
-            return None;
+    /// An INCRBYFLOAT by `delta` (a float as its argument was) of origin `o`. Returns the
+    /// origin's new part.
+    pub fn incr_float(&mut self, o: Origin, delta: &[u8], stamp: u64) -> Part {
+        let mut p = self.part(o);
+        p.ftotal = Some(float_add(p.ftotal.as_deref(), delta).into_boxed_slice());
+        p.stamp = stamp;
+        self.set_part(&p);
+        p
+    }
+
+    /// Origin `o`'s totals are `p`'s as of `p.stamp` (a peer's increment frame). False if
+    /// the state had that increment already (a duplicate).
+    pub fn set_part(&mut self, p: &Part) -> bool {
+        if self.last_stamp(p.origin) >= p.stamp {
+            return false;
         }
-        let before = self.unseen(o);
-        put_later(&mut self.totals, Part { origin: o, total, stamp });
-        Some(self.unseen(o).wrapping_sub(before))
+        put_later(&mut self.totals, p)
+    }
+
+    /// [`Self::set_part`] for an origin's integer total.
+    pub fn set_total(&mut self, o: Origin, total: i64, stamp: u64) -> bool {
+        let ftotal = self.part(o).ftotal;
+        self.set_part(&Part { origin: o, total, ftotal, stamp })
     }
 
     /// An overwrite stamped `stamp` left `base`: every increment known so far is seen.
@@ -187,39 +271,48 @@ impl Counter {
         let mut changed = false;
         if other.base_stamp > self.base_stamp {
             self.base_stamp = other.base_stamp;
-            self.base = other.base;
+            self.base = other.base.clone();
             self.seen.clone_from(&other.seen);
             changed = true;
         } else if other.base_stamp == self.base_stamp {
             // The same overwrite: the same seen totals (taken per origin by stamp, so a
             // disagreement still ends the same on both sides).
-            for &p in &other.seen {
+            for p in &other.seen {
                 changed |= put_later(&mut self.seen, p);
             }
         }
-        for &p in &other.totals {
+        for p in &other.totals {
             changed |= put_later(&mut self.totals, p);
         }
         changed
     }
 
     /// Text form, for RDB AUX fields, AOF annotations and state frames:
-    /// `<base stamp> <base> <n> (<origin hex> <total> <stamp>)*n <m> (...)*m`, the base
-    /// being `a`, `o` or `i<integer>`.
+    /// `<base stamp> <base> <n> (<origin hex> <total>[,<float total>] <stamp>)*n <m>
+    /// (...)*m`, the base being `a`, `o`, `i<integer>` or `f<float>`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         use std::io::Write;
         let _ = write!(out, "{} ", self.base_stamp);
-        match self.base {
+        match &self.base {
             Base::Absent => out.push(b'a'),
             Base::Other => out.push(b'o'),
             Base::Int(v) => {
                 let _ = write!(out, "i{v}");
             }
+            Base::Float(f) => {
+                out.push(b'f');
+                out.extend_from_slice(f);
+            }
         }
         for list in [&self.seen, &self.totals] {
             let _ = write!(out, " {}", list.len());
             for p in list {
-                let _ = write!(out, " {:x} {} {}", p.origin, p.total, p.stamp);
+                let _ = write!(out, " {:x} {}", p.origin, p.total);
+                if let Some(f) = &p.ftotal {
+                    out.push(b',');
+                    out.extend_from_slice(f);
+                }
+                let _ = write!(out, " {}", p.stamp);
             }
         }
     }
@@ -233,7 +326,11 @@ impl Counter {
         let base = match it.next()? {
             "a" => Base::Absent,
             "o" => Base::Other,
-            b => Base::Int(b.strip_prefix('i')?.parse().ok()?),
+            b => match b.strip_prefix('f') {
+                Some(f) if is_float(f.as_bytes()) => Base::Float(f.as_bytes().into()),
+                Some(_) => return None,
+                None => Base::Int(b.strip_prefix('i')?.parse().ok()?),
+            },
         };
         let mut list = || -> Option<Vec<Part>> {
             let n: usize = it.next()?.parse().ok()?;
@@ -243,12 +340,17 @@ impl Counter {
             let mut v: Vec<Part> = Vec::with_capacity(n);
             for _ in 0..n {
                 let origin = u64::from_str_radix(it.next()?, 16).ok()?;
-                let total = it.next()?.parse().ok()?;
+                let tok = it.next()?;
+                let (total, ftotal) = match tok.split_once(',') {
+                    Some((t, f)) if is_float(f.as_bytes()) => (t.parse().ok()?, Some(f.as_bytes().into())),
+                    Some(_) => return None,
+                    None => (tok.parse().ok()?, None),
+                };
                 let stamp = it.next()?.parse().ok()?;
-                if v.last().is_some_and(|p| p.origin >= origin) {
+                if v.last().is_some_and(|p: &Part| p.origin >= origin) {
                     return None;
                 }
-                v.push(Part { origin, total, stamp });
+                v.push(Part { origin, total, ftotal, stamp });
             }
             Some(v)
         };
@@ -356,9 +458,9 @@ mod tests {
         // A delete that saw everything leaves the key absent; a later increment recreates it.
         x.rebase(30, Base::Absent);
         assert_eq!(x.value(), Computed::Absent);
-        assert_eq!(x.set_total(B, 5, 31), Some(3));
+        assert!(x.set_total(B, 5, 31));
         assert_eq!(x.value(), Computed::Int(3));
-        assert_eq!(x.set_total(B, 5, 31), None, "a duplicate is seen as one");
+        assert!(!x.set_total(B, 5, 31), "a duplicate is seen as one");
     }
 
     #[test]
@@ -366,6 +468,30 @@ mod tests {
         let mut c = Counter::adopt(1, Base::Other);
         c.incr(A, 1, 2);
         assert_eq!(c.value(), Computed::Other);
+    }
+
+    #[test]
+    fn float_increments_merge_to_the_same_bytes_in_any_order() {
+        let start = Counter::adopt(10, Base::Int(3));
+        let (mut a, mut b) = (start.clone(), start.clone());
+        a.incr_float(A, b"0.1", 11);
+        a.incr_float(A, b"0.2", 12);
+        b.incr(B, 2, 13);
+        b.incr_float(B, b"1.5e1", 14);
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        ab.merge(&b);
+        ba.merge(&a);
+        assert_eq!(ab, ba);
+        assert_eq!(ab.value(), Computed::Float(b"20.3".to_vec()));
+        // An overwrite with a float, then an unseen increment on top.
+        ab.rebase(20, Base::Float(b"1.5"[..].into()));
+        assert!(ab.set_part(&Part { origin: B, total: 3, ftotal: Some(b"15"[..].into()), stamp: 21 }));
+        assert_eq!(ab.value(), Computed::Float(b"2.5".to_vec()));
+        let mut s = Vec::new();
+        ab.encode(&mut s);
+        assert_eq!(Counter::decode(&s), Some(ab));
+        assert_eq!(Counter::decode(b"1 fx 0 0"), None);
+        assert_eq!(Counter::decode(b"1 a 0 1 a 1,zz 2"), None);
     }
 
     #[test]

@@ -45,7 +45,7 @@ use bytes::Bytes;
 
 use crate::commands::call::{Ctx, Source};
 use crate::commands::table::{flags, CommandTable};
-use crate::keyspace::counters::{Base, Computed, Counter, Origin};
+use crate::keyspace::counters::{Base, Computed, Counter, Origin, Part};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::store::Store;
@@ -200,9 +200,9 @@ impl Default for Active {
 pub enum Kind {
     /// No trailer (a KeyDB peer): newest write wins.
     Plain,
-    /// A write with the bases of its keys, and for an increment its origin (the run of
-    /// the node that made it) and that origin's new total.
-    Write(Vec<u64>, Option<(Origin, i64)>),
+    /// A write with the bases of its keys, and for an increment its origin's new part
+    /// (the run of the node that made it, its totals; the stamp is the frame's).
+    Write(Vec<u64>, Option<Part>),
     /// A key's whole state, with its counter state if it has one.
     State(Option<Counter>),
 }
@@ -308,15 +308,21 @@ fn parse_u64(s: &[u8]) -> Option<u64> {
     )
 }
 
-/// An increment's `<origin hex>:<total>`.
-fn parse_total(t: &[u8]) -> Option<(Origin, i64)> {
+/// An increment's `<origin hex>:<total>[,<float total>]`.
+fn parse_total(t: &[u8]) -> Option<Part> {
     let colon = t.iter().position(|&c| c == b':')?;
     let origin = u64::from_str_radix(std::str::from_utf8(&t[..colon]).ok()?, 16).ok()?;
-    Some((origin, crate::util::numeric::string2ll(&t[colon + 1..])?))
+    let rest = &t[colon + 1..];
+    let (total, ftotal) = match rest.iter().position(|&c| c == b',') {
+        Some(i) if crate::keyspace::counters::is_float(&rest[i + 1..]) => (&rest[..i], Some(rest[i + 1..].into())),
+        Some(_) => return None,
+        None => (rest, None),
+    };
+    Some(Part { origin, total: crate::util::numeric::string2ll(total)?, ftotal, stamp: 0 })
 }
 
-/// Encodes a write trailer for `bases` (and an increment's origin and new total).
-pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64], total: Option<(Origin, i64)>) {
+/// Encodes a write trailer for `bases` (and an increment's new part).
+pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64], total: Option<&Part>) {
     out.clear();
     out.extend_from_slice(b"w:");
     let mut b = itoa::Buffer::new();
@@ -326,9 +332,13 @@ pub fn write_trailer(out: &mut Vec<u8>, bases: &[u64], total: Option<(Origin, i6
         }
         out.extend_from_slice(b.format(*base).as_bytes());
     }
-    if let Some((o, t)) = total {
+    if let Some(p) = total {
         use std::io::Write;
-        let _ = write!(out, "/{o:x}:{t}");
+        let _ = write!(out, "/{:x}:{}", p.origin, p.total);
+        if let Some(f) = &p.ftotal {
+            out.push(b',');
+            out.extend_from_slice(f);
+        }
     }
 }
 
@@ -356,8 +366,10 @@ pub struct Bases {
     pub db: usize,
     pub keys: Vec<(Bytes, u64, bool)>,
     ae: Vec<u64>,
-    /// An increment of this node's: its origin and new total in the key's counter state.
-    total: Option<(Origin, i64)>,
+    /// An increment: what its key held before it.
+    before: Option<Base>,
+    /// An increment of this node's: its origin's new part in the key's counter state.
+    total: Option<Part>,
 }
 
 impl Bases {
@@ -375,7 +387,11 @@ impl Bases {
             })
             .collect();
         let ae = if d.ae.is_valid() { keys.iter().map(|(k, _, _)| d.ae_stamp(k)).collect() } else { Vec::new() };
-        Bases { db, keys, ae, total: None }
+        let before = match &keys[..] {
+            [(k, _, _)] if increment_of(argv).is_some() => Some(base_of(store, db, k)),
+            _ => None,
+        };
+        Bases { db, keys, ae, before, total: None }
     }
 
     /// The base of `key`, if the write named it.
@@ -386,7 +402,7 @@ impl Bases {
     /// The trailer of the write as received: its bases in the order they were captured.
     pub fn own_trailer(&self, out: &mut Vec<u8>) {
         let bases: Vec<u64> = self.keys.iter().map(|&(_, b, _)| b).collect();
-        write_trailer(out, &bases, self.total);
+        write_trailer(out, &bases, self.total.as_ref());
     }
 
     /// The trailer of another form the write propagates as (e.g. PEXPIREAT for EXPIRE):
@@ -422,21 +438,29 @@ impl Bases {
     /// overwrite. A peer's increment is merged by [`apply_frame`] itself.
     fn counters_after(&mut self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source) {
         let db = self.db;
-        if let (Some(delta), [(k, base, live)]) = (counter_delta(argv), &self.keys[..]) {
+        if let (Some(inc), [(k, base, _)]) = (increment_of(argv), &self.keys[..]) {
             if matches!(source, Source::Peer { .. }) {
                 return;
             }
-            let Base::Int(now) = base_of(store, db, k) else { return };
-            let before = if *live { Base::Int(now.wrapping_sub(delta)) } else { Base::Absent };
+            let before = self.before.clone().unwrap_or(Base::Absent);
             let a = &store.repl.active;
             let origin = if source == Source::Aof { a.replay_origin.unwrap_or(a.origin) } else { a.origin };
-            let c = store.dbs[db].counters.entry(k, || Counter::adopt(*base, before));
-            if c.value() != computed(before) {
+            let c = store.dbs[db].counters.entry(k, || Counter::adopt(*base, before.clone()));
+            if !holds(&c.value(), &before) {
                 // The key changed in a way no write recorded (it expired, was evicted):
                 // the state starts again from what the key held.
                 c.rebase(*base, before);
             }
-            self.total = Some((origin, c.incr(origin, delta, mvcc)));
+            self.total = Some(match inc {
+                Incr::Int(d) => c.incr(origin, d, mvcc),
+                Incr::Float(f) => {
+                    let p = c.incr_float(origin, f, mvcc);
+                    // The key holds the state's sum (the same bytes as on every node),
+                    // which may differ from the command's own in the last digit.
+                    settle_counter(store, db, k, mvcc, "");
+                    p
+                }
+            });
             return;
         }
         if store.dbs[db].counters.is_empty() {
@@ -459,18 +483,51 @@ impl Bases {
 fn base_of(store: &Store, db: usize, key: &[u8]) -> Base {
     match store.dbs[db].peek(key).map(|e| &e.val) {
         None => Base::Absent,
-        Some(crate::keyspace::Value::Str(s)) => s.as_int().map_or(Base::Other, Base::Int),
+        Some(crate::keyspace::Value::Str(s)) => {
+            match s.as_int() {
+                Some(v) => Base::Int(v),
+                None => s.with_bytes(|b| {
+                    if crate::keyspace::counters::is_float(b) {
+                        Base::Float(b.into())
+                    } else {
+                        Base::Other
+                    }
+                }),
+            }
+        }
         Some(_) => Base::Other,
     }
 }
 
-/// The value a key holding `b` has.
-fn computed(b: Base) -> Computed {
-    match b {
-        Base::Absent => Computed::Absent,
-        Base::Int(v) => Computed::Int(v),
-        Base::Other => Computed::Other,
+/// Whether a key holding `b` holds the value `c` (a float sum that came out integral
+/// holds as the integer it reads as).
+fn holds(c: &Computed, b: &Base) -> bool {
+    match (c, b) {
+        (Computed::Absent, Base::Absent) | (Computed::Other, Base::Other) => true,
+        (Computed::Int(x), Base::Int(y)) => x == y,
+        (Computed::Float(f), Base::Float(g)) => f[..] == g[..],
+        (Computed::Float(f), Base::Int(y)) => f[..] == *itoa::Buffer::new().format(*y).as_bytes(),
+        _ => false,
     }
+}
+
+/// An increment's amount.
+#[derive(Debug, Clone, Copy)]
+enum Incr<'a> {
+    Int(i64),
+    /// INCRBYFLOAT's argument (a valid float: the command checked it).
+    Float(&'a [u8]),
+}
+
+/// The increment `argv` makes (INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT), None for other
+/// commands.
+fn increment_of(argv: &[Bytes]) -> Option<Incr<'_>> {
+    if let Some(d) = counter_delta(argv) {
+        return Some(Incr::Int(d));
+    }
+    let name = argv.first()?;
+    (name.eq_ignore_ascii_case(b"incrbyfloat") && argv.len() == 3 && crate::keyspace::counters::is_float(&argv[2]))
+        .then(|| Incr::Float(&argv[2]))
 }
 
 /// Whether `argv` changes only a key's TTL (not an overwrite of a counter's value).
@@ -606,8 +663,8 @@ pub fn judge(
         return Verdict::Apply(s);
     }
     if keys.len() == 1 && !matches!(frame.kind, Kind::State(_)) {
-        if let Some(delta) = counter_delta(argv) {
-            return judge_increment(store, frame, db, &argv[keys[0]], delta, locals[0]);
+        if let Some(inc) = increment_of(argv) {
+            return judge_increment(store, frame, db, &argv[keys[0]], inc, locals[0]);
         }
     }
     match &frame.kind {
@@ -662,7 +719,7 @@ pub fn judge(
 /// A peer's increment of `key` by `delta` (local stamp `l`): its origin's total goes into
 /// the key's counter state (a total we have already is a duplicate, skipped). A KeyDB
 /// peer sends no total: its increments count one by one.
-fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], delta: i64, l: u64) -> Verdict {
+fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], inc: Incr<'_>, l: u64) -> Verdict {
     let s = frame.mvcc;
     let base = match &frame.kind {
         Kind::Write(bases, _) => bases.first().copied(),
@@ -670,17 +727,25 @@ fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], delt
     };
     let before = base_of(store, db, key);
     let c = store.dbs[db].counters.entry(key, || Counter::adopt(l, before));
-    let (origin, total) = match frame.kind {
-        Kind::Write(_, Some(t)) => t,
+    let mut part = match &frame.kind {
+        Kind::Write(_, Some(p)) => p.clone(),
         _ => {
-            let o = origin_of(&frame.origin);
-            (o, c.total(o).wrapping_add(delta))
+            // A KeyDB peer's increment (no part of its own): it adds to its origin's.
+            let mut p = c.part(origin_of(&frame.origin));
+            match inc {
+                Incr::Int(d) => p.total = p.total.wrapping_add(d),
+                Incr::Float(f) => {
+                    p.ftotal = Some(crate::keyspace::counters::float_add(p.ftotal.as_deref(), f).into_boxed_slice())
+                }
+            }
+            p
         }
     };
+    part.stamp = s.max(1);
     // Our state holds an overwrite the origin had not seen when it incremented: the
     // origin needs our state (it adds its increment on top of it, as we do).
     let ours_unseen = base.is_some_and(|b| c.base_stamp > b);
-    let changed = c.set_total(origin, total, s.max(1));
+    let changed = c.set_part(&part);
     let stats = &mut store.repl.active.stats;
     if base.is_some_and(|b| b != l) {
         stats.conflicts += 1;
@@ -688,15 +753,12 @@ fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], delt
     if ours_unseen {
         reassert(store, db, key);
     }
-    match changed {
-        Some(_) => {
-            store.repl.active.stats.counters_merged += 1;
-            Verdict::Increment(s.max(l))
-        }
-        None => {
-            store.repl.active.stats.counters_duplicate += 1;
-            Verdict::Skip
-        }
+    if changed {
+        store.repl.active.stats.counters_merged += 1;
+        Verdict::Increment(s.max(l))
+    } else {
+        store.repl.active.stats.counters_duplicate += 1;
+        Verdict::Skip
     }
 }
 
@@ -814,18 +876,20 @@ fn settle_counter(store: &mut Store, db: usize, key: &[u8], m: u64, event: &str)
     // The common case, a live integer that stays one: changed in place, one lookup.
     let d = &mut store.dbs[db];
     if let Some(e) = d.main.get_mut(key) {
-        if let (Computed::Int(v), crate::keyspace::Value::Str(s)) = (value, &mut e.val) {
+        if let (Computed::Int(v), crate::keyspace::Value::Str(s)) = (&value, &mut e.val) {
             let old = e.mvcc;
-            let changed = s.as_int() != Some(v) || !matches!(s, crate::keyspace::RStr::Int(_));
+            let changed = s.as_int() != Some(*v);
             if changed {
-                *s = crate::keyspace::RStr::Int(v);
+                *s = crate::keyspace::RStr::Int(*v);
             }
             e.mvcc = old.max(m);
             let new = e.mvcc;
             d.ae.update(key, old, new);
             if changed {
                 store.watch.touch(db, key);
-                store.notify(crate::server::store::notify::STRING, event, key, db);
+                if !event.is_empty() {
+                    store.notify(crate::server::store::notify::STRING, event, key, db);
+                }
                 store.dirty += 1;
             }
             return;
@@ -833,23 +897,31 @@ fn settle_counter(store: &mut Store, db: usize, key: &[u8], m: u64, event: &str)
     }
     let old = store.dbs[db].ae_stamp(key);
     let m = m.max(store.dbs[db].stamp(key));
-    let holds = base_of(store, db, key);
-    match value {
-        Computed::Int(v) if holds != Base::Int(v) => {
-            let val = crate::keyspace::Value::Str(crate::keyspace::RStr::Int(v));
-            store.set_key(db, key, val, m, true);
-            store.notify(crate::server::store::notify::STRING, event, key, db);
-            store.dirty += 1;
-        }
-        Computed::Absent if holds != Base::Absent => {
-            if let Some(e) = store.dbs[db].remove(key) {
-                crate::keyspace::lazyfree::free(e.val, true);
-                store.watch.touch_deleted(db, key);
-                store.notify(crate::server::store::notify::GENERIC, "del", key, db);
+    if !holds(&value, &base_of(store, db, key)) {
+        let set = |v: crate::keyspace::RStr| Some(crate::keyspace::Value::Str(v));
+        let val = match &value {
+            Computed::Int(v) => set(crate::keyspace::RStr::Int(*v)),
+            Computed::Float(f) => set(crate::keyspace::RStr::from_bytes_no_int(f)),
+            Computed::Absent | Computed::Other => None,
+        };
+        match val {
+            Some(val) => {
+                store.set_key(db, key, val, m, true);
+                if !event.is_empty() {
+                    store.notify(crate::server::store::notify::STRING, event, key, db);
+                }
                 store.dirty += 1;
             }
+            None if value == Computed::Absent => {
+                if let Some(e) = store.dbs[db].remove(key) {
+                    crate::keyspace::lazyfree::free(e.val, true);
+                    store.watch.touch_deleted(db, key);
+                    store.notify(crate::server::store::notify::GENERIC, "del", key, db);
+                    store.dirty += 1;
+                }
+            }
+            None => {}
         }
-        _ => {}
     }
     let d = &mut store.dbs[db];
     match d.peek_mut(key) {
@@ -1145,11 +1217,15 @@ mod tests {
         assert_eq!(parse_frame(&full, 16).err(), Some("Expected UUID arg1"));
         assert_eq!(parse_trailer(b"s:"), Kind::State(None));
         assert_eq!(parse_trailer(b"w:"), Kind::Write(vec![], None));
-        assert_eq!(parse_trailer(b"w:7/1f:-3"), Kind::Write(vec![7], Some((0x1f, -3))));
+        let part =
+            |total, ftotal: Option<&[u8]>| Part { origin: 0x1f, total, ftotal: ftotal.map(Into::into), stamp: 0 };
+        assert_eq!(parse_trailer(b"w:7/1f:-3"), Kind::Write(vec![7], Some(part(-3, None))));
+        assert_eq!(parse_trailer(b"w:7/1f:2,0.5"), Kind::Write(vec![7], Some(part(2, Some(b"0.5")))));
+        assert_eq!(parse_trailer(b"w:7/1f:2,x"), Kind::Plain);
         assert_eq!(parse_trailer(b"w:7/x"), Kind::Plain);
         assert_eq!(parse_trailer(b"w:7/1f"), Kind::Plain);
         let mut t = Vec::new();
-        write_trailer(&mut t, &[7, 8], Some((0xab, 5)));
+        write_trailer(&mut t, &[7, 8], Some(&Part { origin: 0xab, total: 5, ftotal: None, stamp: 0 }));
         assert_eq!(t, b"w:7,8/ab:5");
         let mut c = Counter::adopt(5, Base::Int(1));
         c.incr(9, 2, 6);
