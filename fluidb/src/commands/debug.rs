@@ -383,7 +383,11 @@ fn debug_populate(ctx: &mut Ctx) {
         }
         let mvcc = ctx.store.next_mvcc(now);
         let e = crate::keyspace::Entry::new(Value::Str(RStr::from_bytes(&val)), mvcc, crate::util::time::lru_clock());
+        let old = ctx.store.dbs[db].ae_stamp(&key);
         ctx.store.dbs[db].insert(&key, e);
+        // Not replicated (as in Redis), but in the anti-entropy digest: on an active node
+        // the keys reach the peers through anti-entropy.
+        ctx.store.dbs[db].ae_moved(&key, old);
         ctx.store.watch.touch(db, &key);
     }
     ctx.out.ok();
