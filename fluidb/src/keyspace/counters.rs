@@ -420,6 +420,70 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a simulated replica set: replica `r` increments (by an integer or a
+    /// float), overwrites, or merges another replica's state as it is now.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Incr(usize, i64),
+        IncrFloat(usize, u8),
+        Overwrite(usize, Option<i64>),
+        Merge(usize, usize),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..3usize, -5i64..5).prop_map(|(r, d)| Step::Incr(r, d)),
+            (0..3usize, 0u8..4).prop_map(|(r, f)| Step::IncrFloat(r, f)),
+            (0..3usize, proptest::option::of(-50i64..50)).prop_map(|(r, v)| Step::Overwrite(r, v)),
+            (0..3usize, 0..3usize).prop_map(|(r, from)| Step::Merge(r, from)),
+        ]
+    }
+
+    proptest! {
+        /// However the replicas' writes interleave and whatever states they exchanged on
+        /// the way, merging every final state into every other, in any order, ends with
+        /// the same state and value everywhere (the merge is a join: commutative,
+        /// associative, idempotent).
+        #[test]
+        fn replicas_converge_in_any_merge_order(steps in proptest::collection::vec(step(), 0..60), order in Just(()).prop_perturb(|_, mut rng| {
+            let mut v: Vec<usize> = (0..3).collect();
+            for i in (1..3).rev() { v.swap(i, (rng.next_u32() as usize) % (i + 1)); }
+            v
+        })) {
+            let mut reps = vec![Counter::adopt(1, Base::Int(10)); 3];
+            let mut clock = 1u64;
+            let floats: [&[u8]; 4] = [b"0.5", b"-1.25", b"2", b"0.1"];
+            // Without overwrites and floats, the model is plain: every increment counts once.
+            let (mut sum, mut plain) = (10i64, true);
+            for st in steps {
+                clock += 1;
+                match st {
+                    Step::Incr(r, d) => { reps[r].incr(r as Origin + 1, d, clock); sum += d; }
+                    Step::IncrFloat(r, f) => { reps[r].incr_float(r as Origin + 1, floats[f as usize], clock); plain = false; }
+                    Step::Overwrite(r, v) => { reps[r].rebase(clock, v.map_or(Base::Absent, Base::Int)); plain = false; }
+                    Step::Merge(r, from) => { let other = reps[from].clone(); reps[r].merge(&other); }
+                }
+            }
+            let mut a = reps[order[0]].clone();
+            a.merge(&reps[order[1]]);
+            a.merge(&reps[order[2]]);
+            let mut b = reps[2].clone();
+            b.merge(&reps[1]);
+            b.merge(&reps[0]);
+            prop_assert_eq!(&a, &b);
+            prop_assert_eq!(a.value(), b.value());
+            if plain {
+                prop_assert_eq!(a.value(), Computed::Int(sum));
+            }
+            let again = a.clone();
+            prop_assert!(!a.merge(&again), "idempotent");
+            let mut enc = Vec::new();
+            a.encode(&mut enc);
+            prop_assert_eq!(Counter::decode(&enc), Some(a));
+        }
+    }
 
     const A: Origin = 0xa;
     const B: Origin = 0xb;
