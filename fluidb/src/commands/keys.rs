@@ -888,7 +888,8 @@ fn flush_db(ctx: &mut Ctx, db: usize, async_free: bool) -> usize {
     if here || ctx.store.dbs[db].main.iter().all(|(_, e)| e.mvcc < mvcc) {
         // Every key is older: the fast way.
         ctx.store.dbs[db].tombs.flush(mvcc);
-        ctx.store.dbs[db].counters.flushed(mvcc);
+        // Every key goes: every state is an overwrite to absent.
+        ctx.store.dbs[db].counters.flushed(mvcc, |_| false);
         ctx.store.dbs[db].invalidate_ae();
         return empty_db(ctx.store, db, async_free);
     }

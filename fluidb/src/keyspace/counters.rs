@@ -111,6 +111,16 @@ pub fn is_float(f: &[u8]) -> bool {
         && crate::util::ldouble::string2ld_valid(f)
 }
 
+/// A total order on bases, for ties of equal stamps (any order, the same on every node).
+fn base_order(b: &Base) -> (u8, Vec<u8>) {
+    match b {
+        Base::Absent => (0, Vec::new()),
+        Base::Int(v) => (1, v.to_be_bytes().to_vec()),
+        Base::Float(f) => (2, f.to_vec()),
+        Base::Other => (3, Vec::new()),
+    }
+}
+
 fn find(list: &[Part], o: Origin) -> Result<usize, usize> {
     list.binary_search_by_key(&o, |p| p.origin)
 }
@@ -269,12 +279,17 @@ impl Counter {
     /// this state changed.
     pub fn merge(&mut self, other: &Counter) -> bool {
         let mut changed = false;
-        if other.base_stamp > self.base_stamp {
+        // Two different overwrites at one stamp (a state adopted from a key one node had
+        // already expired and the other not): the same one wins on every node.
+        let tie_won = other.base_stamp == self.base_stamp
+            && other.base != self.base
+            && base_order(&other.base) > base_order(&self.base);
+        if other.base_stamp > self.base_stamp || tie_won {
             self.base_stamp = other.base_stamp;
             self.base = other.base.clone();
             self.seen.clone_from(&other.seen);
             changed = true;
-        } else if other.base_stamp == self.base_stamp {
+        } else if other.base_stamp == self.base_stamp && other.base == self.base {
             // The same overwrite: the same seen totals (taken per origin by stamp, so a
             // disagreement still ends the same on both sides).
             for p in &other.seen {
@@ -406,11 +421,12 @@ impl Counters {
     pub fn remove(&mut self, key: &[u8]) -> Option<Counter> {
         self.map.remove(key)
     }
-    /// The database was flushed at `stamp`: every state older than it is an overwrite
-    /// that left its key absent, having seen all the increments known here.
-    pub fn flushed(&mut self, stamp: u64) {
-        for c in self.map.values_mut() {
-            if c.stamp() < stamp {
+    /// The database was flushed at `stamp`: for every key the flush deleted (`survives`
+    /// says which it did not), it is an overwrite that left the key absent, having seen
+    /// all the increments known here.
+    pub fn flushed(&mut self, stamp: u64, survives: impl Fn(&[u8]) -> bool) {
+        for (k, c) in self.map.iter_mut() {
+            if c.stamp() < stamp && !survives(k) {
                 c.rebase(stamp, Base::Absent);
             }
         }
@@ -525,6 +541,19 @@ mod tests {
         assert!(x.set_total(B, 5, 31));
         assert_eq!(x.value(), Computed::Int(3));
         assert!(!x.set_total(B, 5, 31), "a duplicate is seen as one");
+    }
+
+    #[test]
+    fn a_tie_of_different_overwrites_resolves_the_same_way_in_both_orders() {
+        let mut a = Counter::adopt(7, Base::Absent);
+        let mut b = Counter::adopt(7, Base::Int(5));
+        a.incr(A, 1, 8);
+        b.incr(B, 1, 9);
+        let (mut ab, mut ba) = (a.clone(), b.clone());
+        ab.merge(&b);
+        ba.merge(&a);
+        assert_eq!(ab, ba);
+        assert!(!ab.merge(&a) && !ab.merge(&b), "settled: no state ping-pong");
     }
 
     #[test]

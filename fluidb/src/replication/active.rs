@@ -1121,7 +1121,14 @@ fn delete_for_merge(st: &mut Store, db: usize, key: &[u8]) {
 /// deleted (`Tombstones::flushed`). Returns the keys deleted.
 pub fn flush_older(st: &mut Store, db: usize, mvcc: u64, async_free: bool) -> usize {
     st.dbs[db].tombs.flush(mvcc);
-    st.dbs[db].counters.flushed(mvcc);
+    {
+        // Keys newer than the flush (live, or deleted after it) keep their states.
+        let d = &mut st.dbs[db];
+        let (main, tombs) = (&d.main, &d.tombs);
+        d.counters.flushed(mvcc, |k| {
+            main.get(k).is_some_and(|e| e.mvcc >= mvcc) || tombs.keys.get(k).is_some_and(|&t| t > mvcc)
+        });
+    }
     st.dbs[db].invalidate_ae();
     let older: Vec<Bytes> =
         st.dbs[db].main.iter().filter(|(_, e)| e.mvcc < mvcc).map(|(k, _)| Bytes::copy_from_slice(k)).collect();
