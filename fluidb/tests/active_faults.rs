@@ -67,6 +67,13 @@ impl Pair {
         self.ab.heal();
         self.ba.heal();
     }
+
+    /// Heals both links and waits until the links are up and both digests equal.
+    fn heal_and_converge(&self, ra: &mut Raw, rb: &mut Raw, within: Duration) {
+        self.heal();
+        wait_pair(ra, rb);
+        wait_converged(ra, rb, within);
+    }
 }
 
 fn get(r: &mut Raw, k: &str) -> String {
@@ -219,9 +226,7 @@ fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
         ra.call(&["INCR", "c"]);
         ra.call(&["INCR", "o"]);
     }
-    p.heal();
-    wait_pair(&mut ra, &mut rb);
-    wait_converged(&mut ra, &mut rb, SYNC);
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
     let want_c = 50 + 100 + 30 + 40 + 10;
     let want_o = 1000 - 30 + 200 + 10;
     for r in [&mut ra, &mut rb] {
@@ -268,9 +273,7 @@ fn an_overwrite_concurrent_with_increments_keeps_the_unseen_ones() {
             rb.call(&["INCRBY", k, "3"]);
         }
     }
-    p.heal();
-    wait_pair(&mut ra, &mut rb);
-    wait_converged(&mut ra, &mut rb, SYNC);
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
     for r in [&mut ra, &mut rb] {
         assert_eq!(get(r, "s"), bulk("121"), "SET 100 + B's 21 it had not seen");
         assert_eq!(get(r, "d"), bulk("21"), "DEL + B's 21 it had not seen");
@@ -293,9 +296,7 @@ fn float_increments_merge_across_a_split_brain() {
         ra.call(&["INCRBYFLOAT", "g", "-0.5"]);
         rb.call(&["INCRBY", "g", "3"]);
     }
-    p.heal();
-    wait_pair(&mut ra, &mut rb);
-    wait_converged(&mut ra, &mut rb, SYNC);
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
     for r in [&mut ra, &mut rb] {
         assert_eq!(get(r, "f"), bulk("17.5"), "10.5 + 4 x 1.5 + 4 x 0.25");
         assert_eq!(get(r, "g"), bulk("11"), "1 - 4 x 0.5 + 4 x 3");
@@ -364,9 +365,7 @@ fn anti_entropy_repairs_a_partly_concurrent_multi_key_write() {
     ok(&mut ra, &["MSET", "k1", "a1", "k2", "a2"]);
     tick();
     ok(&mut rb, &["SET", "k1", "b1"]);
-    p.heal();
-    wait_pair(&mut ra, &mut rb);
-    wait_converged(&mut ra, &mut rb, CONVERGE);
+    p.heal_and_converge(&mut ra, &mut rb, CONVERGE);
     for r in [&mut ra, &mut rb] {
         assert_eq!(r.call(&["MGET", "k1", "k2"]), "*2\r\n$2\r\nb1\r\n$2\r\na2\r\n");
     }

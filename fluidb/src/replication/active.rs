@@ -376,21 +376,24 @@ impl Bases {
     /// Captures the bases of `argv` (the command `def`) in database `db`.
     pub fn capture(store: &Store, def: &'static crate::commands::table::Command, argv: &[Bytes], db: usize) -> Bases {
         let d = &store.dbs[db];
+        // An increment's key: what it holds, from the same lookup as its stamp.
+        let increment = increment_of(argv).is_some();
+        let mut before = None;
         let keys: Vec<(Bytes, u64, bool)> = key_positions_of(def, argv)
             .into_iter()
             .map(|i| {
                 let k = &argv[i];
-                match d.peek(k) {
+                let e = d.peek(k);
+                if increment {
+                    before = Some(base_of_entry(e));
+                }
+                match e {
                     Some(e) => (k.clone(), e.mvcc, true),
                     None => (k.clone(), d.tombs.stamp(k), false),
                 }
             })
             .collect();
         let ae = if d.ae.is_valid() { keys.iter().map(|(k, _, _)| d.ae_stamp(k)).collect() } else { Vec::new() };
-        let before = match &keys[..] {
-            [(k, _, _)] if increment_of(argv).is_some() => Some(base_of(store, db, k)),
-            _ => None,
-        };
         Bases { db, keys, ae, before, total: None }
     }
 
@@ -481,7 +484,12 @@ impl Bases {
 
 /// What `key` holds now, as a counter state sees it.
 fn base_of(store: &Store, db: usize, key: &[u8]) -> Base {
-    match store.dbs[db].peek(key).map(|e| &e.val) {
+    base_of_entry(store.dbs[db].peek(key))
+}
+
+/// What a key whose entry is `e` holds, as a counter state sees it.
+fn base_of_entry(e: Option<&crate::keyspace::Entry>) -> Base {
+    match e.map(|e| &e.val) {
         None => Base::Absent,
         Some(crate::keyspace::Value::Str(s)) => {
             match s.as_int() {
