@@ -280,6 +280,73 @@ fn an_overwrite_concurrent_with_increments_keeps_the_unseen_ones() {
     }
 }
 
+/// The rate-limiter pattern (INCR, then a TTL): once the key expired, the next increment
+/// on either node starts again from 0 on both, also when increments made before the
+/// expiry reach a node only after its own copy expired, and after a restart from the AOF
+/// (nothing expires during a replay: the AOF records the expiry).
+#[test]
+fn an_expiring_counter_starts_again_from_zero_on_both_nodes() {
+    let mut p = Pair::start(&["--appendonly", "yes", "--appendfsync", "always"]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for _ in 0..5 {
+        ra.call(&["INCR", "k"]);
+        rb.call(&["INCR", "k"]);
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    let at = now + 2500;
+    assert_eq!(int(&mut ra, &["PEXPIREAT", "k", &at.to_string()]), 1);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    p.cut();
+    // Made before the expiry; A hears of them only after its copy expired.
+    for _ in 0..3 {
+        rb.call(&["INCR", "k"]);
+    }
+    assert_eq!(get(&mut rb, "k"), bulk("13"));
+    wait_for("k to expire on both nodes", SYNC, || {
+        int(&mut ra, &["EXISTS", "k"]) == 0 && int(&mut rb, &["EXISTS", "k"]) == 0
+    });
+    assert_eq!(int(&mut ra, &["INCR", "k"]), 1);
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(get(r, "k"), bulk("1"), "the expiry erased every increment made before it");
+    }
+    let args = p.args_of(true);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    kill_and_restart(&mut p.a, &argv);
+    let mut ra = p.a.raw();
+    assert_eq!(get(&mut ra, "k"), bulk("1"), "the AOF replays the expiry before the increment");
+    wait_pair(&mut ra, &mut rb);
+    assert_eq!(int(&mut rb, &["INCR", "k"]), 2);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(get(&mut ra, "k"), bulk("2"));
+}
+
+/// MOVE (and COPY ... DB) overwrite a key of another database: a counter state there
+/// starts again from the moved value on both nodes.
+#[test]
+fn a_counter_overwritten_by_move_merges_from_the_moved_value() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    ok(&mut ra, &["SELECT", "1"]);
+    ok(&mut rb, &["SELECT", "1"]);
+    ra.call(&["INCRBY", "k", "7"]);
+    assert_eq!(int(&mut ra, &["DEL", "k"]), 1);
+    ra.call(&["INCRBY", "c", "7"]);
+    assert_eq!(int(&mut ra, &["DEL", "c"]), 1);
+    ok(&mut ra, &["SELECT", "0"]);
+    ok(&mut ra, &["SET", "k", "50"]);
+    ok(&mut ra, &["SET", "c", "60"]);
+    assert_eq!(int(&mut ra, &["MOVE", "k", "1"]), 1);
+    assert_eq!(int(&mut ra, &["COPY", "c", "c", "DB", "1"]), 1);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(int(&mut rb, &["INCR", "k"]), 51);
+    assert_eq!(int(&mut rb, &["INCR", "c"]), 61);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    ok(&mut ra, &["SELECT", "1"]);
+    assert_eq!(get(&mut ra, "k"), bulk("51"));
+    assert_eq!(get(&mut ra, "c"), bulk("61"));
+}
+
 /// INCRBYFLOAT merges too: concurrent float increments on both sides of a split brain
 /// all count, and both nodes hold the same bytes (long double sums made in one order).
 #[test]

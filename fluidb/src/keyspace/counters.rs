@@ -49,6 +49,13 @@ pub struct Part {
 pub enum Base {
     /// Nothing (a DEL, a flush, or a key never written): an increment starts from 0.
     Absent,
+    /// Nothing, because the key expired at the base stamp (its TTL as a stamp). Unlike a
+    /// command's overwrite, which saw what its node had received, an expiry happens at one
+    /// time on every node: it saw exactly the increments stamped before it, including the
+    /// ones a node receives only after its own copy of the key expired
+    /// ([`Counter::see_expired`]). This is what makes a rate limiter (INCR + EXPIRE) start
+    /// again from 0 on every node alike.
+    Expired,
     /// An integer an increment adds to.
     Int(i64),
     /// A string that is a float (not an integer): INCRBYFLOAT adds to it.
@@ -118,6 +125,7 @@ fn base_order(b: &Base) -> (u8, Vec<u8>) {
         Base::Int(v) => (1, v.to_be_bytes().to_vec()),
         Base::Float(f) => (2, f.to_vec()),
         Base::Other => (3, Vec::new()),
+        Base::Expired => (4, Vec::new()),
     }
 }
 
@@ -188,16 +196,16 @@ impl Counter {
             return match self.base {
                 Base::Other | Base::Float(_) => Computed::Other,
                 Base::Int(v) => Computed::Int(v.wrapping_add(sum)),
-                Base::Absent if self.any_unseen() => Computed::Int(sum),
-                Base::Absent => Computed::Absent,
+                Base::Absent | Base::Expired if self.any_unseen() => Computed::Int(sum),
+                Base::Absent | Base::Expired => Computed::Absent,
             };
         }
         // With INCRBYFLOAT: long double sums as Redis's INCRBYFLOAT makes them, origin by
         // origin in their order, so every node formats the same bytes.
         let mut v: Option<Vec<u8>> = match &self.base {
             Base::Other => return Computed::Other,
-            Base::Absent if !self.any_unseen() => return Computed::Absent,
-            Base::Absent => None,
+            Base::Absent | Base::Expired if !self.any_unseen() => return Computed::Absent,
+            Base::Absent | Base::Expired => None,
             Base::Int(i) => Some(itoa::Buffer::new().format(*i).as_bytes().to_vec()),
             Base::Float(f) => Some(f.to_vec()),
         };
@@ -256,10 +264,14 @@ impl Counter {
     /// Origin `o`'s totals are `p`'s as of `p.stamp` (a peer's increment frame). False if
     /// the state had that increment already (a duplicate).
     pub fn set_part(&mut self, p: &Part) -> bool {
+        // Made before the key expired: seen by the expiry, whenever it arrives.
+        let seen = self.base == Base::Expired && p.stamp <= self.base_stamp && put_later(&mut self.seen, p);
         if self.last_stamp(p.origin) >= p.stamp {
-            return false;
+            return seen;
         }
-        put_later(&mut self.totals, p)
+        let changed = put_later(&mut self.totals, p);
+        self.see_expired();
+        changed || seen
     }
 
     /// [`Self::set_part`] for an origin's integer total.
@@ -275,6 +287,30 @@ impl Counter {
         self.seen.clone_from(&self.totals);
     }
 
+    /// The key expired at `stamp` (its TTL as a stamp; a later overwrite stays): every
+    /// increment stamped before it is seen, whenever it arrives.
+    pub fn expire(&mut self, stamp: u64) {
+        if stamp <= self.base_stamp {
+            return;
+        }
+        self.base_stamp = stamp;
+        self.base = Base::Expired;
+        self.seen.clone_from(&self.totals);
+        self.see_expired();
+    }
+
+    /// Under an expiry, the totals stamped before it count as seen (an increment made
+    /// before the key expired, received after this node's copy of the key expired).
+    fn see_expired(&mut self) {
+        if self.base != Base::Expired {
+            return;
+        }
+        let before: Vec<Part> = self.totals.iter().filter(|t| t.stamp <= self.base_stamp).cloned().collect();
+        for t in &before {
+            put_later(&mut self.seen, t);
+        }
+    }
+
     /// Merges `other` into this state (the join: newer overwrite, later totals). True if
     /// this state changed.
     pub fn merge(&mut self, other: &Counter) -> bool {
@@ -284,10 +320,11 @@ impl Counter {
         let tie_won = other.base_stamp == self.base_stamp
             && other.base != self.base
             && base_order(&other.base) > base_order(&self.base);
+        let mut replaced_seen = Vec::new();
         if other.base_stamp > self.base_stamp || tie_won {
             self.base_stamp = other.base_stamp;
             self.base = other.base.clone();
-            self.seen.clone_from(&other.seen);
+            replaced_seen = std::mem::replace(&mut self.seen, other.seen.clone());
             changed = true;
         } else if other.base_stamp == self.base_stamp && other.base == self.base {
             // The same overwrite: the same seen totals (taken per origin by stamp, so a
@@ -296,20 +333,31 @@ impl Counter {
                 changed |= put_later(&mut self.seen, p);
             }
         }
+        if self.base == Base::Expired {
+            // Every total either side knew of stamped before the expiry is seen, also one
+            // a later total has since replaced (the merge stays order-independent).
+            for p in other.totals.iter().chain(&other.seen).chain(&replaced_seen) {
+                if p.stamp <= self.base_stamp {
+                    changed |= put_later(&mut self.seen, p);
+                }
+            }
+        }
         for p in &other.totals {
             changed |= put_later(&mut self.totals, p);
         }
+        self.see_expired();
         changed
     }
 
     /// Text form, for RDB AUX fields, AOF annotations and state frames:
     /// `<base stamp> <base> <n> (<origin hex> <total>[,<float total>] <stamp>)*n <m>
-    /// (...)*m`, the base being `a`, `o`, `i<integer>` or `f<float>`.
+    /// (...)*m`, the base being `a`, `x` (expired), `o`, `i<integer>` or `f<float>`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         use std::io::Write;
         let _ = write!(out, "{} ", self.base_stamp);
         match &self.base {
             Base::Absent => out.push(b'a'),
+            Base::Expired => out.push(b'x'),
             Base::Other => out.push(b'o'),
             Base::Int(v) => {
                 let _ = write!(out, "i{v}");
@@ -340,6 +388,7 @@ impl Counter {
         let base_stamp: u64 = it.next()?.parse().ok()?;
         let base = match it.next()? {
             "a" => Base::Absent,
+            "x" => Base::Expired,
             "o" => Base::Other,
             b => match b.strip_prefix('f') {
                 Some(f) if is_float(f.as_bytes()) => Base::Float(f.as_bytes().into()),
@@ -374,7 +423,9 @@ impl Counter {
         if it.next().is_some() {
             return None;
         }
-        Some(Counter { base_stamp, base, seen, totals })
+        let mut c = Counter { base_stamp, base, seen, totals };
+        c.see_expired();
+        Some(c)
     }
 }
 
@@ -445,6 +496,8 @@ mod tests {
         Incr(usize, i64),
         IncrFloat(usize, u8),
         Overwrite(usize, Option<i64>),
+        /// The key expires at a stamp a little in the past of the replica's clock.
+        Expire(usize, u8),
         Merge(usize, usize),
     }
 
@@ -453,6 +506,7 @@ mod tests {
             (0..3usize, -5i64..5).prop_map(|(r, d)| Step::Incr(r, d)),
             (0..3usize, 0u8..4).prop_map(|(r, f)| Step::IncrFloat(r, f)),
             (0..3usize, proptest::option::of(-50i64..50)).prop_map(|(r, v)| Step::Overwrite(r, v)),
+            (0..3usize, 0u8..4).prop_map(|(r, back)| Step::Expire(r, back)),
             (0..3usize, 0..3usize).prop_map(|(r, from)| Step::Merge(r, from)),
         ]
     }
@@ -473,13 +527,32 @@ mod tests {
             let floats: [&[u8]; 4] = [b"0.5", b"-1.25", b"2", b"0.1"];
             // Without overwrites and floats, the model is plain: every increment counts once.
             let (mut sum, mut plain) = (10i64, true);
+            let mut ttl: Option<u64> = None;
             for st in steps {
                 clock += 1;
+                // A replica acting after the TTL finds the key expired first (as a node
+                // expires a key before it applies a write stamped after its TTL).
+                let acting = match st { Step::Incr(r, _) | Step::IncrFloat(r, _) | Step::Overwrite(r, _) | Step::Expire(r, _) | Step::Merge(r, _) => r };
+                if let Some(at) = ttl {
+                    reps[acting].expire(at);
+                }
                 match st {
                     Step::Incr(r, d) => { reps[r].incr(r as Origin + 1, d, clock); sum += d; }
                     Step::IncrFloat(r, f) => { reps[r].incr_float(r as Origin + 1, floats[f as usize], clock); plain = false; }
                     Step::Overwrite(r, v) => { reps[r].rebase(clock, v.map_or(Base::Absent, Base::Int)); plain = false; }
+                    Step::Expire(r, back) => {
+                        // The key's TTL (one for all: a TTL is replicated like any write),
+                        // reached first on replica r.
+                        let at = *ttl.get_or_insert(clock - u64::from(back).min(clock - 1));
+                        reps[r].expire(at);
+                        plain = false;
+                    }
                     Step::Merge(r, from) => { let other = reps[from].clone(); reps[r].merge(&other); }
+                }
+            }
+            if let Some(at) = ttl {
+                for r in reps.iter_mut() {
+                    r.expire(at);
                 }
             }
             let mut a = reps[order[0]].clone();
@@ -557,6 +630,34 @@ mod tests {
     }
 
     #[test]
+    fn an_expiry_erases_the_increments_stamped_before_it_whenever_they_arrive() {
+        // A and B share a counter at 5 that expires at 20. A incremented at 15; B expired
+        // the key before A's increment reached it; A increments again at 25.
+        let start = Counter::adopt(10, Base::Int(5));
+        let mut a = start.clone();
+        let mut b = start.clone();
+        a.incr(A, 1, 15);
+        a.expire(20);
+        assert_eq!(a.value(), Computed::Absent);
+        a.incr(A, 1, 25);
+        b.expire(20);
+        assert!(b.set_total(A, 1, 15), "the increment before the expiry arrives late");
+        assert_eq!(b.value(), Computed::Absent, "it was made before the expiry: erased");
+        assert!(b.set_total(A, 2, 25));
+        assert_eq!(a.value(), Computed::Int(1));
+        assert_eq!(b.value(), Computed::Int(1));
+        assert_eq!(a, b);
+        // A later overwrite is not undone by an expiry stamped before it.
+        let mut c = start.clone();
+        c.rebase(30, Base::Int(7));
+        c.expire(20);
+        assert_eq!(c.value(), Computed::Int(7));
+        let mut s = Vec::new();
+        a.encode(&mut s);
+        assert_eq!(Counter::decode(&s), Some(a));
+    }
+
+    #[test]
     fn increments_on_a_non_integer_do_not_change_it() {
         let mut c = Counter::adopt(1, Base::Other);
         c.incr(A, 1, 2);
@@ -596,7 +697,7 @@ mod tests {
         let mut s = Vec::new();
         c.encode(&mut s);
         assert_eq!(Counter::decode(&s), Some(c));
-        for bad in ["", "1", "1 x 0 0", "1 a 1 a 1", "1 a 0 0 junk", "1 a 2 b 1 1 a 1 1 0", "1 a 65 0"] {
+        for bad in ["", "1", "1 y 0 0", "1 a 1 a 1", "1 a 0 0 junk", "1 a 2 b 1 1 a 1 1 0", "1 a 65 0"] {
             assert_eq!(Counter::decode(bad.as_bytes()), None, "{bad}");
         }
     }

@@ -385,7 +385,9 @@ impl Bases {
                 let k = &argv[i];
                 let e = d.peek(k);
                 if increment {
-                    before = Some(base_of_entry(e));
+                    // A key past its TTL is absent to the increment (the handler's lookup
+                    // deletes it first).
+                    before = Some(base_of_entry(e.filter(|e| !expired(store, e))));
                 }
                 match e {
                     Some(e) => (k.clone(), e.mvcc, true),
@@ -466,6 +468,15 @@ impl Bases {
             });
             return;
         }
+        if let Some((to, k)) = other_db_target(argv, store.dbs.len()) {
+            // MOVE / COPY ... DB: the key in the other database is overwritten.
+            if to != db && store.dbs[to].counters.get(k).is_some() {
+                let b = base_of(store, to, k);
+                if let Some(c) = store.dbs[to].counters.get_mut(k) {
+                    c.rebase(mvcc, b);
+                }
+            }
+        }
         if store.dbs[db].counters.is_empty() {
             return;
         }
@@ -482,9 +493,52 @@ impl Bases {
     }
 }
 
-/// What `key` holds now, as a counter state sees it.
+/// What `key` holds now, as a counter state sees it (nothing once past its TTL).
 fn base_of(store: &Store, db: usize, key: &[u8]) -> Base {
-    base_of_entry(store.dbs[db].peek(key))
+    base_of_entry(store.dbs[db].peek(key).filter(|e| !expired(store, e)))
+}
+
+/// Whether a key is logically expired (never during an AOF replay, in which nothing
+/// expires: the AOF records active-mode expiries itself, see [`key_expired`]).
+fn expired(store: &Store, e: &crate::keyspace::Entry) -> bool {
+    e.has_expire() && !store.replaying() && e.is_expired(store.now_ms())
+}
+
+/// A key of `db` expired on this node. Every active node expires its keys itself, at
+/// their TTL, and sends nothing (the key's state, "expired at its TTL", is the same
+/// everywhere). What that leaves behind must be the same everywhere too:
+/// - a counter state is overwritten by the expiry at the TTL's stamp
+///   ([`Counter::expire`]), so a rate limiter (INCR + EXPIRE) starts again from 0 on
+///   every node, whichever increments each had received when its copy expired;
+/// - the AOF records the deletion (with the counter state), because nothing expires
+///   while it is replayed: an increment after the expiry must not replay on top of the
+///   old value.
+pub fn key_expired(store: &mut Store, db: usize, key: &[u8], at_ms: i64) {
+    if let Some(c) = store.dbs[db].counters.get_mut(key) {
+        c.expire(crate::keyspace::clock::mvcc_from_ms(at_ms));
+    }
+    if !store.stream.has_aof() {
+        return;
+    }
+    if store.dbs[db].counters.get(key).is_some() {
+        log_counter_state(store, db, key);
+    } else if let Some((argv, mvcc)) = state_command(store, db, key) {
+        store.stream.append_aof_noted(db, mvcc, &argv, b"");
+    }
+}
+
+/// Before a peer's write stamped `s` to `key`: a key whose TTL passed by our clock or by
+/// the write's stamp is expired first (the write was made after it expired, at its
+/// origin: it starts from no key here too).
+fn expire_before(store: &mut Store, db: usize, key: &[u8], s: u64) {
+    let d = &store.dbs[db];
+    if d.expires.is_empty() {
+        return;
+    }
+    let when = store.now_ms().max(crate::keyspace::clock::mvcc_to_ms(s));
+    if d.peek(key).is_some_and(|e| e.is_expired(when)) {
+        store.delete_expired(db, key);
+    }
 }
 
 /// What a key whose entry is `e` holds, as a counter state sees it.
@@ -536,6 +590,20 @@ fn increment_of(argv: &[Bytes]) -> Option<Incr<'_>> {
     let name = argv.first()?;
     (name.eq_ignore_ascii_case(b"incrbyfloat") && argv.len() == 3 && crate::keyspace::counters::is_float(&argv[2]))
         .then(|| Incr::Float(&argv[2]))
+}
+
+/// The key a write sets in another database: MOVE key db, COPY src dst DB db.
+fn other_db_target(argv: &[Bytes], databases: usize) -> Option<(usize, &Bytes)> {
+    let db = |a: &Bytes| crate::util::numeric::string2ll(a).filter(|&d| d >= 0 && (d as usize) < databases);
+    let name = argv.first()?;
+    if name.eq_ignore_ascii_case(b"move") && argv.len() == 3 {
+        return Some((db(&argv[2])? as usize, &argv[1]));
+    }
+    if name.eq_ignore_ascii_case(b"copy") && argv.len() > 3 {
+        let i = argv[3..].iter().position(|a| a.eq_ignore_ascii_case(b"db"))? + 3;
+        return Some((db(argv.get(i + 1)?)? as usize, &argv[2]));
+    }
+    None
 }
 
 /// Whether `argv` changes only a key's TTL (not an overwrite of a counter's value).
@@ -664,6 +732,9 @@ pub fn judge(
 ) -> Verdict {
     let s = frame.mvcc;
     let keys = key_positions_of(def, argv);
+    for &i in &keys {
+        expire_before(store, db, &argv[i], s);
+    }
     let locals: Vec<u64> = keys.iter().map(|&i| store.dbs[db].stamp(&argv[i])).collect();
     if keys.is_empty() {
         // Keyless writes (FLUSHDB, FLUSHALL, PUBLISH) carry their own rule (a flush
@@ -997,6 +1068,8 @@ pub async fn merge_snapshot(
     // state meanwhile (adopted before the key is replaced, see `keep_counter`).
     let counters: std::collections::HashMap<(usize, Vec<u8>), Counter> =
         std::mem::take(&mut info.counters).into_iter().map(|(db, k, c)| ((db, k), c)).collect();
+    let from_fluidb = info.aux.iter().any(|(k, _)| k == crate::persistence::rdb::file::AUX_FLUIDB_VER.as_bytes());
+    let states = Replaced { incoming: &counters, from_fluidb };
     {
         let mut st = shared.lock_store();
         if st.repl.link_gen != gen {
@@ -1014,6 +1087,7 @@ pub async fn merge_snapshot(
                 delete_for_merge(&mut st, *db, key);
                 st.dbs[*db].tombs.bury(key, *stamp);
                 st.dbs[*db].ae_moved(key, old);
+                states.replaced(&mut st, *db, key, *stamp);
                 merged.taken += 1;
             }
         }
@@ -1032,7 +1106,14 @@ pub async fn merge_snapshot(
             }
             for k in chunk {
                 keep_counter(&mut st, k.db, &k.key, &counters);
-                merge_key(&mut st, k, now, &mut merged);
+                // (A copy of the name only where the database has counter states.)
+                let tracked =
+                    (!st.dbs[k.db].counters.is_empty()).then(|| (k.db, k.key.clone(), k.mvcc.unwrap_or(1).max(1)));
+                if merge_key(&mut st, k, now, &mut merged) {
+                    if let Some((db, key, s)) = tracked {
+                        states.replaced(&mut st, db, &key, s);
+                    }
+                }
             }
             if st.blocking.has_ready() {
                 crate::server::blocking::serve_ready(shared, &mut st);
@@ -1065,6 +1146,37 @@ pub async fn merge_snapshot(
     Ok(merged)
 }
 
+/// What a snapshot merge does to our counter states of the keys it replaces.
+struct Replaced<'a> {
+    /// The snapshot's own counter states (merged after its keys).
+    incoming: &'a std::collections::HashMap<(usize, Vec<u8>), Counter>,
+    /// The snapshot is fluidB's: it has a counter state for every key its node saw an
+    /// increment of.
+    from_fluidb: bool,
+}
+
+impl Replaced<'_> {
+    /// The snapshot's state of `key` (stamped `s`) replaced ours, and the snapshot has no
+    /// counter state for it while we have one. From a fluidB peer, that is an overwrite
+    /// that had seen none of our increments (the same as its live frame would be, merged
+    /// as such); from KeyDB, whose values include the increments we sent it, an overwrite
+    /// that saw them all. The key then holds what the state stands for.
+    fn replaced(&self, st: &mut Store, db: usize, key: &[u8], s: u64) {
+        if st.dbs[db].counters.get(key).is_none() || self.incoming.contains_key(&(db, key.to_vec())) {
+            return;
+        }
+        let base = base_of(st, db, key);
+        let Some(c) = st.dbs[db].counters.get_mut(key) else { return };
+        if self.from_fluidb {
+            c.merge(&Counter::adopt(s, base));
+        } else {
+            c.rebase(s, base);
+        }
+        settle_counter(st, db, key, s, "restore");
+        reassert(st, db, key);
+    }
+}
+
 /// Before a snapshot's key replaces ours: if the snapshot has a counter state for it and
 /// we have none, ours is adopted now from the key we hold (it had seen no increment), so
 /// the merge of the states counts our overwrite too.
@@ -1084,8 +1196,8 @@ fn keep_counter(
     }
 }
 
-/// Merges one key of a peer's snapshot.
-fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i64, merged: &mut Merged) {
+/// Merges one key of a peer's snapshot; true if it replaced ours.
+fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i64, merged: &mut Merged) -> bool {
     // A key without a stamp (a plain master's snapshot) is the oldest possible write: it
     // fills only a key we never heard of.
     let s = k.mvcc.unwrap_or(1).max(1);
@@ -1093,7 +1205,7 @@ fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i
     let db = k.db;
     if s <= st.dbs[db].stamp(&k.key) {
         merged.kept += 1;
-        return;
+        return false;
     }
     merged.taken += 1;
     let old = st.dbs[db].ae_stamp(&k.key);
@@ -1102,7 +1214,7 @@ fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i
         // Expired by now: the state at stamp s is "deleted".
         st.dbs[db].tombs.bury(&k.key, s);
         st.dbs[db].ae_moved(&k.key, old);
-        return;
+        return true;
     }
     let wakes = matches!(k.val, crate::keyspace::Value::List(_) | crate::keyspace::Value::ZSet(_));
     let mut e = crate::keyspace::Entry::new(k.val, s, st.new_key_field());
@@ -1113,6 +1225,7 @@ fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i
     if wakes {
         st.signal_key_ready(db, &k.key);
     }
+    true
 }
 
 /// Removes a key a merge replaces (WATCH sees the change; a big value is freed off the

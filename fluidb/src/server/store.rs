@@ -391,6 +391,7 @@ impl Store {
             // Every active node expires keys by itself and sends no deletion: the key's
             // state ("expired at its TTL") keeps the stamp of the write that set it.
             self.dbs[db].tombs.bury(key, e.mvcc.max(1));
+            crate::replication::active::key_expired(self, db, key, e.expire);
             return;
         }
         self.pending_propagate.push(Propagated {

@@ -42,6 +42,8 @@ pub const AUX_FLUSHED: &[u8] = b"fluidb-flushed";
 /// Active replication's counter states (`keyspace::counters`): one AUX field per counter
 /// key, `<state>\n<key>` (the state's text form has no newline).
 pub const AUX_COUNTER: &[u8] = b"fluidb-ctr";
+/// The fluidB version that wrote a snapshot.
+pub const AUX_FLUIDB_VER: &str = "fluidb-ver";
 
 /// Flush the write buffer past this size.
 const CHUNK: usize = 64 << 10;
@@ -194,6 +196,10 @@ pub fn key_save_delay(delay: i64, n: u64) {
 pub fn header_aux(used_mem: u64, now_secs: i64, aof_base: bool) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("redis-ver", b"7.0.15".to_vec()),
+        // Tells a peer merging this snapshot that it comes from fluidB (which keeps a
+        // counter state for every key it saw increments of; see `active::merge_snapshot`).
+        // Redis and KeyDB skip AUX fields they do not know.
+        (AUX_FLUIDB_VER, env!("CARGO_PKG_VERSION").as_bytes().to_vec()),
         ("redis-bits", b"64".to_vec()),
         ("ctime", now_secs.to_string().into_bytes()),
         ("used-mem", used_mem.to_string().into_bytes()),
