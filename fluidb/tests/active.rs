@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pair::{info_field, try_start_on, wait_converged, wait_pair, with_ports, CONVERGE, SYNC};
+use common::pair::{info_field, link_up, try_start_on, wait_converged, wait_pair, with_ports, CONVERGE, SYNC};
 use common::{int, ok, wait_for, Raw, Server};
 
 fn active(args: &[&str]) -> Server {
@@ -226,10 +226,13 @@ fn handshake_replies_and_rreplay_errors() {
         "-ERR Command must be sent from a master\r\n"
     );
     assert_eq!(r.call(&["SWAPDB", "0", "1"]), "-ERR SWAPDB is not supported with active-replica yes\r\n");
-    // A plain replica (no REPLCONF uuid) of an active node is refused, not fed frames it
-    // cannot read.
+    // A plain replica (no REPLCONF uuid) of an active node follows the plain stream, with
+    // a history ID of its own (not fed frames it cannot read).
     let mut plain_replica = a.raw();
-    assert!(plain_replica.call(&["PSYNC", "?", "-1"]).starts_with("-ERR this node runs active-replica"));
+    let full = plain_replica.call(&["PSYNC", "?", "-1"]);
+    let plain_id = info_field(&mut a.raw(), "replication", "active_plain_replid").unwrap();
+    assert!(full.starts_with(&format!("+FULLRESYNC {plain_id} ")), "{full}");
+    assert_ne!(Some(plain_id), info_field(&mut a.raw(), "replication", "master_replid"));
     // A plain (not active) node answers the capa line with a plain +OK.
     let plain = Server::start(&[]);
     assert_eq!(plain.raw().call(&["REPLCONF", "capa", "eof"]), "+OK\r\n");
@@ -270,4 +273,74 @@ fn stale_data_refused_while_the_link_is_down() {
     wait_for("A's link up", SYNC, || info_field(&mut ra, "replication", "master_link_status").as_deref() == Some("up"));
     ok(&mut ra, &["SET", "k", "v"]);
     assert_eq!(ra.call(&["GET", "k"]), "$1\r\nv\r\n");
+}
+
+/// Plain replicas of an active node (contract point 9): a real redis-server attached to
+/// one node of a pair and a plain fluidB replica attached to the other follow every write
+/// the pair takes on either node (every type, increments merged from both sides, a
+/// transaction, deletes, expiries, a flush), count for WAIT, and continue with a partial
+/// resync after their link breaks.
+#[test]
+fn plain_replicas_of_an_active_pair_follow_every_write() {
+    let (a, b) = with_ports(2, |p| {
+        let a = try_start_on(p[0], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[1].to_string()])?;
+        Some((
+            a,
+            try_start_on(p[1], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[0].to_string()])?,
+        ))
+    });
+    let (mut ra, mut rb) = (a.raw(), b.raw());
+    wait_pair(&mut ra, &mut rb);
+    ok(&mut ra, &["SET", "before", "the replicas"]);
+    let redis = Server::start_redis(&["--replicaof", "127.0.0.1", &a.port.to_string()]);
+    let plain = Server::start(&["--replicaof", "127.0.0.1", &b.port.to_string()]);
+    let (mut rr, mut rp) = (redis.raw(), plain.raw());
+    wait_for("the plain replicas' links up", SYNC, || link_up(&mut rr) && link_up(&mut rp));
+    let writes = |ra: &mut Raw, rb: &mut Raw, round: &str| {
+        common::fill_every_type(ra);
+        for _ in 0..50 {
+            ra.call(&["INCR", "c"]);
+            rb.call(&["INCRBY", "c", "2"]);
+            rb.call(&["INCRBYFLOAT", "f", "0.5"]);
+        }
+        ok(rb, &["MULTI"]);
+        assert_eq!(rb.call(&["INCR", "t"]), "+QUEUED\r\n");
+        assert_eq!(rb.call(&["RPUSH", "l", round]), "+QUEUED\r\n");
+        assert!(rb.call(&["EXEC"]).starts_with("*2"));
+        ok(rb, &["SET", "gone", round]);
+        ok(rb, &["SET", "short", round, "PX", "150"]);
+        ok(ra, &["SELECT", "3"]);
+        ok(ra, &["SET", "x", round]);
+        ok(ra, &["FLUSHDB"]);
+        ok(ra, &["SET", "y", round]);
+        ok(ra, &["SELECT", "0"]);
+    };
+    writes(&mut ra, &mut rb, "one");
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(int(&mut ra, &["DEL", "gone"]), 1);
+    wait_for("short to expire on both nodes", SYNC, || {
+        int(&mut ra, &["EXISTS", "short"]) == 0 && int(&mut rb, &["EXISTS", "short"]) == 0
+    });
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    wait_converged(&mut ra, &mut rr, CONVERGE);
+    wait_converged(&mut rb, &mut rp, CONVERGE);
+    assert_eq!(rr.call(&["GET", "c"]), "$3\r\n150\r\n", "increments from both nodes");
+    assert_eq!(int(&mut rr, &["DBSIZE"]), int(&mut ra, &["DBSIZE"]));
+    // A has two replicas: B (active) and redis-server (plain).
+    ok(&mut ra, &["SET", "w", "1"]);
+    assert_eq!(int(&mut ra, &["WAIT", "2", "5000"]), 2);
+    assert_eq!(info_field(&mut ra, "replication", "active_plain_replicas").as_deref(), Some("1"));
+    // Every replica link of A breaks: they all continue where they were.
+    let full = |r: &mut Raw| info_field(r, "stats", "sync_full").unwrap_or_default();
+    let partial = |r: &mut Raw| info_field(r, "stats", "sync_partial_ok").unwrap_or_default();
+    let (full_a, partial_a) = (full(&mut ra), partial(&mut ra));
+    assert!(int(&mut ra, &["CLIENT", "KILL", "TYPE", "replica"]) >= 2);
+    writes(&mut ra, &mut rb, "two");
+    wait_for("the links up again", SYNC, || link_up(&mut rr) && link_up(&mut rb));
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    wait_converged(&mut ra, &mut rr, CONVERGE);
+    wait_converged(&mut rb, &mut rp, CONVERGE);
+    assert_eq!(full(&mut ra), full_a, "no full sync after the links broke");
+    assert_ne!(partial(&mut ra), partial_a);
+    assert_eq!(rr.call(&["GET", "c"]), "$3\r\n300\r\n");
 }

@@ -34,9 +34,10 @@ pub enum Flow {
     /// SYNC/PSYNC: the connection now serves a replica (`replication::master`).
     Replica,
     /// WAIT found too few replicas: wait (without the lock) for `want` of them to
-    /// acknowledge `offset`, at most `timeout_ms` (0: forever), then reply the count.
+    /// acknowledge `offset` (of the node's stream, and of the plain stream for the plain
+    /// replicas of an active node), at most `timeout_ms` (0: forever), then reply the count.
     Wait {
-        offset: u64,
+        offset: (u64, u64),
         want: usize,
         timeout_ms: u64,
     },

@@ -718,6 +718,16 @@ fn replication_section(s: &mut String, store: &Store) {
         if active { w.first_offset() + 1 } else { 0 },
         w.histlen(),
     );
+    if let Some(p) = repl.plain.as_ref() {
+        // The stream the plain replicas of an active node follow (their `offset` above).
+        let _ = write!(
+            s,
+            "active_plain_replid:{}\r\nactive_plain_repl_offset:{}\r\nactive_plain_replicas:{}\r\n",
+            p.replid,
+            p.stream.offset(),
+            repl.replicas.iter().filter(|r| r.plain).count()
+        );
+    }
     if active_mode {
         // fluidB's active replication counters: how conflicts were settled.
         let a = &repl.active.stats;

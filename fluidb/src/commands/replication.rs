@@ -337,8 +337,11 @@ configured to be writable (which is not the default) writes to replicas are just
     if ms < 0 {
         return ctx.out.error("timeout is negative");
     }
-    let offset = ctx.client.woff;
-    let acked = master::count_acks(ctx.store, offset);
+    // A plain replica of an active node acknowledges offsets of the plain stream: it has
+    // the client's writes once it has everything that stream holds now.
+    master::drain_plain(ctx.store);
+    let offset = (ctx.client.woff, master::plain_offset(ctx.store));
+    let acked = master::count_acks(ctx.store, offset.0, offset.1);
     if acked as i64 >= want || ctx.client.multi.is_some() || ctx.in_exec {
         return ctx.out.int(acked as i64);
     }

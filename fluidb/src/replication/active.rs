@@ -517,13 +517,24 @@ pub fn key_expired(store: &mut Store, db: usize, key: &[u8], at_ms: i64) {
     if let Some(c) = store.dbs[db].counters.get_mut(key) {
         c.expire(crate::keyspace::clock::mvcc_from_ms(at_ms));
     }
-    if !store.stream.has_aof() {
+    if !store.stream.keeps_applied() {
         return;
     }
     if store.dbs[db].counters.get(key).is_some() {
         log_counter_state(store, db, key);
     } else if let Some((argv, mvcc)) = state_command(store, db, key) {
         store.stream.append_aof_noted(db, mvcc, &argv, b"");
+    }
+}
+
+/// A key a snapshot merge changed, for the plain replicas (the AOF gets merges through a
+/// rewrite): its state command.
+fn plain_state(store: &mut Store, db: usize, key: &[u8]) {
+    if store.stream.plain_tap.is_none() {
+        return;
+    }
+    if let Some((argv, _)) = state_command(store, db, key) {
+        store.stream.append_plain_only(db, &argv);
     }
 }
 
@@ -689,15 +700,16 @@ fn send_state(store: &mut Store, db: usize, key: &[u8]) {
         c.encode(&mut trailer);
     }
     store.repl.active.stats.states_sent += 1;
-    // A state frame is for the peers only: the AOF already has this state.
-    store.stream.append_frame(db, mvcc, &argv, &trailer, true);
+    // A state frame is for the peers only: the AOF and the plain replicas have this state.
+    store.stream.append_peer_frame(db, mvcc, &argv, &trailer);
 }
 
 /// Records a counter key's state in the AOF (after a peer's increment or a merge changed
 /// it): the key's state command preceded by a `#ctrs:` annotation with the counter
-/// state, which the AOF loader puts back ([`crate::persistence::aof`]).
+/// state, which the AOF loader puts back ([`crate::persistence::aof`]). The plain
+/// replicas get the state command.
 fn log_counter_state(store: &mut Store, db: usize, key: &[u8]) {
-    if !store.stream.has_aof() {
+    if !store.stream.keeps_applied() {
         return;
     }
     let Some(c) = store.dbs[db].counters.get(key) else { return };
@@ -1088,6 +1100,7 @@ pub async fn merge_snapshot(
                 st.dbs[*db].tombs.bury(key, *stamp);
                 st.dbs[*db].ae_moved(key, old);
                 states.replaced(&mut st, *db, key, *stamp);
+                plain_state(&mut st, *db, key);
                 merged.taken += 1;
             }
         }
@@ -1106,12 +1119,13 @@ pub async fn merge_snapshot(
             }
             for k in chunk {
                 keep_counter(&mut st, k.db, &k.key, &counters);
-                // (A copy of the name only where the database has counter states.)
-                let tracked =
-                    (!st.dbs[k.db].counters.is_empty()).then(|| (k.db, k.key.clone(), k.mvcc.unwrap_or(1).max(1)));
+                // (A copy of the name only where it is needed after the merge.)
+                let needed = !st.dbs[k.db].counters.is_empty() || st.stream.plain_tap.is_some();
+                let tracked = needed.then(|| (k.db, k.key.clone(), k.mvcc.unwrap_or(1).max(1)));
                 if merge_key(&mut st, k, now, &mut merged) {
                     if let Some((db, key, s)) = tracked {
                         states.replaced(&mut st, db, &key, s);
+                        plain_state(&mut st, db, &key);
                     }
                 }
             }
@@ -1133,6 +1147,7 @@ pub async fn merge_snapshot(
         st.clock.observe(c.stamp());
         st.dbs[db].counters.set(&key, c);
         settle_counter(&mut st, db, &key, 0, "restore");
+        plain_state(&mut st, db, &key);
         if lacks {
             reassert(&mut st, db, &key);
         }
@@ -1258,6 +1273,8 @@ pub fn flush_older(st: &mut Store, db: usize, mvcc: u64, async_free: bool) -> us
             crate::keyspace::lazyfree::free(e.val, async_free);
             st.watch.touch_deleted(db, k);
         }
+        // (A snapshot's flush reaches the plain replicas key by key.)
+        st.stream.append_plain_only(db, &[Bytes::from_static(b"DEL"), k.clone()]);
     }
     older.len()
 }

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 
-use super::stream::{Chunk, Cursor};
+use super::stream::{Chunk, Cursor, WriteStream};
 use super::ReplicaConf;
 use crate::commands::call::{Ctx, Flow};
 use crate::protocol::{ParseLimits, Parser};
@@ -133,6 +133,9 @@ pub struct Replica {
     pub client_id: u64,
     pub ip: String,
     pub conf: ReplicaConf,
+    /// A plain (Redis) replica of an active node: it follows the plain stream
+    /// ([`super::PlainStream`]), not the RREPLAY one.
+    pub plain: bool,
     pub state: ReplicaState,
     /// The offset it acknowledged last (REPLCONF ACK) and when.
     pub ack_offset: u64,
@@ -147,7 +150,18 @@ pub struct Replica {
 impl Replica {
     fn new(client_id: u64, ip: String, conf: ReplicaConf, state: ReplicaState, feed: Arc<Feed>) -> Replica {
         let now = Instant::now();
-        Replica { client_id, ip, conf, state, ack_offset: 0, ack_time: now, feed, since: now, soft_since: None }
+        Replica {
+            client_id,
+            ip,
+            conf,
+            plain: false,
+            state,
+            ack_offset: 0,
+            ack_time: now,
+            feed,
+            since: now,
+            soft_since: None,
+        }
     }
 }
 
@@ -156,9 +170,47 @@ pub struct SyncRound {
     pub pid: libc::pid_t,
     pub diskless: bool,
     pub offset: u64,
+    /// The plain stream's offset at the fork (active mode with plain replicas).
+    pub plain_offset: u64,
     pub path: PathBuf,
     /// The replicas served by this snapshot (client ids).
     pub members: Vec<u64>,
+}
+
+/// The stream a replica follows: the node's own, or (a plain replica of an active node)
+/// the plain one.
+pub fn stream_of(store: &mut Store, plain: bool) -> &mut WriteStream {
+    match store.repl.plain.as_mut() {
+        Some(p) if plain => &mut p.stream,
+        _ => &mut store.stream,
+    }
+}
+
+fn stream_ref(store: &Store, plain: bool) -> &WriteStream {
+    match store.repl.plain.as_ref() {
+        Some(p) if plain => &p.stream,
+        _ => &store.stream,
+    }
+}
+
+/// The history ID of the stream a replica follows.
+fn replid_of(store: &Store, plain: bool) -> &str {
+    match store.repl.plain.as_ref() {
+        Some(p) if plain => &p.replid,
+        _ => &store.repl.replid,
+    }
+}
+
+/// Moves the writes the batch applied into the plain replicas' stream (active mode).
+pub fn drain_plain(store: &mut Store) {
+    if let Some(p) = store.repl.plain.as_mut() {
+        store.stream.drain_plain_into(&mut p.stream);
+    }
+}
+
+/// The plain stream's offset (0 without one).
+pub fn plain_offset(store: &Store) -> u64 {
+    store.repl.plain.as_ref().map_or(0, |p| p.stream.offset())
 }
 
 /// Wakes every replica that follows the stream when the batch that just ended appended to
@@ -166,7 +218,15 @@ pub struct SyncRound {
 /// the replicas' output limits are checked, as Redis does.
 pub fn feed(store: &mut Store) {
     let offset = store.stream.offset();
-    if offset == store.repl.fed_offset {
+    let plain = store.repl.plain.as_mut().map(|p| (p.stream.offset() != p.fed_offset, p));
+    let plain_grew = match plain {
+        Some((true, p)) => {
+            p.fed_offset = p.stream.offset();
+            true
+        }
+        _ => false,
+    };
+    if offset == store.repl.fed_offset && !plain_grew {
         return;
     }
     store.repl.fed_offset = offset;
@@ -175,7 +235,8 @@ pub fn feed(store: &mut Store) {
             r.feed.notify.notify_one();
         }
     }
-    if store.stream.take_new_block() {
+    let plain_block = store.repl.plain.as_mut().is_some_and(|p| p.stream.take_new_block());
+    if store.stream.take_new_block() | plain_block {
         enforce_output_limits(store);
     }
 }
@@ -184,7 +245,8 @@ pub fn feed(store: &mut Store) {
 /// (CLIENT LIST's `omem`, the output limits).
 pub fn output_memory(store: &Store, client_id: u64) -> usize {
     let Some(r) = store.repl.replicas.iter().find(|r| r.client_id == client_id) else { return 0 };
-    r.feed.state.lock().cursor.as_ref().map_or(0, |c| store.stream.held_by(c))
+    let stream = stream_ref(store, r.plain);
+    r.feed.state.lock().cursor.as_ref().map_or(0, |c| stream.held_by(c))
 }
 
 /// Drops the replicas over `client-output-buffer-limit replica`
@@ -196,8 +258,9 @@ pub fn enforce_output_limits(store: &mut Store) {
     let backlog = store.stream.capacity() as u64;
     let hard = if lim.hard_bytes > 0 { lim.hard_bytes.max(backlog) } else { 0 };
     let now = Instant::now();
-    let stream = &store.stream;
+    let (stream, plain) = (&store.stream, store.repl.plain.as_ref().map(|p| &p.stream));
     for r in store.repl.replicas.iter_mut() {
+        let stream = if r.plain { plain.unwrap_or(stream) } else { stream };
         let used = r.feed.state.lock().cursor.as_ref().map_or(0, |c| stream.held_by(c)) as u64;
         let mut over = hard > 0 && used >= hard;
         if lim.soft_bytes > 0 && used >= lim.soft_bytes {
@@ -247,13 +310,16 @@ pub fn psync(ctx: &mut Ctx, is_psync: bool) {
     }
     // An active node's stream is RREPLAY frames, which only a replica that speaks KeyDB's
     // protocol understands (it announces itself with REPLCONF uuid); a plain Redis
-    // replica would fail every frame and silently keep stale data.
-    if store.cfg.active_replica && ctx.client.replconf.uuid.is_none() {
-        return ctx.out.error(
-            "-ERR this node runs active-replica: its replication stream is RREPLAY frames, which this replica \
-did not announce it understands (REPLCONF uuid); plain replicas of an active node are not supported yet",
-        );
+    // replica follows the plain stream instead: every write the node applies.
+    let plain = store.cfg.active_replica && ctx.client.replconf.uuid.is_none();
+    if plain && store.repl.plain.is_none() {
+        let mut stream = WriteStream::new(store.stream.capacity());
+        stream.enable_backlog();
+        store.stream.start_plain();
+        store.repl.plain = Some(super::PlainStream { stream, replid: super::new_replid(), fed_offset: 0 });
+        crate::log_notice!("Active replica: a plain replica attached; this node now keeps a plain stream for it");
     }
+    drain_plain(store);
     // An active replica serves its own stream, with or without its master link (two
     // nodes are each other's master at once).
     if store.plain_replica() && !store.repl.link.as_ref().is_some_and(|l| l.is_connected()) {
@@ -270,7 +336,7 @@ did not announce it understands (REPLCONF uuid); plain replicas of an active nod
         crate::log_warning!("Replica {addr} asks for synchronization but with a wrong offset");
         return ctx.out.error(crate::commands::call::err::NOT_INT);
     }
-    store.stream.enable_backlog();
+    stream_of(store, plain).enable_backlog();
     store.repl.no_replicas_since = None;
     let now = Instant::now();
     // The first PING comes one period after replicas appear (Redis counts periods of its
@@ -278,9 +344,9 @@ did not announce it understands (REPLCONF uuid); plain replicas of an active nod
     store.repl.last_ping.get_or_insert(now);
     if let Some(want_off) = want_off {
         let want_id = &ctx.argv[1];
-        if let Some(cursor) = try_partial(store, want_id, want_off, &addr) {
+        if let Some(cursor) = try_partial(store, plain, want_id, want_off, &addr) {
             let line = if conf.capa_psync2 {
-                format!("+CONTINUE {}\r\n", store.repl.replid)
+                format!("+CONTINUE {}\r\n", replid_of(store, plain))
             } else {
                 "+CONTINUE\r\n".to_string()
             };
@@ -288,7 +354,9 @@ did not announce it understands (REPLCONF uuid); plain replicas of an active nod
             let feed = Feed::new(Rdb::None);
             feed.state.lock().cursor = Some(cursor);
             store.repl.stats.sync_partial_ok += 1;
-            store.repl.replicas.push(Replica::new(ctx.client.id, ip, conf, ReplicaState::Online, feed.clone()));
+            let mut r = Replica::new(ctx.client.id, ip, conf, ReplicaState::Online, feed.clone());
+            r.plain = plain;
+            store.repl.replicas.push(r);
             become_replica(ctx, feed);
             return;
         }
@@ -299,7 +367,9 @@ did not announce it understands (REPLCONF uuid); plain replicas of an active nod
     crate::log_notice!("Full resync requested by replica {addr}");
     store.repl.stats.sync_full += 1;
     let feed = Feed::new(Rdb::WaitFork);
-    store.repl.replicas.push(Replica::new(ctx.client.id, ip, conf, ReplicaState::WaitBgsaveStart, feed.clone()));
+    let mut r = Replica::new(ctx.client.id, ip, conf, ReplicaState::WaitBgsaveStart, feed.clone());
+    r.plain = plain;
+    store.repl.replicas.push(r);
     join_or_start_round(store, ctx.client.id);
     become_replica(ctx, feed);
 }
@@ -313,10 +383,11 @@ fn become_replica(ctx: &mut Ctx, feed: Arc<Feed>) {
 /// A cursor at the requested offset, if the request continues our history and the buffer
 /// still holds it (`masterTryPartialResynchronization`): the backlog, or anything older
 /// that another replica keeps.
-fn try_partial(store: &mut Store, want_id: &[u8], off: i64, addr: &str) -> Option<Cursor> {
+fn try_partial(store: &mut Store, plain: bool, want_id: &[u8], off: i64, addr: &str) -> Option<Cursor> {
     let repl = &store.repl;
-    let ours = want_id == repl.replid.as_bytes();
-    let second = want_id == repl.replid2.as_bytes() && off <= repl.second_offset;
+    let ours = want_id == replid_of(store, plain).as_bytes();
+    // (The plain stream has no previous history.)
+    let second = !plain && want_id == repl.replid2.as_bytes() && off <= repl.second_offset;
     if !ours && !second {
         if want_id != b"?" {
             crate::log_notice!(
@@ -330,7 +401,7 @@ replication IDs are '{}' and '{}')",
         return None;
     }
     let from = u64::try_from(off - 1).ok()?;
-    let cursor = store.stream.cursor_at(from);
+    let cursor = stream_of(store, plain).cursor_at(from);
     if cursor.is_none() {
         crate::log_notice!(
             "Unable to partial resync with replica {addr} for lack of backlog (Replica request was: {off})."
@@ -339,7 +410,7 @@ replication IDs are '{}' and '{}')",
     let cursor = cursor?;
     crate::log_notice!(
         "Partial resynchronization request from {addr} accepted. Sending {} bytes of backlog starting from offset {off}.",
-        store.stream.offset() - from
+        stream_ref(store, plain).offset() - from
     );
     Some(cursor)
 }
@@ -350,10 +421,12 @@ fn join_or_start_round(store: &mut Store, id: u64) {
     if let Some(round) = store.repl.round.as_ref() {
         if !round.diskless {
             // Join: same snapshot, same starting offset; the stream since the fork is in
-            // the buffer while another member still holds it.
-            let (offset, line) = (round.offset, format!("+FULLRESYNC {} {}\r\n", store.repl.replid, round.offset));
-            let member = store.repl.replicas.iter().any(|r| round.members.contains(&r.client_id));
-            if let Some(cursor) = member.then(|| store.stream.cursor_at(offset)).flatten() {
+            // the buffer while another member of the same stream still holds it.
+            let plain = store.repl.replicas.iter().find(|r| r.client_id == id).is_some_and(|r| r.plain);
+            let offset = if plain { round.plain_offset } else { round.offset };
+            let line = format!("+FULLRESYNC {} {}\r\n", replid_of(store, plain), offset);
+            let member = store.repl.replicas.iter().any(|r| r.plain == plain && round.members.contains(&r.client_id));
+            if let Some(cursor) = member.then(|| stream_of(store, plain).cursor_at(offset)).flatten() {
                 if let Some(r) = store.repl.replicas.iter_mut().find(|r| r.client_id == id) {
                     let mut st = r.feed.state.lock();
                     st.preamble = if r.conf.old_sync { b"\n".to_vec() } else { line.into_bytes() };
@@ -405,21 +478,36 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
     // The stream restarts with a SELECT, so a replica loading the snapshot (which starts
     // in database 0) follows the right database.
     store.stream.reset_db();
+    store.stream.reset_plain_db();
+    drain_plain(store);
     let offset = store.stream.offset();
+    let plain_offset = plain_offset(store);
     let path = crate::persistence::snapshot::rdb_path(store);
     let members: Vec<u64> =
         store.repl.replicas.iter().filter(|r| r.state == ReplicaState::WaitBgsaveStart).map(|r| r.client_id).collect();
     crate::log_notice!("Starting BGSAVE for SYNC with target: {}", if diskless { "replicas sockets" } else { "disk" });
     let line = format!("+FULLRESYNC {} {}\r\n", store.repl.replid, offset);
+    let plain_line = format!("+FULLRESYNC {} {}\r\n", replid_of(store, true), plain_offset);
     let preamble = |r: &Replica| {
         // SYNC (the old protocol) gets no +FULLRESYNC line: a newline, which every replica
         // skips before the payload, keeps the "preamble first" order of the task.
         if r.conf.old_sync {
             b"\n".to_vec()
+        } else if r.plain {
+            plain_line.clone().into_bytes()
         } else {
             line.clone().into_bytes()
         }
     };
+    // Each member's position at the fork's offset of the stream it follows.
+    let kinds: Vec<(u64, bool)> =
+        store.repl.replicas.iter().filter(|r| members.contains(&r.client_id)).map(|r| (r.client_id, r.plain)).collect();
+    let mut cursors: Vec<(u64, Option<Cursor>)> = kinds
+        .into_iter()
+        .map(|(id, plain)| (id, stream_of(store, plain).cursor_at(if plain { plain_offset } else { offset })))
+        .collect();
+    let mut cursor_for =
+        |r: &Replica| cursors.iter_mut().find(|(id, _)| *id == r.client_id).and_then(|(_, c)| c.take());
     // The preamble and the snapshot source are set under one lock of the feed: the
     // replica's task (which does not take the store lock) must never see one without
     // the other.
@@ -433,7 +521,7 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
             let mut st = r.feed.state.lock();
             st.preamble = preamble(r);
             st.rdb = Rdb::Pipe(Some(prx));
-            st.cursor = store.stream.cursor_at(offset);
+            st.cursor = cursor_for(r);
             senders.push(tx);
         }
         tokio::spawn(relay_pipe(rx, senders));
@@ -444,7 +532,7 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
             let mut st = r.feed.state.lock();
             st.preamble = preamble(r);
             st.rdb = Rdb::Writing;
-            st.cursor = store.stream.cursor_at(offset);
+            st.cursor = cursor_for(r);
         }
         store.bgsave.child.unwrap_or(0)
     };
@@ -452,7 +540,7 @@ fn start_round(store: &mut Store, diskless: bool) -> Result<(), String> {
         r.state = ReplicaState::WaitBgsaveEnd;
         r.feed.notify.notify_one();
     }
-    store.repl.round = Some(SyncRound { pid, diskless, offset, path, members });
+    store.repl.round = Some(SyncRound { pid, diskless, offset, plain_offset, path, members });
     Ok(())
 }
 
@@ -525,6 +613,9 @@ pub fn cron(store: &mut Store, stalled: bool) {
         if store.repl.last_ping.is_none_or(|t| now.duration_since(t) >= period) && !store.plain_replica() && !held {
             store.repl.last_ping = Some(now);
             store.stream.append_for_replicas(&[b"PING"]);
+            if let Some(p) = store.repl.plain.as_mut() {
+                p.stream.append_for_replicas(&[b"PING"]);
+            }
             feed(store);
         }
         let timeout = Duration::from_secs(store.cfg.repl_timeout.max(1) as u64);
@@ -551,6 +642,9 @@ pub fn cron(store: &mut Store, stalled: bool) {
     // Whatever a replica that left, or caught up, no longer holds (a large release goes
     // in steps, one per tick).
     store.stream.trim();
+    if let Some(p) = store.repl.plain.as_mut() {
+        p.stream.trim();
+    }
 }
 
 /// Drops every replica (the node became a replica of another history, or shuts down).
@@ -568,7 +662,7 @@ fn detach(shared: &Shared, id: u64) {
         // Its position goes now (the client may live a little longer), and the blocks
         // only it held with it (`freeReplicaReferencedReplBuffer`).
         r.feed.state.lock().cursor = None;
-        st.stream.trim();
+        stream_of(&mut st, r.plain).trim();
         crate::log_notice!("Connection with replica {}:{} lost.", r.ip, r.conf.listening_port);
     }
     if st.repl.replicas.is_empty() {
@@ -938,9 +1032,15 @@ fn read_acks(
     Ok(acked)
 }
 
-/// Replicas that acknowledged at least `offset` (`replicationCountAcksByOffset`).
-pub fn count_acks(store: &Store, offset: u64) -> usize {
-    store.repl.replicas.iter().filter(|r| r.state == ReplicaState::Online && r.ack_offset >= offset).count()
+/// Replicas that acknowledged at least `offset` (`replicationCountAcksByOffset`), or for
+/// a plain replica of an active node, `plain` of the plain stream.
+pub fn count_acks(store: &Store, offset: u64, plain: u64) -> usize {
+    store
+        .repl
+        .replicas
+        .iter()
+        .filter(|r| r.state == ReplicaState::Online && r.ack_offset >= if r.plain { plain } else { offset })
+        .count()
 }
 
 /// Replicas whose last ACK is at most `min-replicas-max-lag` seconds old
@@ -957,16 +1057,19 @@ pub fn request_acks(store: &mut Store) {
         return;
     }
     store.stream.append_for_replicas(&[b"REPLCONF", b"GETACK", b"*"]);
+    if let Some(p) = store.repl.plain.as_mut() {
+        p.stream.append_for_replicas(&[b"REPLCONF", b"GETACK", b"*"]);
+    }
     feed(store);
 }
 
 /// WAIT numreplicas timeout, once the command found too few replicas: waits (without
 /// the lock) until enough replicas acknowledged `offset` or the timeout (0: forever).
-pub async fn wait_acks(shared: &Shared, offset: u64, want: usize, timeout_ms: u64) -> usize {
+pub async fn wait_acks(shared: &Shared, (offset, plain): (u64, u64), want: usize, timeout_ms: u64) -> usize {
     let mut rx = shared.store.lock().repl.acks.subscribe();
     let deadline = (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
     loop {
-        let n = count_acks(&shared.store.lock(), offset);
+        let n = count_acks(&shared.store.lock(), offset, plain);
         if n >= want {
             return n;
         }
@@ -974,12 +1077,12 @@ pub async fn wait_acks(shared: &Shared, offset: u64, want: usize, timeout_ms: u6
         match deadline {
             Some(d) => {
                 if tokio::time::timeout_at(d, changed).await.is_err() {
-                    return count_acks(&shared.store.lock(), offset);
+                    return count_acks(&shared.store.lock(), offset, plain);
                 }
             }
             None => {
                 if changed.await.is_err() {
-                    return count_acks(&shared.store.lock(), offset);
+                    return count_acks(&shared.store.lock(), offset, plain);
                 }
             }
         }

@@ -54,6 +54,18 @@ pub struct ReplStats {
     pub sync_partial_err: u64,
 }
 
+/// An active node's stream for plain (Redis) replicas: every write the node applies, its
+/// own and its peers', as plain commands (gathered by `WriteStream::plain_tap`), with a
+/// history ID and offsets of its own (the RREPLAY stream's belong to the active peers).
+/// Made when the first plain replica attaches; not kept across restarts (a plain replica
+/// of a restarted node resyncs in full).
+pub struct PlainStream {
+    pub stream: stream::WriteStream,
+    pub replid: String,
+    /// The offset its replicas were last woken for.
+    pub fed_offset: u64,
+}
+
 /// Replication state of the node (in the store, under its lock).
 pub struct ReplState {
     /// This node's history: its own ID as a master, its master's as a replica.
@@ -87,6 +99,8 @@ pub struct ReplState {
     /// Active mode: master link positions read from the RDB file at boot, taken by the
     /// links to the same masters when they start.
     pub restored_masters: Vec<SavedLink>,
+    /// Active mode: the plain replicas' stream, once one attached.
+    pub plain: Option<PlainStream>,
 }
 
 impl Default for ReplState {
@@ -108,6 +122,7 @@ impl Default for ReplState {
             failover: None,
             active: Default::default(),
             restored_masters: Vec::new(),
+            plain: None,
         }
     }
 }

@@ -281,6 +281,13 @@ pub struct WriteStream {
     /// `active-replica` on, where stamps order writes between nodes). Without it the AOF
     /// is byte for byte what Redis writes.
     pub aof_mvcc: bool,
+    /// Active mode with plain replicas attached: every write this node applies (its own
+    /// and its peers', merged states, expiries), as the plain commands its AOF gets,
+    /// with SELECTs, for `replication::master`'s plain stream (drained at the end of each
+    /// batch, as the AOF tap). None while no plain replica ever attached.
+    pub plain_tap: Option<Vec<u8>>,
+    /// The database the plain tap was last told about with SELECT.
+    plain_last_db: Option<usize>,
     /// Active mode: this run's counter origin (`replication::active::Active::origin`),
     /// annotated in the AOF before each increment (`#ctr:<hex>`) so that a replay counts
     /// it for the run that made it.
@@ -313,6 +320,17 @@ impl Default for WriteStream {
     fn default() -> Self {
         Self::new(DEFAULT_BACKLOG)
     }
+}
+
+/// Where an active-mode frame goes besides the peers' stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Taps {
+    /// The AOF and the plain replicas (a write).
+    Both,
+    /// The plain replicas only (PUBLISH: not a write).
+    Plain,
+    /// Neither (a state frame: they have the state already).
+    None,
 }
 
 /// Appends the RESP multibulk of `argv` to `out`.
@@ -353,6 +371,8 @@ impl WriteStream {
             aof_tap: None,
             active: None,
             aof_last_db: None,
+            plain_tap: None,
+            plain_last_db: None,
             frame_buf: Vec::new(),
             aof_timestamps: false,
             aof_last_ts: 0,
@@ -418,20 +438,32 @@ impl WriteStream {
 
     /// Active mode: appends one write as an RREPLAY frame for the replicas (with
     /// `trailer`, the fluidB arguments KeyDB ignores, when not empty) and as the plain
-    /// command for the AOF (unless `repl_only`).
+    /// command for the AOF (unless `repl_only`) and the plain replicas.
     pub fn append_frame(&mut self, db: usize, mvcc: u64, argv: &[Bytes], trailer: &[u8], repl_only: bool) {
-        let Some(uuid) = self.active else { return self.append_to(db, mvcc, argv, repl_only) };
+        self.frame(db, mvcc, argv, trailer, if repl_only { Taps::Plain } else { Taps::Both });
+    }
+
+    /// Active mode: a state frame, for the active peers only (the AOF and the plain
+    /// replicas have this state already).
+    pub fn append_peer_frame(&mut self, db: usize, mvcc: u64, argv: &[Bytes], trailer: &[u8]) {
+        self.frame(db, mvcc, argv, trailer, Taps::None);
+    }
+
+    fn frame(&mut self, db: usize, mvcc: u64, argv: &[Bytes], trailer: &[u8], taps: Taps) {
+        let Some(uuid) = self.active else { return self.append_to(db, mvcc, argv, taps != Taps::Both) };
         let mut payload = std::mem::take(&mut self.frame_buf);
         payload.clear();
         encode_args(&mut payload, argv);
-        if !repl_only {
+        if taps == Taps::Both {
             if trailer.contains(&b'/') {
                 // An increment (its trailer names its origin and total).
                 let note = format!("#ctr:{:x}", self.counter_origin);
-                self.tap_aof(db, mvcc, &payload, note.as_bytes());
+                self.tap(db, mvcc, &payload, note.as_bytes());
             } else {
-                self.tap_aof(db, mvcc, &payload, b"");
+                self.tap(db, mvcc, &payload, b"");
             }
+        } else if taps == Taps::Plain {
+            self.tap_plain(db, &payload);
         }
         let aof = self.aof_tap.take();
         let mut dbs = itoa::Buffer::new();
@@ -455,14 +487,33 @@ impl WriteStream {
     /// [`Self::append_aof_only`] with an annotation line (`note`, e.g. a counter state's
     /// `#ctrs:...`) right before the command, which the AOF loader attaches to it.
     pub fn append_aof_noted(&mut self, db: usize, mvcc: u64, argv: &[Bytes], note: &[u8]) {
-        if self.aof_tap.is_none() {
+        if !self.keeps_applied() {
             return;
         }
         let mut payload = std::mem::take(&mut self.frame_buf);
         payload.clear();
         encode_args(&mut payload, argv);
-        self.tap_aof(db, mvcc, &payload, note);
+        self.tap(db, mvcc, &payload, note);
         self.frame_buf = payload;
+    }
+
+    /// A command for the plain replicas alone (a key a snapshot merge took: the AOF gets
+    /// those through a rewrite).
+    pub fn append_plain_only(&mut self, db: usize, argv: &[Bytes]) {
+        if self.plain_tap.is_none() {
+            return;
+        }
+        let mut payload = std::mem::take(&mut self.frame_buf);
+        payload.clear();
+        encode_args(&mut payload, argv);
+        self.tap_plain(db, &payload);
+        self.frame_buf = payload;
+    }
+
+    /// Whether the writes this node applies are recorded anywhere besides its peers'
+    /// stream (the AOF, the plain replicas' stream).
+    pub fn keeps_applied(&self) -> bool {
+        self.aof_tap.is_some() || self.plain_tap.is_some()
     }
 
     /// An annotation line (`line` without its CRLF) into the AOF alone.
@@ -476,6 +527,45 @@ impl WriteStream {
     /// Whether writes reach an AOF.
     pub fn has_aof(&self) -> bool {
         self.aof_tap.is_some()
+    }
+
+    /// Active mode: `payload` (one command) into the AOF and the plain tap.
+    fn tap(&mut self, db: usize, mvcc: u64, payload: &[u8], note: &[u8]) {
+        self.tap_plain(db, payload);
+        self.tap_aof(db, mvcc, payload, note);
+    }
+
+    /// `payload` into the plain tap, after a SELECT when it is in another database.
+    fn tap_plain(&mut self, db: usize, payload: &[u8]) {
+        let Some(t) = self.plain_tap.as_mut() else { return };
+        if self.plain_last_db != Some(db) {
+            let mut b = itoa::Buffer::new();
+            encode_command(t, &[b"SELECT", b.format(db).as_bytes()]);
+            self.plain_last_db = Some(db);
+        }
+        t.extend_from_slice(payload);
+    }
+
+    /// Starts the plain tap (the first plain replica of an active node attaches).
+    pub fn start_plain(&mut self) {
+        self.plain_tap.get_or_insert_with(Vec::new);
+    }
+
+    /// Moves what the plain tap gathered into `to`, the plain replicas' stream.
+    pub fn drain_plain_into(&mut self, to: &mut WriteStream) {
+        let Some(t) = self.plain_tap.as_mut() else { return };
+        if t.is_empty() {
+            return;
+        }
+        to.push_bytes(t);
+        to.records += 1;
+        t.clear();
+    }
+
+    /// The next plain record starts with a SELECT (a plain replica's snapshot starts in
+    /// database 0).
+    pub fn reset_plain_db(&mut self) {
+        self.plain_last_db = None;
     }
 
     /// Active mode: `payload` (one command) into the AOF, after a SELECT when the AOF is

@@ -610,6 +610,7 @@ impl Store {
             crate::replication::active::flush_reasserts(self);
         }
         crate::persistence::aof::flush(self);
+        crate::replication::master::drain_plain(self);
         crate::replication::master::feed(self);
     }
 
