@@ -115,15 +115,20 @@ fn config_files_naming_each_other_with_auth() {
 
 /// Setup 3: command-line arguments only (`--active-replica yes --replicaof h p`), both
 /// nodes started at once.
-#[test]
-fn command_line_arguments() {
-    let (a, b) = with_ports(2, |p| {
+/// Two nodes started with `--active-replica yes --replicaof <the other>`.
+fn pair_from_arguments() -> (Server, Server) {
+    with_ports(2, |p| {
         let a = try_start_on(p[0], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[1].to_string()])?;
         Some((
             a,
             try_start_on(p[1], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[0].to_string()])?,
         ))
-    });
+    })
+}
+
+#[test]
+fn command_line_arguments() {
+    let (a, b) = pair_from_arguments();
     let (mut ra, mut rb) = (a.raw(), b.raw());
     wait_pair(&mut ra, &mut rb);
     ok(&mut rb, &["SET", "k", "v"]);
@@ -282,13 +287,7 @@ fn stale_data_refused_while_the_link_is_down() {
 /// resync after their link breaks.
 #[test]
 fn plain_replicas_of_an_active_pair_follow_every_write() {
-    let (a, b) = with_ports(2, |p| {
-        let a = try_start_on(p[0], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[1].to_string()])?;
-        Some((
-            a,
-            try_start_on(p[1], None, &["--active-replica", "yes", "--replicaof", "127.0.0.1", &p[0].to_string()])?,
-        ))
-    });
+    let (a, b) = pair_from_arguments();
     let (mut ra, mut rb) = (a.raw(), b.raw());
     wait_pair(&mut ra, &mut rb);
     ok(&mut ra, &["SET", "before", "the replicas"]);
