@@ -347,6 +347,56 @@ fn a_counter_overwritten_by_move_merges_from_the_moved_value() {
     assert_eq!(get(&mut ra, "c"), bulk("61"));
 }
 
+/// Tombstones live `active-tombstone-lifetime` seconds, and a node that was cut off for
+/// longer rejoins by a full sync that does not bring back what the other side deleted and
+/// forgot: its own copy of such a key goes too (and a key it deleted and forgot is not
+/// taken back from the other side). The price, as the contract states it: a key written
+/// during the partition longer than a lifetime before the nodes meet again, which the
+/// other side never saw, goes the same way.
+#[test]
+fn deletions_are_forgotten_after_their_lifetime_without_coming_back() {
+    let p = Pair::start(&[
+        "--active-tombstone-lifetime",
+        "5",
+        "--repl-backlog-size",
+        "16384",
+        "--repl-diskless-sync-delay",
+        "0",
+    ]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for k in ["old-a", "old-b", "kept"] {
+        ok(&mut ra, &["SET", k, "v"]);
+    }
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    // Older than a lifetime by the time the nodes meet again.
+    std::thread::sleep(Duration::from_millis(5200));
+    p.cut();
+    ok(&mut ra, &["SET", "early", "written during the partition, a lifetime before the heal"]);
+    assert_eq!(int(&mut rb, &["DEL", "old-b"]), 1);
+    assert_eq!(int(&mut ra, &["DEL", "old-a"]), 1);
+    wait_for("both deletions forgotten", SYNC, || {
+        info_field(&mut ra, "replication", "active_tombstones").as_deref() == Some("0")
+            && info_field(&mut rb, "replication", "active_tombstones").as_deref() == Some("0")
+    });
+    // More than the backlog on both sides: the links resume with full syncs.
+    let filler = "x".repeat(1000);
+    for i in 0..40 {
+        ok(&mut ra, &["SET", &format!("fa{i}"), &filler]);
+        ok(&mut rb, &["SET", &format!("fb{i}"), &filler]);
+    }
+    let full = |r: &mut Raw| info_field(r, "stats", "sync_full").unwrap_or_default();
+    let (fa, fb) = (full(&mut ra), full(&mut rb));
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    assert!(full(&mut ra) != fa && full(&mut rb) != fb, "full syncs both ways");
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(int(r, &["EXISTS", "old-a", "old-b"]), 0, "no deletion came back");
+        for k in ["kept", "fa39", "fb39"] {
+            assert_eq!(int(r, &["EXISTS", k]), 1, "{k}");
+        }
+        assert_eq!(int(r, &["EXISTS", "early"]), 0, "the rule's price");
+    }
+}
+
 /// INCRBYFLOAT merges too: concurrent float increments on both sides of a split brain
 /// all count, and both nodes hold the same bytes (long double sums made in one order).
 #[test]

@@ -746,6 +746,8 @@ fn replication_section(s: &mut String, store: &Store) {
              active_states_applied:{}\r\n\
              active_own_frames_dropped:{}\r\n\
              active_tombstones:{tombs}\r\n\
+             active_tombstones_forgotten:{}\r\n\
+             active_keys_dropped_past_horizon:{}\r\n\
              active_ae_rounds:{}\r\n\
              active_ae_rounds_equal:{}\r\n\
              active_ae_keys_repaired:{}\r\n\
@@ -760,6 +762,8 @@ fn replication_section(s: &mut String, store: &Store) {
             a.states_sent,
             a.states_applied,
             a.own_frames_dropped,
+            a.tombstones_forgotten,
+            a.dropped_past_horizon,
             repl.active.ae.rounds,
             repl.active.ae.rounds_equal,
             repl.active.ae.keys_repaired,

@@ -328,6 +328,8 @@ config_table! {
     multi_master_no_forward: bool = false; "multi-master-no-forward" [] KBOOL, MOD | KEYDB;
     replica_quorum: i32 = -1; "replica-quorum" [] int(-1, INT_MAX), MOD | KEYDB;
     allow_write_during_load: bool = false; "allow-write-during-load" [] KBOOL, MOD | KEYDB;
+    // fluidB's: how long an active node remembers a deletion (0: for ever).
+    active_tombstone_lifetime: i64 = 86400; "active-tombstone-lifetime" [] int(0, LONG_MAX), MOD | IMPL;
     // ------------------------------------------------------------ replication
     replicaof: Vec<(String, u16)> = Vec::new(); "replicaof" ["slaveof"] special(Special::Replicaof), IMM | MULTI_ARG | IMPL;
     masterauth: Option<Vec<u8>> = None; "masterauth" [] BYTES, MOD | SENSITIVE | IMPL;

@@ -154,6 +154,9 @@ pub struct Tombstones {
     pub keys: std::collections::HashMap<Box<[u8]>, u64>,
     /// Stamp of the last FLUSHDB/FLUSHALL of this database (0: never flushed).
     pub flushed: u64,
+    /// Deletions older than this stamp are forgotten (`active-tombstone-lifetime`): a key
+    /// older than it that a peer lacks may have been deleted there (0: none forgotten).
+    pub horizon: u64,
 }
 
 impl Tombstones {
@@ -197,6 +200,32 @@ impl Tombstones {
     }
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+impl Db {
+    /// Forgets the tombstones older than `horizon` (and the counter states of keys deleted
+    /// before it, which only a tombstone's concurrent writes needed), keeping the digest
+    /// current. Returns how many tombstones went. One pass over the tombstones.
+    pub fn forget_deletions_before(&mut self, horizon: u64) -> usize {
+        if horizon <= self.tombs.horizon {
+            return 0;
+        }
+        self.tombs.horizon = horizon;
+        let before = self.tombs.keys.len();
+        let ae = &mut self.ae;
+        self.tombs.keys.retain(|k, m| {
+            let keep = *m >= horizon;
+            if !keep {
+                ae.update(k, *m, 0);
+            }
+            keep
+        });
+        if !self.counters.is_empty() {
+            let main = &self.main;
+            self.counters.map.retain(|k, c| c.stamp() >= horizon || main.get(k).is_some());
+        }
+        before - self.tombs.keys.len()
     }
 }
 

@@ -282,6 +282,9 @@ pub fn load_into_with(
         clock.observe(stamp);
         dbs[db].tombs.flush(stamp);
     }
+    for &(db, stamp) in &info.horizons {
+        dbs[db].tombs.horizon = dbs[db].tombs.horizon.max(stamp);
+    }
     for (db, key, stamp) in std::mem::take(&mut info.tombs) {
         clock.observe(stamp);
         if dbs[db].peek(&key).is_none_or(|e| e.mvcc < stamp) {

@@ -159,6 +159,11 @@ pub struct ActiveStats {
     pub states_applied: u64,
     /// Frames whose origin is this node (echoes from a KeyDB peer), dropped.
     pub own_frames_dropped: u64,
+    /// Tombstones older than `active-tombstone-lifetime`, forgotten.
+    pub tombstones_forgotten: u64,
+    /// Keys older than a tombstone horizon that the other side lacked: dropped (ours) or
+    /// not taken (theirs) by a full-sync merge, or a state frame not applied.
+    pub dropped_past_horizon: u64,
 }
 
 /// Active replication state of the node (in `ReplState`).
@@ -179,6 +184,8 @@ pub struct Active {
     /// Keys whose state frame goes out at the end of the batch (see [`reassert`]).
     pub reasserts: Vec<(usize, Bytes)>,
     reassert_set: std::collections::HashSet<(usize, Bytes)>,
+    /// When tombstones were last looked at for their lifetime.
+    last_forget: Option<std::time::Instant>,
 }
 
 impl Default for Active {
@@ -191,6 +198,7 @@ impl Default for Active {
             ae: Default::default(),
             reasserts: Vec::new(),
             reassert_set: Default::default(),
+            last_forget: None,
         }
     }
 }
@@ -538,6 +546,35 @@ fn plain_state(store: &mut Store, db: usize, key: &[u8]) {
     }
 }
 
+/// How often tombstones are looked at for their lifetime (a pass over them).
+const FORGET_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Forgets the deletions older than `active-tombstone-lifetime` (tombstones, and the
+/// counter states of keys deleted before then): without a lifetime, every key name ever
+/// deleted would be kept for good. The forgotten span is each database's *horizon*,
+/// kept in snapshots: a full-sync merge drops a key older than the other side's horizon
+/// that the other side lacks, instead of bringing back a deletion it forgot
+/// ([`merge_snapshot`]). A node whose links stay down longer than the lifetime rejoins
+/// by such a merge (its backlog cannot span that long).
+pub fn forget_old_deletions(store: &mut Store) {
+    let life = store.cfg.active_tombstone_lifetime;
+    let a = &mut store.repl.active;
+    if life <= 0 || a.last_forget.is_some_and(|t| t.elapsed() < FORGET_EVERY) {
+        return;
+    }
+    a.last_forget = Some(std::time::Instant::now());
+    let ms = store.now_ms().saturating_sub(life.saturating_mul(1000));
+    if ms <= 0 {
+        return;
+    }
+    let horizon = crate::keyspace::clock::mvcc_from_ms(ms);
+    let mut forgotten = 0;
+    for d in store.dbs.iter_mut() {
+        forgotten += d.forget_deletions_before(horizon);
+    }
+    store.repl.active.stats.tombstones_forgotten += forgotten as u64;
+}
+
 /// Before a peer's write stamped `s` to `key`: a key whose TTL passed by our clock or by
 /// the write's stamp is expired first (the write was made after it expired, at its
 /// origin: it starts from no key here too).
@@ -695,6 +732,9 @@ fn state_command(store: &Store, db: usize, key: &[u8]) -> Option<(Vec<Bytes>, u6
 /// stamp, or a DEL with its tombstone's stamp, and its counter state if it has one.
 fn send_state(store: &mut Store, db: usize, key: &[u8]) {
     let Some((argv, mvcc)) = state_command(store, db, key) else { return };
+    if mvcc < store.dbs[db].tombs.horizon && store.dbs[db].peek(key).is_none() {
+        return; // a deletion our peers may have forgotten too: nothing to re-assert
+    }
     let mut trailer = b"s:".to_vec();
     if let Some(c) = store.dbs[db].counters.get(key) {
         c.encode(&mut trailer);
@@ -779,6 +819,12 @@ pub fn judge(
                     reassert(store, db, &argv[i]);
                 }
             }
+            Verdict::Skip
+        }
+        Kind::State(_) if locals[0] == 0 && s < store.dbs[db].tombs.horizon => {
+            // A state older than our tombstone horizon, of a key we have no trace of: we
+            // may have deleted it and forgotten (`active-tombstone-lifetime`); it stays out.
+            store.repl.active.stats.dropped_past_horizon += 1;
             Verdict::Skip
         }
         Kind::State(incoming) => {
@@ -1081,6 +1127,15 @@ pub async fn merge_snapshot(
     let counters: std::collections::HashMap<(usize, Vec<u8>), Counter> =
         std::mem::take(&mut info.counters).into_iter().map(|(db, k, c)| ((db, k), c)).collect();
     let from_fluidb = info.aux.iter().any(|(k, _)| k == crate::persistence::rdb::file::AUX_FLUIDB_VER.as_bytes());
+    // The peer forgot deletions older than its horizons: what it has of each database
+    // (keys and tombstones, by a hash of the name) tells which of our older keys it lacks.
+    let horizons: Vec<(usize, u64)> = info.horizons.iter().copied().filter(|&(_, h)| h > 0).collect();
+    let theirs: std::collections::HashSet<(usize, u64)> = if horizons.is_empty() {
+        Default::default()
+    } else {
+        let name = |db: usize, k: &[u8]| (db, crate::keyspace::db::Segments::key_hash(k));
+        keys.iter().map(|k| name(k.db, &k.key)).chain(info.tombs.iter().map(|(db, k, _)| name(*db, k))).collect()
+    };
     let states = Replaced { incoming: &counters, from_fluidb };
     {
         let mut st = shared.lock_store();
@@ -1140,6 +1195,9 @@ pub async fn merge_snapshot(
     if st.repl.link_gen != gen {
         return Err("master changed during the sync".into());
     }
+    for &(db, horizon) in &horizons {
+        merged.taken += drop_past_horizon(&mut st, db, horizon, &theirs) as u64;
+    }
     for ((db, key), incoming) in counters {
         let mut c = st.dbs[db].counters.remove(&key).unwrap_or_else(|| incoming.clone());
         c.merge(&incoming);
@@ -1192,6 +1250,41 @@ impl Replaced<'_> {
     }
 }
 
+/// After a full-sync merge: our keys of `db` older than the peer's tombstone `horizon`
+/// that its snapshot lacks (`theirs`: database and name hash of what it holds) were
+/// deleted there and the deletion forgotten, or never reached it within the lifetime:
+/// they go (the contract's rule for a node rejoining after more than the lifetime), on
+/// this node, its AOF (through the rewrite a merge schedules) and its plain replicas.
+fn drop_past_horizon(
+    st: &mut Store,
+    db: usize,
+    horizon: u64,
+    theirs: &std::collections::HashSet<(usize, u64)>,
+) -> usize {
+    let gone: Vec<Bytes> = st.dbs[db]
+        .main
+        .iter()
+        .filter(|(k, e)| e.mvcc < horizon && !theirs.contains(&(db, crate::keyspace::db::Segments::key_hash(k))))
+        .map(|(k, _)| Bytes::copy_from_slice(k))
+        .collect();
+    for k in &gone {
+        let old = st.dbs[db].ae_stamp(k);
+        delete_for_merge(st, db, k);
+        st.dbs[db].ae.update(k, old, 0);
+        st.dbs[db].counters.remove(k);
+        st.stream.append_plain_only(db, &[Bytes::from_static(b"DEL"), k.clone()]);
+    }
+    if !gone.is_empty() {
+        st.repl.active.stats.dropped_past_horizon += gone.len() as u64;
+        crate::log_notice!(
+            "Active replica: {} keys of db {db} older than the master's tombstone horizon were missing there \
+(deleted and forgotten, see active-tombstone-lifetime): dropped here too",
+            gone.len()
+        );
+    }
+    gone.len()
+}
+
 /// Before a snapshot's key replaces ours: if the snapshot has a counter state for it and
 /// we have none, ours is adopted now from the key we hold (it had seen no increment), so
 /// the merge of the states counts our overwrite too.
@@ -1218,8 +1311,14 @@ fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i
     let s = k.mvcc.unwrap_or(1).max(1);
     st.clock.observe(s);
     let db = k.db;
-    if s <= st.dbs[db].stamp(&k.key) {
+    let l = st.dbs[db].stamp(&k.key);
+    if s <= l {
         merged.kept += 1;
+        return false;
+    }
+    if l == 0 && k.mvcc.is_some() && s < st.dbs[db].tombs.horizon {
+        // Older than our horizon and unknown here: we may have deleted it and forgotten.
+        st.repl.active.stats.dropped_past_horizon += 1;
         return false;
     }
     merged.taken += 1;

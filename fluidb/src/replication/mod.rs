@@ -155,6 +155,9 @@ pub fn cron(shared: &std::sync::Arc<crate::server::Shared>, store: &mut crate::s
     if store.plain_replica() {
         own_expires::expire_own_keys(store);
     }
+    if store.cfg.active_replica {
+        active::forget_old_deletions(store);
+    }
     master::cron(store, shared.stalled());
 }
 

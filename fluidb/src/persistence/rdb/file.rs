@@ -39,6 +39,8 @@ pub const AUX_MVCC: &[u8] = b"mvcc-tstamp";
 /// database's flush stamp. Redis and KeyDB skip AUX fields they do not know.
 pub const AUX_TOMB: &[u8] = b"fluidb-tomb";
 pub const AUX_FLUSHED: &[u8] = b"fluidb-flushed";
+/// A database's tombstone horizon (`Tombstones::horizon`).
+pub const AUX_HORIZON: &[u8] = b"fluidb-horizon";
 /// Active replication's counter states (`keyspace::counters`): one AUX field per counter
 /// key, `<state>\n<key>` (the state's text form has no newline).
 pub const AUX_COUNTER: &[u8] = b"fluidb-ctr";
@@ -140,13 +142,22 @@ impl<W: Write> RdbWriter<W> {
 
     /// Writes a whole database.
     pub fn db(&mut self, db: &Db) -> io::Result<()> {
-        if db.is_empty() && db.tombs.is_empty() && db.tombs.flushed == 0 && db.counters.is_empty() {
+        if db.is_empty()
+            && db.tombs.is_empty()
+            && db.tombs.flushed == 0
+            && db.counters.is_empty()
+            && db.tombs.horizon == 0
+        {
             return Ok(());
         }
         self.select_db(db.id, db.len(), db.expires.len())?;
         if db.tombs.flushed != 0 {
             let mut b = itoa::Buffer::new();
             self.aux(AUX_FLUSHED, b.format(db.tombs.flushed).as_bytes())?;
+        }
+        if db.tombs.horizon != 0 {
+            let mut b = itoa::Buffer::new();
+            self.aux(AUX_HORIZON, b.format(db.tombs.horizon).as_bytes())?;
         }
         let mut v = Vec::new();
         for (k, stamp) in &db.tombs.keys {
@@ -239,6 +250,8 @@ pub struct LoadInfo {
     /// Active replication's tombstones (database, key, stamp) and flush stamps.
     pub tombs: Vec<(usize, Vec<u8>, u64)>,
     pub flushed: Vec<(usize, u64)>,
+    /// Tombstone horizons per database.
+    pub horizons: Vec<(usize, u64)>,
     /// Active replication's counter states (database, key, state).
     pub counters: Vec<(usize, Vec<u8>, crate::keyspace::counters::Counter)>,
 }
@@ -316,6 +329,9 @@ pub fn load_rdb(
                 } else if k == AUX_FLUSHED {
                     let stamp = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
                     info.flushed.push((db, stamp.ok_or_else(|| r.err("invalid fluidb-flushed"))?));
+                } else if k == AUX_HORIZON {
+                    let stamp = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
+                    info.horizons.push((db, stamp.ok_or_else(|| r.err("invalid fluidb-horizon"))?));
                 } else {
                     info.aux.push((k, v));
                 }
