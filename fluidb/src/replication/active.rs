@@ -213,6 +213,10 @@ pub enum Kind {
     Write(Vec<u64>, Option<Part>),
     /// A key's whole state, with its counter state if it has one.
     State(Option<Counter>),
+    /// A fluidB trailer that does not parse (a bug or a corruption): the frame is not
+    /// applied at all, rather than under a rule that could count an increment twice;
+    /// anti-entropy repairs the key.
+    Invalid,
 }
 
 /// A parsed RREPLAY frame.
@@ -276,13 +280,17 @@ pub const MAX_STAMP_AHEAD_MS: i64 = 24 * 3600 * 1000;
 /// ignores ours, and the frame is applied by the newest-write rule.
 fn parse_trailer(t: &[u8]) -> Kind {
     if let Some(state) = t.strip_prefix(b"s:") {
-        return Kind::State(if state.is_empty() { None } else { Counter::decode(state) });
+        return match (state.is_empty(), Counter::decode(state)) {
+            (true, _) => Kind::State(None),
+            (false, Some(c)) => Kind::State(Some(c)),
+            (false, None) => Kind::Invalid,
+        };
     }
     let Some(rest) = t.strip_prefix(b"w:") else { return Kind::Plain };
     let (list, total) = match rest.iter().position(|&c| c == b'/') {
         Some(i) => match parse_total(&rest[i + 1..]) {
             Some(t) => (&rest[..i], Some(t)),
-            None => return Kind::Plain,
+            None => return Kind::Invalid,
         },
         None => (rest, None),
     };
@@ -293,7 +301,7 @@ fn parse_trailer(t: &[u8]) -> Kind {
     for part in list.split(|&c| c == b',') {
         match parse_u64(part) {
             Some(b) if bases.len() < MAX_TRAILER_KEYS => bases.push(b),
-            _ => return Kind::Plain,
+            _ => return Kind::Invalid,
         }
     }
     Kind::Write(bases, total)
@@ -783,6 +791,10 @@ pub fn judge(
     db: usize,
 ) -> Verdict {
     let s = frame.mvcc;
+    if frame.kind == Kind::Invalid {
+        crate::log_warning!("Active replication: a peer's frame has a trailer that does not parse: not applied");
+        return Verdict::Skip;
+    }
     let keys = key_positions_of(def, argv);
     for &i in &keys {
         expire_before(store, db, &argv[i], s);
@@ -1465,9 +1477,10 @@ mod tests {
             |total, ftotal: Option<&[u8]>| Part { origin: 0x1f, total, ftotal: ftotal.map(Into::into), stamp: 0 };
         assert_eq!(parse_trailer(b"w:7/1f:-3"), Kind::Write(vec![7], Some(part(-3, None))));
         assert_eq!(parse_trailer(b"w:7/1f:2,0.5"), Kind::Write(vec![7], Some(part(2, Some(b"0.5")))));
-        assert_eq!(parse_trailer(b"w:7/1f:2,x"), Kind::Plain);
-        assert_eq!(parse_trailer(b"w:7/x"), Kind::Plain);
-        assert_eq!(parse_trailer(b"w:7/1f"), Kind::Plain);
+        assert_eq!(parse_trailer(b"w:7/1f:2,x"), Kind::Invalid);
+        assert_eq!(parse_trailer(b"w:7/x"), Kind::Invalid);
+        assert_eq!(parse_trailer(b"w:7/1f"), Kind::Invalid);
+        assert_eq!(parse_trailer(b"s:1 q 0 0"), Kind::Invalid);
         let mut t = Vec::new();
         write_trailer(&mut t, &[7, 8], Some(&Part { origin: 0xab, total: 5, ftotal: None, stamp: 0 }));
         assert_eq!(t, b"w:7,8/ab:5");
@@ -1476,7 +1489,7 @@ mod tests {
         let mut t = b"s:".to_vec();
         c.encode(&mut t);
         assert_eq!(parse_trailer(&t), Kind::State(Some(c)));
-        assert_eq!(parse_trailer(b"w:1,x"), Kind::Plain);
+        assert_eq!(parse_trailer(b"w:1,x"), Kind::Invalid);
         assert_eq!(parse_trailer(b"zz"), Kind::Plain);
     }
 }
