@@ -397,6 +397,31 @@ fn deletions_are_forgotten_after_their_lifetime_without_coming_back() {
     }
 }
 
+/// A write made just before its key's TTL, which reaches the other node only after the key
+/// expired there, runs there as of its origin's time: it changes the key that was live
+/// then, which then expires on both nodes alike (it does not recreate the key on one).
+#[test]
+fn a_write_racing_its_keys_expiry_does_not_recreate_the_key() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    ok(&mut ra, &["SET", "k", "old", "PXAT", &(now + 1500).to_string()]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    // A's writes reach B only after the TTL.
+    p.ba.cut();
+    wait_for("B's link down", SYNC, || !link_up(&mut rb));
+    assert_eq!(int(&mut ra, &["APPEND", "k", "x"]), 4);
+    wait_for("k expired on both nodes", SYNC, || {
+        int(&mut ra, &["EXISTS", "k"]) == 0 && int(&mut rb, &["EXISTS", "k"]) == 0
+    });
+    p.ba.heal();
+    wait_pair(&mut ra, &mut rb);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(int(r, &["EXISTS", "k"]), 0);
+    }
+}
+
 /// INCRBYFLOAT merges too: concurrent float increments on both sides of a split brain
 /// all count, and both nodes hold the same bytes (long double sums made in one order).
 #[test]

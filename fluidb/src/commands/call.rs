@@ -338,7 +338,14 @@ fn call_from(
         out.raw(b"+QUEUED\r\n");
         return Flow::Continue;
     }
-    let now_ms = store.now_ms();
+    // A peer's write runs as of its origin's time: a key whose TTL passed here but not
+    // when the write was made is still live to it, as it was at the origin (it expires
+    // here afterwards, at the same stamp as there); otherwise a write racing its key's
+    // expiry would recreate the key on one node only.
+    let now_ms = match source {
+        Source::Peer { mvcc } if mvcc != 0 => crate::keyspace::clock::mvcc_to_ms(mvcc),
+        _ => store.now_ms(),
+    };
     let flow = execute(shared, store, client, out, cmd, argv, now_ms, false);
     if source.propagates(store) {
         flush_propagation(store, def.flags & flags::TOUCHES_ARBITRARY_KEYS == 0);

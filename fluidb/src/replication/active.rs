@@ -517,7 +517,16 @@ fn base_of(store: &Store, db: usize, key: &[u8]) -> Base {
 /// Whether a key is logically expired (never during an AOF replay, in which nothing
 /// expires: the AOF records active-mode expiries itself, see [`key_expired`]).
 fn expired(store: &Store, e: &crate::keyspace::Entry) -> bool {
-    e.has_expire() && !store.replaying() && e.is_expired(store.now_ms())
+    e.has_expire() && !store.replaying() && e.is_expired(as_of(store))
+}
+
+/// The time the write being applied runs as of: a peer's, its origin's (its stamp's);
+/// ours, now.
+fn as_of(store: &Store) -> i64 {
+    match store.source {
+        Source::Peer { mvcc } if mvcc != 0 => crate::keyspace::clock::mvcc_to_ms(mvcc),
+        _ => store.now_ms(),
+    }
 }
 
 /// A key of `db` expired on this node. Every active node expires its keys itself, at
@@ -583,15 +592,16 @@ pub fn forget_old_deletions(store: &mut Store) {
     store.repl.active.stats.tombstones_forgotten += forgotten as u64;
 }
 
-/// Before a peer's write stamped `s` to `key`: a key whose TTL passed by our clock or by
-/// the write's stamp is expired first (the write was made after it expired, at its
-/// origin: it starts from no key here too).
+/// Before a peer's write stamped `s` to `key`: a key whose TTL passed by the write's stamp
+/// is expired first (the write was made after it expired, at its origin: it starts from
+/// no key here too). One whose TTL passed only by our clock is not: the write runs as of
+/// its origin's time (see `commands::call`).
 fn expire_before(store: &mut Store, db: usize, key: &[u8], s: u64) {
     let d = &store.dbs[db];
     if d.expires.is_empty() {
         return;
     }
-    let when = store.now_ms().max(crate::keyspace::clock::mvcc_to_ms(s));
+    let when = if s != 0 { crate::keyspace::clock::mvcc_to_ms(s) } else { as_of(store) };
     if d.peek(key).is_some_and(|e| e.is_expired(when)) {
         store.delete_expired(db, key);
     }
@@ -915,6 +925,13 @@ fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], inc:
 /// as a `Source::Peer` write with the origin's stamp. A command that fails here (a type
 /// conflict the newest-write rule settles later) is logged at verbose level.
 pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut Reply, frame: &Frame) {
+    // Judged and settled as of the frame's time (`as_of`), as `call()` runs it.
+    let outer = std::mem::replace(&mut store.source, Source::Peer { mvcc: frame.mvcc });
+    apply_frame_as_peer(shared, store, client, out, frame);
+    store.source = outer;
+}
+
+fn apply_frame_as_peer(shared: &Shared, store: &mut Store, client: &mut Client, out: &mut Reply, frame: &Frame) {
     if frame.origin == store.repl.active.uuid {
         // Our own write, echoed by a peer that forwards everything (KeyDB).
         store.repl.active.stats.own_frames_dropped += 1;
@@ -1337,8 +1354,11 @@ fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i
     let old = st.dbs[db].ae_stamp(&k.key);
     delete_for_merge(st, db, &k.key);
     if k.expire != crate::keyspace::db::NO_EXPIRE && k.expire <= now {
-        // Expired by now: the state at stamp s is "deleted".
-        st.dbs[db].tombs.bury(&k.key, s);
+        // Expired by now: deleted by its expiry, stamped as every node stamps it
+        // (`Store::delete_expired`).
+        let at = crate::keyspace::clock::mvcc_from_ms(k.expire).max(s);
+        st.clock.observe(at);
+        st.dbs[db].tombs.bury(&k.key, at);
         st.dbs[db].ae_moved(&k.key, old);
         return true;
     }

@@ -388,9 +388,15 @@ impl Store {
         self.watch.touch_deleted(db, key);
         self.notify(notify::EXPIRED, "expired", key, db);
         if self.cfg.active_replica {
-            // Every active node expires keys by itself and sends no deletion: the key's
-            // state ("expired at its TTL") keeps the stamp of the write that set it.
-            self.dbs[db].tombs.bury(key, e.mvcc.max(1));
+            // Every active node expires keys by itself and sends no deletion. The expiry
+            // is a write stamped with the TTL itself, the same on every node: a write made
+            // before the TTL, which reaches a node after its copy expired, is older than
+            // the expiry and loses to it (it must not recreate the key there).
+            let at = crate::keyspace::clock::mvcc_from_ms(e.expire).max(e.mvcc).max(1);
+            self.clock.observe(at);
+            self.dbs[db].tombs.bury(key, at);
+            let now_stamp = self.dbs[db].ae_stamp(key);
+            self.dbs[db].ae.update(key, e.mvcc, now_stamp);
             crate::replication::active::key_expired(self, db, key, e.expire);
             return;
         }
