@@ -422,6 +422,45 @@ fn a_write_racing_its_keys_expiry_does_not_recreate_the_key() {
     }
 }
 
+/// A plain replica (a real redis-server) of a node that merges the other's snapshot after a
+/// split brain longer than the backlog gets what the merge took: every key it changed, as
+/// RESTORE or DEL, and the merged counters.
+#[test]
+fn a_plain_replica_follows_its_nodes_full_sync_merge() {
+    let p = Pair::start(&["--repl-backlog-size", "16384", "--repl-diskless-sync-delay", "0"]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for k in ["both", "del-on-b", "c"] {
+        ok(&mut ra, &["SET", k, "1"]);
+    }
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    let redis = Server::start_redis(&["--replicaof", "127.0.0.1", &p.a.port.to_string()]);
+    let mut rr = redis.raw();
+    wait_for("the plain replica's link up", SYNC, || link_up(&mut rr));
+    p.cut();
+    ok(&mut ra, &["SET", "both", "from a"]);
+    tick();
+    ok(&mut rb, &["SET", "both", "from b, newer"]);
+    assert_eq!(int(&mut rb, &["DEL", "del-on-b"]), 1);
+    for _ in 0..5 {
+        ra.call(&["INCR", "c"]);
+        rb.call(&["INCRBY", "c", "10"]);
+    }
+    let filler = "x".repeat(1000);
+    for i in 0..40 {
+        ok(&mut ra, &["SET", &format!("fa{i}"), &filler]);
+        ok(&mut rb, &["SET", &format!("fb{i}"), &filler]);
+    }
+    // B serves A a full sync: A merges B's snapshot.
+    let served = |r: &mut Raw| info_field(r, "stats", "sync_full").unwrap_or_default();
+    let before = served(&mut rb);
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    assert_ne!(served(&mut rb), before, "A synced from B in full");
+    wait_converged(&mut ra, &mut rr, CONVERGE);
+    assert_eq!(get(&mut rr, "both"), bulk("from b, newer"));
+    assert_eq!(int(&mut rr, &["EXISTS", "del-on-b", "fa39", "fb39"]), 2);
+    assert_eq!(get(&mut rr, "c"), bulk("56"));
+}
+
 /// INCRBYFLOAT merges too: concurrent float increments on both sides of a split brain
 /// all count, and both nodes hold the same bytes (long double sums made in one order).
 #[test]
