@@ -42,6 +42,9 @@ pub const AUX_FLUSHED: &[u8] = b"fluidb-flushed";
 /// Active replication's counter states (`keyspace::counters`): one AUX field per counter
 /// key, `<state>\n<key>` (the state's text form has no newline).
 pub const AUX_COUNTER: &[u8] = b"fluidb-ctr";
+/// Active replication's hash field states (`keyspace::counters::HashCounter`): one AUX
+/// field per hash key that has them, `<field states>\n<key>`.
+pub const AUX_HASH_COUNTER: &[u8] = b"fluidb-hctr";
 /// The fluidB version that wrote a snapshot.
 pub const AUX_FLUIDB_VER: &str = "fluidb-ver";
 
@@ -163,6 +166,13 @@ impl<W: Write> RdbWriter<W> {
             v.extend_from_slice(k);
             self.aux(AUX_COUNTER, &v)?;
         }
+        for (k, h) in &db.counters.hashes {
+            v.clear();
+            h.encode(&mut v);
+            v.push(b'\n');
+            v.extend_from_slice(k);
+            self.aux(AUX_HASH_COUNTER, &v)?;
+        }
         for (k, e) in db.main.iter() {
             self.key(k.as_bytes(), e)?;
         }
@@ -241,6 +251,8 @@ pub struct LoadInfo {
     pub flushed: Vec<(usize, u64)>,
     /// Active replication's counter states (database, key, state).
     pub counters: Vec<(usize, Vec<u8>, crate::keyspace::counters::Counter)>,
+    /// Active replication's hash field states (database, key, states).
+    pub hash_counters: Vec<(usize, Vec<u8>, crate::keyspace::counters::HashCounter)>,
 }
 
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
@@ -313,6 +325,11 @@ pub fn load_rdb(
                     let c = crate::keyspace::counters::Counter::decode(&v[..nl])
                         .ok_or_else(|| r.err("invalid fluidb-ctr"))?;
                     info.counters.push((db, v[nl + 1..].to_vec(), c));
+                } else if k == AUX_HASH_COUNTER {
+                    let nl = v.iter().position(|&c| c == b'\n').ok_or_else(|| r.err("invalid fluidb-hctr"))?;
+                    let h = crate::keyspace::counters::HashCounter::decode(&v[..nl])
+                        .ok_or_else(|| r.err("invalid fluidb-hctr"))?;
+                    info.hash_counters.push((db, v[nl + 1..].to_vec(), h));
                 } else if k == AUX_FLUSHED {
                     let stamp = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
                     info.flushed.push((db, stamp.ok_or_else(|| r.err("invalid fluidb-flushed"))?));
