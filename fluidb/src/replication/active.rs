@@ -1579,15 +1579,21 @@ pub async fn merge_snapshot(
             flush_older(&mut st, db, stamp, true);
         }
         for (db, key, stamp) in &info.tombs {
-            st.clock.observe(*stamp);
-            if *stamp > st.dbs[*db].stamp(key) {
-                let old = st.dbs[*db].ae_stamp(key);
-                states.keep(&mut st, *db, key);
-                delete_for_merge(&mut st, *db, key);
-                st.dbs[*db].tombs.bury(key, *stamp);
-                st.dbs[*db].ae_moved(key, old);
-                states.replaced(&mut st, *db, key, *stamp);
+            let (db, s) = (*db, *stamp);
+            st.clock.observe(s);
+            states.keep(&mut st, db, key);
+            let l = st.dbs[db].stamp(key);
+            let rule = states.content_rule(&st, db, key, s);
+            if rule.unwrap_or(s > l) {
+                let old = st.dbs[db].ae_stamp(key);
+                delete_for_merge(&mut st, db, key);
+                st.dbs[db].tombs.bury(key, s);
+                st.dbs[db].ae_moved(key, old);
+                states.replaced(&mut st, db, key, s);
+                raise_stamp(&mut st, db, key, l);
                 merged.taken += 1;
+            } else if rule.is_some() {
+                states.kept(&mut st, db, key, s, l);
             }
         }
     }
@@ -1605,13 +1611,17 @@ pub async fn merge_snapshot(
             }
             for k in chunk {
                 states.keep(&mut st, k.db, &k.key);
+                let (db, s) = (k.db, k.mvcc.unwrap_or(1).max(1));
+                let rule = states.content_rule(&st, db, &k.key, s);
                 // (A copy of the name only where the database has counter states.)
-                let tracked =
-                    (!st.dbs[k.db].counters.is_empty()).then(|| (k.db, k.key.clone(), k.mvcc.unwrap_or(1).max(1)));
-                if merge_key(&mut st, k, now, &mut merged) {
-                    if let Some((db, key, s)) = tracked {
+                let tracked = (!st.dbs[db].counters.is_empty()).then(|| (k.key.clone(), st.dbs[db].stamp(&k.key)));
+                if merge_key(&mut st, k, now, &mut merged, rule) {
+                    if let Some((key, l)) = tracked {
                         states.replaced(&mut st, db, &key, s);
+                        raise_stamp(&mut st, db, &key, l);
                     }
+                } else if let (Some(_), Some((key, l))) = (rule, tracked) {
+                    states.kept(&mut st, db, &key, s, l);
                 }
             }
             if st.blocking.has_ready() {
@@ -1715,6 +1725,40 @@ impl Replaced<'_> {
         reassert(st, db, key);
     }
 
+    /// For a key with field states (ours or the snapshot's): whether the snapshot's value
+    /// replaces ours, by the stamps of the contents, as [`merge_counter_frame`] decides
+    /// (field increments do not make a hash newer). None for other keys (by the stamps).
+    fn content_rule(&self, st: &Store, db: usize, key: &[u8], s: u64) -> Option<bool> {
+        let ours = st.dbs[db].counters.hash(key);
+        if ours.is_none() && self.fields.is_empty() {
+            return None;
+        }
+        let theirs = self.fields.get(&(db, key.to_vec()));
+        if ours.is_none() && theirs.is_none() {
+            return None;
+        }
+        let ours_c = ours.map_or_else(|| st.dbs[db].stamp(key), |h| h.content);
+        Some(theirs.map_or(s, |h| h.content) > ours_c)
+    }
+
+    /// A key with field states kept against the snapshot's (stamped `s`; ours `l`): with
+    /// the same content it takes the newer stamp; with a newer one it goes back to the
+    /// peer, under a new stamp where the snapshot's is not older (see
+    /// [`merge_counter_frame`]).
+    fn kept(&self, st: &mut Store, db: usize, key: &[u8], s: u64, l: u64) {
+        let Some(h) = st.dbs[db].counters.hash(key) else { return };
+        let theirs_c = self.fields.get(&(db, key.to_vec())).map_or(s, |h| h.content);
+        if theirs_c == h.content {
+            raise_stamp(st, db, key, s);
+            return;
+        }
+        if s >= l {
+            let m = st.clock.next(st.now_ms());
+            raise_stamp(st, db, key, m);
+        }
+        reassert(st, db, key);
+    }
+
     /// Before a snapshot's key replaces ours: if the snapshot has a counter state (or field
     /// states) for it and we have none, ours is adopted now from the key we hold (it had
     /// seen no increment), so the merge of the states counts our overwrite too.
@@ -1745,13 +1789,21 @@ impl Replaced<'_> {
 }
 
 /// Merges one key of a peer's snapshot; true if it replaced ours.
-fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i64, merged: &mut Merged) -> bool {
+/// `take` decides instead of the stamps when given (a hash with field states: by the
+/// stamps of the contents, see [`Replaced::content_rule`]).
+fn merge_key(
+    st: &mut Store,
+    k: crate::persistence::rdb::file::LoadedKey,
+    now: i64,
+    merged: &mut Merged,
+    take: Option<bool>,
+) -> bool {
     // A key without a stamp (a plain master's snapshot) is the oldest possible write: it
     // fills only a key we never heard of.
     let s = k.mvcc.unwrap_or(1).max(1);
     st.clock.observe(s);
     let db = k.db;
-    if s <= st.dbs[db].stamp(&k.key) {
+    if !take.unwrap_or(s > st.dbs[db].stamp(&k.key)) {
         merged.kept += 1;
         return false;
     }
