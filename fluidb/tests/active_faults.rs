@@ -302,11 +302,31 @@ fn an_overwrite_concurrent_with_increments_keeps_the_unseen_ones() {
 /// (nothing expires during a replay: the AOF records the expiry).
 #[test]
 fn an_expiring_counter_starts_again_from_zero_on_both_nodes() {
+    expiring_counter_starts_again_from_zero(&["INCR", "k"], &["GET", "k"], None);
+}
+
+/// The rate limiter with a hash's fields (HINCRBY): once the hash expired, increments of
+/// its fields start again from 0 on both nodes, its other fields gone with it.
+#[test]
+fn an_expiring_hash_counter_starts_again_from_zero_on_both_nodes() {
+    expiring_counter_starts_again_from_zero(
+        &["HINCRBY", "k", "f", "1"],
+        &["HGET", "k", "f"],
+        Some(&["HSET", "k", "g", "x"]),
+    );
+}
+
+/// The scenario of the two tests above: `incr` adds 1 to the counter (of key `k`), `read`
+/// reads it; `other` writes something else of `k` before its TTL is set (gone after it).
+fn expiring_counter_starts_again_from_zero(incr: &[&str], read: &[&str], other: Option<&[&str]>) {
     let mut p = Pair::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
     for _ in 0..5 {
-        ra.call(&["INCR", "k"]);
-        rb.call(&["INCR", "k"]);
+        ra.call(incr);
+        rb.call(incr);
+    }
+    if let Some(w) = other {
+        assert_eq!(int(&mut ra, w), 1);
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let at = now + 2500;
@@ -315,26 +335,29 @@ fn an_expiring_counter_starts_again_from_zero_on_both_nodes() {
     p.cut();
     // Made before the expiry; A hears of them only after its copy expired.
     for _ in 0..3 {
-        rb.call(&["INCR", "k"]);
+        rb.call(incr);
     }
-    assert_eq!(get(&mut rb, "k"), bulk("13"));
+    assert_eq!(rb.call(read), bulk("13"));
     wait_for("k to expire on both nodes", SYNC, || {
         int(&mut ra, &["EXISTS", "k"]) == 0 && int(&mut rb, &["EXISTS", "k"]) == 0
     });
-    assert_eq!(int(&mut ra, &["INCR", "k"]), 1);
+    assert_eq!(int(&mut ra, incr), 1);
     p.heal_and_converge(&mut ra, &mut rb, SYNC);
     for r in [&mut ra, &mut rb] {
-        assert_eq!(get(r, "k"), bulk("1"), "the expiry erased every increment made before it");
+        assert_eq!(r.call(read), bulk("1"), "the expiry erased every increment made before it");
+        if other.is_some() {
+            assert_eq!(int(r, &["HLEN", "k"]), 1, "and the rest of the hash");
+        }
     }
     let args = p.args_of(true);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     kill_and_restart(&mut p.a, &argv);
     let mut ra = p.a.raw();
-    assert_eq!(get(&mut ra, "k"), bulk("1"), "the AOF replays the expiry before the increment");
+    assert_eq!(ra.call(read), bulk("1"), "the AOF replays the expiry before the increment");
     wait_pair(&mut ra, &mut rb);
-    assert_eq!(int(&mut rb, &["INCR", "k"]), 2);
+    assert_eq!(int(&mut rb, incr), 2);
     wait_converged(&mut ra, &mut rb, CONVERGE);
-    assert_eq!(get(&mut ra, "k"), bulk("2"));
+    assert_eq!(ra.call(read), bulk("2"));
 }
 
 /// MOVE (and COPY ... DB) overwrite a key of another database: a counter state (or a
@@ -511,47 +534,6 @@ fn a_field_overwrite_concurrent_with_its_increments_keeps_the_unseen_ones() {
         assert_eq!(r.call(&["HGET", "h", "other"]), bulk("kept"));
         assert_eq!(common::flat(&r.call(&["HGETALL", "d"])), ["f", "21"], "DEL + B's 21 it had not seen");
     }
-}
-
-/// The rate limiter of `an_expiring_counter_starts_again_from_zero_on_both_nodes` with
-/// a hash's fields: once the hash expired, increments of its fields start again from 0
-/// on both nodes, also after a restart from the AOF.
-#[test]
-fn an_expiring_hash_counter_starts_again_from_zero_on_both_nodes() {
-    let mut p = Pair::start(&["--appendonly", "yes", "--appendfsync", "always"]);
-    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
-    for _ in 0..5 {
-        ra.call(&["HINCRBY", "k", "f", "1"]);
-        rb.call(&["HINCRBY", "k", "f", "1"]);
-    }
-    assert_eq!(int(&mut ra, &["HSET", "k", "g", "x"]), 1);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    let at = now + 2500;
-    assert_eq!(int(&mut ra, &["PEXPIREAT", "k", &at.to_string()]), 1);
-    wait_converged(&mut ra, &mut rb, CONVERGE);
-    p.cut();
-    // Made before the expiry; A hears of them only after its copy expired.
-    for _ in 0..3 {
-        rb.call(&["HINCRBY", "k", "f", "1"]);
-    }
-    assert_eq!(rb.call(&["HGET", "k", "f"]), bulk("13"));
-    wait_for("k to expire on both nodes", SYNC, || {
-        int(&mut ra, &["EXISTS", "k"]) == 0 && int(&mut rb, &["EXISTS", "k"]) == 0
-    });
-    assert_eq!(int(&mut ra, &["HINCRBY", "k", "f", "1"]), 1);
-    p.heal_and_converge(&mut ra, &mut rb, SYNC);
-    for r in [&mut ra, &mut rb] {
-        assert_eq!(common::flat(&r.call(&["HGETALL", "k"])), ["f", "1"], "the expiry erased everything before it");
-    }
-    let args = p.args_of(true);
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    kill_and_restart(&mut p.a, &argv);
-    let mut ra = p.a.raw();
-    assert_eq!(ra.call(&["HGET", "k", "f"]), bulk("1"), "the AOF replays the expiry before the increment");
-    wait_pair(&mut ra, &mut rb);
-    assert_eq!(int(&mut rb, &["HINCRBY", "k", "f", "1"]), 2);
-    wait_converged(&mut ra, &mut rb, CONVERGE);
-    assert_eq!(ra.call(&["HGET", "k", "f"]), bulk("2"));
 }
 
 /// A node killed with SIGKILL right after acknowledging writes (appendfsync always) and

@@ -614,14 +614,42 @@ fn unhex(s: &[u8]) -> Option<Vec<u8>> {
     s.chunks_exact(2).map(|p| Some(d(p[0])? << 4 | d(p[1])?)).collect()
 }
 
+pub type StateMap<V> = HashMap<Box<[u8]>, V, ahash::RandomState>;
+
+/// `m[key]` (no hashing at all while the map is empty: most databases have no state).
+#[inline]
+fn lookup<'a, V>(m: &'a StateMap<V>, key: &[u8]) -> Option<&'a V> {
+    if m.is_empty() {
+        return None;
+    }
+    m.get(key)
+}
+
+#[inline]
+fn lookup_mut<'a, V>(m: &'a mut StateMap<V>, key: &[u8]) -> Option<&'a mut V> {
+    if m.is_empty() {
+        return None;
+    }
+    m.get_mut(key)
+}
+
+/// `m[key]`, made by `init` if absent (no allocation for a key that has one: this is on
+/// every increment's path).
+fn entry_in<'a, V>(m: &'a mut StateMap<V>, key: &[u8], init: impl FnOnce() -> V) -> &'a mut V {
+    if !m.contains_key(key) {
+        m.insert(key.into(), init());
+    }
+    m.get_mut(key).expect("inserted above")
+}
+
 /// The counter states of one database's keys (live or deleted): string counters in
 /// `map`, hash keys' field states in `hashes` (a key may have both: a counter deleted and
 /// recreated as a hash). Hashed with `ahash` (as the keyspace): an increment looks its
 /// key up here once or twice.
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
-    pub map: HashMap<Box<[u8]>, Counter, ahash::RandomState>,
-    pub hashes: HashMap<Box<[u8]>, HashCounter, ahash::RandomState>,
+    pub map: StateMap<Counter>,
+    pub hashes: StateMap<HashCounter>,
 }
 
 impl Counters {
@@ -637,24 +665,15 @@ impl Counters {
     /// The field states of hash `key`.
     #[inline]
     pub fn hash(&self, key: &[u8]) -> Option<&HashCounter> {
-        if self.hashes.is_empty() {
-            return None;
-        }
-        self.hashes.get(key)
+        lookup(&self.hashes, key)
     }
     #[inline]
     pub fn hash_mut(&mut self, key: &[u8]) -> Option<&mut HashCounter> {
-        if self.hashes.is_empty() {
-            return None;
-        }
-        self.hashes.get_mut(key)
+        lookup_mut(&mut self.hashes, key)
     }
     /// The field states of `key`, made by `init` if it has none.
     pub fn hash_entry(&mut self, key: &[u8], init: impl FnOnce() -> HashCounter) -> &mut HashCounter {
-        if !self.hashes.contains_key(key) {
-            self.hashes.insert(key.into(), init());
-        }
-        self.hashes.get_mut(key).expect("inserted above")
+        entry_in(&mut self.hashes, key, init)
     }
     pub fn set_hash(&mut self, key: &[u8], h: HashCounter) {
         self.hashes.insert(key.into(), h);
@@ -668,25 +687,15 @@ impl Counters {
     }
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&Counter> {
-        if self.map.is_empty() {
-            return None;
-        }
-        self.map.get(key)
+        lookup(&self.map, key)
     }
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Counter> {
-        if self.map.is_empty() {
-            return None;
-        }
-        self.map.get_mut(key)
+        lookup_mut(&mut self.map, key)
     }
-    /// The state of `key`, made by `init` if it has none (no allocation for a key that
-    /// has one: this is on every increment's path).
+    /// The state of `key`, made by `init` if it has none.
     pub fn entry(&mut self, key: &[u8], init: impl FnOnce() -> Counter) -> &mut Counter {
-        if !self.map.contains_key(key) {
-            self.map.insert(key.into(), init());
-        }
-        self.map.get_mut(key).expect("inserted above")
+        entry_in(&mut self.map, key, init)
     }
     pub fn set(&mut self, key: &[u8], c: Counter) {
         self.map.insert(key.into(), c);

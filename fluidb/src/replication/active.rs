@@ -1053,21 +1053,11 @@ fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], inc:
     };
     let before = base_of(store, db, key);
     let c = store.dbs[db].counters.entry(key, || Counter::adopt(l, before));
-    let mut part = match &frame.kind {
-        Kind::Write(_, Some(p), _) => p.clone(),
-        _ => {
-            // A KeyDB peer's increment (no part of its own): it adds to its origin's.
-            let mut p = c.part(origin_of(&frame.origin));
-            match inc {
-                Incr::Int(d) => p.total = p.total.wrapping_add(d),
-                Incr::Float(f) => {
-                    p.ftotal = Some(crate::keyspace::counters::float_add(p.ftotal.as_deref(), f).into_boxed_slice())
-                }
-            }
-            p
-        }
+    let given = match &frame.kind {
+        Kind::Write(_, Some(p), _) => Some(p),
+        _ => None,
     };
-    part.stamp = s.max(1);
+    let part = peer_part(c, frame, inc, given);
     // Our state holds an overwrite the origin had not seen when it incremented: the
     // origin needs our state (it adds its increment on top of it, as we do).
     let ours_unseen = base.is_some_and(|b| c.base_stamp > b);
@@ -1086,6 +1076,26 @@ fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], inc:
         store.repl.active.stats.counters_duplicate += 1;
         Verdict::Skip
     }
+}
+
+/// The part of a peer's increment (`given` by its frame) as of the frame's stamp; a KeyDB
+/// peer's increment has none of its own: it adds to its origin's part in `c`.
+fn peer_part(c: &Counter, frame: &Frame, inc: Incr<'_>, given: Option<&Part>) -> Part {
+    let mut p = match given {
+        Some(p) => p.clone(),
+        None => {
+            let mut p = c.part(origin_of(&frame.origin));
+            match inc {
+                Incr::Int(d) => p.total = p.total.wrapping_add(d),
+                Incr::Float(f) => {
+                    p.ftotal = Some(crate::keyspace::counters::float_add(p.ftotal.as_deref(), f).into_boxed_slice())
+                }
+            }
+            p
+        }
+    };
+    p.stamp = frame.mvcc.max(1);
+    p
 }
 
 /// A peer's increment of `field` of hash `key` (local stamp `l`), merged into the field's
@@ -1128,20 +1138,7 @@ fn judge_field_increment(
     let h = store.dbs[db].counters.hash_entry(key, || HashCounter::new(ours));
     let same = base.is_none() || base == Some(l) || content == Some(h.content);
     let c = h.field_or_adopt(field, || before)?;
-    let mut part = match part {
-        Some(p) => p.clone(),
-        None => {
-            let mut p = c.part(origin_of(&frame.origin));
-            match inc {
-                Incr::Int(d) => p.total = p.total.wrapping_add(d),
-                Incr::Float(f) => {
-                    p.ftotal = Some(crate::keyspace::counters::float_add(p.ftotal.as_deref(), f).into_boxed_slice())
-                }
-            }
-            p
-        }
-    };
-    part.stamp = s.max(1);
+    let part = peer_part(c, frame, inc, part);
     // Our field state holds an overwrite the origin had not seen: it needs our state.
     let ours_unseen = base.is_some_and(|b| c.base_stamp > b);
     let changed = c.set_part(&part);
@@ -1262,8 +1259,13 @@ fn merge_counter_frame(
         }
     }
     // Whose content the key keeps (a key without field states: all of it is content).
-    let (ours_c, theirs_c) = (ours.as_ref().map_or(l, |h| h.content), fields.as_ref().map_or(s, |h| h.content));
-    let take = if ours.is_some() { theirs_c > ours_c } else { s > l };
+    // Whose value the key keeps: the newer content (a key without field states: all of
+    // it is content, stamped as the key).
+    let (ours_c, theirs_c) = match &ours {
+        Some(h) => (h.content, fields.as_ref().map_or(s, |h| h.content)),
+        None => (l, s),
+    };
+    let take = theirs_c > ours_c;
     if take {
         run_peer(shared, store, client, out, argv, s);
         store.repl.active.stats.states_applied += 1;
@@ -1285,6 +1287,13 @@ fn merge_counter_frame(
         store.dbs[db].counters.set(&key, merged);
     }
     let mut m = s.max(l);
+    if !take && theirs_c != ours_c {
+        // Our content is the newer one: the peer needs it.
+        lacks = true;
+        if s >= l {
+            m = store.clock.next(store.now_ms());
+        }
+    }
     if let Some(mut h) = ours {
         if take {
             // The content is the frame's; our fields it has no state of hold what its
@@ -1293,12 +1302,6 @@ fn merge_counter_frame(
             h.content = theirs_c;
             let theirs = |f: &[u8]| fields.as_ref().is_some_and(|inc| inc.fields.contains_key(f));
             adopt_taken(store, db, &key, &mut h, theirs_c, theirs);
-        } else if theirs_c != ours_c {
-            // Our content is the newer one: the peer needs it.
-            lacks = true;
-            if s >= l {
-                m = store.clock.next(store.now_ms());
-            }
         }
         match &fields {
             Some(inc) => {
