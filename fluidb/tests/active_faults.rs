@@ -504,6 +504,35 @@ fn hash_field_increments_merge_across_full_syncs() {
     }
 }
 
+/// A TTL set on one side of a split brain while the other side increments the key later:
+/// both nodes end with the TTL and every increment, for a counter as for a hash's field
+/// (a TTL change is an overwrite that leaves the value; the newer one wins the key's TTL,
+/// increments do not make a key newer).
+#[test]
+fn a_ttl_change_concurrent_with_later_increments_stays() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    ra.call(&["INCR", "k"]);
+    ra.call(&["HINCRBY", "h", "f", "1"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    p.cut();
+    assert_eq!(int(&mut ra, &["EXPIRE", "k", "1000"]), 1);
+    assert_eq!(int(&mut ra, &["EXPIRE", "h", "1000"]), 1);
+    tick();
+    for _ in 0..3 {
+        rb.call(&["INCR", "k"]);
+        rb.call(&["HINCRBY", "h", "f", "1"]);
+    }
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(get(r, "k"), bulk("4"));
+        assert_eq!(r.call(&["HGET", "h", "f"]), bulk("4"));
+        for key in ["k", "h"] {
+            assert!(int(r, &["TTL", key]) > 900, "{key} keeps its TTL");
+        }
+    }
+}
+
 /// An HSET of a field concurrent with increments of that field on the other side of a
 /// split brain resets the increments it had seen and keeps the others (the rule of
 /// `an_overwrite_concurrent_with_increments_keeps_the_unseen_ones`, per field), as a DEL

@@ -515,9 +515,11 @@ impl Bases {
         if store.dbs[db].counters.is_empty() {
             return;
         }
-        let ttl_only = is_ttl_only(argv);
+        // (A TTL change is an overwrite too, one that leaves the value: the state's
+        // overwrite stamp then covers the TTL, which a merge takes from the newer
+        // overwrite, see `merge_counter_frame`.)
         for (k, _, _) in &self.keys {
-            if store.dbs[db].counters.get(k).is_none() || (ttl_only && store.dbs[db].peek(k).is_some()) {
+            if store.dbs[db].counters.get(k).is_none() {
                 continue;
             }
             let b = base_of(store, db, k);
@@ -1220,12 +1222,14 @@ pub fn apply_frame(shared: &Shared, store: &mut Store, client: &mut Client, out:
 /// what the merged states stand for. Our states go back to the peers when the frame
 /// lacked some of them.
 ///
-/// For a hash with field states, "newer" is by the stamps of the contents (everything
-/// but the tracked fields, `HashCounter::content`), not of the keys: field increments do
-/// not make a value newer, so an HSET of a field stays when the other node incremented
-/// another one later. A node that keeps its newer content against a key stamp not older
-/// than its own gives the merge a fresh stamp, newer than both (else both keys would
-/// have one stamp for two values, which anti-entropy takes for equal).
+/// "Newer" is by the stamps of the contents, not of the keys: for a counter key, its last
+/// overwrite's (a TTL change is one); for a hash with field states, the stamp of all but
+/// the tracked fields (`HashCounter::content`). Increments do not make a value newer: a
+/// TTL set on one node stays when the other incremented the key later, and so does an
+/// HSET of a field when the other node incremented another one. A node that keeps its
+/// newer content against a key stamp not older than its own gives the merge a fresh
+/// stamp, newer than both (else both keys would have one stamp for two values, which
+/// anti-entropy takes for equal).
 #[allow(clippy::too_many_arguments)]
 fn merge_counter_frame(
     shared: &Shared,
@@ -1259,11 +1263,12 @@ fn merge_counter_frame(
         }
     }
     // Whose content the key keeps (a key without field states: all of it is content).
-    // Whose value the key keeps: the newer content (a key without field states: all of
-    // it is content, stamped as the key).
-    let (ours_c, theirs_c) = match &ours {
-        Some(h) => (h.content, fields.as_ref().map_or(s, |h| h.content)),
-        None => (l, s),
+    // Whose value the key keeps: the newer content (for a counter key, its last
+    // overwrite's; a key without states: all of it is content, stamped as the key).
+    let (ours_c, theirs_c) = match (&ours, &counter) {
+        (Some(h), _) => (h.content, fields.as_ref().map_or(s, |h| h.content)),
+        (None, Some(c)) => (c.base_stamp, incoming.as_ref().map_or(s, |i| i.base_stamp)),
+        (None, None) => (l, s),
     };
     let take = theirs_c > ours_c;
     if take {
