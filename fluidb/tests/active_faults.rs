@@ -183,16 +183,22 @@ fn kill_and_restart_from_rdb_while_the_other_node_writes() {
 /// Contract point 4 across restarts and full syncs: a node killed with SIGKILL restarts
 /// from a snapshot older than its last increments (or from its AOF), takes increments
 /// before its links are back, and the merges (a full sync one way, a partial one the
-/// other) count every increment once: the counters' states merge, not their values.
+/// other) count every increment once: the counters' states merge, not their values. The
+/// same for the fields of a hash (HINCRBY, HINCRBYFLOAT: field states).
 fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
     let mut p = Pair::start(persistence);
     let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
     for _ in 0..50 {
         ra.call(&["INCR", "c"]);
         rb.call(&["INCRBY", "c", "2"]);
+        ra.call(&["HINCRBY", "h", "c", "1"]);
+        rb.call(&["HINCRBY", "h", "c", "2"]);
+        ra.call(&["HINCRBYFLOAT", "h", "x", "0.5"]);
+        rb.call(&["HINCRBYFLOAT", "h", "x", "0.25"]);
     }
-    // A key overwritten, then incremented concurrently on both sides.
+    // A key (a field) overwritten, then incremented concurrently on both sides.
     ok(&mut ra, &["SET", "o", "1000"]);
+    assert_eq!(int(&mut ra, &["HSET", "h", "o", "1000"]), 1);
     wait_converged(&mut ra, &mut rb, CONVERGE);
     if let Some(cmd) = checkpoint {
         // A snapshot (SAVE) or a rewritten AOF base (BGREWRITEAOF) holds the states now.
@@ -206,6 +212,8 @@ fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
     for _ in 0..30 {
         ra.call(&["INCR", "c"]);
         ra.call(&["DECR", "o"]);
+        ra.call(&["HINCRBY", "h", "c", "1"]);
+        ra.call(&["HINCRBY", "h", "o", "-1"]);
     }
     wait_converged(&mut ra, &mut rb, CONVERGE);
     let args = p.args_of(true);
@@ -217,6 +225,9 @@ fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
     for _ in 0..20 {
         rb.call(&["INCRBY", "c", "2"]);
         rb.call(&["INCRBY", "o", "10"]);
+        rb.call(&["HINCRBY", "h", "c", "2"]);
+        rb.call(&["HINCRBY", "h", "o", "10"]);
+        rb.call(&["HINCRBYFLOAT", "h", "x", "0.25"]);
     }
     // A restarts with its links cut and takes increments first (as behind a load
     // balancer that marks it up on PING).
@@ -225,6 +236,8 @@ fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
     for _ in 0..10 {
         ra.call(&["INCR", "c"]);
         ra.call(&["INCR", "o"]);
+        ra.call(&["HINCRBY", "h", "c", "1"]);
+        ra.call(&["HINCRBY", "h", "o", "1"]);
     }
     p.heal_and_converge(&mut ra, &mut rb, SYNC);
     let want_c = 50 + 100 + 30 + 40 + 10;
@@ -232,6 +245,9 @@ fn counters_survive_a_restart(persistence: &[&str], checkpoint: Option<&str>) {
     for r in [&mut ra, &mut rb] {
         assert_eq!(get(r, "c"), bulk(&want_c.to_string()), "every increment of c counted once");
         assert_eq!(get(r, "o"), bulk(&want_o.to_string()), "every increment after the overwrite counted once");
+        assert_eq!(r.call(&["HGET", "h", "c"]), bulk(&want_c.to_string()), "every increment of field c counted once");
+        assert_eq!(r.call(&["HGET", "h", "o"]), bulk(&want_o.to_string()), "field o: once after its overwrite");
+        assert_eq!(r.call(&["HGET", "h", "x"]), bulk("42.5"), "50 x 0.5 + 70 x 0.25, the same bytes");
     }
 }
 
@@ -286,11 +302,31 @@ fn an_overwrite_concurrent_with_increments_keeps_the_unseen_ones() {
 /// (nothing expires during a replay: the AOF records the expiry).
 #[test]
 fn an_expiring_counter_starts_again_from_zero_on_both_nodes() {
+    expiring_counter_starts_again_from_zero(&["INCR", "k"], &["GET", "k"], None);
+}
+
+/// The rate limiter with a hash's fields (HINCRBY): once the hash expired, increments of
+/// its fields start again from 0 on both nodes, its other fields gone with it.
+#[test]
+fn an_expiring_hash_counter_starts_again_from_zero_on_both_nodes() {
+    expiring_counter_starts_again_from_zero(
+        &["HINCRBY", "k", "f", "1"],
+        &["HGET", "k", "f"],
+        Some(&["HSET", "k", "g", "x"]),
+    );
+}
+
+/// The scenario of the two tests above: `incr` adds 1 to the counter (of key `k`), `read`
+/// reads it; `other` writes something else of `k` before its TTL is set (gone after it).
+fn expiring_counter_starts_again_from_zero(incr: &[&str], read: &[&str], other: Option<&[&str]>) {
     let mut p = Pair::start(&["--appendonly", "yes", "--appendfsync", "always"]);
     let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
     for _ in 0..5 {
-        ra.call(&["INCR", "k"]);
-        rb.call(&["INCR", "k"]);
+        ra.call(incr);
+        rb.call(incr);
+    }
+    if let Some(w) = other {
+        assert_eq!(int(&mut ra, w), 1);
     }
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
     let at = now + 2500;
@@ -299,30 +335,33 @@ fn an_expiring_counter_starts_again_from_zero_on_both_nodes() {
     p.cut();
     // Made before the expiry; A hears of them only after its copy expired.
     for _ in 0..3 {
-        rb.call(&["INCR", "k"]);
+        rb.call(incr);
     }
-    assert_eq!(get(&mut rb, "k"), bulk("13"));
+    assert_eq!(rb.call(read), bulk("13"));
     wait_for("k to expire on both nodes", SYNC, || {
         int(&mut ra, &["EXISTS", "k"]) == 0 && int(&mut rb, &["EXISTS", "k"]) == 0
     });
-    assert_eq!(int(&mut ra, &["INCR", "k"]), 1);
+    assert_eq!(int(&mut ra, incr), 1);
     p.heal_and_converge(&mut ra, &mut rb, SYNC);
     for r in [&mut ra, &mut rb] {
-        assert_eq!(get(r, "k"), bulk("1"), "the expiry erased every increment made before it");
+        assert_eq!(r.call(read), bulk("1"), "the expiry erased every increment made before it");
+        if other.is_some() {
+            assert_eq!(int(r, &["HLEN", "k"]), 1, "and the rest of the hash");
+        }
     }
     let args = p.args_of(true);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     kill_and_restart(&mut p.a, &argv);
     let mut ra = p.a.raw();
-    assert_eq!(get(&mut ra, "k"), bulk("1"), "the AOF replays the expiry before the increment");
+    assert_eq!(ra.call(read), bulk("1"), "the AOF replays the expiry before the increment");
     wait_pair(&mut ra, &mut rb);
-    assert_eq!(int(&mut rb, &["INCR", "k"]), 2);
+    assert_eq!(int(&mut rb, incr), 2);
     wait_converged(&mut ra, &mut rb, CONVERGE);
-    assert_eq!(get(&mut ra, "k"), bulk("2"));
+    assert_eq!(ra.call(read), bulk("2"));
 }
 
-/// MOVE (and COPY ... DB) overwrite a key of another database: a counter state there
-/// starts again from the moved value on both nodes.
+/// MOVE (and COPY ... DB) overwrite a key of another database: a counter state (or a
+/// hash's field states) there starts again from the moved value on both nodes.
 #[test]
 fn a_counter_overwritten_by_move_merges_from_the_moved_value() {
     let p = Pair::start(&[]);
@@ -333,18 +372,24 @@ fn a_counter_overwritten_by_move_merges_from_the_moved_value() {
     assert_eq!(int(&mut ra, &["DEL", "k"]), 1);
     ra.call(&["INCRBY", "c", "7"]);
     assert_eq!(int(&mut ra, &["DEL", "c"]), 1);
+    ra.call(&["HINCRBY", "h", "f", "7"]);
+    assert_eq!(int(&mut ra, &["DEL", "h"]), 1);
     ok(&mut ra, &["SELECT", "0"]);
     ok(&mut ra, &["SET", "k", "50"]);
     ok(&mut ra, &["SET", "c", "60"]);
+    assert_eq!(int(&mut ra, &["HSET", "h", "f", "70"]), 1);
     assert_eq!(int(&mut ra, &["MOVE", "k", "1"]), 1);
     assert_eq!(int(&mut ra, &["COPY", "c", "c", "DB", "1"]), 1);
+    assert_eq!(int(&mut ra, &["MOVE", "h", "1"]), 1);
     wait_converged(&mut ra, &mut rb, CONVERGE);
     assert_eq!(int(&mut rb, &["INCR", "k"]), 51);
     assert_eq!(int(&mut rb, &["INCR", "c"]), 61);
+    assert_eq!(int(&mut rb, &["HINCRBY", "h", "f", "1"]), 71);
     wait_converged(&mut ra, &mut rb, CONVERGE);
     ok(&mut ra, &["SELECT", "1"]);
     assert_eq!(get(&mut ra, "k"), bulk("51"));
     assert_eq!(get(&mut ra, "c"), bulk("61"));
+    assert_eq!(ra.call(&["HGET", "h", "f"]), bulk("71"));
 }
 
 /// Tombstones live `active-tombstone-lifetime` seconds, and a node that was cut off for
@@ -481,6 +526,156 @@ fn float_increments_merge_across_a_split_brain() {
     for r in [&mut ra, &mut rb] {
         assert_eq!(get(r, "f"), bulk("17.5"), "10.5 + 4 x 1.5 + 4 x 0.25");
         assert_eq!(get(r, "g"), bulk("11"), "1 - 4 x 0.5 + 4 x 3");
+    }
+}
+
+/// HINCRBY and HINCRBYFLOAT merge per field: concurrent increments of a hash's fields on
+/// both sides of a split brain all count on both nodes (floats to the same bytes, an
+/// integer field incremented by floats on one side too), exactly once over the partial
+/// resyncs that follow the heal; an HSET of another field of the hash resets none of them,
+/// nor do they undo it.
+#[test]
+fn hash_field_increments_merge_across_a_split_brain() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    assert_eq!(int(&mut ra, &["HSET", "h", "name", "x", "f", "10"]), 2);
+    assert_eq!(rb.call(&["HINCRBYFLOAT", "h", "x", "1"]), bulk("1"));
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    let syncs = |ra: &mut Raw, rb: &mut Raw, what: &str| -> u64 {
+        [ra, rb]
+            .into_iter()
+            .map(|r| info_field(r, "stats", what).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+            .sum()
+    };
+    let (full, partial) = (syncs(&mut ra, &mut rb, "sync_full"), syncs(&mut ra, &mut rb, "sync_partial_ok"));
+    p.cut();
+    // The newest write of the hash's other fields, older than the increments after it
+    // (which do not make B's other fields newer).
+    assert_eq!(int(&mut ra, &["HSET", "h", "name", "y"]), 0);
+    tick();
+    for _ in 0..4 {
+        ra.call(&["HINCRBY", "h", "f", "1"]);
+        rb.call(&["HINCRBY", "h", "f", "5"]);
+        ra.call(&["HINCRBYFLOAT", "h", "x", "1.5"]);
+        rb.call(&["HINCRBYFLOAT", "h", "x", "0.25"]);
+        ra.call(&["HINCRBY", "h", "n", "-2"]);
+        rb.call(&["HINCRBYFLOAT", "h", "n", "0.5"]);
+    }
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(r.call(&["HGET", "h", "f"]), bulk("34"), "10 + 4 x 1 + 4 x 5");
+        assert_eq!(r.call(&["HGET", "h", "x"]), bulk("8"), "1 + 4 x 1.5 + 4 x 0.25");
+        assert_eq!(r.call(&["HGET", "h", "n"]), bulk("-6"), "4 x -2 + 4 x 0.5");
+        assert_eq!(r.call(&["HGET", "h", "name"]), bulk("y"));
+    }
+    assert_eq!(syncs(&mut ra, &mut rb, "sync_full"), full, "no full sync after the heal");
+    assert!(syncs(&mut ra, &mut rb, "sync_partial_ok") > partial, "partial resyncs after the heal");
+    // Without faults, concurrent increments settle with no state frame: the nodes agree
+    // on the hash's content, so each takes the other's increments at their stamps.
+    let sent = |r: &mut Raw| info_field(r, "replication", "active_states_sent").unwrap_or_default();
+    let before = (sent(&mut ra), sent(&mut rb));
+    for _ in 0..50 {
+        ra.call(&["HINCRBY", "h", "f", "1"]);
+        rb.call(&["HINCRBY", "h", "f", "1"]);
+    }
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    assert_eq!(ra.call(&["HGET", "h", "f"]), bulk("134"));
+    assert_eq!((sent(&mut ra), sent(&mut rb)), before, "no whole-hash state frame for concurrent increments");
+    assert_eq!(info_field(&mut ra, "replication", "active_counter_fields").as_deref(), Some("3"));
+    assert_eq!(info_field(&mut rb, "replication", "active_counter_hash_keys").as_deref(), Some("1"));
+}
+
+/// The same split brain healed by full syncs (the writes of the split overflow the
+/// backlogs): the snapshot merges count every field increment once and keep the HSET of
+/// another field made before the other side's increments, as the live stream does.
+#[test]
+fn hash_field_increments_merge_across_full_syncs() {
+    let p = Pair::start(&["--repl-backlog-size", "16kb"]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    assert_eq!(int(&mut ra, &["HSET", "h", "name", "x", "f", "10"]), 2);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    ra.call(&["HINCRBY", "h", "f", "1"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    let full = |r: &mut Raw| info_field(r, "stats", "sync_full").and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let before = full(&mut ra) + full(&mut rb);
+    p.cut();
+    assert_eq!(int(&mut ra, &["HSET", "h", "name", "y"]), 0);
+    tick();
+    let filler = "z".repeat(2000);
+    for i in 0..20 {
+        ra.call(&["HINCRBY", "h", "f", "1"]);
+        rb.call(&["HINCRBY", "h", "f", "2"]);
+        rb.call(&["HINCRBYFLOAT", "h", "x", "0.5"]);
+        ok(&mut ra, &["SET", &format!("fa{i}"), &filler]);
+        ok(&mut rb, &["SET", &format!("fb{i}"), &filler]);
+    }
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    assert!(full(&mut ra) + full(&mut rb) >= before + 2, "full syncs both ways");
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(r.call(&["HGET", "h", "f"]), bulk("71"), "10 + 1 + 20 x 1 + 20 x 2");
+        assert_eq!(r.call(&["HGET", "h", "x"]), bulk("10"));
+        assert_eq!(r.call(&["HGET", "h", "name"]), bulk("y"));
+    }
+}
+
+/// A TTL set on one side of a split brain while the other side increments the key later:
+/// both nodes end with the TTL and every increment, for a counter as for a hash's field
+/// (a TTL change is an overwrite that leaves the value; the newer one wins the key's TTL,
+/// increments do not make a key newer).
+#[test]
+fn a_ttl_change_concurrent_with_later_increments_stays() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    ra.call(&["INCR", "k"]);
+    ra.call(&["HINCRBY", "h", "f", "1"]);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    p.cut();
+    assert_eq!(int(&mut ra, &["EXPIRE", "k", "1000"]), 1);
+    assert_eq!(int(&mut ra, &["EXPIRE", "h", "1000"]), 1);
+    tick();
+    for _ in 0..3 {
+        rb.call(&["INCR", "k"]);
+        rb.call(&["HINCRBY", "h", "f", "1"]);
+    }
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(get(r, "k"), bulk("4"));
+        assert_eq!(r.call(&["HGET", "h", "f"]), bulk("4"));
+        for key in ["k", "h"] {
+            assert!(int(r, &["TTL", key]) > 900, "{key} keeps its TTL");
+        }
+    }
+}
+
+/// An HSET of a field concurrent with increments of that field on the other side of a
+/// split brain resets the increments it had seen and keeps the others (the rule of
+/// `an_overwrite_concurrent_with_increments_keeps_the_unseen_ones`, per field), as a DEL
+/// of the whole hash does; the hash's other fields are the newest write's.
+#[test]
+fn a_field_overwrite_concurrent_with_its_increments_keeps_the_unseen_ones() {
+    let p = Pair::start(&[]);
+    let (mut ra, mut rb) = (p.a.raw(), p.b.raw());
+    for k in ["h", "d"] {
+        for _ in 0..5 {
+            ra.call(&["HINCRBY", k, "f", "1"]);
+        }
+    }
+    assert_eq!(int(&mut ra, &["HSET", "h", "other", "kept"]), 1);
+    wait_converged(&mut ra, &mut rb, CONVERGE);
+    p.cut();
+    assert_eq!(int(&mut ra, &["HSET", "h", "f", "100"]), 0);
+    assert_eq!(int(&mut ra, &["DEL", "d"]), 1);
+    tick();
+    for k in ["h", "d"] {
+        for _ in 0..7 {
+            rb.call(&["HINCRBY", k, "f", "3"]);
+        }
+    }
+    p.heal_and_converge(&mut ra, &mut rb, SYNC);
+    for r in [&mut ra, &mut rb] {
+        assert_eq!(r.call(&["HGET", "h", "f"]), bulk("121"), "HSET 100 + B's 21 it had not seen");
+        assert_eq!(r.call(&["HGET", "h", "other"]), bulk("kept"));
+        assert_eq!(common::flat(&r.call(&["HGETALL", "d"])), ["f", "21"], "DEL + B's 21 it had not seen");
     }
 }
 
@@ -632,7 +827,7 @@ fn randomized_writers_under_a_seeded_fault_schedule() {
                         seq += 1;
                         let n = x % 6;
                         let node = w % 2;
-                        match (x >> 8) % 6 {
+                        match (x >> 8) % 7 {
                             0 | 1 => {
                                 let (k, v) = (format!("s{n}"), format!("w{w}-{seq}"));
                                 if r.call(&["SET", &k, &v]) == "+OK\r\n" {
@@ -649,6 +844,16 @@ fn randomized_writers_under_a_seeded_fault_schedule() {
                                 let k = format!("c{n}");
                                 if r.call(&["INCR", &k]).starts_with(':') {
                                     *incrs.entry(k).or_default() += 1;
+                                }
+                            }
+                            6 => {
+                                // A hash's fields (`h<n> f<m>`, counted as "h<n>/f<m>"),
+                                // and now and then an HSET of another of its fields.
+                                let (k, f) = (format!("h{n}"), format!("f{}", (x >> 16) % 2));
+                                if x & 7 == 0 {
+                                    r.call(&["HSET", &k, "other", &seq.to_string()]);
+                                } else if r.call(&["HINCRBY", &k, &f, "1"]).starts_with(':') {
+                                    *incrs.entry(format!("{k}/{f}")).or_default() += 1;
                                 }
                             }
                             _ => {
@@ -689,10 +894,12 @@ fn randomized_writers_under_a_seeded_fault_schedule() {
     let deadline = healed + CONVERGE;
     while common::pair::digest(&mut ra) != common::pair::digest(&mut rb) {
         if Instant::now() >= deadline {
-            let mut keys: Vec<&String> = histories.keys().chain(incrs.keys()).collect();
+            let mut keys: Vec<String> =
+                histories.keys().chain(incrs.keys()).map(|k| k.split('/').next().unwrap_or(k).to_string()).collect();
             keys.sort();
+            keys.dedup();
             let diff: Vec<String> = keys
-                .into_iter()
+                .iter()
                 .filter_map(|k| {
                     let (x, y) = (common::pair::content(&mut ra, k), common::pair::content(&mut rb, k));
                     (x != y).then(|| {
@@ -720,7 +927,11 @@ fn randomized_writers_under_a_seeded_fault_schedule() {
     }
     for (k, n) in &incrs {
         for r in [&mut ra, &mut rb] {
-            assert_eq!(get(r, k), bulk(&n.to_string()), "{}", report("an acknowledged increment is missing", k));
+            let v = match k.split_once('/') {
+                Some((h, f)) => r.call(&["HGET", h, f]),
+                None => get(r, k),
+            };
+            assert_eq!(v, bulk(&n.to_string()), "{}", report("an acknowledged increment is missing", k));
         }
     }
     for (k, h) in &histories {

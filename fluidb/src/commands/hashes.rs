@@ -3,8 +3,9 @@
 //! Every handler follows its Redis 7.0 counterpart's order of checks (argument parsing,
 //! then the key lookup and WRONGTYPE, then the values), replies, keyspace events ("hset",
 //! "hdel", "hincrby", "hincrbyfloat", then "del" when a hash empties) and propagation
-//! (HINCRBYFLOAT is replicated as an HSET of the resulting value). The representation and
-//! its listpack/hashtable conversions live in `types::hash`.
+//! (HINCRBYFLOAT is replicated as an HSET of the resulting value, except where active
+//! replication merges it as an increment). The representation and its listpack/hashtable
+//! conversions live in `types::hash`.
 
 use std::collections::HashSet;
 
@@ -302,7 +303,11 @@ fn hincrby(ctx: &mut Ctx) {
 }
 
 /// HINCRBYFLOAT key field increment: long double arithmetic, replicated as HSET of the
-/// result so replicas and the AOF never redo the float math.
+/// result so replicas and the AOF never redo the float math. In active mode it
+/// propagates as itself: an increment that merges with the other nodes' in the field's
+/// state (`keyspace::counters::HashCounter`), whose sum every node makes the same way (the
+/// field then holds that sum, which may differ from the reply in its last digit when
+/// other nodes' increments are in it).
 fn hincrbyfloat(ctx: &mut Ctx) {
     let argv = ctx.argv;
     if let Err(e) = ldouble::hincrbyfloat_check_incr(&argv[3]) {
@@ -331,7 +336,12 @@ fn hincrbyfloat(ctx: &mut Ctx) {
     ctx.out.bulk(&new);
     ctx.store.notify(notify::HASH, "hincrbyfloat", &argv[1], db);
     ctx.dirty(1);
-    ctx.propagate(vec![Bytes::from_static(b"HSET"), argv[1].clone(), argv[2].clone(), Bytes::from(new)]);
+    let merges = ctx.store.cfg.active_replica
+        && ctx.source != super::call::Source::Master
+        && crate::replication::active::merges_field(ctx.store, db, &argv[1], f);
+    if !merges {
+        ctx.propagate(vec![Bytes::from_static(b"HSET"), argv[1].clone(), argv[2].clone(), Bytes::from(new)]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------

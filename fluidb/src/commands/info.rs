@@ -733,6 +733,8 @@ fn replication_section(s: &mut String, store: &Store) {
         let a = &repl.active.stats;
         let tombs: usize = store.dbs.iter().map(|d| d.tombs.len()).sum();
         let counter_keys: usize = store.dbs.iter().map(|d| d.counters.len()).sum();
+        let hash_keys: usize = store.dbs.iter().map(|d| d.counters.hashes.len()).sum();
+        let fields: usize = store.dbs.iter().map(|d| d.counters.fields()).sum();
         let _ = write!(
             s,
             "active_uuid:{}\r\n\
@@ -742,6 +744,8 @@ fn replication_section(s: &mut String, store: &Store) {
              active_counters_merged:{}\r\n\
              active_counters_duplicate:{}\r\n\
              active_counter_keys:{counter_keys}\r\n\
+             active_counter_hash_keys:{hash_keys}\r\n\
+             active_counter_fields:{fields}\r\n\
              active_states_sent:{}\r\n\
              active_states_applied:{}\r\n\
              active_own_frames_dropped:{}\r\n\

@@ -23,7 +23,7 @@
 //! is for a counter: a later concurrent increment must know which increments a delete
 //! had seen).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A node, as counter states name it: the first 64 bits of its UUID.
 pub type Origin = u64;
@@ -429,42 +429,273 @@ impl Counter {
     }
 }
 
-/// The counter states of one database's keys (live or deleted). Hashed with `ahash`
-/// (as the keyspace): an increment looks its key up here once or twice.
+/// Most fields of one hash key whose increments a node starts merging (HINCRBY,
+/// HINCRBYFLOAT: a field state each). Beyond, a node's increment of a further field is an
+/// ordinary hash write (the newest write wins the whole hash, as for HSET), until the
+/// key's states are gone. A field state is about 100-150 bytes plus the field's name.
+pub const MAX_FIELDS: usize = 1024;
+
+/// Most field states one hash key holds, received ones included: each node starts at
+/// most [`MAX_FIELDS`], so nodes that started fields concurrently can hold more between
+/// them. A text form with more is refused; a merge drops the fields beyond (never
+/// reached by fewer than 4 nodes).
+pub const MAX_FIELDS_HELD: usize = 4 * MAX_FIELDS;
+
+/// A hash key's merge state: a [`Counter`] per field incremented in active mode, and
+/// the stamp of the key's *content*, everything else the key holds (its untracked fields,
+/// its TTL, its type).
+///
+/// A field state is a counter state whose overwrites are the writes of that field (HSET,
+/// HSETNX, HDEL of it) and every write of the whole key (DEL, RESTORE, RENAME onto it,
+/// expiry...); HSET of another field leaves it. The content is not merged: the newest
+/// write of the key wins it, as for any hash write; the tracked fields then hold what
+/// their states stand for. Field increments do not change the content, so two nodes
+/// that only incremented fields concurrently have the same content stamp: that is how a
+/// node knows it may take a peer's increment at the peer's stamp
+/// (`replication::active`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HashCounter {
+    /// Stamp of the key's last write that was not a tracked field's increment (for an
+    /// adopted key, the key's stamp then).
+    pub content: u64,
+    /// The field states, by field name (sorted: the text form is canonical).
+    pub fields: BTreeMap<Box<[u8]>, Counter>,
+}
+
+impl HashCounter {
+    /// The state of a hash key that had none, its content as of stamp `content`.
+    pub fn new(content: u64) -> HashCounter {
+        HashCounter { content, fields: BTreeMap::new() }
+    }
+
+    /// Whether this node may start tracking one more field.
+    pub fn has_room(&self) -> bool {
+        self.fields.len() < MAX_FIELDS
+    }
+
+    /// The latest stamp the state knows of.
+    pub fn stamp(&self) -> u64 {
+        self.fields.values().map(Counter::stamp).fold(self.content, u64::max)
+    }
+
+    /// The state of `field`, adopted (see [`Counter::adopt`]) at the content's stamp with
+    /// `base` (what the field holds) if it has none: an untracked field last changed with
+    /// the content. None if the key holds [`MAX_FIELDS_HELD`] states already.
+    pub fn field_or_adopt(&mut self, field: &[u8], base: impl FnOnce() -> Base) -> Option<&mut Counter> {
+        if !self.fields.contains_key(field) {
+            if self.fields.len() >= MAX_FIELDS_HELD {
+                return None;
+            }
+            self.fields.insert(field.into(), Counter::adopt(self.content, base()));
+        }
+        self.fields.get_mut(field)
+    }
+
+    /// Merges `other`'s field states into these (the join of each field's; a field only
+    /// one side has is taken as it is: the caller adopts ours first where the key holds
+    /// a value for it). The content is the caller's (it goes with the key's value). True
+    /// if a field state changed.
+    pub fn merge_fields(&mut self, other: &HashCounter) -> bool {
+        let mut changed = false;
+        for (f, c) in &other.fields {
+            let held = self.fields.len();
+            match self.fields.get_mut(f) {
+                Some(mine) => changed |= mine.merge(c),
+                None if held < MAX_FIELDS_HELD => {
+                    self.fields.insert(f.clone(), c.clone());
+                    changed = true;
+                }
+                None => {}
+            }
+        }
+        changed
+    }
+
+    /// Takes `other`'s content stamp and its field states (the others stay): what an AOF
+    /// annotation records.
+    pub fn assign(&mut self, other: HashCounter) {
+        self.content = other.content;
+        for (f, c) in other.fields {
+            if self.fields.len() < MAX_FIELDS_HELD || self.fields.contains_key(&f) {
+                self.fields.insert(f, c);
+            }
+        }
+    }
+
+    /// A write of the whole key stamped `stamp`: the content changes and every field is
+    /// overwritten with what `base` says it holds now.
+    pub fn overwrite(&mut self, stamp: u64, base: impl Fn(&[u8]) -> Base) {
+        self.content = stamp;
+        for (f, c) in self.fields.iter_mut() {
+            c.rebase(stamp, base(f));
+        }
+    }
+
+    /// The key expired at `stamp` (see [`Counter::expire`]): so did every field. The
+    /// content stamp stays (an expiry is a function of the content and the time).
+    pub fn expire(&mut self, stamp: u64) {
+        for c in self.fields.values_mut() {
+            c.expire(stamp);
+        }
+    }
+
+    /// Text form, for state frames, RDB AUX fields and AOF annotations: `<content>` then
+    /// `|<field as lowercase hex>=<field state>` per field in field order (a counter
+    /// state's text has neither `|` nor `=`).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(self.content).as_bytes());
+        for (f, c) in &self.fields {
+            encode_field(f, c, out);
+        }
+    }
+
+    /// The text form with one field only (`field` must be one of ours).
+    pub fn encode_one(&self, field: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(itoa::Buffer::new().format(self.content).as_bytes());
+        if let Some(c) = self.fields.get(field) {
+            encode_field(field, c, out);
+        }
+    }
+
+    /// Parses [`Self::encode`]'s form; None for anything else (lowercase hex only, fields
+    /// strictly sorted, at most [`MAX_FIELDS_HELD`] of them).
+    pub fn decode(s: &[u8]) -> Option<HashCounter> {
+        let mut parts = s.split(|&c| c == b'|');
+        let content = parse_stamp(parts.next()?)?;
+        let mut h = HashCounter::new(content);
+        let mut last: Option<Box<[u8]>> = None;
+        for p in parts {
+            if h.fields.len() >= MAX_FIELDS_HELD {
+                return None;
+            }
+            let eq = p.iter().position(|&c| c == b'=')?;
+            let field: Box<[u8]> = unhex(&p[..eq])?.into();
+            if last.as_ref().is_some_and(|l| *l >= field) {
+                return None;
+            }
+            let c = Counter::decode(&p[eq + 1..])?;
+            last = Some(field.clone());
+            h.fields.insert(field, c);
+        }
+        Some(h)
+    }
+}
+
+/// One field of [`HashCounter::encode`]'s form: `|<hex field>=<state>`.
+fn encode_field(f: &[u8], c: &Counter, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'|');
+    for &b in f {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 15) as usize]);
+    }
+    out.push(b'=');
+    c.encode(out);
+}
+
+/// A decimal u64 (digits only).
+fn parse_stamp(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(s).ok()?.parse().ok()
+}
+
+/// Lowercase hex to bytes; None for an odd length or another character.
+fn unhex(s: &[u8]) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let d = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    };
+    s.chunks_exact(2).map(|p| Some(d(p[0])? << 4 | d(p[1])?)).collect()
+}
+
+pub type StateMap<V> = HashMap<Box<[u8]>, V, ahash::RandomState>;
+
+/// `m[key]` (no hashing at all while the map is empty: most databases have no state).
+#[inline]
+fn lookup<'a, V>(m: &'a StateMap<V>, key: &[u8]) -> Option<&'a V> {
+    if m.is_empty() {
+        return None;
+    }
+    m.get(key)
+}
+
+#[inline]
+fn lookup_mut<'a, V>(m: &'a mut StateMap<V>, key: &[u8]) -> Option<&'a mut V> {
+    if m.is_empty() {
+        return None;
+    }
+    m.get_mut(key)
+}
+
+/// `m[key]`, made by `init` if absent (no allocation for a key that has one: this is on
+/// every increment's path).
+fn entry_in<'a, V>(m: &'a mut StateMap<V>, key: &[u8], init: impl FnOnce() -> V) -> &'a mut V {
+    if !m.contains_key(key) {
+        m.insert(key.into(), init());
+    }
+    m.get_mut(key).expect("inserted above")
+}
+
+/// The counter states of one database's keys (live or deleted): string counters in
+/// `map`, hash keys' field states in `hashes` (a key may have both: a counter deleted and
+/// recreated as a hash). Hashed with `ahash` (as the keyspace): an increment looks its
+/// key up here once or twice.
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
-    pub map: HashMap<Box<[u8]>, Counter, ahash::RandomState>,
+    pub map: StateMap<Counter>,
+    pub hashes: StateMap<HashCounter>,
 }
 
 impl Counters {
+    /// No state at all (neither counters nor hash field states).
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.is_empty() && self.hashes.is_empty()
     }
+    /// Keys with a counter state.
     pub fn len(&self) -> usize {
         self.map.len()
     }
+    /// The field states of hash `key`.
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> Option<&HashCounter> {
+        lookup(&self.hashes, key)
+    }
+    #[inline]
+    pub fn hash_mut(&mut self, key: &[u8]) -> Option<&mut HashCounter> {
+        lookup_mut(&mut self.hashes, key)
+    }
+    /// The field states of `key`, made by `init` if it has none.
+    pub fn hash_entry(&mut self, key: &[u8], init: impl FnOnce() -> HashCounter) -> &mut HashCounter {
+        entry_in(&mut self.hashes, key, init)
+    }
+    pub fn set_hash(&mut self, key: &[u8], h: HashCounter) {
+        self.hashes.insert(key.into(), h);
+    }
+    pub fn remove_hash(&mut self, key: &[u8]) -> Option<HashCounter> {
+        self.hashes.remove(key)
+    }
+    /// Field states held, over all hash keys.
+    pub fn fields(&self) -> usize {
+        self.hashes.values().map(|h| h.fields.len()).sum()
+    }
     #[inline]
     pub fn get(&self, key: &[u8]) -> Option<&Counter> {
-        if self.map.is_empty() {
-            return None;
-        }
-        self.map.get(key)
+        lookup(&self.map, key)
     }
     #[inline]
     pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut Counter> {
-        if self.map.is_empty() {
-            return None;
-        }
-        self.map.get_mut(key)
+        lookup_mut(&mut self.map, key)
     }
-    /// The state of `key`, made by `init` if it has none (no allocation for a key that
-    /// has one: this is on every increment's path).
+    /// The state of `key`, made by `init` if it has none.
     pub fn entry(&mut self, key: &[u8], init: impl FnOnce() -> Counter) -> &mut Counter {
-        if !self.map.contains_key(key) {
-            self.map.insert(key.into(), init());
-        }
-        self.map.get_mut(key).expect("inserted above")
+        entry_in(&mut self.map, key, init)
     }
     pub fn set(&mut self, key: &[u8], c: Counter) {
         self.map.insert(key.into(), c);
@@ -479,6 +710,11 @@ impl Counters {
         for (k, c) in self.map.iter_mut() {
             if c.stamp() < stamp && !survives(k) {
                 c.rebase(stamp, Base::Absent);
+            }
+        }
+        for (k, h) in self.hashes.iter_mut() {
+            if h.stamp() < stamp && !survives(k) {
+                h.overwrite(stamp, |_| Base::Absent);
             }
         }
     }
@@ -572,6 +808,175 @@ mod tests {
             a.encode(&mut enc);
             prop_assert_eq!(Counter::decode(&enc), Some(a));
         }
+    }
+
+    /// One step of a simulated replica set of one hash key with two tracked fields.
+    #[derive(Debug, Clone)]
+    enum HStep {
+        Incr(usize, usize, i64),
+        IncrFloat(usize, usize, u8),
+        /// HSET (Some) or HDEL (None) of one field.
+        SetField(usize, usize, Option<i64>),
+        /// DEL of the whole key.
+        Del(usize),
+        Merge(usize, usize),
+    }
+
+    fn hstep() -> impl Strategy<Value = HStep> {
+        prop_oneof![
+            (0..3usize, 0..2usize, -5i64..5).prop_map(|(r, f, d)| HStep::Incr(r, f, d)),
+            (0..3usize, 0..2usize, 0u8..3).prop_map(|(r, f, x)| HStep::IncrFloat(r, f, x)),
+            (0..3usize, 0..2usize, proptest::option::of(-50i64..50)).prop_map(|(r, f, v)| HStep::SetField(r, f, v)),
+            (0..3usize).prop_map(HStep::Del),
+            (0..3usize, 0..3usize).prop_map(|(r, from)| HStep::Merge(r, from)),
+        ]
+    }
+
+    /// The merge of two replicas' field states as a test models it: fields joined, the
+    /// newer content kept (the nodes take it with the key's value).
+    fn hmerge(a: &mut HashCounter, b: &HashCounter) {
+        a.merge_fields(b);
+        a.content = a.content.max(b.content);
+    }
+
+    proptest! {
+        /// Field states converge like counter states, field by field: merging every
+        /// replica's final field states in any order ends equal; without overwrites each
+        /// field counts each of its increments once, and an overwrite of one field (HSET,
+        /// HDEL) never touches the other's increments.
+        #[test]
+        fn hash_replicas_converge_field_by_field(steps in proptest::collection::vec(hstep(), 0..60)) {
+            const F: [&[u8]; 2] = [b"f", b"g"];
+            let mut start = HashCounter::new(1);
+            for f in F {
+                start.field_or_adopt(f, || Base::Int(10));
+            }
+            let mut reps = vec![start; 3];
+            let mut clock = 1u64;
+            let floats: [&[u8]; 3] = [b"0.5", b"-1.25", b"0.1"];
+            let (mut sums, mut plain) = ([10i64; 2], [true; 2]);
+            for st in steps {
+                clock += 1;
+                match st {
+                    HStep::Incr(r, f, d) => {
+                        reps[r].fields.get_mut(F[f]).map(|c| c.incr(r as Origin + 1, d, clock));
+                        sums[f] += d;
+                    }
+                    HStep::IncrFloat(r, f, x) => {
+                        reps[r].fields.get_mut(F[f]).map(|c| c.incr_float(r as Origin + 1, floats[x as usize], clock));
+                        plain[f] = false;
+                    }
+                    HStep::SetField(r, f, v) => {
+                        reps[r].content = clock;
+                        if let Some(c) = reps[r].fields.get_mut(F[f]) {
+                            c.rebase(clock, v.map_or(Base::Absent, Base::Int));
+                        }
+                        plain[f] = false;
+                    }
+                    HStep::Del(r) => {
+                        reps[r].overwrite(clock, |_| Base::Absent);
+                        plain = [false; 2];
+                    }
+                    HStep::Merge(r, from) => {
+                        let other = reps[from].clone();
+                        hmerge(&mut reps[r], &other);
+                    }
+                }
+            }
+            let mut a = reps[0].clone();
+            hmerge(&mut a, &reps[1]);
+            hmerge(&mut a, &reps[2]);
+            let mut b = reps[2].clone();
+            hmerge(&mut b, &reps[0]);
+            hmerge(&mut b, &reps[1]);
+            prop_assert_eq!(&a, &b);
+            for (i, f) in F.iter().enumerate() {
+                let (x, y) = (a.fields[*f].value(), b.fields[*f].value());
+                prop_assert_eq!(&x, &y);
+                if plain[i] {
+                    prop_assert_eq!(x, Computed::Int(sums[i]), "field {} counts every increment once", i);
+                }
+            }
+            let again = a.clone();
+            prop_assert!(!a.merge_fields(&again), "idempotent");
+            let mut enc = Vec::new();
+            a.encode(&mut enc);
+            prop_assert_eq!(HashCounter::decode(&enc), Some(a));
+        }
+    }
+
+    #[test]
+    fn field_states_encode_strictly_and_are_bounded() {
+        let mut h = HashCounter::new(7);
+        h.field_or_adopt(b"", || Base::Absent).map(|c| c.incr(0xa, 1, 8));
+        h.field_or_adopt(b"\xff|=", || Base::Float(b"1.5"[..].into())).map(|c| c.incr_float(0xb, b"2", 9));
+        let mut s = Vec::new();
+        h.encode(&mut s);
+        assert_eq!(s, b"7|=7 a 0 1 a 1 8|ff7c3d=7 f1.5 0 1 b 0,2 9");
+        assert_eq!(HashCounter::decode(&s), Some(h.clone()));
+        assert_eq!(h.stamp(), 9);
+        let mut one = Vec::new();
+        h.encode_one(b"", &mut one);
+        assert_eq!(one, b"7|=7 a 0 1 a 1 8");
+        assert_eq!(HashCounter::decode(b"3"), Some(HashCounter::new(3)));
+        for bad in [
+            "",
+            "x",
+            "-1",
+            "3|",
+            "3|66",
+            "3|6=1 a 0 0",
+            "3|6G=1 a 0 0",
+            "3|6F=1 a 0 0",
+            "3|66=1 a 0 0|66=1 a 0 0",
+            "3|67=1 a 0 0|66=1 a 0 0",
+            "3|66=1 q 0 0",
+            "3|66=1 a 0 0 junk",
+        ] {
+            assert_eq!(HashCounter::decode(bad.as_bytes()), None, "{bad}");
+        }
+        // Never more than MAX_FIELDS_HELD fields, in a text form or adopted.
+        let mut big = b"1".to_vec();
+        for i in 0..=MAX_FIELDS_HELD as u32 {
+            big.extend_from_slice(format!("|{:08x}=1 a 0 0", i).as_bytes());
+        }
+        assert_eq!(HashCounter::decode(&big), None);
+        let mut h = HashCounter::new(1);
+        for i in 0..MAX_FIELDS_HELD as u32 {
+            assert!(h.field_or_adopt(&i.to_be_bytes(), || Base::Absent).is_some());
+            assert_eq!(h.has_room(), h.fields.len() < MAX_FIELDS);
+        }
+        assert!(h.field_or_adopt(b"one more", || Base::Absent).is_none());
+        let mut other = HashCounter::new(1);
+        other.field_or_adopt(b"one more", || Base::Absent);
+        assert!(!h.merge_fields(&other), "a merge drops fields beyond the bound");
+    }
+
+    #[test]
+    fn an_overwrite_of_the_key_resets_every_field_and_keeps_unseen_increments() {
+        let mut a = HashCounter::new(1);
+        for f in [&b"f"[..], b"g"] {
+            a.field_or_adopt(f, || Base::Absent).map(|c| c.incr(A, 2, 2));
+        }
+        let mut b = a.clone();
+        // A deletes the key; B concurrently adds 3 to f.
+        a.overwrite(10, |_| Base::Absent);
+        b.fields.get_mut(&b"f"[..]).map(|c| c.incr(B, 3, 11));
+        let (mut x, mut y) = (a.clone(), b.clone());
+        hmerge(&mut x, &b);
+        hmerge(&mut y, &a);
+        assert_eq!(x, y);
+        assert_eq!(x.fields[&b"f"[..]].value(), Computed::Int(3));
+        assert_eq!(x.fields[&b"g"[..]].value(), Computed::Absent);
+        // An expiry of the key expires every field.
+        x.expire(20);
+        assert!(x.fields.values().all(|c| c.base == Base::Expired && c.value() == Computed::Absent));
+        // An AOF record assigns the fields it names and the content.
+        let mut one = HashCounter::new(30);
+        one.field_or_adopt(b"f", || Base::Int(5));
+        x.assign(one);
+        assert_eq!((x.content, x.fields.len()), (30, 2));
+        assert_eq!(x.fields[&b"f"[..]].value(), Computed::Int(5));
     }
 
     const A: Origin = 0xa;

@@ -224,6 +224,9 @@ impl Db {
         if !self.counters.is_empty() {
             let main = &self.main;
             self.counters.map.retain(|k, c| c.stamp() >= horizon || main.get(k).is_some());
+            self.counters.hashes.retain(|k, h| {
+                h.content >= horizon || h.fields.values().any(|c| c.stamp() >= horizon) || main.get(k).is_some()
+            });
         }
         before - self.tombs.keys.len()
     }

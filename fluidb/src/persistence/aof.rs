@@ -783,6 +783,7 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
     let mut valid_before_multi = start;
     let mut pending_mvcc: Option<u64> = None;
     let mut pending_counter: Option<crate::keyspace::counters::Counter> = None;
+    let mut pending_fields: Option<crate::keyspace::counters::HashCounter> = None;
     let key_delay = store.cfg.key_load_delay as i64;
     let mut loops = 0u64;
     let end = 'read: loop {
@@ -795,7 +796,8 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
                 }
                 continue;
             }
-            annotation(line, &mut pending_mvcc, &mut pending_counter, &mut store.repl.active.replay_origin);
+            let origin = &mut store.repl.active.replay_origin;
+            annotation(line, &mut pending_mvcc, (&mut pending_counter, &mut pending_fields), origin);
             continue;
         }
         if line[0] != b'*' {
@@ -851,6 +853,12 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
             store.clock.observe(c.stamp());
             store.dbs[client.db].counters.set(key, c);
         }
+        if let (Some(h), Some(key)) = (pending_fields.take(), argv.get(1)) {
+            // The field states it names (all of them after a state record, one after a
+            // peer's field increment) and the key's content stamp.
+            store.clock.observe(h.stamp());
+            store.dbs[client.db].counters.hash_entry(key, || h.clone()).assign(h);
+        }
         if !in_multi || client.multi.is_none() {
             store.replay_mvcc.clear();
         }
@@ -870,15 +878,17 @@ fn replay(shared: &Shared, store: &mut Store, data: &[u8], start: usize) -> (Rea
 }
 
 /// An annotation line (`#...`, which Redis 7 skips): takes the write timestamp of a
-/// `#mvcc:<n>` line into `mvcc`, the counter state of a `#ctrs:<state>` line (active
-/// replication, `keyspace::counters`) into `counter`, for the command that follows, and
-/// the counter origin of a `#ctr:<hex>` line into `origin`.
+/// `#mvcc:<n>` line into `mvcc`, the counter state of a `#ctrs:<state>` line and the
+/// field states of a `#hctrs:<states>` line (active replication, `keyspace::counters`)
+/// into `states`, for the command that follows, and the counter origin of a `#ctr:<hex>`
+/// line into `origin`.
 fn annotation(
     line: &[u8],
     mvcc: &mut Option<u64>,
-    counter: &mut Option<crate::keyspace::counters::Counter>,
+    states: (&mut Option<crate::keyspace::counters::Counter>, &mut Option<crate::keyspace::counters::HashCounter>),
     origin: &mut Option<u64>,
 ) {
+    let (counter, fields) = states;
     let line = trim(line);
     if let Some(v) = line.strip_prefix(b"#mvcc:") {
         *mvcc = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());
@@ -891,6 +901,11 @@ fn annotation(
         *counter = crate::keyspace::counters::Counter::decode(v);
         if counter.is_none() {
             crate::log_warning!("The AOF has an invalid counter state annotation: skipped");
+        }
+    } else if let Some(v) = line.strip_prefix(b"#hctrs:") {
+        *fields = crate::keyspace::counters::HashCounter::decode(v);
+        if fields.is_none() {
+            crate::log_warning!("The AOF has an invalid hash field state annotation: skipped");
         }
     }
 }

@@ -6,8 +6,10 @@
 //! With `active-replica` on, every command of a key is preceded by the key's `#mvcc:`
 //! annotation (a line Redis skips when it loads an AOF), so the write timestamps that
 //! order writes between nodes survive a reload exactly, as they do through an RDB base.
-//! A counter key's merge state (`keyspace::counters`) is a `#ctrs:` annotation before
-//! the command that rebuilds the key (a `DEL` for a deleted key that keeps one).
+//! A key's merge states (`keyspace::counters`) are `#ctrs:` (counter) and `#hctrs:` (hash
+//! field states) annotations before the last command that rebuilds the key (the loader
+//! sets them after that command, which the earlier ones of the key would otherwise
+//! overwrite), or before a `DEL` for a deleted key that keeps them.
 
 use std::io::{self, Write};
 
@@ -24,6 +26,8 @@ struct Out {
     buf: Vec<u8>,
     /// Whether keys get `#mvcc:` annotations.
     stamps: bool,
+    /// Where the last command started (its annotations included).
+    last: usize,
 }
 
 impl Out {
@@ -47,13 +51,10 @@ impl Out {
         self.bulk(itoa::Buffer::new().format(n).as_bytes());
     }
 
-    /// A counter state's annotation, for the command that follows.
-    fn counter(&mut self, c: Option<&crate::keyspace::counters::Counter>) {
-        if let Some(c) = c {
-            self.buf.extend_from_slice(b"#ctrs:");
-            c.encode(&mut self.buf);
-            self.buf.extend_from_slice(b"\r\n");
-        }
+    /// Annotation lines (`note`, without their last CRLF) before the last command.
+    fn note_last(&mut self, note: &[u8]) {
+        let at = self.last.min(self.buf.len());
+        self.buf.splice(at..at, note.iter().chain(b"\r\n").copied());
     }
 
     fn annotation(&mut self, mvcc: u64) {
@@ -66,6 +67,7 @@ impl Out {
 
     /// Starts a command of `head` + `items` arguments (each item `per_item` arguments).
     fn start(&mut self, mvcc: u64, name: &[u8], key: &[u8], items: usize, per_item: usize) {
+        self.last = self.buf.len();
         self.annotation(mvcc);
         self.count(b'*', 2 + items * per_item);
         self.bulk(name);
@@ -145,7 +147,7 @@ fn write_key(out: &mut Out, key: &[u8], e: &Entry) {
 /// Writes every database as commands into `w` (with a `#TS:` annotation first when
 /// `aof-timestamp-enabled` is on, as Redis does).
 pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
-    let mut out = Out { buf: Vec::with_capacity(1 << 16), stamps: store.cfg.active_replica };
+    let mut out = Out { buf: Vec::with_capacity(1 << 16), stamps: store.cfg.active_replica, last: 0 };
     if store.cfg.aof_timestamp_enabled {
         out.buf.extend_from_slice(format!("#TS:{}\r\n", crate::util::time::unix_secs()).as_bytes());
     }
@@ -163,9 +165,13 @@ pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
         out.bulk(b"SELECT");
         out.bulk_int(j as i64);
         for (k, e) in db.main.iter() {
-            // The loader gives the state to the key of the command that follows.
-            out.counter(db.counters.get(k.as_bytes()));
             write_key(&mut out, k.as_bytes(), e);
+            if !db.counters.is_empty() {
+                // The loader gives the states to the key of the command that follows.
+                if let Some(note) = crate::replication::active::states_note(store, j, k.as_bytes(), None) {
+                    out.note_last(&note);
+                }
+            }
             keys += 1;
             crate::persistence::childinfo::key_written(keys);
             crate::persistence::rdb::file::key_save_delay(delay, keys);
@@ -174,12 +180,16 @@ pub fn write_commands<W: Write>(store: &Store, w: &mut W) -> io::Result<()> {
                 out.buf.clear();
             }
         }
-        for (k, c) in &db.counters.map {
+        let hashes_only = db.counters.hashes.keys().filter(|k| !db.counters.map.contains_key(*k));
+        for k in db.counters.map.keys().chain(hashes_only) {
             if db.peek(k).is_some() {
                 continue;
             }
-            // A deleted counter key: its state rides on a DEL of the absent key.
-            out.counter(Some(c));
+            // A deleted key with states: they ride on a DEL of the absent key.
+            if let Some(note) = crate::replication::active::states_note(store, j, k, None) {
+                out.buf.extend_from_slice(&note);
+                out.buf.extend_from_slice(b"\r\n");
+            }
             out.count(b'*', 2);
             out.bulk(b"DEL");
             out.bulk(k);

@@ -296,6 +296,10 @@ pub fn load_into_with(
         clock.observe(c.stamp());
         dbs[db].counters.set(&key, c);
     }
+    for (db, key, h) in std::mem::take(&mut info.hash_counters) {
+        clock.observe(h.stamp());
+        dbs[db].counters.set_hash(&key, h);
+    }
     info.keys -= expired.min(info.keys);
     info.expired = expired;
     info.expired_keys = expired_keys;

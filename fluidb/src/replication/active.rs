@@ -45,7 +45,7 @@ use bytes::Bytes;
 
 use crate::commands::call::{Ctx, Source};
 use crate::commands::table::{flags, CommandTable};
-use crate::keyspace::counters::{Base, Computed, Counter, Origin, Part};
+use crate::keyspace::counters::{Base, Computed, Counter, HashCounter, Origin, Part};
 use crate::protocol::Reply;
 use crate::server::client::Client;
 use crate::server::store::Store;
@@ -209,10 +209,11 @@ pub enum Kind {
     /// No trailer (a KeyDB peer): newest write wins.
     Plain,
     /// A write with the bases of its keys, and for an increment its origin's new part
-    /// (the run of the node that made it, its totals; the stamp is the frame's).
-    Write(Vec<u64>, Option<Part>),
-    /// A key's whole state, with its counter state if it has one.
-    State(Option<Counter>),
+    /// (the run of the node that made it, its totals; the stamp is the frame's); for a
+    /// hash field's increment, the stamp of the key's content at its origin too.
+    Write(Vec<u64>, Option<Part>, Option<u64>),
+    /// A key's whole state, with its counter state and its field states if it has them.
+    State(Option<Counter>, Option<HashCounter>),
     /// A fluidB trailer that does not parse (a bug or a corruption): the frame is not
     /// applied at all, rather than under a rule that could count an increment twice;
     /// anti-entropy repairs the key.
@@ -280,23 +281,40 @@ pub const MAX_STAMP_AHEAD_MS: i64 = 24 * 3600 * 1000;
 /// ignores ours, and the frame is applied by the newest-write rule.
 fn parse_trailer(t: &[u8]) -> Kind {
     if let Some(state) = t.strip_prefix(b"s:") {
-        return match (state.is_empty(), Counter::decode(state)) {
-            (true, _) => Kind::State(None),
-            (false, Some(c)) => Kind::State(Some(c)),
-            (false, None) => Kind::Invalid,
+        // `s:[<counter state>][|<field states>]` (see `state_trailer`).
+        let (ctr, fields) = match state.iter().position(|&c| c == b'|') {
+            Some(i) => (&state[..i], HashCounter::decode(&state[i + 1..])),
+            None => (state, None),
         };
+        let counter = match (ctr.is_empty(), Counter::decode(ctr)) {
+            (true, _) => None,
+            (false, Some(c)) => Some(c),
+            (false, None) => return Kind::Invalid,
+        };
+        return Kind::State(counter, fields);
     }
     let Some(rest) = t.strip_prefix(b"w:") else { return Kind::Plain };
-    let (list, total) = match rest.iter().position(|&c| c == b'/') {
-        Some(i) => match parse_total(&rest[i + 1..]) {
-            Some(t) => (&rest[..i], Some(t)),
-            None => return Kind::Invalid,
-        },
-        None => (rest, None),
+    let (list, total, content) = match rest.iter().position(|&c| c == b'/') {
+        Some(i) => {
+            // A hash field's increment ends with `@<content stamp>`.
+            let inc = &rest[i + 1..];
+            let (inc, content) = match inc.iter().position(|&c| c == b'@') {
+                Some(j) => match parse_u64(&inc[j + 1..]) {
+                    Some(c) => (&inc[..j], Some(c)),
+                    None => return Kind::Invalid,
+                },
+                None => (inc, None),
+            };
+            match parse_total(inc) {
+                Some(t) => (&rest[..i], Some(t), content),
+                None => return Kind::Invalid,
+            }
+        }
+        None => (rest, None, None),
     };
     let mut bases = Vec::new();
     if list.is_empty() {
-        return Kind::Write(bases, total);
+        return Kind::Write(bases, total, content);
     }
     for part in list.split(|&c| c == b',') {
         match parse_u64(part) {
@@ -304,7 +322,7 @@ fn parse_trailer(t: &[u8]) -> Kind {
             _ => return Kind::Invalid,
         }
     }
-    Kind::Write(bases, total)
+    Kind::Write(bases, total, content)
 }
 
 /// A decimal u64 (digits only); None on anything else or an overflow.
@@ -386,14 +404,18 @@ pub struct Bases {
     before: Option<Base>,
     /// An increment of this node's: its origin's new part in the key's counter state.
     total: Option<Part>,
+    /// A hash field's increment of this node's: the key's content stamp (see
+    /// `HashCounter::content`).
+    content: Option<u64>,
 }
 
 impl Bases {
     /// Captures the bases of `argv` (the command `def`) in database `db`.
     pub fn capture(store: &Store, def: &'static crate::commands::table::Command, argv: &[Bytes], db: usize) -> Bases {
         let d = &store.dbs[db];
-        // An increment's key: what it holds, from the same lookup as its stamp.
-        let increment = increment_of(argv).is_some();
+        // An increment's key (or field): what it holds, from the same lookup as its stamp.
+        let field = hash_increment_of(argv).map(|(f, _)| f);
+        let increment = field.is_some() || increment_of(argv).is_some();
         let mut before = None;
         let keys: Vec<(Bytes, u64, bool)> = key_positions_of(def, argv)
             .into_iter()
@@ -403,7 +425,11 @@ impl Bases {
                 if increment {
                     // A key past its TTL is absent to the increment (the handler's lookup
                     // deletes it first).
-                    before = Some(base_of_entry(e.filter(|e| !expired(store, e))));
+                    let live = e.filter(|e| !expired(store, e));
+                    before = Some(match field {
+                        Some(f) => field_base_of_entry(live, f),
+                        None => base_of_entry(live),
+                    });
                 }
                 match e {
                     Some(e) => (k.clone(), e.mvcc, true),
@@ -412,7 +438,7 @@ impl Bases {
             })
             .collect();
         let ae = if d.ae.is_valid() { keys.iter().map(|(k, _, _)| d.ae_stamp(k)).collect() } else { Vec::new() };
-        Bases { db, keys, ae, before, total: None }
+        Bases { db, keys, ae, before, total: None, content: None }
     }
 
     /// The base of `key`, if the write named it.
@@ -424,6 +450,10 @@ impl Bases {
     pub fn own_trailer(&self, out: &mut Vec<u8>) {
         let bases: Vec<u64> = self.keys.iter().map(|&(_, b, _)| b).collect();
         write_trailer(out, &bases, self.total.as_ref());
+        if let (Some(_), Some(c)) = (&self.total, self.content) {
+            out.push(b'@');
+            out.extend_from_slice(itoa::Buffer::new().format(c).as_bytes());
+        }
     }
 
     /// The trailer of another form the write propagates as (e.g. PEXPIREAT for EXPIRE):
@@ -459,6 +489,12 @@ impl Bases {
     /// overwrite. A peer's increment is merged by [`apply_frame`] itself.
     fn counters_after(&mut self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source) {
         let db = self.db;
+        if !store.dbs[db].counters.hashes.is_empty()
+            || hash_increment_of(argv).is_some()
+            || other_db_target(argv, store.dbs.len()).is_some()
+        {
+            self.fields_after(store, argv, mvcc, source);
+        }
         if let (Some(inc), [(k, base, _)]) = (increment_of(argv), &self.keys[..]) {
             if matches!(source, Source::Peer { .. }) {
                 return;
@@ -496,9 +532,11 @@ impl Bases {
         if store.dbs[db].counters.is_empty() {
             return;
         }
-        let ttl_only = is_ttl_only(argv);
+        // (A TTL change is an overwrite too, one that leaves the value: the state's
+        // overwrite stamp then covers the TTL, which a merge takes from the newer
+        // overwrite, see `merge_counter_frame`.)
         for (k, _, _) in &self.keys {
-            if store.dbs[db].counters.get(k).is_none() || (ttl_only && store.dbs[db].peek(k).is_some()) {
+            if store.dbs[db].counters.get(k).is_none() {
                 continue;
             }
             let b = base_of(store, db, k);
@@ -506,6 +544,134 @@ impl Bases {
                 c.rebase(mvcc, b);
             }
         }
+    }
+
+    /// The field states of the write's keys (`HashCounter`): an increment of ours (or
+    /// replayed from the AOF) of a field adds to this node's total in the field's state;
+    /// HSET, HMSET, HSETNX and HDEL overwrite the fields they name, and so does a peer's
+    /// increment that its origin did not merge (applied by its bases); any other write of
+    /// the key overwrites its content and all its fields, a TTL change its content only.
+    /// A peer's merged increment is settled by [`apply_frame`] itself.
+    fn fields_after(&mut self, store: &mut Store, argv: &[Bytes], mvcc: u64, source: Source) {
+        let db = self.db;
+        if let (Some((field, inc)), [(k, base, _)]) = (hash_increment_of(argv), &self.keys[..]) {
+            let merges = store.dbs[db].counters.hash(k).is_none_or(|h| h.has_room() || h.fields.contains_key(field));
+            if merges && !matches!(source, Source::Peer { .. }) {
+                let before = self.before.clone().unwrap_or(Base::Absent);
+                let a = &store.repl.active;
+                let origin = if source == Source::Aof { a.replay_origin.unwrap_or(a.origin) } else { a.origin };
+                let h = store.dbs[db].counters.hash_entry(k, || HashCounter::new(*base));
+                let content = h.content;
+                let Some(c) = h.field_or_adopt(field, || before.clone()) else { return };
+                if !holds(&c.value(), &before) {
+                    // The field changed in a way no write recorded (the key was evicted):
+                    // its state starts again from what it held.
+                    c.rebase(*base, before);
+                }
+                self.content = Some(content);
+                self.total = Some(match inc {
+                    Incr::Int(d) => c.incr(origin, d, mvcc),
+                    Incr::Float(f) => {
+                        let p = c.incr_float(origin, f, mvcc);
+                        // The field holds the state's sum (the same bytes on every node).
+                        settle_field(store, db, k, field, mvcc, None);
+                        p
+                    }
+                });
+                return;
+            }
+        }
+        if let Some((to, k)) = other_db_target(argv, store.dbs.len()) {
+            // MOVE / COPY ... DB: the key in the other database is overwritten.
+            if to != db {
+                overwrite_fields(store, to, k, mvcc, None);
+            }
+        }
+        if store.dbs[db].counters.hashes.is_empty() {
+            return;
+        }
+        let ttl_only = is_ttl_only(argv);
+        let named = fields_named(argv);
+        for (k, _, _) in &self.keys {
+            if store.dbs[db].counters.hash(k).is_none() {
+                continue;
+            }
+            if ttl_only && store.dbs[db].peek(k).is_some() {
+                // The TTL is part of the content (the newest write of the key wins it).
+                if let Some(h) = store.dbs[db].counters.hash_mut(k) {
+                    h.content = mvcc;
+                }
+                continue;
+            }
+            overwrite_fields(store, db, k, mvcc, named.as_deref());
+        }
+    }
+}
+
+/// A write of `key` stamped `mvcc` that overwrote its content and the field states of
+/// `fields` (all of them when None), with what they hold now.
+fn overwrite_fields(store: &mut Store, db: usize, key: &[u8], mvcc: u64, fields: Option<&[&[u8]]>) {
+    let Some(h) = store.dbs[db].counters.hash(key) else { return };
+    let bases: Vec<(Box<[u8]>, Base)> = match fields {
+        None => h.fields.keys().map(|f| (f.clone(), field_base(store, db, key, f))).collect(),
+        Some(list) => list
+            .iter()
+            .filter(|f| h.fields.contains_key(**f))
+            .map(|f| (Box::from(*f), field_base(store, db, key, f)))
+            .collect(),
+    };
+    let Some(h) = store.dbs[db].counters.hash_mut(key) else { return };
+    h.content = mvcc;
+    for (f, b) in bases {
+        if let Some(c) = h.fields.get_mut(&f) {
+            c.rebase(mvcc, b);
+        }
+    }
+}
+
+/// The fields a write of a hash names, which it overwrites (HSET, HMSET, HSETNX, HDEL;
+/// HINCRBY and HINCRBYFLOAT when not merged); None for the writes of the whole key.
+fn fields_named(argv: &[Bytes]) -> Option<Vec<&[u8]>> {
+    let name = argv.first()?;
+    let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+    if (is("hset") || is("hmset")) && argv.len() >= 4 {
+        Some(argv[2..].iter().step_by(2).map(|f| &f[..]).collect())
+    } else if is("hdel") && argv.len() >= 3 {
+        Some(argv[2..].iter().map(|f| &f[..]).collect())
+    } else if (is("hsetnx") || is("hincrby") || is("hincrbyfloat")) && argv.len() == 4 {
+        Some(vec![&argv[2][..]])
+    } else {
+        None
+    }
+}
+
+/// What `field` of hash `key` holds now, as a field state sees it: nothing when the key
+/// or the field does not exist (or the key is past its TTL), Other when the key is not
+/// a hash (increments of its fields fail).
+fn field_base(store: &Store, db: usize, key: &[u8], field: &[u8]) -> Base {
+    field_base_of_entry(store.dbs[db].peek(key).filter(|e| !expired(store, e)), field)
+}
+
+/// What `field` of the key whose entry is `e` holds, as a field state sees it.
+fn field_base_of_entry(e: Option<&crate::keyspace::Entry>, field: &[u8]) -> Base {
+    match e.map(|e| &e.val) {
+        None => Base::Absent,
+        Some(crate::keyspace::Value::Hash(h)) => field_base_in(h, field),
+        Some(_) => Base::Other,
+    }
+}
+
+/// What `field` of hash `h` holds, as a field state sees it.
+fn field_base_in(h: &crate::types::hash::Hash, field: &[u8]) -> Base {
+    use crate::types::listpack::LpVal;
+    match h.get(field) {
+        None => Base::Absent,
+        Some(LpVal::Int(v)) => Base::Int(v),
+        Some(LpVal::Str(b)) => match crate::util::numeric::string2ll(b) {
+            Some(v) => Base::Int(v),
+            None if crate::keyspace::counters::is_float(b) => Base::Float(b.into()),
+            None => Base::Other,
+        },
     }
 }
 
@@ -539,13 +705,17 @@ fn as_of(store: &Store) -> i64 {
 ///   while it is replayed: an increment after the expiry must not replay on top of the
 ///   old value.
 pub fn key_expired(store: &mut Store, db: usize, key: &[u8], at_ms: i64) {
+    let at = crate::keyspace::clock::mvcc_from_ms(at_ms);
     if let Some(c) = store.dbs[db].counters.get_mut(key) {
-        c.expire(crate::keyspace::clock::mvcc_from_ms(at_ms));
+        c.expire(at);
+    }
+    if let Some(h) = store.dbs[db].counters.hash_mut(key) {
+        h.expire(at);
     }
     if !store.stream.keeps_applied() {
         return;
     }
-    if store.dbs[db].counters.get(key).is_some() {
+    if store.dbs[db].counters.get(key).is_some() || store.dbs[db].counters.hash(key).is_some() {
         log_counter_state(store, db, key);
     } else if let Some((argv, mvcc)) = state_command(store, db, key) {
         store.stream.append_aof_noted(db, mvcc, &argv, b"");
@@ -658,6 +828,29 @@ fn increment_of(argv: &[Bytes]) -> Option<Incr<'_>> {
         .then(|| Incr::Float(&argv[2]))
 }
 
+/// The field increment `argv` makes (HINCRBY, HINCRBYFLOAT), None for other commands.
+fn hash_increment_of(argv: &[Bytes]) -> Option<(&[u8], Incr<'_>)> {
+    let name = argv.first()?;
+    if argv.len() != 4 {
+        return None;
+    }
+    let inc = if name.eq_ignore_ascii_case(b"hincrby") {
+        Incr::Int(crate::util::numeric::string2ll(&argv[3])?)
+    } else if name.eq_ignore_ascii_case(b"hincrbyfloat") && crate::keyspace::counters::is_float(&argv[3]) {
+        Incr::Float(&argv[3])
+    } else {
+        return None;
+    };
+    Some((&argv[2], inc))
+}
+
+/// Whether an increment of `field` of hash `key` merges by its field state (HINCRBYFLOAT
+/// then propagates as itself, not as Redis's HSET of the result): always, unless the key
+/// tracks [`crate::keyspace::counters::MAX_FIELDS`] other fields already.
+pub fn merges_field(store: &Store, db: usize, key: &[u8], field: &[u8]) -> bool {
+    store.dbs[db].counters.hash(key).is_none_or(|h| h.has_room() || h.fields.contains_key(field))
+}
+
 /// The key a write sets in another database: MOVE key db, COPY src dst DB db.
 fn other_db_target(argv: &[Bytes], databases: usize) -> Option<(usize, &Bytes)> {
     let db = |a: &Bytes| crate::util::numeric::string2ll(a).filter(|&d| d >= 0 && (d as usize) < databases);
@@ -754,27 +947,77 @@ fn send_state(store: &mut Store, db: usize, key: &[u8]) {
         return; // a deletion our peers may have forgotten too: nothing to re-assert
     }
     let mut trailer = b"s:".to_vec();
-    if let Some(c) = store.dbs[db].counters.get(key) {
-        c.encode(&mut trailer);
-    }
+    state_trailer(store, db, key, &mut trailer);
     store.repl.active.stats.states_sent += 1;
     // A state frame is for the peers only: the AOF and the plain replicas have this state.
     store.stream.append_peer_frame(db, mvcc, &argv, &trailer);
 }
 
-/// Records a counter key's state in the AOF (after a peer's increment or a merge changed
-/// it): the key's state command preceded by a `#ctrs:` annotation with the counter
-/// state, which the AOF loader puts back ([`crate::persistence::aof`]). The plain
-/// replicas get the state command.
+/// Records a key's counter and field states in the AOF (after a peer's increment or a
+/// merge changed them): the key's state command preceded by `#ctrs:` / `#hctrs:`
+/// annotations with the states, which the AOF loader puts back
+/// ([`crate::persistence::aof`]).
+/// The plain replicas get the state command.
 fn log_counter_state(store: &mut Store, db: usize, key: &[u8]) {
     if !store.stream.keeps_applied() {
         return;
     }
-    let Some(c) = store.dbs[db].counters.get(key) else { return };
-    let mut note = b"#ctrs:".to_vec();
-    c.encode(&mut note);
+    let Some(note) = states_note(store, db, key, None) else { return };
     let Some((argv, mvcc)) = state_command(store, db, key) else { return };
     store.stream.append_aof_noted(db, mvcc, &argv, &note);
+}
+
+/// Records a peer's increment of `field` of hash `key` in the AOF: `HSET key field
+/// <value>` at the key's stamp, preceded by the key's states (of that field only: the
+/// loader sets the states it names). Where the field holds no value of a hash, the key's
+/// whole state.
+fn log_field_state(store: &mut Store, db: usize, key: &[u8], field: &[u8]) {
+    if !store.stream.has_aof() {
+        return;
+    }
+    let value = store.dbs[db].peek(key).and_then(|e| match &e.val {
+        crate::keyspace::Value::Hash(h) => h.get(field).map(|v| (v.with_bytes(Bytes::copy_from_slice), e.mvcc)),
+        _ => None,
+    });
+    let Some((value, mvcc)) = value else { return log_counter_state(store, db, key) };
+    let Some(note) = states_note(store, db, key, Some(field)) else { return };
+    let argv = [Bytes::from_static(b"HSET"), Bytes::copy_from_slice(key), Bytes::copy_from_slice(field), value];
+    store.stream.append_aof_noted(db, mvcc, &argv, &note);
+}
+
+/// The AOF annotation lines of `key`'s states: `#ctrs:<counter state>` and
+/// `#hctrs:<field states>` (of `field` alone when given); None if it has neither.
+pub fn states_note(store: &Store, db: usize, key: &[u8], field: Option<&[u8]>) -> Option<Vec<u8>> {
+    let c = &store.dbs[db].counters;
+    let mut note = Vec::new();
+    if let Some(ctr) = c.get(key) {
+        note.extend_from_slice(b"#ctrs:");
+        ctr.encode(&mut note);
+    }
+    if let Some(h) = c.hash(key) {
+        if !note.is_empty() {
+            note.extend_from_slice(b"\r\n");
+        }
+        note.extend_from_slice(b"#hctrs:");
+        match field {
+            Some(f) => h.encode_one(f, &mut note),
+            None => h.encode(&mut note),
+        }
+    }
+    (!note.is_empty()).then_some(note)
+}
+
+/// A state frame's trailer after its `s:`: the key's counter state, then `|` and its
+/// field states if it has them.
+fn state_trailer(store: &Store, db: usize, key: &[u8], out: &mut Vec<u8>) {
+    let c = &store.dbs[db].counters;
+    if let Some(ctr) = c.get(key) {
+        ctr.encode(out);
+    }
+    if let Some(h) = c.hash(key) {
+        out.push(b'|');
+        h.encode(out);
+    }
 }
 
 /// What the link must do with a frame.
@@ -815,13 +1058,18 @@ pub fn judge(
         // deletes only older keys): applied once, in order.
         return Verdict::Apply(s);
     }
-    if keys.len() == 1 && !matches!(frame.kind, Kind::State(_)) {
+    if keys.len() == 1 && !matches!(frame.kind, Kind::State(..)) {
         if let Some(inc) = increment_of(argv) {
             return judge_increment(store, frame, db, &argv[keys[0]], inc, locals[0]);
         }
+        if let Some((field, inc)) = hash_increment_of(argv) {
+            if let Some(v) = judge_field_increment(store, frame, db, &argv[keys[0]], field, inc, locals[0]) {
+                return v;
+            }
+        }
     }
     match &frame.kind {
-        Kind::Write(bases, _) if bases.len() == keys.len() => {
+        Kind::Write(bases, ..) if bases.len() == keys.len() => {
             if bases.iter().zip(&locals).all(|(b, l)| b == l) {
                 debug_assert!(locals.iter().all(|&l| l < s), "a write never lowers a key's stamp");
                 if locals.iter().all(|&l| l < s) {
@@ -843,15 +1091,17 @@ pub fn judge(
             }
             Verdict::Skip
         }
-        Kind::State(_) if locals[0] == 0 && s < store.dbs[db].tombs.horizon => {
+        Kind::State(..) if locals[0] == 0 && s < store.dbs[db].tombs.horizon => {
             // A state older than our tombstone horizon, of a key we have no trace of: we
             // may have deleted it and forgotten (`active-tombstone-lifetime`); it stays out.
             store.repl.active.stats.dropped_past_horizon += 1;
             Verdict::Skip
         }
-        Kind::State(incoming) => {
+        Kind::State(incoming, fields) => {
             let l = locals[0];
-            if incoming.is_some() || store.dbs[db].counters.get(&argv[keys[0]]).is_some() {
+            let k = &argv[keys[0]];
+            let ours = &store.dbs[db].counters;
+            if incoming.is_some() || fields.is_some() || ours.get(k).is_some() || ours.hash(k).is_some() {
                 return Verdict::CounterState;
             }
             if s > l {
@@ -881,26 +1131,16 @@ pub fn judge(
 fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], inc: Incr<'_>, l: u64) -> Verdict {
     let s = frame.mvcc;
     let base = match &frame.kind {
-        Kind::Write(bases, _) => bases.first().copied(),
+        Kind::Write(bases, ..) => bases.first().copied(),
         _ => None,
     };
     let before = base_of(store, db, key);
     let c = store.dbs[db].counters.entry(key, || Counter::adopt(l, before));
-    let mut part = match &frame.kind {
-        Kind::Write(_, Some(p)) => p.clone(),
-        _ => {
-            // A KeyDB peer's increment (no part of its own): it adds to its origin's.
-            let mut p = c.part(origin_of(&frame.origin));
-            match inc {
-                Incr::Int(d) => p.total = p.total.wrapping_add(d),
-                Incr::Float(f) => {
-                    p.ftotal = Some(crate::keyspace::counters::float_add(p.ftotal.as_deref(), f).into_boxed_slice())
-                }
-            }
-            p
-        }
+    let given = match &frame.kind {
+        Kind::Write(_, Some(p), _) => Some(p),
+        _ => None,
     };
-    part.stamp = s.max(1);
+    let part = peer_part(c, frame, inc, given);
     // Our state holds an overwrite the origin had not seen when it incremented: the
     // origin needs our state (it adds its increment on top of it, as we do).
     let ours_unseen = base.is_some_and(|b| c.base_stamp > b);
@@ -919,6 +1159,85 @@ fn judge_increment(store: &mut Store, frame: &Frame, db: usize, key: &[u8], inc:
         store.repl.active.stats.counters_duplicate += 1;
         Verdict::Skip
     }
+}
+
+/// The part of a peer's increment (`given` by its frame) as of the frame's stamp; a KeyDB
+/// peer's increment has none of its own: it adds to its origin's part in `c`.
+fn peer_part(c: &Counter, frame: &Frame, inc: Incr<'_>, given: Option<&Part>) -> Part {
+    let mut p = match given {
+        Some(p) => p.clone(),
+        None => {
+            let mut p = c.part(origin_of(&frame.origin));
+            match inc {
+                Incr::Int(d) => p.total = p.total.wrapping_add(d),
+                Incr::Float(f) => {
+                    p.ftotal = Some(crate::keyspace::counters::float_add(p.ftotal.as_deref(), f).into_boxed_slice())
+                }
+            }
+            p
+        }
+    };
+    p.stamp = frame.mvcc.max(1);
+    p
+}
+
+/// A peer's increment of `field` of hash `key` (local stamp `l`), merged into the field's
+/// state as [`judge_increment`] merges a counter's; None when the increment does not merge
+/// (its origin did not merge it, or the key holds all the field states it may): it is then
+/// judged as any write by its bases.
+///
+/// The key's stamp: a field's increment changes that field only, so the key takes the
+/// increment's stamp (the newer of it and ours) when both nodes hold the same content
+/// (same bases, or the same content stamp: concurrent increments only). Otherwise the
+/// nodes made concurrent writes of the content; ours keeps its stamp, and the newest
+/// content reaches both nodes by state frames (ours when it is the newer): a key taking a
+/// newer stamp with its own older content would look equal to the peer's key with the
+/// other content.
+#[allow(clippy::too_many_arguments)]
+fn judge_field_increment(
+    store: &mut Store,
+    frame: &Frame,
+    db: usize,
+    key: &[u8],
+    field: &[u8],
+    inc: Incr<'_>,
+    l: u64,
+) -> Option<Verdict> {
+    let s = frame.mvcc;
+    let (base, part, content) = match &frame.kind {
+        Kind::Write(bases, Some(p), c) => (bases.first().copied(), Some(p), *c),
+        // A KeyDB peer's (no part of its own): it adds to its origin's.
+        Kind::Plain => (None, None, None),
+        _ => return None,
+    };
+    let before = field_base(store, db, key, field);
+    let held = store.dbs[db].counters.hash(key).map_or(0, |h| h.fields.len());
+    let tracked = store.dbs[db].counters.hash(key).is_some_and(|h| h.fields.contains_key(field));
+    if !tracked && held >= crate::keyspace::counters::MAX_FIELDS_HELD {
+        return None;
+    }
+    // Our content as of the origin's when we had its state (same bases), else our stamp.
+    let ours = if base == Some(l) { content.unwrap_or(l) } else { l };
+    let h = store.dbs[db].counters.hash_entry(key, || HashCounter::new(ours));
+    let same = base.is_none() || base == Some(l) || content == Some(h.content);
+    let c = h.field_or_adopt(field, || before)?;
+    let part = peer_part(c, frame, inc, part);
+    // Our field state holds an overwrite the origin had not seen: it needs our state.
+    let ours_unseen = base.is_some_and(|b| c.base_stamp > b);
+    let changed = c.set_part(&part);
+    if base.is_some_and(|b| b != l) {
+        store.repl.active.stats.conflicts += 1;
+    }
+    if ours_unseen || (!same && l > s) {
+        reassert(store, db, key);
+    }
+    Some(if changed {
+        store.repl.active.stats.counters_merged += 1;
+        Verdict::Increment(if same { s.max(l) } else { l.max(1) })
+    } else {
+        store.repl.active.stats.counters_duplicate += 1;
+        Verdict::Skip
+    })
 }
 
 /// Applies one peer frame under the store lock: judged, then executed through `call()`
@@ -974,24 +1293,31 @@ fn apply_frame_as_peer(shared: &Shared, store: &mut Store, client: &mut Client, 
     match judge(store, frame, cmd.def, &argv, db) {
         Verdict::Skip => return,
         Verdict::Apply(m) => run_peer(shared, store, client, out, &argv, m),
-        Verdict::Increment(m) => {
-            settle_counter(store, db, &argv[1], m, "incrby");
-            log_counter_state(store, db, &argv[1]);
-        }
+        Verdict::Increment(m) => settle_increment(store, db, &argv, m),
         Verdict::CounterState => {
-            let incoming = match &frame.kind {
-                Kind::State(c) => c.clone(),
-                _ => None,
+            let (incoming, fields) = match &frame.kind {
+                Kind::State(c, h) => (c.clone(), h.clone()),
+                _ => (None, None),
             };
-            merge_counter_frame(shared, store, client, out, &argv, db, frame.mvcc, incoming);
+            merge_counter_frame(shared, store, client, out, &argv, db, frame.mvcc, incoming, fields);
         }
     }
     store.repl.active.stats.frames_applied += 1;
 }
 
-/// A state frame (`argv`, stamped `s`) for a counter key: the key's value and TTL are
-/// taken when newer, then the counter states merge and the key holds what the merged
-/// state stands for. Our state goes back to the peers when the frame lacked some of it.
+/// A state frame (`argv`, stamped `s`) for a key with a counter state or field states:
+/// the key's value and TTL are taken when newer, then the states merge and the key holds
+/// what the merged states stand for. Our states go back to the peers when the frame
+/// lacked some of them.
+///
+/// "Newer" is by the stamps of the contents, not of the keys: for a counter key, its last
+/// overwrite's (a TTL change is one); for a hash with field states, the stamp of all but
+/// the tracked fields (`HashCounter::content`). Increments do not make a value newer: a
+/// TTL set on one node stays when the other incremented the key later, and so does an
+/// HSET of a field when the other node incremented another one. A node that keeps its
+/// newer content against a key stamp not older than its own gives the merge a fresh
+/// stamp, newer than both (else both keys would have one stamp for two values, which
+/// anti-entropy takes for equal).
 #[allow(clippy::too_many_arguments)]
 fn merge_counter_frame(
     shared: &Shared,
@@ -1002,36 +1328,216 @@ fn merge_counter_frame(
     db: usize,
     s: u64,
     incoming: Option<Counter>,
+    fields: Option<HashCounter>,
 ) {
     let key = argv[1].clone();
     let l = store.dbs[db].stamp(&key);
-    // Ours, as it was before the frame (a key without a state had seen no increment).
-    let before = base_of(store, db, &key);
-    let mut merged = store.dbs[db].counters.remove(&key).unwrap_or_else(|| Counter::adopt(l, before));
-    if s > l {
-        // Taken out of the map above, so this RESTORE/DEL is not taken for an overwrite.
+    // Ours, as they were before the frame (taken out of the map, so that the RESTORE/DEL
+    // below is not taken for an overwrite): a key without a counter state had seen no
+    // increment; a field without a state last changed with the key's content.
+    let counter = match store.dbs[db].counters.remove(&key) {
+        Some(c) => Some(c),
+        None if incoming.is_some() => Some(Counter::adopt(l, base_of(store, db, &key))),
+        None => None,
+    };
+    let mut ours = store.dbs[db].counters.remove_hash(&key);
+    if let Some(inc) = &fields {
+        let h = ours.get_or_insert_with(|| HashCounter::new(l));
+        for f in inc.fields.keys() {
+            if !h.fields.contains_key(f) {
+                let b = field_base(store, db, &key, f);
+                h.field_or_adopt(f, || b);
+            }
+        }
+    }
+    // Whose content the key keeps (a key without field states: all of it is content).
+    // Whose value the key keeps: the newer content (for a counter key, its last
+    // overwrite's; a key without states: all of it is content, stamped as the key).
+    let (ours_c, theirs_c) = match (&ours, &counter) {
+        (Some(h), _) => (h.content, fields.as_ref().map_or(s, |h| h.content)),
+        (None, Some(c)) => (c.base_stamp, incoming.as_ref().map_or(s, |i| i.base_stamp)),
+        (None, None) => (l, s),
+    };
+    let take = theirs_c > ours_c;
+    if take {
         run_peer(shared, store, client, out, argv, s);
         store.repl.active.stats.states_applied += 1;
     }
-    let incoming = match incoming {
-        Some(c) => c,
-        // A state that never counted: an overwrite that had seen no increment.
-        None if s > l => Counter::adopt(s, base_of(store, db, &key)),
-        None => {
-            store.dbs[db].counters.set(&key, merged);
-            if l > s {
-                reassert(store, db, &key);
-            }
-            return;
+    let mut lacks = l > s;
+    let mut settle = false;
+    if let Some(mut merged) = counter {
+        let incoming = match incoming {
+            Some(c) => Some(c),
+            // A state that never counted: an overwrite that had seen no increment.
+            None if take => Some(Counter::adopt(s, base_of(store, db, &key))),
+            None => None,
+        };
+        if let Some(incoming) = incoming {
+            merged.merge(&incoming);
+            lacks |= merged != incoming;
+            settle = true;
         }
-    };
-    merged.merge(&incoming);
-    let lacks = merged != incoming || l > s;
-    store.dbs[db].counters.set(&key, merged);
-    settle_counter(store, db, &key, s.max(l), "restore");
-    log_counter_state(store, db, &key);
+        store.dbs[db].counters.set(&key, merged);
+    }
+    let mut m = s.max(l);
+    if !take && theirs_c != ours_c {
+        // Our content is the newer one: the peer needs it.
+        lacks = true;
+        if s >= l {
+            m = store.clock.next(store.now_ms());
+        }
+    }
+    if let Some(mut h) = ours {
+        if take {
+            // The content is the frame's; our fields it has no state of hold what its
+            // value holds, as of its content (a key that never counted a field: its
+            // write overwrote the whole key having seen none of our increments).
+            h.content = theirs_c;
+            let theirs = |f: &[u8]| fields.as_ref().is_some_and(|inc| inc.fields.contains_key(f));
+            adopt_taken(store, db, &key, &mut h, theirs_c, theirs);
+        }
+        match &fields {
+            Some(inc) => {
+                h.merge_fields(inc);
+                lacks |= h != *inc;
+            }
+            None => lacks |= !h.fields.is_empty(),
+        }
+        store.dbs[db].counters.set_hash(&key, h);
+        settle = true;
+    }
+    if settle {
+        settle_counter(store, db, &key, m, "restore");
+        settle_fields(store, db, &key, m);
+        raise_stamp(store, db, &key, m);
+        log_counter_state(store, db, &key);
+    }
     if lacks {
         reassert(store, db, &key);
+    }
+}
+
+/// The key's stamp (or its tombstone's) becomes `m` if it is older.
+fn raise_stamp(store: &mut Store, db: usize, key: &[u8], m: u64) {
+    let old = store.dbs[db].ae_stamp(key);
+    let d = &mut store.dbs[db];
+    match d.peek_mut(key) {
+        Some(e) => e.mvcc = e.mvcc.max(m),
+        None if m > 0 => d.tombs.bury(key, m),
+        None => {}
+    }
+    d.ae_moved(key, old);
+}
+
+/// Our field states (`h`) of a key whose value a peer's state (content stamp `content`)
+/// just replaced: each field the peer has no state of (`theirs` false) merges what the
+/// new value holds as an overwrite at the content's stamp that saw no increment.
+fn adopt_taken(
+    store: &Store,
+    db: usize,
+    key: &[u8],
+    h: &mut HashCounter,
+    content: u64,
+    theirs: impl Fn(&[u8]) -> bool,
+) {
+    for (f, c) in h.fields.iter_mut() {
+        if !theirs(f) {
+            c.merge(&Counter::adopt(content, field_base(store, db, key, f)));
+        }
+    }
+}
+
+/// Every field of `key` that has a state holds what it stands for, the key stamped `m`
+/// at least (a merge of states: the "restore" event of a change).
+fn settle_fields(store: &mut Store, db: usize, key: &[u8], m: u64) {
+    let Some(h) = store.dbs[db].counters.hash(key) else { return };
+    let fields: Vec<Box<[u8]>> = h.fields.keys().cloned().collect();
+    for f in fields {
+        settle_field(store, db, key, &f, m, Some((crate::server::store::notify::GENERIC, "restore")));
+    }
+}
+
+/// Makes `field` of hash `key` hold what its state stands for, the key stamped `m` at
+/// least (a hash emptied is deleted, a field on a key that does not exist creates it);
+/// `event` (class, name) is the keyspace event of a change (None: the command that
+/// changed it sent its own). A key that is not a hash is left as it is (its fields'
+/// states stand for Other).
+fn settle_field(store: &mut Store, db: usize, key: &[u8], field: &[u8], m: u64, event: Option<(u32, &str)>) {
+    use crate::keyspace::Value;
+    let Some(value) = store.dbs[db].counters.hash(key).and_then(|h| h.fields.get(field)).map(Counter::value) else {
+        return;
+    };
+    let bytes = match &value {
+        Computed::Int(v) => Some(itoa::Buffer::new().format(*v).as_bytes().to_vec()),
+        Computed::Float(f) => Some(f.clone()),
+        Computed::Absent | Computed::Other => None,
+    };
+    let lim = crate::types::hash::Limits {
+        entries: usize::try_from(store.cfg.hash_max_listpack_entries).unwrap_or(usize::MAX),
+        value: usize::try_from(store.cfg.hash_max_listpack_value).unwrap_or(usize::MAX),
+    };
+    let old = store.dbs[db].ae_stamp(key);
+    let m = m.max(store.dbs[db].stamp(key)).max(1);
+    let (mut changed, mut emptied) = (false, false);
+    match store.dbs[db].peek_mut(key) {
+        Some(e) => {
+            if let Value::Hash(h) = &mut e.val {
+                if !holds(&value, &field_base_in(h, field)) {
+                    match &bytes {
+                        Some(b) => {
+                            h.set(field, b, lim);
+                            changed = true;
+                        }
+                        None if value == Computed::Absent => {
+                            changed = h.delete(field);
+                            emptied = h.is_empty();
+                        }
+                        None => {}
+                    }
+                }
+            }
+            e.mvcc = e.mvcc.max(m);
+        }
+        None => match &bytes {
+            Some(b) => {
+                let mut h = crate::types::hash::Hash::new();
+                h.set(field, b, lim);
+                store.set_key(db, key, Value::Hash(Box::new(h)), m, false);
+                changed = true;
+            }
+            None => store.dbs[db].tombs.bury(key, m),
+        },
+    }
+    if changed {
+        store.watch.touch(db, key);
+        if let Some((class, name)) = event {
+            store.notify(class, name, key, db);
+        }
+        store.dirty += 1;
+    }
+    if emptied {
+        if let Some(e) = store.dbs[db].remove(key) {
+            crate::keyspace::lazyfree::free(e.val, true);
+            store.watch.touch_deleted(db, key);
+            store.notify(crate::server::store::notify::GENERIC, "del", key, db);
+            store.dbs[db].tombs.bury(key, m);
+        }
+    }
+    store.dbs[db].ae_moved(key, old);
+}
+
+/// A peer's increment merged ([`Verdict::Increment`]): the key (or the field) holds what
+/// its state stands for, at stamp `m` at least, with the command's keyspace event, and the
+/// AOF records it.
+fn settle_increment(store: &mut Store, db: usize, argv: &[Bytes], m: u64) {
+    let float = argv[0].len() > 5 && argv[0][argv[0].len() - 5..].eq_ignore_ascii_case(b"float");
+    if let Some((field, _)) = hash_increment_of(argv) {
+        let event = if float { "hincrbyfloat" } else { "hincrby" };
+        settle_field(store, db, &argv[1], field, m, Some((crate::server::store::notify::HASH, event)));
+        log_field_state(store, db, &argv[1], field);
+    } else {
+        settle_counter(store, db, &argv[1], m, if float { "incrbyfloat" } else { "incrby" });
+        log_counter_state(store, db, &argv[1]);
     }
 }
 
@@ -1155,6 +1661,8 @@ pub async fn merge_snapshot(
     // state meanwhile (adopted before the key is replaced, see `keep_counter`).
     let counters: std::collections::HashMap<(usize, Vec<u8>), Counter> =
         std::mem::take(&mut info.counters).into_iter().map(|(db, k, c)| ((db, k), c)).collect();
+    let hashes: std::collections::HashMap<(usize, Vec<u8>), HashCounter> =
+        std::mem::take(&mut info.hash_counters).into_iter().map(|(db, k, h)| ((db, k), h)).collect();
     let from_fluidb = info.aux.iter().any(|(k, _)| k == crate::persistence::rdb::file::AUX_FLUIDB_VER.as_bytes());
     // The peer forgot deletions older than its horizons: what it has of each database
     // (keys and tombstones, by a hash of the name) tells which of our older keys it lacks.
@@ -1165,7 +1673,7 @@ pub async fn merge_snapshot(
         let name = |db: usize, k: &[u8]| (db, crate::keyspace::db::Segments::key_hash(k));
         keys.iter().map(|k| name(k.db, &k.key)).chain(info.tombs.iter().map(|(db, k, _)| name(*db, k))).collect()
     };
-    let states = Replaced { incoming: &counters, from_fluidb };
+    let states = Replaced { incoming: &counters, fields: &hashes, from_fluidb };
     {
         let mut st = shared.lock_store();
         if st.repl.link_gen != gen {
@@ -1176,16 +1684,22 @@ pub async fn merge_snapshot(
             flush_older(&mut st, db, stamp, true);
         }
         for (db, key, stamp) in &info.tombs {
-            st.clock.observe(*stamp);
-            if *stamp > st.dbs[*db].stamp(key) {
-                let old = st.dbs[*db].ae_stamp(key);
-                keep_counter(&mut st, *db, key, &counters);
-                delete_for_merge(&mut st, *db, key);
-                st.dbs[*db].tombs.bury(key, *stamp);
-                st.dbs[*db].ae_moved(key, old);
-                states.replaced(&mut st, *db, key, *stamp);
-                plain_state(&mut st, *db, key);
+            let (db, s) = (*db, *stamp);
+            st.clock.observe(s);
+            states.keep(&mut st, db, key);
+            let l = st.dbs[db].stamp(key);
+            let rule = states.content_rule(&st, db, key, s);
+            if rule.unwrap_or(s > l) {
+                let old = st.dbs[db].ae_stamp(key);
+                delete_for_merge(&mut st, db, key);
+                st.dbs[db].tombs.bury(key, s);
+                st.dbs[db].ae_moved(key, old);
+                states.replaced(&mut st, db, key, s);
+                raise_stamp(&mut st, db, key, l);
+                plain_state(&mut st, db, key);
                 merged.taken += 1;
+            } else if rule.is_some() {
+                states.kept(&mut st, db, key, s, l);
             }
         }
     }
@@ -1202,15 +1716,20 @@ pub async fn merge_snapshot(
                 return Err("master changed during the sync".into());
             }
             for k in chunk {
-                keep_counter(&mut st, k.db, &k.key, &counters);
+                states.keep(&mut st, k.db, &k.key);
+                let (db, s) = (k.db, k.mvcc.unwrap_or(1).max(1));
+                let rule = states.content_rule(&st, db, &k.key, s);
                 // (A copy of the name only where it is needed after the merge.)
-                let needed = !st.dbs[k.db].counters.is_empty() || st.stream.plain_tap.is_some();
-                let tracked = needed.then(|| (k.db, k.key.clone(), k.mvcc.unwrap_or(1).max(1)));
-                if merge_key(&mut st, k, now, &mut merged) {
-                    if let Some((db, key, s)) = tracked {
+                let needed = !st.dbs[db].counters.is_empty() || st.stream.plain_tap.is_some();
+                let tracked = needed.then(|| (k.key.clone(), st.dbs[db].stamp(&k.key)));
+                if merge_key(&mut st, k, now, &mut merged, rule) {
+                    if let Some((key, l)) = tracked {
                         states.replaced(&mut st, db, &key, s);
+                        raise_stamp(&mut st, db, &key, l);
                         plain_state(&mut st, db, &key);
                     }
+                } else if let (Some(_), Some((key, l))) = (rule, tracked) {
+                    states.kept(&mut st, db, &key, s, l);
                 }
             }
             if st.blocking.has_ready() {
@@ -1240,6 +1759,19 @@ pub async fn merge_snapshot(
         }
         merged.counters += 1;
     }
+    for ((db, key), incoming) in hashes {
+        // Our field states (their content set when the key was taken) and the snapshot's.
+        let mut h = st.dbs[db].counters.remove_hash(&key).unwrap_or_else(|| incoming.clone());
+        h.merge_fields(&incoming);
+        let lacks = h != incoming;
+        st.clock.observe(h.stamp());
+        st.dbs[db].counters.set_hash(&key, h);
+        settle_fields(&mut st, db, &key, 0);
+        if lacks {
+            reassert(&mut st, db, &key);
+        }
+        merged.counters += 1;
+    }
     if (merged.taken > 0 || merged.counters > 0) && st.aof.is_some() {
         // The merged keys reach the AOF through a rewrite (they are not in its
         // increments); until it is done, the peer still holds them.
@@ -1248,10 +1780,12 @@ pub async fn merge_snapshot(
     Ok(merged)
 }
 
-/// What a snapshot merge does to our counter states of the keys it replaces.
+/// What a snapshot merge does to our counter and field states of the keys it replaces.
 struct Replaced<'a> {
     /// The snapshot's own counter states (merged after its keys).
     incoming: &'a std::collections::HashMap<(usize, Vec<u8>), Counter>,
+    /// The snapshot's own field states (merged after its keys).
+    fields: &'a std::collections::HashMap<(usize, Vec<u8>), HashCounter>,
     /// The snapshot is fluidB's: it has a counter state for every key its node saw an
     /// increment of.
     from_fluidb: bool,
@@ -1264,6 +1798,7 @@ impl Replaced<'_> {
     /// as such); from KeyDB, whose values include the increments we sent it, an overwrite
     /// that saw them all. The key then holds what the state stands for.
     fn replaced(&self, st: &mut Store, db: usize, key: &[u8], s: u64) {
+        self.replaced_fields(st, db, key, s);
         if st.dbs[db].counters.get(key).is_none() || self.incoming.contains_key(&(db, key.to_vec())) {
             return;
         }
@@ -1276,6 +1811,92 @@ impl Replaced<'_> {
         }
         settle_counter(st, db, key, s, "restore");
         reassert(st, db, key);
+    }
+
+    /// [`Self::replaced`] for our field states: the key's content is the snapshot's;
+    /// our fields it has no state of hold what its value holds (as [`merge_counter_frame`]
+    /// takes a state frame; from KeyDB, as an overwrite that saw our increments).
+    fn replaced_fields(&self, st: &mut Store, db: usize, key: &[u8], s: u64) {
+        let Some(mut h) = st.dbs[db].counters.remove_hash(key) else { return };
+        match self.fields.get(&(db, key.to_vec())) {
+            Some(inc) => {
+                h.content = inc.content;
+                adopt_taken(st, db, key, &mut h, inc.content, |f| inc.fields.contains_key(f));
+                st.dbs[db].counters.set_hash(key, h);
+                // Settled once the snapshot's field states are merged.
+                return;
+            }
+            None if self.from_fluidb => {
+                h.content = s;
+                adopt_taken(st, db, key, &mut h, s, |_| false);
+            }
+            None => h.overwrite(s, |f| field_base(st, db, key, f)),
+        }
+        st.dbs[db].counters.set_hash(key, h);
+        settle_fields(st, db, key, s);
+        reassert(st, db, key);
+    }
+
+    /// For a key with field states (ours or the snapshot's): whether the snapshot's value
+    /// replaces ours, by the stamps of the contents, as [`merge_counter_frame`] decides
+    /// (field increments do not make a hash newer). None for other keys (by the stamps).
+    fn content_rule(&self, st: &Store, db: usize, key: &[u8], s: u64) -> Option<bool> {
+        let ours = st.dbs[db].counters.hash(key);
+        if ours.is_none() && self.fields.is_empty() {
+            return None;
+        }
+        let theirs = self.fields.get(&(db, key.to_vec()));
+        if ours.is_none() && theirs.is_none() {
+            return None;
+        }
+        let ours_c = ours.map_or_else(|| st.dbs[db].stamp(key), |h| h.content);
+        Some(theirs.map_or(s, |h| h.content) > ours_c)
+    }
+
+    /// A key with field states kept against the snapshot's (stamped `s`; ours `l`): with
+    /// the same content it takes the newer stamp; with a newer one it goes back to the
+    /// peer, under a new stamp where the snapshot's is not older (see
+    /// [`merge_counter_frame`]).
+    fn kept(&self, st: &mut Store, db: usize, key: &[u8], s: u64, l: u64) {
+        let Some(h) = st.dbs[db].counters.hash(key) else { return };
+        let theirs_c = self.fields.get(&(db, key.to_vec())).map_or(s, |h| h.content);
+        if theirs_c == h.content {
+            raise_stamp(st, db, key, s);
+            return;
+        }
+        if s >= l {
+            let m = st.clock.next(st.now_ms());
+            raise_stamp(st, db, key, m);
+        }
+        reassert(st, db, key);
+    }
+
+    /// Before a snapshot's key replaces ours: if the snapshot has a counter state (or field
+    /// states) for it and we have none, ours is adopted now from the key we hold (it had
+    /// seen no increment), so the merge of the states counts our overwrite too.
+    fn keep(&self, st: &mut Store, db: usize, key: &[u8]) {
+        if self.incoming.is_empty() && self.fields.is_empty() {
+            return;
+        }
+        let l = st.dbs[db].stamp(key);
+        if l == 0 {
+            return;
+        }
+        let id = (db, key.to_vec());
+        if st.dbs[db].counters.get(key).is_none() && self.incoming.contains_key(&id) {
+            let c = Counter::adopt(l, base_of(st, db, key));
+            st.dbs[db].counters.set(key, c);
+        }
+        if let Some(inc) = self.fields.get(&id) {
+            let mut h = st.dbs[db].counters.remove_hash(key).unwrap_or_else(|| HashCounter::new(l));
+            for f in inc.fields.keys() {
+                if !h.fields.contains_key(f) {
+                    let b = field_base(st, db, key, f);
+                    h.field_or_adopt(f, || b);
+                }
+            }
+            st.dbs[db].counters.set_hash(key, h);
+        }
     }
 }
 
@@ -1314,34 +1935,23 @@ fn drop_past_horizon(
     gone.len()
 }
 
-/// Before a snapshot's key replaces ours: if the snapshot has a counter state for it and
-/// we have none, ours is adopted now from the key we hold (it had seen no increment), so
-/// the merge of the states counts our overwrite too.
-fn keep_counter(
-    st: &mut Store,
-    db: usize,
-    key: &[u8],
-    incoming: &std::collections::HashMap<(usize, Vec<u8>), Counter>,
-) {
-    if incoming.is_empty() || st.dbs[db].counters.get(key).is_some() || !incoming.contains_key(&(db, key.to_vec())) {
-        return;
-    }
-    let l = st.dbs[db].stamp(key);
-    if l != 0 {
-        let c = Counter::adopt(l, base_of(st, db, key));
-        st.dbs[db].counters.set(key, c);
-    }
-}
-
 /// Merges one key of a peer's snapshot; true if it replaced ours.
-fn merge_key(st: &mut Store, k: crate::persistence::rdb::file::LoadedKey, now: i64, merged: &mut Merged) -> bool {
+/// `take` decides instead of the stamps when given (a hash with field states: by the
+/// stamps of the contents, see [`Replaced::content_rule`]).
+fn merge_key(
+    st: &mut Store,
+    k: crate::persistence::rdb::file::LoadedKey,
+    now: i64,
+    merged: &mut Merged,
+    take: Option<bool>,
+) -> bool {
     // A key without a stamp (a plain master's snapshot) is the oldest possible write: it
     // fills only a key we never heard of.
     let s = k.mvcc.unwrap_or(1).max(1);
     st.clock.observe(s);
     let db = k.db;
     let l = st.dbs[db].stamp(&k.key);
-    if s <= l {
+    if !take.unwrap_or(s > l) {
         merged.kept += 1;
         return false;
     }
@@ -1483,7 +2093,7 @@ mod tests {
         let mut full = vec![Bytes::from_static(b"RREPLAY")];
         full.extend(argv);
         let f = parse_frame(&full, 16).expect("frame");
-        assert_eq!((f.db, f.mvcc, f.kind), (Some(3), 77, Kind::Write(vec![1, 0, 5], None)));
+        assert_eq!((f.db, f.mvcc, f.kind), (Some(3), 77, Kind::Write(vec![1, 0, 5], None, None)));
         full[3] = Bytes::from_static(b"16");
         assert_eq!(parse_frame(&full, 16).err(), Some("Invalid database ID"));
         full[3] = Bytes::from_static(b"0");
@@ -1491,12 +2101,18 @@ mod tests {
         assert_eq!(parse_frame(&full, 16).err(), Some("Invalid MVCC Timestamp"));
         full[1] = Bytes::from_static(b"nope");
         assert_eq!(parse_frame(&full, 16).err(), Some("Expected UUID arg1"));
-        assert_eq!(parse_trailer(b"s:"), Kind::State(None));
-        assert_eq!(parse_trailer(b"w:"), Kind::Write(vec![], None));
+        assert_eq!(parse_trailer(b"s:"), Kind::State(None, None));
+        assert_eq!(parse_trailer(b"w:"), Kind::Write(vec![], None, None));
         let part =
             |total, ftotal: Option<&[u8]>| Part { origin: 0x1f, total, ftotal: ftotal.map(Into::into), stamp: 0 };
-        assert_eq!(parse_trailer(b"w:7/1f:-3"), Kind::Write(vec![7], Some(part(-3, None))));
-        assert_eq!(parse_trailer(b"w:7/1f:2,0.5"), Kind::Write(vec![7], Some(part(2, Some(b"0.5")))));
+        assert_eq!(parse_trailer(b"w:7/1f:-3"), Kind::Write(vec![7], Some(part(-3, None)), None));
+        assert_eq!(parse_trailer(b"w:7/1f:2,0.5"), Kind::Write(vec![7], Some(part(2, Some(b"0.5"))), None));
+        // A hash field's increment: the key's content stamp after `@`.
+        assert_eq!(parse_trailer(b"w:7/1f:-3@5"), Kind::Write(vec![7], Some(part(-3, None)), Some(5)));
+        assert_eq!(parse_trailer(b"w:7/1f:2,0.5@6"), Kind::Write(vec![7], Some(part(2, Some(b"0.5"))), Some(6)));
+        assert_eq!(parse_trailer(b"w:7/1f:2@"), Kind::Invalid);
+        assert_eq!(parse_trailer(b"w:7/1f:2@x"), Kind::Invalid);
+        assert_eq!(parse_trailer(b"w:7/1f:2,0.5@6@7"), Kind::Invalid);
         assert_eq!(parse_trailer(b"w:7/1f:2,x"), Kind::Invalid);
         assert_eq!(parse_trailer(b"w:7/x"), Kind::Invalid);
         assert_eq!(parse_trailer(b"w:7/1f"), Kind::Invalid);
@@ -1508,7 +2124,20 @@ mod tests {
         c.incr(9, 2, 6);
         let mut t = b"s:".to_vec();
         c.encode(&mut t);
-        assert_eq!(parse_trailer(&t), Kind::State(Some(c)));
+        assert_eq!(parse_trailer(&t), Kind::State(Some(c.clone()), None));
+        // Field states after `|`, with or without a counter state before.
+        let mut h = HashCounter::new(4);
+        if let Some(f) = h.field_or_adopt(b"f\x00", || Base::Int(2)) {
+            f.incr(9, 3, 7);
+        }
+        t.push(b'|');
+        h.encode(&mut t);
+        assert_eq!(parse_trailer(&t), Kind::State(Some(c.clone()), Some(h.clone())));
+        let mut t = b"s:|".to_vec();
+        h.encode(&mut t);
+        assert_eq!(t, b"s:|4|6600=4 i2 0 1 9 3 7");
+        assert_eq!(parse_trailer(&t), Kind::State(None, Some(h)));
+        assert_eq!(parse_trailer(b"s:|4|66=junk"), Kind::State(None, None));
         assert_eq!(parse_trailer(b"w:1,x"), Kind::Invalid);
         assert_eq!(parse_trailer(b"zz"), Kind::Plain);
     }

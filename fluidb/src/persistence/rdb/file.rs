@@ -44,6 +44,9 @@ pub const AUX_HORIZON: &[u8] = b"fluidb-horizon";
 /// Active replication's counter states (`keyspace::counters`): one AUX field per counter
 /// key, `<state>\n<key>` (the state's text form has no newline).
 pub const AUX_COUNTER: &[u8] = b"fluidb-ctr";
+/// Active replication's hash field states (`keyspace::counters::HashCounter`): one AUX
+/// field per hash key that has them, `<field states>\n<key>`.
+pub const AUX_HASH_COUNTER: &[u8] = b"fluidb-hctr";
 /// The fluidB version that wrote a snapshot.
 pub const AUX_FLUIDB_VER: &str = "fluidb-ver";
 
@@ -174,6 +177,13 @@ impl<W: Write> RdbWriter<W> {
             v.extend_from_slice(k);
             self.aux(AUX_COUNTER, &v)?;
         }
+        for (k, h) in &db.counters.hashes {
+            v.clear();
+            h.encode(&mut v);
+            v.push(b'\n');
+            v.extend_from_slice(k);
+            self.aux(AUX_HASH_COUNTER, &v)?;
+        }
         for (k, e) in db.main.iter() {
             self.key(k.as_bytes(), e)?;
         }
@@ -254,6 +264,8 @@ pub struct LoadInfo {
     pub horizons: Vec<(usize, u64)>,
     /// Active replication's counter states (database, key, state).
     pub counters: Vec<(usize, Vec<u8>, crate::keyspace::counters::Counter)>,
+    /// Active replication's hash field states (database, key, states).
+    pub hash_counters: Vec<(usize, Vec<u8>, crate::keyspace::counters::HashCounter)>,
 }
 
 /// Redis's `debugDelay` (the `key-load-delay` test hook): sleeps `usec` microseconds, or
@@ -326,6 +338,11 @@ pub fn load_rdb(
                     let c = crate::keyspace::counters::Counter::decode(&v[..nl])
                         .ok_or_else(|| r.err("invalid fluidb-ctr"))?;
                     info.counters.push((db, v[nl + 1..].to_vec(), c));
+                } else if k == AUX_HASH_COUNTER {
+                    let nl = v.iter().position(|&c| c == b'\n').ok_or_else(|| r.err("invalid fluidb-hctr"))?;
+                    let h = crate::keyspace::counters::HashCounter::decode(&v[..nl])
+                        .ok_or_else(|| r.err("invalid fluidb-hctr"))?;
+                    info.hash_counters.push((db, v[nl + 1..].to_vec(), h));
                 } else if k == AUX_FLUSHED {
                     let stamp = std::str::from_utf8(&v).ok().and_then(|s| s.parse::<u64>().ok());
                     info.flushed.push((db, stamp.ok_or_else(|| r.err("invalid fluidb-flushed"))?));
