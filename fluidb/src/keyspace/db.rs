@@ -92,6 +92,8 @@ pub struct Segments {
     ver: Vec<u32>,
     /// Which build this is (never 0).
     build: u32,
+    /// The newest stamp a key took since the build (or held at the build).
+    newest: u64,
 }
 
 impl Segments {
@@ -130,18 +132,24 @@ impl Segments {
             self.seg[i] ^= Self::entry_hash(key, new);
         }
         self.ver[i] = self.ver[i].wrapping_add(1);
+        self.newest = self.newest.max(new);
     }
     /// The digest of `db`'s live keys and tombstones, computed from scratch.
     pub fn rebuild(db: &Db) -> Segments {
         let mut seg = vec![0u64; AE_SEGMENTS];
-        for (k, e) in db.main.iter() {
-            seg[Self::segment_of(k)] ^= Self::entry_hash(k, e.mvcc);
-        }
-        for (k, &m) in db.tombs.keys.iter() {
+        let mut newest = 0;
+        let entries = db.main.iter().map(|(k, e)| (k, e.mvcc)).chain(db.tombs.keys.iter().map(|(k, &m)| (k, m)));
+        for (k, m) in entries {
             seg[Self::segment_of(k)] ^= Self::entry_hash(k, m);
+            newest = newest.max(m);
         }
         let build = AE_BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).wrapping_add(1).max(1);
-        Segments { seg, ver: vec![0; AE_SEGMENTS], build }
+        Segments { seg, ver: vec![0; AE_SEGMENTS], build, newest }
+    }
+    /// The newest stamp any key of the database took since the digest was built: a
+    /// comparison finding differences while it is recent lets the live stream settle first.
+    pub fn newest(&self) -> u64 {
+        self.newest
     }
     /// Segment `i` and its version (0: an invalid digest or segment).
     pub fn segment(&self, i: usize) -> (u64, u64) {

@@ -10,13 +10,16 @@
 //! 1. `ANTIENTROPY ROOTS`: one root per database. Equal roots: done; a converged pair
 //!    exchanges a few bytes per database and scans nothing.
 //! 2. `ANTIENTROPY DIGEST db` for each database whose roots differ: its 64 group digests
-//!    (512 bytes); then `ANTIENTROPY DIGEST db group...`: the 64 segments of each group
-//!    that differs, each with its version (1 KB a group). A few differences cost about
-//!    1 KB each here, not the whole 32 KB of segments.
+//!    and the newest stamp written to it (520 bytes); then `ANTIENTROPY DIGEST db
+//!    group...`: the 64 segments of each group that differs, each with its version (1 KB
+//!    a group). A few differences cost about 1 KB each here, not the whole 32 KB of
+//!    segments. If either side wrote to the database in the last [`SETTLE_MS`], its
+//!    differences may be writes in flight: the listing waits for the next round (2 s
+//!    later), once; the round after a deferred one lists whatever the writes.
 //! 3. `ANTIENTROPY KEYS db cursor group:mask...` (the differing segments, as a 64-bit mask
 //!    per group) until the cursor comes back 0: the master's keys and stamps in those
 //!    segments, a bounded batch per call (like SCAN: a dict cursor over the live keys,
-//!    then over the tombstones; at most [`STEP`] of walking and 4096 keys per call). Each
+//!    then over the tombstones; [`STEP`] of walking or about 4096 keys per call). Each
 //!    batch is compared with our stamps under one hold of our store lock (lookups). Then
 //!    we walk our own keys the same way, [`STEP`] at a time with a pause in between, for
 //!    the keys of those segments that the master did not list. The store lock is never
@@ -59,7 +62,7 @@ pub const AFTER_CONNECT: Duration = Duration::from_secs(1);
 pub const SETTLE_MS: i64 = 2000;
 /// Work of one step of a key listing under the store lock (one KEYS call on the master,
 /// one step of our own walk).
-pub const STEP: Duration = Duration::from_micros(500);
+pub const STEP: Duration = Duration::from_millis(1);
 /// Pause between two steps of our own (a KEYS call to the master is a pause of its own).
 /// Handing the lock over is not enough: a client thread spinning for it yields its CPU
 /// (`Shared::lock_store`), and on a busy machine it may not run again before the next
@@ -191,10 +194,11 @@ pub fn command(ctx: &mut Ctx) {
             let ae = &ctx.store.dbs[db].ae;
             let mut b = Vec::new();
             if argc == 3 {
-                // The first level: every group's digest.
+                // The first level: every group's digest, then the newest stamp written.
                 for g in 0..AE_GROUPS {
                     b.extend_from_slice(&ae.group(g).to_le_bytes());
                 }
+                b.extend_from_slice(&ae.newest().to_le_bytes());
             } else {
                 // The second level: the segments of the groups asked for, in ascending
                 // order, each with its version.
@@ -413,6 +417,8 @@ pub async fn run(shared: Arc<Shared>, gen: u64) {
     let mut connected_at: Option<Instant> = None;
     let mut last_round: Option<Instant> = None;
     let mut next_in = INTERVAL;
+    // The last round put its listing off (fresh writes): the next one lists.
+    let mut deferred = false;
     loop {
         let (current, up) = {
             let st = shared.store.lock();
@@ -434,10 +440,11 @@ pub async fn run(shared: Arc<Shared>, gen: u64) {
         };
         if due {
             last_round = Some(Instant::now());
-            match round(&shared, gen).await {
+            match round(&shared, gen, !deferred).await {
                 // Differences too young to judge: look again once they settled.
-                Ok(unsettled) => {
-                    next_in = if unsettled { Duration::from_millis(SETTLE_MS as u64 + 100) } else { INTERVAL }
+                Ok(r) => {
+                    deferred = r.deferred;
+                    next_in = if r.unsettled { Duration::from_millis(SETTLE_MS as u64 + 100) } else { INTERVAL }
                 }
                 Err(e) if e.contains("unknown command") => {
                     crate::log_notice!("Anti-entropy: the master does not support it ({e}); off for this link");
@@ -453,9 +460,20 @@ pub async fn run(shared: Arc<Shared>, gen: u64) {
     }
 }
 
-/// One comparison with the master; Ok(true) if keys that differed were too young to
-/// judge (left to the live stream for now).
-async fn round(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
+/// What a round left for later.
+#[derive(Default)]
+struct Outcome {
+    /// Keys that differed were too young to judge (left to the live stream for now).
+    unsettled: bool,
+    /// A database differed while fresh writes may still be on their way: its listing
+    /// waits for the next round.
+    deferred: bool,
+}
+
+/// One comparison with the master. A database whose digests differ while either side
+/// wrote to it in the last [`SETTLE_MS`] is listed only if `may_defer` is false: its
+/// differences may be writes in flight, and a listing walks the whole database.
+async fn round(shared: &Arc<Shared>, gen: u64, may_defer: bool) -> Result<Outcome, String> {
     let started = Instant::now();
     let (host, port, auth, user, timeout) = {
         let st = shared.store.lock();
@@ -491,7 +509,7 @@ async fn round(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
     };
     let mut repaired = 0u64;
     let mut differing = false;
-    let mut unsettled = false;
+    let mut out = Outcome::default();
     for (db, local_root) in local_roots.iter().enumerate() {
         let remote_root = match remote_roots.get(db) {
             Some(Resp::Array(p)) => match p.first() {
@@ -504,9 +522,18 @@ async fn round(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
             continue;
         }
         differing = true;
-        let (n, young) = repair_db(shared, &mut c, db).await?;
-        repaired += n;
-        unsettled |= young;
+        match differing_segments(shared, &mut c, db, may_defer).await? {
+            Level::Equal => {}
+            Level::Fresh => {
+                out.deferred = true;
+                out.unsettled = true;
+            }
+            Level::Differ(diff) => {
+                let (n, young) = repair_db(shared, &mut c, db, diff).await?;
+                repaired += n;
+                out.unsettled |= young;
+            }
+        }
     }
     let mut st = shared.store.lock();
     let s = &mut st.repl.active.ae;
@@ -524,7 +551,7 @@ async fn round(shared: &Arc<Shared>, gen: u64) -> Result<bool, String> {
     } else {
         s.rounds_equal += 1;
     }
-    Ok(unsettled)
+    Ok(out)
 }
 
 /// A segment whose digests differ: ours and the master's, each with its version.
@@ -668,12 +695,11 @@ impl Listing {
     }
 }
 
-/// Compares database `db` with the master's: group digests, then the segments of the
-/// groups that differ, then the keys of the segments that differ. Returns the keys
-/// repaired and whether some differing keys were too young to judge.
-async fn repair_db(shared: &Arc<Shared>, c: &mut Conn, db: usize) -> Result<(u64, bool), String> {
+/// Compares the keys of the segments `diff` of database `db` with the master's and
+/// repairs them. Returns the keys repaired and whether some differing keys were too young
+/// to judge.
+async fn repair_db(shared: &Arc<Shared>, c: &mut Conn, db: usize, diff: Vec<Differing>) -> Result<(u64, bool), String> {
     let dbs = db.to_string();
-    let Some(diff) = differing_segments(shared, c, db, &dbs).await? else { return Ok((0, false)) };
     let mut l = Listing {
         db,
         want: vec![false; AE_SEGMENTS],
@@ -762,26 +788,37 @@ async fn repair_db(shared: &Arc<Shared>, c: &mut Conn, db: usize) -> Result<(u64
     Ok((l.repaired, l.young))
 }
 
-/// The two levels of the digest comparison: the segments of database `db` whose digests
-/// differ from the master's (None if none do).
-async fn differing_segments(
-    shared: &Arc<Shared>,
-    c: &mut Conn,
-    db: usize,
-    dbs: &str,
-) -> Result<Option<Vec<Differing>>, String> {
+/// What the two levels of the digest comparison found in a database.
+enum Level {
+    Equal,
+    /// Differences, and writes in the last [`SETTLE_MS`] (put off, see [`round`]).
+    Fresh,
+    /// The segments whose digests differ.
+    Differ(Vec<Differing>),
+}
+
+/// The two levels of the digest comparison of database `db`: the groups, then the
+/// segments of the groups that differ.
+async fn differing_segments(shared: &Arc<Shared>, c: &mut Conn, db: usize, may_defer: bool) -> Result<Level, String> {
+    let dbs = db.to_string();
     let remote = match c.call(&[b"ANTIENTROPY", b"DIGEST", dbs.as_bytes()]).await? {
-        Resp::Bulk(Some(b)) if b.len() == AE_GROUPS * 8 => words(&b),
+        Resp::Bulk(Some(b)) if b.len() == AE_GROUPS * 8 + 8 => words(&b),
         r => return Err(format!("unexpected DIGEST reply {r:?}")),
     };
-    let local: Vec<u64> = {
+    let (local, fresh) = {
         let mut st = shared.lock_store();
         ensure_digests(&mut st);
-        (0..AE_GROUPS).map(|g| st.dbs[db].ae.group(g)).collect()
+        let settle = settled(&st);
+        let ae = &st.dbs[db].ae;
+        let groups: Vec<u64> = (0..AE_GROUPS).map(|g| ae.group(g)).collect();
+        (groups, ae.newest().max(remote[AE_GROUPS]) > settle)
     };
     let groups: Vec<usize> = (0..AE_GROUPS).filter(|&g| local.get(g) != remote.get(g)).collect();
     if groups.is_empty() {
-        return Ok(None);
+        return Ok(Level::Equal);
+    }
+    if fresh && may_defer {
+        return Ok(Level::Fresh);
     }
     let mut args: Vec<Vec<u8>> = vec![b"ANTIENTROPY".to_vec(), b"DIGEST".to_vec(), dbs.as_bytes().to_vec()];
     args.extend(groups.iter().map(|g| g.to_string().into_bytes()));
@@ -802,5 +839,5 @@ async fn differing_segments(
             }
         }
     }
-    Ok(if diff.is_empty() { None } else { Some(diff) })
+    Ok(if diff.is_empty() { Level::Equal } else { Level::Differ(diff) })
 }
