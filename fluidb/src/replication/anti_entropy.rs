@@ -74,8 +74,9 @@ const KEY_BYTES_PER_STEP: usize = 1 << 20;
 /// Most of the master's keys compared with ours under one hold of the lock: a KEYS batch.
 pub const LOOKUPS_PER_STEP: usize = KEYS_PER_STEP;
 /// Most state frames queued under one hold of the lock (each dumps a value), and keys in
-/// one PUSH (the master dumps them within the call).
-const STATES_PER_STEP: usize = 256;
+/// one PUSH (the master dumps them within the call). The other side's link applies them
+/// as a burst under its own lock (a RESTORE each): a pause follows each burst.
+const STATES_PER_STEP: usize = 64;
 /// Largest reply accepted from the master.
 const MAX_REPLY: usize = 512 << 20;
 
@@ -539,7 +540,6 @@ async fn round(shared: &Arc<Shared>, gen: u64, may_defer: bool) -> Result<Outcom
     let s = &mut st.repl.active.ae;
     s.rounds += 1;
     s.bytes += c.bytes;
-    s.keys_repaired += repaired;
     if differing {
         s.last_repair_ms = started.elapsed().as_millis() as u64;
         if repaired > 0 {
@@ -650,13 +650,20 @@ impl Listing {
                 self.ask.push(k.clone());
             } else {
                 super::active::reassert(&mut st, self.db, k);
-                self.repaired += 1;
                 states += 1;
             }
         }
+        self.count_repaired(&mut st, states as u64);
         st.flush_stream_consumers();
         release(st);
         n
+    }
+
+    /// Counts `n` keys repaired, in INFO too, before their states leave (so that a client
+    /// seeing a repair's effect sees it counted).
+    fn count_repaired(&mut self, st: &mut crate::server::store::Store, n: u64) {
+        self.repaired += n;
+        st.repl.active.ae.keys_repaired += n;
     }
 
     /// One step of our walk from `cursor`, under one hold of the store lock: our keys of
@@ -688,7 +695,7 @@ impl Listing {
         for k in &lacking {
             super::active::reassert(&mut st, self.db, k);
         }
-        self.repaired += lacking.len() as u64;
+        self.count_repaired(&mut st, lacking.len() as u64);
         st.flush_stream_consumers();
         release(st);
         next
@@ -743,8 +750,9 @@ async fn repair_db(shared: &Arc<Shared>, c: &mut Conn, db: usize, diff: Vec<Diff
             let keys: Vec<Vec<u8>> = l.ask.drain(..l.ask.len().min(STATES_PER_STEP)).collect();
             let mut args: Vec<&[u8]> = vec![b"ANTIENTROPY", b"PUSH", dbs.as_bytes()];
             args.extend(keys.iter().map(Vec::as_slice));
+            l.count_repaired(&mut shared.store.lock(), keys.len() as u64);
             c.call(&args).await?;
-            l.repaired += keys.len() as u64;
+            tokio::time::sleep(GAP).await;
         }
         if next == 0 {
             break;
