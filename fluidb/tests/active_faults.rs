@@ -971,6 +971,40 @@ fn pipeline(r: &mut Raw, cmds: impl Iterator<Item = Vec<Vec<u8>>>) {
     flush(r, &mut buf, &mut pending);
 }
 
+/// A client sending GETs on its own thread, one every 200 µs or so, and recording the
+/// slowest reply (the longest a command waited for the store lock, plus a round trip).
+struct LatencyProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<(Duration, u64)>,
+}
+
+impl LatencyProbe {
+    fn start(mut r: Raw) -> LatencyProbe {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut max, mut n) = (Duration::ZERO, 0u64);
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                r.call(&["GET", "key:1"]);
+                max = max.max(t.elapsed());
+                n += 1;
+                // Paced, so that the probe's own load stays small: any stall longer than
+                // the pause still catches a GET.
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            (max, n)
+        });
+        LatencyProbe { stop, thread }
+    }
+
+    /// The slowest reply and the number of GETs.
+    fn stop(self) -> (Duration, u64) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().expect("probe thread")
+    }
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -979,7 +1013,10 @@ fn env_or(name: &str, default: u64) -> u64 {
 /// --test active_faults -- --ignored convergence_after_a_partition --nocapture`): a pair
 /// holding FLUIDB_KEYS keys (1M) is partitioned for FLUIDB_PARTITION_SECS (60) while
 /// both sides write, FLUIDB_CONFLICTS (10k) of the keys on both sides; then the links
-/// heal and the time until both digests are equal is printed (target < 5 s).
+/// heal and the time until both digests are equal is printed (target < 5 s). Then what
+/// anti-entropy costs: a round on the converged pair, and the repair of FLUIDB_CONFLICTS
+/// and of FLUIDB_FEW (10) keys that only it can carry, with the slowest client GET on
+/// each node meanwhile ([`measure_repair`]).
 #[test]
 #[ignore = "a measurement at scale: minutes and a few hundred MB"]
 fn convergence_after_a_partition_at_scale() {
@@ -1053,12 +1090,57 @@ fn convergence_after_a_partition_at_scale() {
         cpu(&mut ra) - cpu_a,
         cpu(&mut rb) - cpu_b,
     );
-    // Keys only anti-entropy can carry (DEBUG POPULATE is not replicated): the repair time.
-    let diff = conflicts.to_string();
-    ok(&mut ra, &["DEBUG", "POPULATE", &diff, "ae-only"]);
+    // Keys only anti-entropy can carry: what their repair costs, many and few.
+    measure_repair(&p, &mut ra, &mut rb, conflicts, "ae-only");
+    measure_repair(&p, &mut ra, &mut rb, env_or("FLUIDB_FEW", 10), "few");
+}
+
+/// Writes `n` keys on A that only anti-entropy can carry (DEBUG POPULATE is not
+/// replicated), asks B for a round and prints what the repair cost: the time until the
+/// roots are equal, B's rounds until one finds them equal (and their bytes), and the
+/// slowest GET on each node meanwhile, after as long at rest (the machine's own noise).
+fn measure_repair(p: &Pair, ra: &mut Raw, rb: &mut Raw, n: u64, prefix: &str) {
+    let num =
+        |r: &mut Raw, f: &str| -> u64 { info_field(r, "replication", f).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    let roots = |r: &mut Raw| r.call(&["ANTIENTROPY", "ROOTS"]);
+    let (rest_a, rest_b) = (LatencyProbe::start(p.a.raw()), LatencyProbe::start(p.b.raw()));
+    std::thread::sleep(Duration::from_secs(3));
+    let (rest_a, rest_b) = (rest_a.stop().0, rest_b.stop().0);
+    ok(ra, &["DEBUG", "POPULATE", &n.to_string(), prefix]);
+    let cpu = |r: &mut Raw| -> f64 {
+        ["used_cpu_user", "used_cpu_sys"].iter().filter_map(|f| info_field(r, "cpu", f)?.parse::<f64>().ok()).sum()
+    };
+    let (cpu_a, cpu_b) = (cpu(ra), cpu(rb));
+    let (probe_a, probe_b) = (LatencyProbe::start(p.a.raw()), LatencyProbe::start(p.b.raw()));
+    let (bytes0, rounds0, equal0) =
+        (num(rb, "active_ae_bytes"), num(rb, "active_ae_rounds"), num(rb, "active_ae_rounds_equal"));
     let t = Instant::now();
-    ok(&mut rb, &["ANTIENTROPY", "RUN"]);
-    wait_for("anti-entropy to repair the keys", Duration::from_secs(120), || roots(&mut ra) == roots(&mut rb));
-    eprintln!("anti-entropy repaired {conflicts} keys missing on B in {:.2} s", t.elapsed().as_secs_f64());
-    assert_eq!(int(&mut rb, &["EXISTS", "ae-only:0"]), 1);
+    ok(rb, &["ANTIENTROPY", "RUN"]);
+    wait_for("anti-entropy to repair the keys", Duration::from_secs(120), || roots(ra) == roots(rb));
+    let repaired = t.elapsed();
+    // The rounds that found differences are over once one finds the roots equal (RUN
+    // starts one if none is under way).
+    wait_for("a round finding equal roots", Duration::from_secs(120), || {
+        ok(rb, &["ANTIENTROPY", "RUN"]);
+        num(rb, "active_ae_rounds_equal") > equal0
+    });
+    let ((max_a, gets_a), (max_b, gets_b)) = (probe_a.stop(), probe_b.stop());
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    eprintln!(
+        "anti-entropy repaired {n} keys missing on B in {:.2} s ({} rounds with differences, the last {} ms; \
+         {} bytes and cpu {:.2} s on A + {:.2} s on B, the probes' GETs and an equal round included); \
+         slowest GET meanwhile: {:.1} ms on A (the master, {gets_a} GETs), {:.1} ms on B ({gets_b} GETs); \
+         at rest over 3 s before: {:.1} ms on A, {:.1} ms on B",
+        repaired.as_secs_f64(),
+        num(rb, "active_ae_rounds") - rounds0 - 1,
+        num(rb, "active_ae_last_repair_ms"),
+        num(rb, "active_ae_bytes") - bytes0,
+        cpu(ra) - cpu_a,
+        cpu(rb) - cpu_b,
+        ms(max_a),
+        ms(max_b),
+        ms(rest_a),
+        ms(rest_b),
+    );
+    assert_eq!(int(rb, &["EXISTS", &format!("{prefix}:0")]), 1);
 }

@@ -85,7 +85,7 @@ pub static COMMANDS: &[Command] = &[
         group: "server",
         since: "0.1.0",
         summary: "Compares and repairs the data of active replicas (fluidB's anti-entropy rounds)",
-        complexity: "O(1) for ROOTS and DIGEST; O(N) for KEYS, N the number of keys",
+        complexity: "O(1) for ROOTS, DIGEST and RUN; O(N) for HEAL and PUSH, N the arguments; KEYS: a bounded step of a walk of the keys per call",
         doc_flags: &["syscmd"],
         ..Command::DEFAULT
     },

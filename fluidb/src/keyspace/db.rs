@@ -56,22 +56,44 @@ pub struct Db {
 
 /// Segments of the anti-entropy digest of a database.
 pub const AE_SEGMENTS: usize = 4096;
+/// Groups of segments: the first level of a comparison (`ANTIENTROPY DIGEST db`).
+pub const AE_GROUPS: usize = 64;
+/// Segments per group.
+pub const AE_GROUP_SEGMENTS: usize = AE_SEGMENTS / AE_GROUPS;
+
+/// Builds of a digest in this process, so that a version read from one build is never
+/// taken for a version of another.
+static AE_BUILDS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 /// The anti-entropy digest of one database (`replication::anti_entropy`): the keys are
 /// spread over [`AE_SEGMENTS`] segments by a hash of their name, and each segment is the
 /// XOR of `entry_hash(key, stamp)` over its live keys and tombstones. A write moves a key
 /// from one stamp to another: two XORs on one segment, O(1), no scan. Two nodes holding
 /// the same keys at the same stamps have equal segments, so comparing digests finds the
-/// differences without looking at the data.
+/// differences without looking at the data. Segments are compared in two levels: the
+/// [`AE_GROUPS`] groups of [`AE_GROUP_SEGMENTS`] consecutive segments first, then the
+/// segments of the groups that differ, so few differences cost few bytes.
 ///
 /// The hash is portable (FNV-1a with a 64-bit finalizer, no per-process seed and no CPU
 /// dependent instructions): nodes on different machines must agree on it.
+///
+/// Each segment also counts the writes that moved it (its *version*). A comparison lists a
+/// segment's keys in steps, with the store lock released between them, so the value it
+/// recomputes from them is exact only if no write touched the segment meanwhile: it
+/// replaces a drifted segment ([`Segments::heal`]) only if the version it read before
+/// listing is still current.
 ///
 /// A digest starts *invalid* (a database loaded or synced in one piece): incremental
 /// updates are skipped until the first comparison rebuilds it with one pass over the keys.
 #[derive(Debug, Default, Clone)]
 pub struct Segments {
     seg: Vec<u64>,
+    /// Writes per segment since the build (wrapping: only compared for equality).
+    ver: Vec<u32>,
+    /// Which build this is (never 0).
+    build: u32,
+    /// The newest stamp a key took since the build (or held at the build).
+    newest: u64,
 }
 
 impl Segments {
@@ -109,32 +131,58 @@ impl Segments {
         if new != 0 {
             self.seg[i] ^= Self::entry_hash(key, new);
         }
+        self.ver[i] = self.ver[i].wrapping_add(1);
+        self.newest = self.newest.max(new);
     }
     /// The digest of `db`'s live keys and tombstones, computed from scratch.
     pub fn rebuild(db: &Db) -> Segments {
         let mut seg = vec![0u64; AE_SEGMENTS];
-        for (k, e) in db.main.iter() {
-            seg[Self::segment_of(k)] ^= Self::entry_hash(k, e.mvcc);
-        }
-        for (k, &m) in &db.tombs.keys {
+        let mut newest = 0;
+        let entries = db.main.iter().map(|(k, e)| (k, e.mvcc)).chain(db.tombs.keys.iter().map(|(k, &m)| (k, m)));
+        for (k, m) in entries {
             seg[Self::segment_of(k)] ^= Self::entry_hash(k, m);
+            newest = newest.max(m);
         }
-        Segments { seg }
+        let build = AE_BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed).wrapping_add(1).max(1);
+        Segments { seg, ver: vec![0; AE_SEGMENTS], build, newest }
     }
-    pub fn segments(&self) -> &[u64] {
-        &self.seg
+    /// The newest stamp any key of the database took since the digest was built: a
+    /// comparison finding differences while it is recent lets the live stream settle first.
+    pub fn newest(&self) -> u64 {
+        self.newest
     }
-    /// Replaces segment `i` (recomputed from its keys by a comparison).
-    pub fn set(&mut self, i: usize, v: u64) {
-        if let Some(s) = self.seg.get_mut(i) {
-            *s = v;
+    /// Segment `i` and its version (0: an invalid digest or segment).
+    pub fn segment(&self, i: usize) -> (u64, u64) {
+        match (self.seg.get(i), self.ver.get(i)) {
+            (Some(&s), Some(&v)) => (s, (u64::from(self.build) << 32) | u64::from(v)),
+            _ => (0, 0),
         }
+    }
+    /// Replaces segment `i` with `v`, recomputed from its keys by a comparison that read
+    /// `version` before listing them: only if no write moved the segment since (else the
+    /// listing may have missed a key or seen one twice). Returns whether it did.
+    pub fn heal(&mut self, i: usize, version: u64, v: u64) -> bool {
+        if version == 0 || self.segment(i).1 != version {
+            return false;
+        }
+        self.seg[i] = v;
+        true
+    }
+    /// The digest of group `g` (its segments folded in order).
+    pub fn group(&self, g: usize) -> u64 {
+        let lo = (g * AE_GROUP_SEGMENTS).min(self.seg.len());
+        let hi = ((g + 1) * AE_GROUP_SEGMENTS).min(self.seg.len());
+        self.seg[lo..hi].iter().enumerate().fold(g as u64, |h, (i, &s)| mix(h ^ s.wrapping_add(i as u64)))
     }
     /// One value for the whole digest (equal digests have equal roots).
     pub fn root(&self) -> u64 {
         self.seg.iter().enumerate().fold(0u64, |h, (i, &s)| mix(h ^ s.wrapping_add(i as u64)))
     }
 }
+
+/// Where a walk of a database's keys for anti-entropy ([`Db::ae_walk`]) stands: the live
+/// keys' SCAN cursor, then the tombstones' with this bit set. 0 at the start and the end.
+pub const AE_WALK_TOMBS: u64 = 1 << 63;
 
 /// splitmix64's finalizer.
 #[inline]
@@ -149,9 +197,13 @@ fn mix(mut z: u64) -> u64 {
 /// brings the key back (`replication::active`). Invisible to every command. FLUSHDB and
 /// FLUSHALL are one stamp for the whole database (`flushed`): a key whose stamp is older
 /// counts as deleted.
-#[derive(Debug, Default, Clone)]
+///
+/// The stamps are a [`Dict`] (not a `HashMap`): tombstones have no lifetime yet, so there
+/// can be as many as keys ever deleted, and anti-entropy walks them in bounded steps with
+/// its SCAN cursor; a `Dict` also grows without rehashing everything in one write.
+#[derive(Debug, Default)]
 pub struct Tombstones {
-    pub keys: std::collections::HashMap<Box<[u8]>, u64>,
+    pub keys: Dict<u64>,
     /// Stamp of the last FLUSHDB/FLUSHALL of this database (0: never flushed).
     pub flushed: u64,
     /// Deletions older than this stamp are forgotten (`active-tombstone-lifetime`): a key
@@ -281,6 +333,44 @@ impl Db {
             None => self.tombs.keys.get(key).copied().unwrap_or(0),
         }
     }
+    /// One step of a walk over the keys, live then tombstones, with the stamps they
+    /// contribute to the digest (anti-entropy lists segments this way, releasing the store
+    /// lock between steps). Starts at `cursor` (0: the beginning) and calls `f` on each
+    /// key; stops after the bucket where `f` returned true, or once `deadline` passed
+    /// (looked at every few buckets). Returns the next cursor, 0 when the walk is done.
+    ///
+    /// The dicts' SCAN guarantee carries over: every key present from the first step to
+    /// the last is reported, at least once; more than once only if a table resized
+    /// between steps ([`Db::ae_shape`] tells).
+    pub fn ae_walk(&self, mut cursor: u64, deadline: std::time::Instant, mut f: impl FnMut(&[u8], u64) -> bool) -> u64 {
+        let mut buckets = 0u32;
+        loop {
+            let mut stop = false;
+            if cursor & AE_WALK_TOMBS == 0 {
+                cursor = match self.main.scan(cursor, |k, e| stop |= f(k, e.mvcc)) {
+                    0 => AE_WALK_TOMBS,
+                    c => c,
+                };
+            } else {
+                match self.tombs.keys.scan(cursor & !AE_WALK_TOMBS, |k, &m| stop |= f(k, m)) {
+                    0 => return 0,
+                    c => cursor = c | AE_WALK_TOMBS,
+                }
+            }
+            buckets = buckets.wrapping_add(1);
+            if stop || (buckets.is_multiple_of(16) && std::time::Instant::now() >= deadline) {
+                return cursor;
+            }
+        }
+    }
+    /// The table sizes of the live keys and of the tombstones (main table, rehash target):
+    /// a walk whose every step saw the same shape, with no rehash in progress, reported
+    /// each key once (a table grows or shrinks only through a rehash, which takes many
+    /// writes: more than a step's gap allows for a table too big to be walked in one step).
+    pub fn ae_shape(&self) -> [usize; 4] {
+        let ((a, b), (c, d)) = (self.main.table_sizes(), self.tombs.keys.table_sizes());
+        [a, b, c, d]
+    }
     /// The entry regardless of expiry.
     #[inline]
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
@@ -354,9 +444,12 @@ impl Db {
     pub fn rehash_for_micros(&mut self, us: u64) -> bool {
         self.main.try_shrink();
         self.expires.try_shrink();
+        self.tombs.keys.try_shrink();
         let a = self.main.rehash_for_micros(us);
         let b = self.expires.rehash_for_micros(us);
-        a || b
+        // The tombstones' turn comes once the others are done (a step stays bounded).
+        let c = if a || b { self.tombs.keys.is_rehashing() } else { self.tombs.keys.rehash_for_micros(us) };
+        a || b || c
     }
     /// Key names, for KEYS and similar full walks.
     pub fn keys(&self) -> impl Iterator<Item = &Key> {
