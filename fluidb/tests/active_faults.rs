@@ -392,6 +392,16 @@ fn a_counter_overwritten_by_move_merges_from_the_moved_value() {
     assert_eq!(ra.call(&["HGET", "h", "f"]), bulk("71"));
 }
 
+/// Writes 40 KB on each node (keys `fa0..fa39` on A, `fb0..fb39` on B): more than a
+/// 16 KB backlog, so cut links resume with full syncs.
+fn outgrow_backlogs(ra: &mut Raw, rb: &mut Raw) {
+    let filler = "x".repeat(1000);
+    for i in 0..40 {
+        ok(ra, &["SET", &format!("fa{i}"), &filler]);
+        ok(rb, &["SET", &format!("fb{i}"), &filler]);
+    }
+}
+
 /// Tombstones live `active-tombstone-lifetime` seconds, and a node that was cut off for
 /// longer rejoins by a full sync that does not bring back what the other side deleted and
 /// forgot: its own copy of such a key goes too (and a key it deleted and forgot is not
@@ -424,11 +434,7 @@ fn deletions_are_forgotten_after_their_lifetime_without_coming_back() {
             && info_field(&mut rb, "replication", "active_tombstones").as_deref() == Some("0")
     });
     // More than the backlog on both sides: the links resume with full syncs.
-    let filler = "x".repeat(1000);
-    for i in 0..40 {
-        ok(&mut ra, &["SET", &format!("fa{i}"), &filler]);
-        ok(&mut rb, &["SET", &format!("fb{i}"), &filler]);
-    }
+    outgrow_backlogs(&mut ra, &mut rb);
     let full = |r: &mut Raw| info_field(r, "stats", "sync_full").unwrap_or_default();
     let (fa, fb) = (full(&mut ra), full(&mut rb));
     p.heal_and_converge(&mut ra, &mut rb, SYNC);
@@ -490,11 +496,7 @@ fn a_plain_replica_follows_its_nodes_full_sync_merge() {
         ra.call(&["INCR", "c"]);
         rb.call(&["INCRBY", "c", "10"]);
     }
-    let filler = "x".repeat(1000);
-    for i in 0..40 {
-        ok(&mut ra, &["SET", &format!("fa{i}"), &filler]);
-        ok(&mut rb, &["SET", &format!("fb{i}"), &filler]);
-    }
+    outgrow_backlogs(&mut ra, &mut rb);
     // B serves A a full sync: A merges B's snapshot.
     let served = |r: &mut Raw| info_field(r, "stats", "sync_full").unwrap_or_default();
     let before = served(&mut rb);

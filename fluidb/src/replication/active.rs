@@ -1767,6 +1767,7 @@ pub async fn merge_snapshot(
         st.clock.observe(h.stamp());
         st.dbs[db].counters.set_hash(&key, h);
         settle_fields(&mut st, db, &key, 0);
+        plain_state(&mut st, db, &key);
         if lacks {
             reassert(&mut st, db, &key);
         }
